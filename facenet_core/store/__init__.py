@@ -1,0 +1,73 @@
+"""The photo library's storage: SQLite through SQLAlchemy 2.0, schema kept by Alembic.
+
+- :mod:`.models`: the tables and what each one means in the domain.
+- :mod:`.db`: opening (and upgrading) a library file; engine settings; integrity check.
+- :mod:`.queries`: small query helpers (active model version, status counts).
+
+Nothing here holds a global engine or session: :func:`open_library` returns a session factory
+that callers pass around.
+"""
+
+from facenet_core.store.db import (
+    LibraryError,
+    alembic_config,
+    create_library_engine,
+    default_library_path,
+    integrity_check,
+    open_library,
+    upgrade_library,
+)
+from facenet_core.store.models import (
+    EMBEDDING_BYTES,
+    Assignment,
+    Base,
+    Embedding,
+    Face,
+    FaceRejection,
+    LandmarkScheme,
+    ModelVersion,
+    Person,
+    Photo,
+    PhotoStatus,
+    Root,
+    ScanJob,
+    ScanStatus,
+    pack_landmarks,
+    unpack_landmarks,
+)
+from facenet_core.store.queries import (
+    activate_model_version,
+    ensure_active_model_version,
+    get_active_model_version,
+    status_counts,
+)
+
+__all__ = [
+    "EMBEDDING_BYTES",
+    "Assignment",
+    "Base",
+    "Embedding",
+    "Face",
+    "FaceRejection",
+    "LandmarkScheme",
+    "LibraryError",
+    "ModelVersion",
+    "Person",
+    "Photo",
+    "PhotoStatus",
+    "Root",
+    "ScanJob",
+    "ScanStatus",
+    "activate_model_version",
+    "alembic_config",
+    "create_library_engine",
+    "default_library_path",
+    "ensure_active_model_version",
+    "get_active_model_version",
+    "integrity_check",
+    "open_library",
+    "pack_landmarks",
+    "status_counts",
+    "unpack_landmarks",
+    "upgrade_library",
+]

@@ -1,0 +1,506 @@
+"""The photo library's tables, as SQLAlchemy 2.0 typed declarative models.
+
+Why each table exists, in one line each:
+
+- :class:`Root`: a folder the user asked us to watch; scans start here.
+- :class:`Photo`: one image file, what we know about it, and how far processing got.
+- :class:`Face`: one face found in a photo: where it is (box + five landmarks, enough to rebuild
+  the aligned chip without detecting again) and whom it belongs to, and *who said so*.
+- :class:`ModelVersion`: one set of embedding-network weights (the pretrained one, and every
+  fine-tuned descendant). Exactly one is active.
+- :class:`Embedding`: a face's 128-byte quantized embedding *under one model version*. Older
+  versions' embeddings are kept so that restoring an older model needs no re-embedding.
+- :class:`Person`: a cluster of faces, named by the user or not (yet).
+- :class:`FaceRejection`: the user said "this face is NOT this person"; it must never be
+  assigned to that person again, by any clustering or recognition run.
+- :class:`ScanJob`: one run of the scanner, so that an interrupted scan can be noticed and resumed.
+
+Schema changes go through Alembic migrations in ``migrations/versions``; a test compares these
+models with the migrated schema, so the two cannot drift apart.
+
+Conventions: every ``*_at`` timestamp is stored as UTC (:class:`UTCDateTime`) and comes back
+timezone-aware, except :attr:`Photo.taken_at`, which is the camera's wall-clock time from EXIF and
+has no time zone. Enum-like columns are plain strings guarded by ``CHECK`` constraints; the
+allowed values are the :class:`enum.StrEnum` classes below, whose members *are* strings.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    event,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+EMBEDDING_BYTES = 128
+"""Length of a stored embedding: 128 dimensions, one signed byte each (see ``quantize``)."""
+
+LANDMARK_COUNT = 5
+"""Five landmarks per face, stored as 10 little-endian float32 values: x0, y0, x1, y1, ..."""
+
+LANDMARK_BYTES = LANDMARK_COUNT * 2 * 4
+_LANDMARK_STRUCT = struct.Struct(f"<{LANDMARK_COUNT * 2}f")
+
+
+class PhotoStatus(enum.StrEnum):
+    """How far a photo got through the pipeline."""
+
+    PENDING = "pending"  # found by a scan, not processed yet (the resume queue)
+    DONE = "done"  # faces detected (possibly none) and embedded
+    FAILED = "failed"  # could not be processed; ``Photo.error`` says why
+    MISSING = "missing"  # the file is gone from disk; its faces and labels are kept
+
+
+class Assignment(enum.StrEnum):
+    """Who decided that a face belongs to its person: the user's word outranks the machine's."""
+
+    NONE = "none"  # no person
+    AUTO = "auto"  # clustering or recognition put it there; may change on any later run
+    CONFIRMED = "confirmed"  # the user said so; no automatic run may change it
+
+
+class LandmarkScheme(enum.StrEnum):
+    """Which five points a detector finds (see :mod:`facenet_core.detect`)."""
+
+    DLIB5 = "dlib5"
+    MTCNN5 = "mtcnn5"
+
+
+class ScanStatus(enum.StrEnum):
+    """Outcome of one scan run."""
+
+    RUNNING = "running"  # still going, or the app died: see ``CRASHED``
+    DONE = "done"
+    CANCELLED = "cancelled"  # the user stopped it; pending photos stay pending
+    CRASHED = "crashed"  # found still "running" at the next start-up
+
+
+def _in(column: str, values: type[enum.StrEnum]) -> str:
+    """SQL for ``column IN ('a', 'b', ...)`` from a StrEnum: keeps CHECKs and enums in step."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC: the default for every ``*_at`` column."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A ``DATETIME`` stored as naive UTC and returned as timezone-aware UTC.
+
+    SQLite has no time zone type, so mixing naive and aware datetimes silently shifts times.
+    This type converts aware values to UTC on the way in (naive values are taken to be UTC
+    already) and attaches UTC on the way out.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def pack_landmarks(points: Iterable[float] | Iterable[Sequence[float]]) -> bytes:
+    """Five ``(x, y)`` points (or 10 flat numbers, or a ``(5, 2)`` numpy array) -> 40 bytes."""
+    flat: list[float] = []
+    for item in points:
+        if hasattr(item, "__iter__"):
+            flat.extend(float(v) for v in item)
+        else:
+            flat.append(float(item))
+    if len(flat) != LANDMARK_COUNT * 2:
+        raise ValueError(
+            f"a face needs {LANDMARK_COUNT} landmarks (x, y), i.e. {LANDMARK_COUNT * 2} numbers;"
+            f" got {len(flat)}"
+        )
+    return _LANDMARK_STRUCT.pack(*flat)
+
+
+def unpack_landmarks(blob: bytes) -> list[tuple[float, float]]:
+    """40 stored bytes -> five ``(x, y)`` points (``np.frombuffer(blob, "<f4")`` also works)."""
+    flat = _LANDMARK_STRUCT.unpack(blob)
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Every constraint gets a predictable name, which SQLite batch migrations need to alter it."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base for the library's tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Root(Base):
+    """A folder the user added to the library; every scan walks the roots."""
+
+    __tablename__ = "roots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String, unique=True)
+    """Absolute folder path, as the scanner normalises it."""
+    added_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    photos: Mapped[list[Photo]] = relationship(back_populates="root", passive_deletes=True)
+
+    def __repr__(self) -> str:
+        return f"Root(id={self.id!r}, path={self.path!r})"
+
+
+class Photo(Base):
+    """One image file in the library.
+
+    ``size`` + ``mtime_ns`` tell a rescan whether the file changed without reading it;
+    ``content_hash`` recognises a moved or renamed file (and duplicates, which is why it is not
+    unique). ``width`` / ``height`` are in *displayed* orientation (after EXIF rotation), the
+    same pixel space as every face box and landmark. ``status`` makes scans resumable: pending
+    photos are the queue. ``detector`` / ``detector_settings`` record what looked for faces, so
+    a later, better detector knows which photos to revisit.
+    """
+
+    __tablename__ = "photos"
+    __table_args__ = (
+        CheckConstraint(_in("status", PhotoStatus), name="status"),
+        Index(None, "content_hash"),
+        Index(None, "status"),
+        Index(None, "root_id"),
+        Index(None, "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    root_id: Mapped[int | None] = mapped_column(ForeignKey("roots.id", ondelete="SET NULL"))
+    """The root it was found under; NULL once that root is removed (the photo's labels stay)."""
+    path: Mapped[str] = mapped_column(String, unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    """File size in bytes."""
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    """File modification time, ``os.stat().st_mtime_ns``."""
+    content_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the file's bytes, lowercase hex."""
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)
+    """EXIF ``DateTimeOriginal``: camera wall-clock time, naive (no time zone is known)."""
+    status: Mapped[str] = mapped_column(
+        String(16), default=PhotoStatus.PENDING.value, server_default=PhotoStatus.PENDING.value
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why processing failed, in words a person understands ("not an image file", ...)."""
+    scanned_at: Mapped[datetime | None]
+    """When the photo was last processed (NULL while pending)."""
+    detector: Mapped[str | None] = mapped_column(String)
+    """Name of the face detector that processed it."""
+    detector_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """That detector's settings (thresholds, upsampling, ...), as JSON."""
+
+    root: Mapped[Root | None] = relationship(back_populates="photos")
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="photo", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Photo(id={self.id!r}, path={self.path!r}, status={self.status!r})"
+
+
+class ModelVersion(Base):
+    """One set of embedding-network weights that produced embeddings.
+
+    The pretrained network is the first version; each fine-tuning run that is promoted adds a
+    version whose ``parent_id`` is the version it started from. Exactly one version is active:
+    its embeddings are the "current" ones (the query helpers keep that invariant, and a partial
+    unique index forbids two active versions). Restoring an older version just activates it.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        Index(None, "name", "weights_sha256", unique=True),
+        Index(
+            "uq_model_versions_one_active",
+            "is_active",
+            unique=True,
+            sqlite_where=text("is_active = 1"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    """Registry name of the architecture + weights family, e.g. ``"dlib-resnet-v1"``."""
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the weights file: tells two sets of weights of one name apart."""
+    weights_path: Mapped[str | None] = mapped_column(String)
+    """Where fine-tuned weights are stored; NULL for weights that ship with the app."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="SET NULL")
+    )
+    """The version this one was fine-tuned from; NULL for pretrained weights."""
+    is_active: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Validation results that justified promoting it (e.g. VAL@FAR, nearest-person error)."""
+
+    parent: Mapped[ModelVersion | None] = relationship(remote_side=[id])
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelVersion(id={self.id!r}, name={self.name!r},"
+            f" sha={self.weights_sha256[:8]!r}, active={self.is_active!r})"
+        )
+
+
+class Person(Base):
+    """A person: a group of faces, named by the user or still anonymous.
+
+    Unnamed people are clusters the machine proposed. A named person is the user's: automatic
+    runs never rename, merge away or empty it. ``cover_face_id`` is the face shown in the people
+    grid; faces and people point at each other, so that foreign key is created "later"
+    (``use_alter``) and written after both rows exist (``post_update``).
+    """
+
+    __tablename__ = "people"
+    __table_args__ = (Index(None, "cover_face_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    is_hidden: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
+    """The user hid this person from the people grid (e.g. strangers in the background)."""
+    cover_face_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faces.id", ondelete="SET NULL", use_alter=True)
+    )
+
+    faces: Mapped[list[Face]] = relationship(
+        back_populates="person", foreign_keys="Face.person_id", passive_deletes=True
+    )
+    cover_face: Mapped[Face | None] = relationship(foreign_keys=[cover_face_id], post_update=True)
+    rejections: Mapped[list[FaceRejection]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Person(id={self.id!r}, name={self.name!r})"
+
+
+class Face(Base):
+    """One face in one photo, and the answer to "who is this?".
+
+    Geometry is in the photo's displayed-orientation pixels: ``x1, y1, x2, y2`` is the detector's
+    box and ``landmarks`` its five points in ``landmark_scheme`` order. The landmarks, the scheme
+    and the photo's path are all that re-embedding with a new model version needs to rebuild the
+    aligned chip, so faces are never detected twice just because the network changed.
+
+    ``assignment`` records who put the face with its person (see :class:`Assignment`). If the
+    person is deleted, ``person_id`` becomes NULL and a trigger resets ``assignment`` to
+    ``"none"``. ``is_ignored`` means the user said "stranger" or "not a face": clustering and
+    recognition leave it alone.
+    """
+
+    __tablename__ = "faces"
+    __table_args__ = (
+        CheckConstraint(_in("assignment", Assignment), name="assignment"),
+        CheckConstraint(_in("landmark_scheme", LandmarkScheme), name="landmark_scheme"),
+        CheckConstraint(f"length(landmarks) = {LANDMARK_BYTES}", name="landmarks_length"),
+        Index(None, "photo_id"),
+        Index(None, "person_id", "assignment"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    landmarks: Mapped[bytes] = mapped_column(LargeBinary)
+    """Five (x, y) points as 10 little-endian float32 (use :attr:`landmark_points`)."""
+    landmark_scheme: Mapped[str] = mapped_column(String(16))
+    detector: Mapped[str] = mapped_column(String)
+    det_score: Mapped[float] = mapped_column(Float)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    assignment: Mapped[str] = mapped_column(
+        String(16), default=Assignment.NONE.value, server_default=Assignment.NONE.value
+    )
+    assignment_confidence: Mapped[float | None] = mapped_column(Float)
+    """How sure recognition was of an automatic assignment (NULL for the user's own)."""
+    is_ignored: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    photo: Mapped[Photo] = relationship(back_populates="faces")
+    person: Mapped[Person | None] = relationship(back_populates="faces", foreign_keys=[person_id])
+    embeddings: Mapped[list[Embedding]] = relationship(
+        back_populates="face", cascade="all, delete-orphan", passive_deletes=True
+    )
+    rejections: Mapped[list[FaceRejection]] = relationship(
+        back_populates="face", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @validates("landmarks")
+    def _check_landmarks(self, key: str, value: bytes) -> bytes:
+        if len(value) != LANDMARK_BYTES:
+            raise ValueError(
+                f"landmarks must be {LANDMARK_BYTES} bytes (5 points as float32), got {len(value)};"
+                " use pack_landmarks()"
+            )
+        return bytes(value)
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """``(x1, y1, x2, y2)`` in displayed-orientation pixels of the photo."""
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    @box.setter
+    def box(self, value: Sequence[float]) -> None:
+        self.x1, self.y1, self.x2, self.y2 = (float(v) for v in value)
+
+    @property
+    def landmark_points(self) -> list[tuple[float, float]]:
+        """The five landmarks as ``(x, y)`` pairs, in ``landmark_scheme`` order."""
+        return unpack_landmarks(self.landmarks)
+
+    @landmark_points.setter
+    def landmark_points(self, points: Iterable[Sequence[float]]) -> None:
+        self.landmarks = pack_landmarks(points)
+
+    def __repr__(self) -> str:
+        return (
+            f"Face(id={self.id!r}, photo_id={self.photo_id!r}, person_id={self.person_id!r},"
+            f" assignment={self.assignment!r})"
+        )
+
+
+class Embedding(Base):
+    """A face's embedding under one model version: 128 signed bytes (quantized unit vector).
+
+    The primary key is ``(face_id, model_version_id)``: a face has at most one embedding per
+    version, and its "current" embedding is the one of the active version.
+    """
+
+    __tablename__ = "embeddings"
+    __table_args__ = (
+        CheckConstraint(f"length(vector) = {EMBEDDING_BYTES}", name="vector_length"),
+        Index(None, "model_version_id"),
+    )
+
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    face: Mapped[Face] = relationship(back_populates="embeddings")
+    model_version: Mapped[ModelVersion] = relationship()
+
+    @validates("vector")
+    def _check_vector(self, key: str, value: bytes) -> bytes:
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"an embedding vector must be bytes, got {type(value).__name__}")
+        value = bytes(value)
+        if len(value) != EMBEDDING_BYTES:
+            raise ValueError(
+                f"an embedding vector must be exactly {EMBEDDING_BYTES} bytes, got {len(value)}"
+            )
+        return value
+
+    def __repr__(self) -> str:
+        return f"Embedding(face_id={self.face_id!r}, model_version_id={self.model_version_id!r})"
+
+
+class FaceRejection(Base):
+    """The user's "this face is NOT this person": it must never be assigned there again.
+
+    Survives re-clustering, recognition runs and model upgrades; deleted only with the face or
+    the person.
+    """
+
+    __tablename__ = "face_rejections"
+    __table_args__ = (Index(None, "person_id"),)
+
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    face: Mapped[Face] = relationship(back_populates="rejections")
+    person: Mapped[Person] = relationship(back_populates="rejections")
+
+    def __repr__(self) -> str:
+        return f"FaceRejection(face_id={self.face_id!r}, person_id={self.person_id!r})"
+
+
+class ScanJob(Base):
+    """One scan run. A job still ``"running"`` at start-up means the app died mid-scan: mark it
+    ``"crashed"`` and resume from the photos still pending."""
+
+    __tablename__ = "scan_jobs"
+    __table_args__ = (CheckConstraint(_in("status", ScanStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    finished_at: Mapped[datetime | None]
+    roots: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Folder paths this run walked."""
+    status: Mapped[str] = mapped_column(
+        String(16), default=ScanStatus.RUNNING.value, server_default=ScanStatus.RUNNING.value
+    )
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """Progress tallies, e.g. ``{"new": 10, "changed": 2, "failed": 1, "faces": 31}``."""
+
+    def __repr__(self) -> str:
+        return f"ScanJob(id={self.id!r}, status={self.status!r})"
+
+
+# When a person is deleted, SQLite's ON DELETE SET NULL clears faces.person_id; this trigger
+# keeps ``assignment`` truthful ("none" without a person). The same DDL is in migration 0001.
+RESET_ASSIGNMENT_TRIGGER = """
+CREATE TRIGGER trg_faces_unassigned_reset
+AFTER UPDATE OF person_id ON faces
+WHEN NEW.person_id IS NULL AND (NEW.assignment != 'none' OR NEW.assignment_confidence IS NOT NULL)
+BEGIN
+    UPDATE faces SET assignment = 'none', assignment_confidence = NULL WHERE id = NEW.id;
+END
+"""
+
+event.listen(
+    Face.__table__, "after_create", DDL(RESET_ASSIGNMENT_TRIGGER).execute_if(dialect="sqlite")
+)

@@ -1,0 +1,98 @@
+"""Small query helpers shared by the scanner, the people logic, the CLI and the GUI.
+
+They take a :class:`~sqlalchemy.orm.Session` and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from facenet_core.store.models import Face, ModelVersion, Person, Photo, PhotoStatus
+
+
+def get_active_model_version(session: Session) -> ModelVersion | None:
+    """The model version whose embeddings are current, or None in a library never scanned."""
+    return session.scalars(select(ModelVersion).where(ModelVersion.is_active)).one_or_none()
+
+
+def activate_model_version(session: Session, version: ModelVersion) -> ModelVersion:
+    """Make ``version`` the one active version (deactivating every other one).
+
+    Used when a fine-tuned version is promoted, and to restore an older version: its stored
+    embeddings become current again without re-embedding.
+    """
+    if version.id is None:
+        version.is_active = False  # inserted inactive, activated below once the others are off
+        session.add(version)
+        session.flush()
+    # Deactivate the others first, in SQL, so the "one active" unique index never sees two.
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.is_active, ModelVersion.id != version.id)
+        .values(is_active=False)
+        .execution_options(synchronize_session="fetch")
+    )
+    version.is_active = True
+    session.flush()
+    return version
+
+
+def ensure_active_model_version(
+    session: Session,
+    name: str,
+    weights_sha256: str,
+    *,
+    parent: ModelVersion | None = None,
+    weights_path: str | None = None,
+    notes: str | None = None,
+) -> ModelVersion:
+    """The version for these weights (``name`` + ``weights_sha256``), created if new, and active.
+
+    The embedder calls this before a scan stores embeddings, so every embedding records the
+    weights that made it. ``parent``, ``weights_path`` and ``notes`` are only used when the
+    version is created.
+    """
+    version = session.scalars(
+        select(ModelVersion).where(
+            ModelVersion.name == name, ModelVersion.weights_sha256 == weights_sha256
+        )
+    ).one_or_none()
+    if version is None:
+        version = ModelVersion(
+            name=name,
+            weights_sha256=weights_sha256,
+            parent=parent,
+            weights_path=weights_path,
+            notes=notes,
+        )
+        session.add(version)
+        session.flush()
+    if not version.is_active:
+        activate_model_version(session, version)
+    return version
+
+
+def status_counts(session: Session) -> dict[str, int | str | None]:
+    """What the status bar and ``python -m facenet_core status`` show.
+
+    Keys: ``photos`` (every photo row, whatever its status), ``faces`` (every detected face,
+    ignored ones included), ``people`` (every person, hidden ones included), ``named_people``
+    (people with a non-empty name), ``failed`` (photos that could not be processed) and
+    ``model_version`` (the active version's name, or None).
+    """
+    active = get_active_model_version(session)
+    return {
+        "photos": session.scalar(select(func.count()).select_from(Photo)) or 0,
+        "faces": session.scalar(select(func.count()).select_from(Face)) or 0,
+        "people": session.scalar(select(func.count()).select_from(Person)) or 0,
+        "named_people": session.scalar(
+            select(func.count()).select_from(Person).where(func.trim(Person.name) != "")
+        )
+        or 0,
+        "failed": session.scalar(
+            select(func.count()).select_from(Photo).where(Photo.status == PhotoStatus.FAILED)
+        )
+        or 0,
+        "model_version": active.name if active is not None else None,
+    }

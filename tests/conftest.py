@@ -1,0 +1,56 @@
+"""Shared fixtures: real faces from ``../shared/datasets`` (tests skip with a reason if absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACENET_SHARED", REPO.parent / "shared"))
+LFW_MINI = SHARED / "datasets" / "lfw-mini"
+
+
+@pytest.fixture(scope="session")
+def lfw_mini() -> Path:
+    if not (LFW_MINI / "images").is_dir():
+        pytest.skip(f"real faces not available: {LFW_MINI} is missing (the shared datasets folder)")
+    return LFW_MINI
+
+
+@pytest.fixture(scope="session")
+def lfw_images(lfw_mini: Path) -> list[Path]:
+    """A fixed, varied selection of LFW images (sorted, every 40th)."""
+    return sorted((lfw_mini / "images").glob("*/*.jpg"))[::40]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from facenet_core.embed import Embedder
+
+    return Embedder.pretrained(device="cpu", flip=False)
+
+
+@pytest.fixture(scope="session")
+def hog():
+    from facenet_core.detect import HogDetector
+
+    return HogDetector()
+
+
+@pytest.fixture(scope="session")
+def real_chips(lfw_images: list[Path], hog) -> np.ndarray:
+    """dlib-aligned 150x150 chips of the largest face of each selected image."""
+    from facenet_core.align import face_chip
+    from facenet_core.imageio import load_image
+
+    chips = []
+    for path in lfw_images:
+        image = load_image(path)
+        faces = hog.detect(image)
+        if faces:
+            chips.append(face_chip(image, max(faces, key=lambda d: d.width * d.height)))
+    assert len(chips) >= 20
+    return np.stack(chips)

@@ -1,0 +1,580 @@
+"""Tests for the photo library's storage layer (facenet_core.store)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from facenet_core.store import (
+    Assignment,
+    Base,
+    Embedding,
+    Face,
+    FaceRejection,
+    LibraryError,
+    ModelVersion,
+    Person,
+    Photo,
+    PhotoStatus,
+    Root,
+    ScanJob,
+    activate_model_version,
+    alembic_config,
+    default_library_path,
+    ensure_active_model_version,
+    get_active_model_version,
+    integrity_check,
+    open_library,
+    pack_landmarks,
+    status_counts,
+)
+from facenet_core.store import db as store_db
+
+LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    factory = open_library(tmp_path / "lib" / "library.db")
+    yield factory
+    engine_of(factory).dispose()
+
+
+def engine_of(factory: sessionmaker[Session]) -> Engine:
+    engine = factory.kw["bind"]
+    assert isinstance(engine, Engine)
+    return engine
+
+
+def make_photo(n: int = 1, **overrides: object) -> Photo:
+    values: dict[str, object] = {
+        "path": f"/photos/img_{n}.jpg",
+        "size": 1000 + n,
+        "mtime_ns": 1_700_000_000_000_000_000 + n,
+        "content_hash": f"{n:064x}",
+        "width": 640,
+        "height": 480,
+    }
+    values.update(overrides)
+    return Photo(**values)
+
+
+def make_face(photo: Photo, **overrides: object) -> Face:
+    values: dict[str, object] = {
+        "photo": photo,
+        "x1": 5.0,
+        "y1": 6.0,
+        "x2": 35.0,
+        "y2": 40.0,
+        "landmarks": pack_landmarks(LANDMARKS),
+        "landmark_scheme": "dlib5",
+        "detector": "dlib-hog",
+        "det_score": 0.97,
+    }
+    values.update(overrides)
+    return Face(**values)
+
+
+def count(session: Session, model: type[Base]) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+# --- engine settings -------------------------------------------------------------------------
+
+
+def test_open_library_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "library.db"
+    factory = open_library(path)
+    assert path.is_file()
+    with factory() as session:
+        pragma = session.connection().exec_driver_sql
+        assert pragma("PRAGMA journal_mode").scalar() == "wal"
+        assert pragma("PRAGMA foreign_keys").scalar() == 1
+        assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert pragma("PRAGMA busy_timeout").scalar() == store_db.BUSY_TIMEOUT_MS
+    engine_of(factory).dispose()
+
+
+def test_integrity_check_ok(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        session.add(make_face(make_photo()))
+    assert integrity_check(engine_of(library)) == "ok"
+
+
+def test_default_library_path_is_in_user_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[str] = []
+
+    def fake_user_data_dir(appname: str, *args: object, **kwargs: object) -> str:
+        calls.append(appname)
+        return str(tmp_path / "data" / appname)
+
+    monkeypatch.setattr(store_db.platformdirs, "user_data_dir", fake_user_data_dir)
+    assert default_library_path() == tmp_path / "data" / "facenet-photos" / "library.db"
+    assert calls == ["facenet-photos"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="XDG is a Linux convention")
+def test_default_library_path_follows_xdg_data_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_library_path() == tmp_path / "facenet-photos" / "library.db"
+
+
+# --- relations and constraints ---------------------------------------------------------------
+
+
+def test_foreign_keys_are_enforced(library: sessionmaker[Session]) -> None:
+    with library() as session:
+        session.add(make_face(make_photo()))
+        session.flush()
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            session.execute(text("UPDATE faces SET photo_id = 999"))
+
+
+def test_deleting_a_photo_cascades_to_faces_embeddings_and_rejections(
+    library: sessionmaker[Session],
+) -> None:
+    with library.begin() as session:
+        version = ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
+        version_id = version.id
+        photo = make_photo()
+        face = make_face(photo)
+        person = Person(name="Ada")
+        session.add_all([photo, face, person])
+        session.add(Embedding(face=face, model_version=version, vector=bytes(128)))
+        session.add(FaceRejection(face=face, person=person))
+    # Delete in plain SQL: the database itself must cascade, not just the ORM.
+    with library.begin() as session:
+        session.execute(text("DELETE FROM photos"))
+    with library() as session:
+        assert count(session, Face) == 0
+        assert count(session, Embedding) == 0
+        assert count(session, FaceRejection) == 0
+        assert count(session, Person) == 1
+        assert count(session, ModelVersion) == 1
+    # And through the ORM.
+    with library.begin() as session:
+        photo = make_photo(2)
+        session.add(
+            Embedding(face=make_face(photo), model_version_id=version_id, vector=bytes(128))
+        )
+    with library.begin() as session:
+        session.delete(session.scalars(select(Photo)).one())
+    with library() as session:
+        assert count(session, Face) == 0
+        assert count(session, Embedding) == 0
+
+
+def test_deleting_a_person_keeps_faces_unassigned(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        person = Person(name="Ada")
+        photo = make_photo()
+        confirmed = make_face(photo, person=person, assignment=Assignment.CONFIRMED)
+        auto = make_face(photo, person=person, assignment="auto", assignment_confidence=0.8)
+        session.add_all([confirmed, auto])
+        session.flush()
+        person.cover_face = confirmed
+        session.add(FaceRejection(face=auto, person=Person(name="Bob")))
+    with library.begin() as session:
+        session.delete(session.scalars(select(Person).where(Person.name == "Ada")).one())
+    with library() as session:
+        faces = session.scalars(select(Face)).all()
+        assert len(faces) == 2
+        assert all(f.person_id is None for f in faces)
+        # The trigger keeps assignment truthful once the person is gone.
+        assert all(f.assignment == Assignment.NONE for f in faces)
+        assert all(f.assignment_confidence is None for f in faces)
+        assert count(session, FaceRejection) == 1  # the rejection for Bob stays
+
+
+def test_deleting_a_cover_face_clears_the_cover(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        person = Person(name="Ada")
+        face = make_face(make_photo(), person=person, assignment="confirmed")
+        session.add(face)
+        session.flush()
+        person.cover_face = face
+    with library.begin() as session:
+        assert session.scalars(select(Person)).one().cover_face_id is not None
+        session.execute(text("DELETE FROM faces"))
+    with library() as session:
+        assert session.scalars(select(Person)).one().cover_face_id is None
+
+
+@pytest.mark.parametrize("length", [0, 127, 129])
+def test_embedding_vector_must_be_128_bytes(library: sessionmaker[Session], length: int) -> None:
+    with pytest.raises(ValueError, match="128 bytes"):
+        Embedding(face_id=1, model_version_id=1, vector=bytes(length))
+    with library() as session:
+        version = ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
+        face = make_face(make_photo())
+        session.add(face)
+        session.flush()
+        session.add(Embedding(face=face, model_version=version, vector=bytes(range(128))))
+        session.flush()  # exactly 128 is fine
+        with pytest.raises(IntegrityError, match="CHECK"):  # the database refuses it too
+            session.execute(
+                text("INSERT INTO embeddings VALUES (:f, :m, :v)"),
+                {"f": face.id, "m": version.id + 1, "v": bytes(length)},
+            )
+
+
+def test_embedding_vector_round_trips(library: sessionmaker[Session]) -> None:
+    vector = bytes((i * 7) % 256 for i in range(128))
+    with library.begin() as session:
+        version = ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
+        session.add(Embedding(face=make_face(make_photo()), model_version=version, vector=vector))
+    with library() as session:
+        assert session.scalars(select(Embedding)).one().vector == vector
+
+
+def test_a_face_is_rejected_by_a_person_only_once(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        face = make_face(make_photo())
+        person = Person()
+        session.add(FaceRejection(face=face, person=person))
+        session.flush()
+        ids = {"face_id": face.id, "person_id": person.id}
+    with library() as session, pytest.raises(IntegrityError, match="UNIQUE"):
+        session.add(FaceRejection(**ids))
+        session.flush()
+
+
+def test_landmarks_round_trip_and_are_validated(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        session.add(make_face(make_photo()))
+    with library() as session:
+        face = session.scalars(select(Face)).one()
+        assert face.landmark_points == LANDMARKS
+        assert face.box == (5.0, 6.0, 35.0, 40.0)
+    with pytest.raises(ValueError, match="5 landmarks"):
+        pack_landmarks([(1.0, 2.0)] * 4)
+    with pytest.raises(ValueError, match="40 bytes"):
+        Face(landmarks=b"\x00" * 39)
+    with library() as session, pytest.raises(IntegrityError, match="CHECK"):
+        session.add(make_face(make_photo(2), landmark_scheme="dlib68"))
+        session.flush()
+
+
+def test_timestamps_are_utc_aware_and_taken_at_is_naive(library: sessionmaker[Session]) -> None:
+    taken = datetime(2019, 7, 14, 18, 30, 5)
+    with library.begin() as session:
+        session.add(make_photo(taken_at=taken, scanned_at=datetime.now(UTC)))
+        session.add(Root(path="/photos"))
+        session.add(ScanJob(roots=["/photos"], counts={"new": 1}))
+    with library() as session:
+        photo = session.scalars(select(Photo)).one()
+        assert photo.taken_at == taken
+        assert photo.scanned_at is not None and photo.scanned_at.tzinfo is UTC
+        assert session.scalars(select(Root)).one().added_at.tzinfo is UTC
+        job = session.scalars(select(ScanJob)).one()
+        assert (job.status, job.roots, job.counts) == ("running", ["/photos"], {"new": 1})
+
+
+# --- model versions and status -----------------------------------------------------------------
+
+
+def test_exactly_one_model_version_is_active(library: sessionmaker[Session]) -> None:
+    with library.begin() as session:
+        assert get_active_model_version(session) is None
+        base = ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
+        assert ensure_active_model_version(session, "dlib-resnet-v1", SHA_A).id == base.id
+        tuned = ensure_active_model_version(session, "dlib-resnet-v1", SHA_B, parent=base)
+        assert tuned.parent_id == base.id
+        active = get_active_model_version(session)
+        assert active is not None and active.id == tuned.id
+        activate_model_version(session, base)  # restoring an older version
+        active = get_active_model_version(session)
+        assert active is not None and active.id == base.id
+        assert count(session, ModelVersion) == 2
+    with library() as session, pytest.raises(IntegrityError, match="UNIQUE"):
+        session.execute(text("UPDATE model_versions SET is_active = 1"))
+
+
+def test_status_counts(library: sessionmaker[Session]) -> None:
+    with library() as session:
+        assert status_counts(session) == {
+            "photos": 0,
+            "faces": 0,
+            "people": 0,
+            "named_people": 0,
+            "failed": 0,
+            "model_version": None,
+        }
+    with library.begin() as session:
+        ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
+        ada, unnamed = Person(name="Ada"), Person()
+        first, second = make_photo(1, status="done"), make_photo(2, status="done")
+        session.add_all(
+            [
+                make_face(first, person=ada, assignment="confirmed"),
+                make_face(first, person=unnamed, assignment="auto"),
+                make_face(second, person=ada, assignment="auto"),
+                make_photo(3, status=PhotoStatus.FAILED, error="not an image file"),
+                make_photo(4),
+                Person(name=" "),
+            ]
+        )
+    with library() as session:
+        assert status_counts(session) == {
+            "photos": 4,
+            "faces": 3,
+            "people": 3,
+            "named_people": 1,
+            "failed": 1,
+            "model_version": "dlib-resnet-v1",
+        }
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+def test_library_at_revision_0001_is_upgraded_and_readable(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    command.upgrade(alembic_config(url=f"sqlite:///{path}"), "0001")
+    landmarks = pack_landmarks(LANDMARKS)
+    vector = bytes(range(128))
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO roots (id, path) VALUES (1, '/photos')")
+        conn.execute(
+            "INSERT INTO model_versions (id, name, weights_sha256, is_active, metrics)"
+            " VALUES (1, 'dlib-resnet-v1', ?, 1, '{\"val_at_far\": 0.939}')",
+            (SHA_A,),
+        )
+        conn.execute(
+            "INSERT INTO photos (id, root_id, path, size, mtime_ns, content_hash, width, height,"
+            " taken_at, status, scanned_at, detector, detector_settings)"
+            " VALUES (1, 1, '/photos/a.jpg', 1234, 1700000000000000000, ?, 640, 480,"
+            " '2019-07-14 18:30:05.000000', 'done', '2024-01-02 03:04:05.000000',"
+            " 'dlib-hog', '{\"upsample\": 1}')",
+            ("c" * 64,),
+        )
+        conn.execute("INSERT INTO people (id, name) VALUES (1, 'Ada')")
+        conn.execute(
+            "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme,"
+            " detector, det_score, person_id, assignment)"
+            " VALUES (1, 1, 5, 6, 35, 40, ?, 'dlib5', 'dlib-hog', 0.97, 1, 'confirmed')",
+            (landmarks,),
+        )
+        conn.execute("UPDATE people SET cover_face_id = 1")
+        conn.execute("INSERT INTO embeddings VALUES (1, 1, ?)", (vector,))
+        conn.execute("INSERT INTO face_rejections (face_id, person_id) VALUES (1, 1)")
+        conn.execute("INSERT INTO scan_jobs (roots, counts) VALUES ('[\"/photos\"]', '{}')")
+    conn.close()
+
+    factory = open_library(path)
+    with factory() as session:
+        photo = session.scalars(select(Photo)).one()
+        assert photo.root is not None and photo.root.path == "/photos"
+        assert photo.taken_at == datetime(2019, 7, 14, 18, 30, 5)
+        assert photo.scanned_at == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert photo.detector_settings == {"upsample": 1}
+        (face,) = photo.faces
+        assert face.landmark_points == LANDMARKS
+        assert face.person is not None and face.person.name == "Ada"
+        assert face.person.cover_face is face
+        assert face.assignment == Assignment.CONFIRMED and face.is_ignored is False
+        assert face.created_at.tzinfo is UTC  # filled in by the server default
+        (embedding,) = face.embeddings
+        assert embedding.vector == vector
+        assert embedding.model_version.metrics == {"val_at_far": 0.939}
+        assert [r.person_id for r in face.rejections] == [1]
+        assert status_counts(session)["model_version"] == "dlib-resnet-v1"
+        assert session.scalars(select(ScanJob)).one().status == "running"
+    assert integrity_check(engine_of(factory)) == "ok"
+    engine_of(factory).dispose()
+
+
+def test_models_match_migrated_schema(library: sessionmaker[Session]) -> None:
+    with engine_of(library).connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def _schema_sql(engine: Engine) -> dict[tuple[str, str], str]:
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT type, name, sql FROM sqlite_master"
+            " WHERE sql IS NOT NULL AND name != 'alembic_version'"
+        ).all()
+    return {(kind, name): " ".join(sql.split()) for kind, name, sql in rows}
+
+
+def test_models_ddl_matches_migrated_ddl(library: sessionmaker[Session]) -> None:
+    """Stricter than compare_metadata: CHECKs, partial indexes and the trigger must match too."""
+    fresh = create_engine("sqlite://")
+    Base.metadata.create_all(fresh)
+    assert _schema_sql(engine_of(library)) == _schema_sql(fresh)
+    fresh.dispose()
+
+
+def test_reopening_keeps_data_and_makes_no_backup(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    factory = open_library(path)
+    with factory.begin() as session:
+        session.add(make_photo())
+    engine_of(factory).dispose()
+    factory = open_library(path)
+    with factory() as session:
+        assert count(session, Photo) == 1
+    engine_of(factory).dispose()
+    assert not list(tmp_path.glob("*.bak"))
+
+
+REBUILD_PHOTOS_0002 = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # SQLite batch mode copies the table, drops the old one and renames the copy: with foreign
+    # keys enforced, dropping "photos" would cascade-delete every face.
+    with op.batch_alter_table("photos", recreate="always") as batch:
+        batch.add_column(sa.Column("note", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("photos", recreate="always") as batch:
+        batch.drop_column("note")
+"""
+
+
+def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A future revision that rebuilds a parent table must not cascade-delete its children."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (migrations / "versions" / "0002_rebuild_photos.py").write_text(REBUILD_PHOTOS_0002)
+    path = tmp_path / "library.db"
+    factory = open_library(path)  # at 0001, the real head
+    with factory.begin() as session:
+        person = Person(name="Ada")
+        face = make_face(make_photo(), person=person, assignment="confirmed")
+        session.add(face)
+        session.flush()
+        person.cover_face = face
+    engine_of(factory).dispose()
+
+    monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
+    factory = open_library(path)
+    with factory() as session:
+        connection = session.connection()
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
+            "0002"
+        )
+        assert connection.exec_driver_sql("SELECT count(*) FROM faces").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert session.scalars(select(Person)).one().cover_face_id is not None
+    engine_of(factory).dispose()
+    backup = tmp_path / "library.db.before-upgrade-from-0001.bak"
+    assert backup.is_file()
+    conn = sqlite3.connect(backup)
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    assert conn.execute("SELECT count(*) FROM faces").fetchone() == (1,)
+    conn.close()
+
+
+FAILING_0002 = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
+    op.add_column("photos", sa.Column("note", sa.Text(), nullable=True))
+    raise RuntimeError("migration bug")
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def test_a_failing_upgrade_leaves_the_library_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (migrations / "versions" / "0002_broken.py").write_text(FAILING_0002)
+    path = tmp_path / "library.db"
+    factory = open_library(path)
+    with factory.begin() as session:
+        session.add(make_photo())
+    engine_of(factory).dispose()
+
+    monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
+    with pytest.raises(RuntimeError, match="migration bug"):
+        open_library(path)
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    photo_columns = {row[1] for row in conn.execute("PRAGMA table_info(photos)")}
+    version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    conn.close()
+    assert "half_done" not in tables
+    assert "note" not in photo_columns
+    assert version == ("0001",)
+
+
+def test_migrations_downgrade_to_empty(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    config = alembic_config(url=f"sqlite:///{path}")
+    command.upgrade(config, "head")
+    command.downgrade(config, "base")
+    conn = sqlite3.connect(path)
+    names = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+    }
+    conn.close()
+    assert names <= {"alembic_version"}
+
+
+def test_library_from_a_newer_app_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    engine_of(open_library(path)).dispose()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    conn.close()
+    with pytest.raises(LibraryError, match="newer version"):
+        open_library(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    path.write_bytes(b"this is not a database, it is a shopping list" * 100)
+    with pytest.raises(LibraryError, match="not a FaceNet Photos library"):
+        open_library(path)
