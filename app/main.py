@@ -8,12 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def default_library() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("facenet-photos")) / "library.db"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facenet-photos-gui", description="FaceNet Photos")
     parser.add_argument("--library", type=Path, default=None, help="library database file")
@@ -22,9 +16,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
+    from facenet_core.store import default_library_path, open_library
 
-    library = args.library or default_library()
-    library.parent.mkdir(parents=True, exist_ok=True)
+    library = args.library or default_library_path()
+    open_library(library)  # creates or upgrades the library before the window shows it
     qapp = QApplication([sys.argv[0], *qt_args])
     qapp.setApplicationName("FaceNet Photos")
     window = MainWindow(library)

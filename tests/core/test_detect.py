@@ -1,0 +1,56 @@
+"""HOG detection and chips on real faces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facenet_core.align import face_chip
+from facenet_core.detect import DetectorConfig, HogDetector
+from facenet_core.imageio import load_image
+
+
+def test_one_centred_face_with_sane_landmarks(lfw_images, hog) -> None:
+    found = 0
+    for path in lfw_images[:15]:
+        image = load_image(path)
+        faces = hog.detect(image)
+        if not faces:
+            continue
+        found += 1
+        face = min(faces, key=lambda d: abs(d.center[0] - 125) + abs(d.center[1] - 125))
+        assert abs(face.center[0] - 125) < 30 and abs(face.center[1] - 130) < 35
+        x1, _, x2, _ = face.box
+        assert 60 < x2 - x1 < 160
+        assert face.landmarks.shape == (5, 2) and face.scheme == "dlib5"
+        inside = (face.landmarks[:, 0] > x1 - 10) & (face.landmarks[:, 0] < x2 + 10)
+        assert inside.all()
+        assert face.landmarks[4, 1] > face.landmarks[:4, 1].max()  # nose below the eyes
+    assert found >= 13
+
+
+def test_downscaled_detection_maps_back_to_original_pixels(lfw_images) -> None:
+    image = load_image(lfw_images[1])
+    big = cv2.resize(image, (1000, 1000), interpolation=cv2.INTER_CUBIC)
+    small_faces = HogDetector(DetectorConfig(upsample=0)).detect(big)
+    scaled_faces = HogDetector(DetectorConfig(upsample=1, max_side=500)).detect(big)
+    assert small_faces and scaled_faces
+    a = np.array(small_faces[0].box)
+    b = np.array(scaled_faces[0].box)
+    assert np.abs(a - b).max() < 40  # same face, in 1000-px coordinates
+    assert b[2] > 500  # coordinates are in the original (large) image
+
+
+def test_chip_equals_dlib_get_face_chip(lfw_images, hog) -> None:
+    import dlib
+
+    image = load_image(lfw_images[2])
+    face = hog.detect(image)[0]
+    ours = face_chip(image, face)
+    assert ours.shape == (150, 150, 3) and ours.dtype == np.uint8
+    det = dlib.get_frontal_face_detector()(image, 1)[0]
+    from facenet_core.models.registry import dlib_model_path
+
+    sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
+    reference = dlib.get_face_chip(image, sp(image, det), size=150, padding=0.25)
+    np.testing.assert_array_equal(ours, reference)
