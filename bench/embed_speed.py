@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from facenet_core.embed import Embedder
-from facenet_core.models.registry import dlib_model_path
+from facenet_core.models.files import dlib_model_path
 
 LFW_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "lfw-mini"
 

@@ -24,7 +24,7 @@ class LandmarkPredictor:
     def __init__(self) -> None:
         import dlib
 
-        from facenet_core.models.registry import dlib_model_path
+        from facenet_core.models.files import dlib_model_path
 
         self._predictor = dlib.shape_predictor(
             str(dlib_model_path("shape_predictor_5_face_landmarks.dat"))

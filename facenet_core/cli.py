@@ -104,6 +104,103 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _library(args: argparse.Namespace) -> Path:
+    from facenet_core.store import default_library_path
+
+    return Path(args.library) if args.library else default_library_path()
+
+
+def _open_library(args: argparse.Namespace) -> Any:
+    from facenet_core.store import LibraryError, open_library
+
+    try:
+        return open_library(_library(args))
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facenet_core.pipeline import FaceJob
+    from facenet_core.scan import Scanner
+
+    for root in args.paths:
+        if not Path(root).is_dir():
+            raise CliError(f"{root}: not a folder")
+    sessions = _open_library(args)
+    job = FaceJob(detector=_detector_config(args), reduce_jpeg=True, thumbnails=True)
+    library = _library(args)
+    scanner = Scanner(
+        sessions,
+        _embedder(args),
+        job,
+        thumbnails_dir=library.with_name(library.name + ".thumbnails"),
+        workers=args.workers,
+    )
+    bar = None
+    interrupted = False
+    try:
+        for event in scanner.run(args.paths):
+            if event.phase == "walk":
+                print(f"\rfound {event.done} photos", end="", file=sys.stderr, flush=True)
+                continue
+            if bar is None:
+                print(file=sys.stderr)
+                bar = tqdm(total=event.total, desc="faces", unit="photo", dynamic_ncols=True)
+            bar.n = event.done
+            bar.set_postfix(faces=event.faces, refresh=False)
+            bar.refresh()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    s = scanner.stats
+    if bar is None:
+        print(file=sys.stderr)
+    print(
+        f"{s.photos_added} added, {s.photos_unchanged} unchanged, {s.photos_moved} moved, "
+        f"{s.photos_changed} changed, {s.photos_missing} missing, {s.photos_failed} failed; "
+        f"{s.faces_added} faces in {s.seconds:.1f} s"
+    )
+    if s.photos_failed:
+        print("failed photos and their reasons: facenet-photos status --failed")
+    if args.json:
+        _write_json(s.to_json_dict(), args.json)
+    if interrupted:
+        print("interrupted: run the same scan again to finish it", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from facenet_core.store import Photo, PhotoStatus, status_counts
+
+    sessions = _open_library(args)
+    with sessions() as session:
+        counts = status_counts(session)
+        failed = (
+            session.execute(
+                select(Photo.path, Photo.error)
+                .where(Photo.status == PhotoStatus.FAILED)
+                .order_by(Photo.path)
+            ).all()
+            if args.failed
+            else []
+        )
+    print(f"library: {_library(args)}")
+    for key, value in counts.items():
+        print(f"{key + ':':<14} {value}")
+    for path, error in failed:
+        print(f"failed: {path}: {error}")
+    if args.json:
+        _write_json(counts, args.json)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -146,10 +243,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--library",
+        metavar="PATH",
+        default=None,
+        help="library database file (default: library.db in the user data folder)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--library",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="library database file (default: library.db in the user data folder)",
+    )
+
+    p = sub.add_parser(
+        "scan",
+        parents=[common],
+        help="add folders of photos to the library (incremental, resumable)",
+        description="Find every photo below the folders, detect, align and embed its faces, and "
+        "store them. Unchanged photos are skipped, moved photos keep their faces and people, "
+        "vanished photos are marked missing. Ctrl-C stops cleanly; scanning again resumes.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="folders to scan")
+    p.add_argument("--json", metavar="FILE", help="also write the counts as JSON ('-' = stdout)")
+    p.add_argument("--workers", type=int, default=None, help="detection processes (default: cores)")
+    _add_detector_options(p)
+    _add_embed_options(p)
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser(
+        "status", parents=[common], help="what the library holds (photos, faces, people)"
+    )
+    p.add_argument("--json", metavar="FILE", help="also write the counts as JSON ('-' = stdout)")
+    p.add_argument("--failed", action="store_true", help="list failed photos with their reasons")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "eval-lfw",
+        parents=[common],
         help="LFW verification accuracy, 10-fold protocol (FaceNet section 4)",
         description="Detect, align and embed every image named by the pairs, then score the "
         "pairs: 10-fold accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the "
@@ -166,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
+        parents=[common],
         help="are the largest faces of two photos the same person?",
         description="Squared L2 distance between the largest faces of two photos, and the "
         "verdict at the calibrated threshold.",

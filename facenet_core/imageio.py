@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -45,25 +47,72 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read ``path`` as RGB ``uint8`` (H, W, 3) in its displayed orientation (EXIF applied).
+@dataclass
+class LoadedPhoto:
+    """A photo as RGB ``uint8`` in its displayed orientation, possibly decoded at reduced size.
 
-    Raises :class:`ImageLoadError` for anything that is not a readable image.
+    ``scale`` is pixels of ``image`` per pixel of the full photo (1.0 when decoded at full size);
+    ``width`` and ``height`` are the full photo's displayed size.
+    """
+
+    image: np.ndarray
+    scale: float
+    width: int
+    height: int
+    taken_at: datetime | None
+
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 36867
+_DATETIME = 306
+_ORIENTATION = 0x0112
+
+
+def _taken_at(exif: Image.Exif) -> datetime | None:
+    raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def open_photo(
+    path: Path | str, *, reduce_to: int | None = None, max_pixels: int = MAX_PIXELS
+) -> LoadedPhoto:
+    """Read ``path`` upright (EXIF orientation applied) as RGB ``uint8``.
+
+    ``reduce_to``: when given, a JPEG whose longer side is at least twice this is decoded at
+    1/2, 1/4 or 1/8 scale by libjpeg (far cheaper than decoding in full and resizing), keeping
+    the longer side >= ``reduce_to``. Raises :class:`ImageLoadError` for anything that is not a
+    readable image, with a reason a person understands.
     """
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if img.width * img.height > max_pixels:
+                full_w, full_h = img.size
+                if full_w * full_h > max_pixels:
                     raise ImageLoadError(
                         path,
-                        f"image is {img.width}x{img.height} pixels, above the limit of "
+                        f"image is {full_w}x{full_h} pixels, above the limit of "
                         f"{max_pixels:,}; it may be a decompression bomb",
                     )
+                if full_w < 1 or full_h < 1:
+                    raise ImageLoadError(path, "image has no pixels")
+                exif = img.getexif()
                 img.seek(0)  # first frame of animated images
+                if reduce_to and img.format == "JPEG" and max(full_w, full_h) >= 2 * reduce_to:
+                    factor = reduce_to / max(full_w, full_h)
+                    img.draft("RGB", (max(1, int(full_w * factor)), max(1, int(full_h * factor))))
+                scale = img.size[0] / full_w
                 upright = ImageOps.exif_transpose(img)
-                return np.ascontiguousarray(np.asarray(_to_rgb(upright)))
+                image = np.ascontiguousarray(np.asarray(_to_rgb(upright)))
+                if exif.get(_ORIENTATION, 1) in (5, 6, 7, 8):
+                    full_w, full_h = full_h, full_w
+                return LoadedPhoto(image, scale, full_w, full_h, _taken_at(exif))
     except ImageLoadError:
         raise
     except FileNotFoundError:
@@ -76,5 +125,12 @@ def load_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise ImageLoadError(path, "not an image in a supported format, or corrupt") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(path, "image is too large (decompression bomb protection)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(path, f"image data is damaged or truncated ({exc})") from None
+    except MemoryError:
+        raise ImageLoadError(path, "image is too large to decode in the memory available") from None
+
+
+def load_image(path: Path | str, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read ``path`` as RGB ``uint8`` (H, W, 3) at full size in its displayed orientation."""
+    return open_photo(path, max_pixels=max_pixels).image

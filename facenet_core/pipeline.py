@@ -1,48 +1,89 @@
 """load -> detect -> align for many photos, in worker processes; embedding stays in the caller.
 
-Detection and chip extraction are CPU-bound and hold the GIL (dlib), so they run in a pool of
-worker processes, each with its own detector; the caller embeds the chips in batches on the main
-process (where the network lives, on CPU or CUDA). Results come back in input order, and a photo
-that cannot be read comes back with an ``error`` instead of stopping the run.
+Decoding, detection and chip extraction are CPU-bound and hold the GIL (dlib), so they run in a
+pool of worker processes, each with its own detector; the caller embeds the chips in batches in
+its own process (where the network lives, on CPU or CUDA). Results come back in input order, at
+most a few photos ahead of the caller (memory does not grow with the number of photos), and a
+photo that cannot be read comes back with an ``error`` instead of stopping the run.
 """
 
 from __future__ import annotations
 
+import io
 import multiprocessing as mp
 import os
+import signal
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from facenet_core.align import face_chips
 from facenet_core.detect import Detection, DetectorConfig, FaceDetector, make_detector
-from facenet_core.imageio import ImageLoadError, load_image
+from facenet_core.imageio import ImageLoadError, open_photo
 
 # Where LFW's deep-funnelled faces sit: the mean HOG box on lfw-mini (250 x 250 images), as
 # fractions of the image size. Used as the fixed centre box when no face is detected.
 CENTRE_BOX = (69.3 / 250, 80.0 / 250, 176.1 / 250, 186.2 / 250)
+THUMBNAIL_SIZE = 160
 
 
 @dataclass(frozen=True)
 class FaceJob:
-    """What to do with each photo. ``centre_fallback``: when no face is found, use the fixed
-    centre box (with landmarks from dlib's 5-point predictor) instead of returning no face."""
+    """What to do with each photo.
+
+    ``centre_fallback``: when no face is found, use the fixed centre box (with landmarks from
+    dlib's 5-point predictor) instead of returning no face (for evaluation on cropped faces).
+    ``reduce_jpeg``: decode large JPEGs at reduced scale (libjpeg DCT scaling) for speed.
+    ``thumbnails``: also return a small JPEG crop around every face.
+    """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     centre_fallback: bool = False
+    reduce_jpeg: bool = False
+    thumbnails: bool = False
 
 
 @dataclass
 class PhotoFaces:
+    """One photo's faces. Boxes and landmarks are in the full photo's displayed pixels."""
+
     path: Path
     width: int = 0
     height: int = 0
+    taken_at: datetime | None = None
     detections: list[Detection] = field(default_factory=list)
     chips: np.ndarray = field(default_factory=lambda: np.zeros((0, 150, 150, 3), np.uint8))
+    thumbnails: list[bytes] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None
+
+
+def _rescale(d: Detection, factor: float) -> Detection:
+    if factor == 1.0:
+        return d
+    box = tuple(v * factor for v in d.box)
+    return Detection(box, d.score, d.landmarks * np.float32(factor), d.scheme)  # type: ignore[arg-type]
+
+
+def face_thumbnail(image: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
+    """A square JPEG crop around a face box (with a margin), at most 160 px."""
+    from PIL import Image
+
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1) * 0.75
+    h, w = image.shape[:2]
+    left, top = max(0, int(cx - half)), max(0, int(cy - half))
+    right, bottom = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
+    crop = Image.fromarray(image[top:bottom, left:right])
+    crop.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    out = io.BytesIO()
+    crop.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 class FaceFinder:
@@ -54,17 +95,32 @@ class FaceFinder:
         self._landmarks = None
 
     def __call__(self, path: Path) -> PhotoFaces:
+        reduce_to = self.job.detector.max_side if self.job.reduce_jpeg else None
         try:
-            image = load_image(path)
+            photo = open_photo(path, reduce_to=reduce_to)
         except ImageLoadError as exc:
             return PhotoFaces(Path(path), error=exc.reason)
-        h, w = image.shape[:2]
-        detections = self.detector.detect(image)
+        image = photo.image
+        try:
+            detections = self.detector.detect(image)
+        except Exception as exc:  # a detector failure on one photo must not stop a scan
+            return PhotoFaces(Path(path), error=f"face detection failed ({exc})")
         fallback = False
         if not detections and self.job.centre_fallback:
             detections = [self._centre_detection(image)]
             fallback = True
-        return PhotoFaces(Path(path), w, h, detections, face_chips(image, detections), fallback)
+        chips = face_chips(image, detections)
+        thumbs = [face_thumbnail(image, d.box) for d in detections] if self.job.thumbnails else []
+        return PhotoFaces(
+            path=Path(path),
+            width=photo.width,
+            height=photo.height,
+            taken_at=photo.taken_at,
+            detections=[_rescale(d, 1.0 / photo.scale) for d in detections],
+            chips=chips,
+            thumbnails=thumbs,
+            fallback=fallback,
+        )
 
     def _centre_detection(self, image: np.ndarray) -> Detection:
         from facenet_core.align import LandmarkPredictor
@@ -81,7 +137,7 @@ _worker_finder: FaceFinder | None = None
 
 def _init_worker(job: FaceJob) -> None:
     global _worker_finder
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _worker_finder = FaceFinder(job)
 
 
@@ -95,10 +151,10 @@ def default_workers() -> int:
 
 
 def find_faces(
-    paths: Iterable[Path], job: FaceJob, workers: int | None = None
+    paths: Iterable[Path], job: FaceJob, workers: int | None = None, ahead: int = 16
 ) -> Iterator[PhotoFaces]:
     """Faces and chips of every photo in ``paths``, in order, using ``workers`` processes
-    (0 = in this process)."""
+    (0 = in this process), with at most ``ahead`` photos in flight."""
     workers = default_workers() if workers is None else workers
     if workers == 0:
         finder = FaceFinder(job)
@@ -106,5 +162,16 @@ def find_faces(
             yield finder(Path(path))
         return
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(job,)) as pool:
-        yield from pool.imap(_work, (Path(p) for p in paths), chunksize=4)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(job,))
+    try:
+        pending: deque = deque()
+        for path in paths:
+            pending.append(pool.apply_async(_work, (Path(path),)))
+            if len(pending) >= max(ahead, 2 * workers):
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()

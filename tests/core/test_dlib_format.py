@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from facenet_core.models.dlib_format import DlibFormatError, _Reader, parse_network, read_network
-from facenet_core.models.registry import dlib_model_path
+from facenet_core.models.files import dlib_model_path
 
 
 def enc_int(value: int) -> bytes:

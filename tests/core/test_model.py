@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from facenet_core.models.dlib_resnet import DlibResNet, add_zero_padded
-from facenet_core.models.registry import dlib_model_path, load_dlib_resnet
+from facenet_core.models.files import dlib_model_path
+from facenet_core.models.registry import load_dlib_resnet
 
 
 @pytest.fixture(scope="module")
