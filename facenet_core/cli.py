@@ -22,9 +22,28 @@ class CliError(Exception):
     """A failure to report as one line, without a traceback."""
 
 
-def _add_detector_options(p: argparse.ArgumentParser) -> None:
+def _add_detector_options(p: argparse.ArgumentParser, default_detector: str = "mtcnn") -> None:
     g = p.add_argument_group("detection")
-    g.add_argument("--detector", default="hog", choices=["hog"], help="face detector (default hog)")
+    g.add_argument(
+        "--detector",
+        default=default_detector,
+        choices=["hog", "mtcnn"],
+        help=f"face detector (default {default_detector})",
+    )
+    g.add_argument(
+        "--min-face-size",
+        type=int,
+        default=40,
+        metavar="PX",
+        help="MTCNN: smallest face side looked for, in pixels (default 40)",
+    )
+    g.add_argument(
+        "--landmarks",
+        default="native",
+        choices=["native", "dlib5"],
+        help="MTCNN: align on its own five points (native, default) or on dlib's 5-point "
+        "predictor run in the box",
+    )
     g.add_argument(
         "--upsample",
         type=int,
@@ -60,7 +79,14 @@ def _add_embed_options(p: argparse.ArgumentParser) -> None:
 def _detector_config(args: argparse.Namespace) -> Any:
     from facenet_core.detect import DetectorConfig
 
-    return DetectorConfig(name=args.detector, upsample=args.upsample, max_side=args.detect_max_side)
+    return DetectorConfig(
+        name=args.detector,
+        upsample=args.upsample,
+        max_side=args.detect_max_side,
+        min_face_size=args.min_face_size,
+        landmarks=args.landmarks,
+        device="cpu" if args.device is None else args.device,
+    )
 
 
 def _embedder(args: argparse.Namespace) -> Any:
@@ -201,6 +227,41 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_detect(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facenet_core.detect import make_detector
+    from facenet_core.detect_eval import evaluate_detector
+
+    for path in (Path(args.images), Path(args.truth)):
+        if not path.exists():
+            raise CliError(f"{path}: not found")
+    detector = make_detector(_detector_config(args))
+    bar = tqdm(desc=f"detect ({args.detector})", unit="photo")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        report = evaluate_detector(
+            detector, Path(args.images), Path(args.truth), limit=args.limit, progress=progress
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+    data = report.to_json_dict()
+    print(f"detector:       {args.detector}   photos: {data['images']}")
+    print(f"recall >= 40px: {100 * data['recall_40']:.1f}%")
+    print(f"recall >= 80px: {100 * data['recall_80']:.1f}%")
+    print(f"precision:      {100 * data['precision']:.1f}%")
+    print(f"median time:    {data['sec_per_image']:.3f} s per photo (detection only)")
+    if args.json:
+        _write_json(data, args.json)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -226,7 +287,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     embedder = _embedder(args)
     a, b = embedder.embed(np.stack(chips))
     distance = float(np.sum((a - b) ** 2))
-    threshold, _ = calibration.thresholds(embedder.model_version, embedder.flip)
+    threshold, _ = calibration.thresholds(
+        embedder.model_version, _detector_config(args), embedder.flip
+    )
     same = distance <= threshold
     if args.json:
         _write_json({"distance": distance, "threshold": threshold, "same": same}, "-")
@@ -296,6 +359,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_detector_options(p)
     _add_embed_options(p)
     p.set_defaults(func=cmd_eval_lfw)
+
+    p = sub.add_parser(
+        "eval-detect",
+        parents=[common],
+        help="face detector recall and precision on WIDER FACE annotations",
+        description="Recall at IoU >= 0.5 of ground-truth faces of at least 40 and 80 px "
+        "(invalid faces ignored), precision (a detection matching no face at IoU >= 0.4 is "
+        "false), and the median detection time per photo.",
+    )
+    p.add_argument("--images", required=True, help="folder the annotation paths are relative to")
+    p.add_argument("--truth", required=True, help="WIDER FACE bounding-box annotation file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate N photos spread evenly")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON ('-' = stdout)")
+    p.add_argument("--device", default=None, help="cpu, cuda... (default cpu)")
+    _add_detector_options(p)
+    p.set_defaults(func=cmd_eval_detect)
 
     p = sub.add_parser(
         "verify",

@@ -64,11 +64,13 @@ class DetectorConfig:
     upsamplings (1 finds faces down to about 40 px). ``min_score``: HOG's adjust threshold.
     """
 
-    name: str = "hog"
+    name: str = "mtcnn"
     max_side: int = 1600
     upsample: int = 1
     min_score: float = 0.0
     min_face_size: int = 40
+    landmarks: str = "native"  # MTCNN: "native" (its own 5 points) or "dlib5" (dlib's predictor)
+    device: str | None = "cpu"
 
 
 def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -94,7 +96,7 @@ class HogDetector:
 
         from facenet_core.align import LandmarkPredictor
 
-        self.config = config or DetectorConfig()
+        self.config = config or DetectorConfig(name="hog")
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = LandmarkPredictor()
 
@@ -114,8 +116,48 @@ class HogDetector:
         return found
 
 
+# MTCNN's box mapped to the box dlib's HOG detector gives the same face (medians over 587 lfw-mini
+# faces found by both): HOG's box is square, 1.164 MTCNN widths wide, centred 0.021 widths left
+# of and 0.055 heights below MTCNN's centre. dlib's 5-point predictor was trained on HOG boxes.
+MTCNN_TO_HOG_BOX = (-0.021, 0.055, 1.164)
+
+
+class MtcnnDlib5Detector:
+    """MTCNN's boxes with dlib's 5-point landmarks (found in the HOG-equivalent box)."""
+
+    name = "mtcnn"
+
+    def __init__(self, config: DetectorConfig) -> None:
+        from facenet_core.align import LandmarkPredictor
+        from facenet_core.mtcnn import MtcnnDetector
+
+        self.config = config
+        self._mtcnn = MtcnnDetector(
+            min_face_size=config.min_face_size, max_side=config.max_side, device=config.device
+        )
+        self._landmarks = LandmarkPredictor()
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        dx, dy, grow = MTCNN_TO_HOG_BOX
+        found = []
+        for d in self._mtcnn.detect(image):
+            cx, cy = d.center[0] + dx * d.width, d.center[1] + dy * d.height
+            half = grow * d.width / 2
+            box = (cx - half, cy - half, cx + half, cy + half)
+            found.append(self._landmarks.detection(image, box, d.score))
+        return found
+
+
 def make_detector(config: DetectorConfig) -> FaceDetector:
     """The detector named by ``config.name``."""
     if config.name == "hog":
         return HogDetector(config)
-    raise ValueError(f"unknown detector {config.name!r}; choose 'hog'")
+    if config.name == "mtcnn":
+        if config.landmarks == "dlib5":
+            return MtcnnDlib5Detector(config)
+        from facenet_core.mtcnn import MtcnnDetector
+
+        return MtcnnDetector(
+            min_face_size=config.min_face_size, max_side=config.max_side, device=config.device
+        )
+    raise ValueError(f"unknown detector {config.name!r}; choose 'hog' or 'mtcnn'")

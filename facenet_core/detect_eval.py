@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from facenet_core.detect import FaceDetector
+from facenet_core.imageio import load_image
 
 logger = logging.getLogger(__name__)
 
@@ -302,14 +302,6 @@ def select_evenly(items: Sequence[ImageAnnotation], limit: int | None) -> list[I
     return [items[i] for i in picks]
 
 
-def load_rgb(path: Path) -> np.ndarray:
-    """A photo as RGB ``uint8``; a clear error when it cannot be read."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"Cannot read the photo {path}: missing or not an image.")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def evaluate_detector(
     detector: FaceDetector,
     images_dir: Path,
@@ -327,7 +319,7 @@ def evaluate_detector(
     counts = MatchCounts()
     seconds: list[float] = []
     for done, annotation in enumerate(annotations, start=1):
-        image = load_rgb(Path(images_dir) / annotation.path)
+        image = load_image(Path(images_dir) / annotation.path)
         start = time.perf_counter()
         detections = detector.detect(image)
         seconds.append(time.perf_counter() - start)

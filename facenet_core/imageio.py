@@ -12,6 +12,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Refuse images above this many pixels (decompression bombs); 200 MP covers any real camera.
 MAX_PIXELS = 200_000_000
+# Pillow's own bomb check (a warning, an error in ``open_photo``, above ~89 MP) would refuse real
+# photos below our limit, such as 100 MP camera files and stitched panoramas: make it agree.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 try:  # HEIC/HEIF support is optional
     import pillow_heif
@@ -125,7 +128,11 @@ def open_photo(
         raise ImageLoadError(path, "not an image in a supported format, or corrupt") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(path, "image is too large (decompression bomb protection)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error (a link loop, a bad disk...)
+            raise ImageLoadError(path, f"cannot read the file ({exc.strerror})") from None
+        raise ImageLoadError(path, f"image data is damaged or truncated ({exc})") from None
+    except (SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(path, f"image data is damaged or truncated ({exc})") from None
     except MemoryError:
         raise ImageLoadError(path, "image is too large to decode in the memory available") from None

@@ -126,7 +126,7 @@ def evaluate_lfw(
         protocol = f"{len(np.unique(folds))}-fold: thresholds from the other folds"
         report, quantized = kfold_report(dist, same, folds), kfold_report(qdist, same, folds)
     else:
-        thr, vthr = calibration.thresholds(embedder.model_version, embedder.flip)
+        thr, vthr = calibration.thresholds(embedder.model_version, job.detector, embedder.flip)
         protocol = "single fold: scored at the shipped calibrated thresholds"
         report = fixed_threshold_report(dist, same, thr, vthr)
         quantized = fixed_threshold_report(qdist, same, thr, vthr)
@@ -141,6 +141,7 @@ def evaluate_lfw(
         protocol=protocol,
         settings={
             "detector": job.detector.name,
+            "alignment": calibration.alignment_key(job.detector),
             "upsample": job.detector.upsample,
             "flip": embedder.flip,
             "model_version": embedder.model_version,

@@ -138,6 +138,10 @@ _worker_finder: FaceFinder | None = None
 def _init_worker(job: FaceJob) -> None:
     global _worker_finder
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if job.detector.name == "mtcnn":  # one torch thread per worker: the workers fill the cores
+        import torch
+
+        torch.set_num_threads(1)
     _worker_finder = FaceFinder(job)
 
 

@@ -107,6 +107,17 @@ def _stat_error(exc: OSError, path: str) -> str:
     return f"cannot read the file ({exc.strerror or exc})"
 
 
+_BAD_NAME = "the file name is not valid UTF-8 text; rename the file to scan it"
+
+
+def _is_text(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+        return False
+    return True
+
+
 def walk_photos(roots: Iterable[Path]) -> Iterator[FoundFile]:
     """Every file with a supported image suffix below ``roots``, following symbolic links to
     folders once (loops are cut), with a reason for each file that cannot be examined."""
@@ -128,6 +139,12 @@ def walk_photos(roots: Iterable[Path]) -> Iterator[FoundFile]:
                 if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                     continue
                 path = os.path.join(dirpath, name)
+                if not _is_text(path):
+                    # a name in a legacy encoding cannot be stored (SQLite text is UTF-8): record
+                    # it under a readable, escaped spelling instead of failing the whole scan
+                    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+                    yield FoundFile(os.path.abspath(shown), error=_BAD_NAME)
+                    continue
                 try:
                     st = os.stat(path)
                 except OSError as exc:
@@ -464,9 +481,9 @@ class Scanner:
                         Embedding(model_version_id=version_id, vector=to_bytes(vec))
                     )
                     new_faces.append(face)
+                session.add_all(new_faces)
                 if old_faces:
                     _carry_labels(session, old_faces, new_faces)
-                session.add_all(new_faces)
                 self.stats.faces_added += n
                 thumbs.extend(zip(new_faces, result.thumbnails, strict=False))
             session.flush()

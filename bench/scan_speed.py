@@ -1,0 +1,152 @@
+"""Scan throughput: our scan vs a face_recognition-style dlib-bin baseline, on the same folder.
+
+    python bench/scan_speed.py FOLDER [--limit N] [--detector hog] [--workers N]
+
+Baseline, per photo, in one process (as the face_recognition library does it): decode, HOG with
+one upsampling, 5 landmarks, ``compute_face_descriptor`` per face. Ours: ``facenet-photos scan``
+into a fresh library (decode at reduced size, detection in worker processes, batched embedding,
+SQLite writes included). Each side runs in its own process; peak memory is the largest sum of the
+proportional set size (PSS: resident memory with shared pages such as torch's libraries split
+between the processes that share them, so nothing is counted twice) of that process and its
+children, sampled every 50 ms. Prints photos/s, faces
+found and peak RSS for both, with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BASELINE = r"""
+import sys, json, time
+import numpy as np, dlib
+from PIL import Image, ImageOps
+from facenet_core.models.files import dlib_model_path
+paths = [line.strip() for line in open(sys.argv[1]) if line.strip()]
+detector = dlib.get_frontal_face_detector()
+sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
+rec = dlib.face_recognition_model_v1(
+    str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
+faces = failed = 0
+start = time.perf_counter()
+for p in paths:
+    try:
+        img = np.asarray(ImageOps.exif_transpose(Image.open(p)).convert("RGB"))
+    except Exception:
+        failed += 1
+        continue
+    for rect in detector(img, 1):
+        shape = sp(img, rect)
+        rec.compute_face_descriptor(img, shape)
+        faces += 1
+print(json.dumps({"seconds": time.perf_counter() - start, "faces": faces, "failed": failed}))
+"""
+
+
+def tree_rss(pid: int) -> int:
+    """Proportional set size in bytes of ``pid`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        stack.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def run_measured(cmd: list[str]) -> tuple[str, float, int]:
+    """stdout, wall seconds and peak tree RSS of a command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:4]} failed with exit status {proc.returncode}")
+    return out, time.perf_counter() - start, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--limit", type=int, default=None, help="use the first N photos")
+    parser.add_argument("--detector", default="hog")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+
+    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+    photos = sorted(p for p in args.folder.rglob("*") if p.suffix.lower() in suffixes)
+    photos = photos[: args.limit] if args.limit else photos
+    if not photos:
+        raise SystemExit(f"{args.folder}: no photos")
+    work = Path(tempfile.mkdtemp(prefix="scan-bench-"))
+    try:
+        # our scan reads a folder: link the chosen photos into one
+        folder = work / "photos"
+        folder.mkdir()
+        for i, p in enumerate(photos):
+            (folder / f"{i:06d}{p.suffix.lower()}").symlink_to(p.resolve())
+        cmd = [sys.executable, "-m", "facenet_core", "--library", str(work / "lib.db"), "scan"]
+        cmd += [str(folder), "--json", str(work / "scan.json"), "--detector", args.detector]
+        if args.workers is not None:
+            cmd += ["--workers", str(args.workers)]
+        _, ours_s, ours_rss = run_measured(cmd)
+        ours = json.loads((work / "scan.json").read_text())
+        rows = [("ours (facenet-photos scan)", len(photos) / ours_s, ours["faces_added"], ours_rss)]
+        if not args.skip_baseline:
+            listing = work / "paths.txt"
+            listing.write_text("\n".join(str(p) for p in photos))
+            out, base_s, base_rss = run_measured([sys.executable, "-c", BASELINE, str(listing)])
+            base = json.loads(out)
+            rows.append(
+                ("dlib-bin face_recognition-style", len(photos) / base_s, base["faces"], base_rss)
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"{len(photos)} photos from {args.folder}; {os.cpu_count()} CPU cores; wall time")
+    print(f"{'pipeline':<34} {'photos/s':>9} {'faces':>7} {'peak PSS':>10}")
+    for name, rate, faces, rss in rows:
+        print(f"{name:<34} {rate:>9.2f} {faces:>7} {rss / 2**20:>8.0f} MB")
+    if len(rows) == 2:
+        print(f"speed ratio ours/baseline: {rows[0][1] / rows[1][1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
