@@ -105,7 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos")
-    parser.add_argument("--detector", default="hog")
+    parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()

@@ -8,6 +8,8 @@ from torch import nn
 
 from facenet_core.models.registry import ModelInfo, load_dlib_resnet
 
+CL = torch.channels_last
+
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -31,6 +33,8 @@ class Embedder:
     ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
+        fuse = getattr(model, "fused_for_inference", None)
+        self._net = fuse() if callable(fuse) else self.model
         self.info = info
         self.batch_size = batch_size
         self.flip = flip
@@ -53,12 +57,13 @@ class Embedder:
         with torch.inference_mode():
             for start in range(0, len(chips), self.batch_size):
                 batch = torch.from_numpy(chips[start : start + self.batch_size]).to(self.device)
+                # NHWC chips viewed as NCHW are already channels-last, as the network wants
                 x = batch.permute(0, 3, 1, 2).float()
                 if self.flip:
-                    both = self.model(torch.cat([x, x.flip(3)]))
                     n = len(x)
+                    both = self._net(torch.cat([x, x.flip(3)]).contiguous(memory_format=CL))
                     emb = torch.nn.functional.normalize(both[:n] + both[n:], dim=1)
                 else:
-                    emb = self.model(x)
+                    emb = self._net(x.contiguous(memory_format=CL))
                 out[start : start + len(x)] = emb.float().cpu().numpy()
         return out

@@ -15,6 +15,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -138,10 +139,6 @@ _worker_finder: FaceFinder | None = None
 def _init_worker(job: FaceJob) -> None:
     global _worker_finder
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if job.detector.name == "mtcnn":  # one torch thread per worker: the workers fill the cores
-        import torch
-
-        torch.set_num_threads(1)
     _worker_finder = FaceFinder(job)
 
 
@@ -154,16 +151,44 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _threaded(
+    paths: Iterable[Path], job: FaceJob, workers: int, ahead: int
+) -> Iterator[PhotoFaces]:
+    """Threads in this process: for torch detectors, whose work (like Pillow's decoding,
+    OpenCV's warps and JPEG encoding) runs without the GIL, so threads use every core without
+    a second copy of torch in memory. Each torch op then runs on its calling thread."""
+    import torch
+
+    finder = FaceFinder(job)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: deque = deque()
+            for path in paths:
+                pending.append(pool.submit(finder, Path(path)))
+                if len(pending) >= max(ahead, 2 * workers):
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        torch.set_num_threads(previous)
+
+
 def find_faces(
     paths: Iterable[Path], job: FaceJob, workers: int | None = None, ahead: int = 16
 ) -> Iterator[PhotoFaces]:
-    """Faces and chips of every photo in ``paths``, in order, using ``workers`` processes
-    (0 = in this process), with at most ``ahead`` photos in flight."""
+    """Faces and chips of every photo in ``paths``, in order, using ``workers`` threads (MTCNN)
+    or processes (HOG, whose dlib code holds the GIL); 0 = one at a time in this thread. At most
+    ``ahead`` photos are in flight, so memory does not grow with the number of photos."""
     workers = default_workers() if workers is None else workers
     if workers == 0:
         finder = FaceFinder(job)
         for path in paths:
             yield finder(Path(path))
+        return
+    if job.detector.name == "mtcnn":
+        yield from _threaded(paths, job, workers, ahead)
         return
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(job,))
