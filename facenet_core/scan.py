@@ -53,6 +53,7 @@ from facenet_core.store import (
     pack_landmarks,
 )
 from facenet_core.store.models import utcnow
+from facenet_core.thumbnails import write_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -495,12 +496,7 @@ class Scanner:
         if self.thumbnails_dir is None:
             return
         for face_id, data in items:
-            path = thumbnail_path(self.thumbnails_dir, face_id)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            except OSError as exc:  # a thumbnail is a cache: regenerated when missing
-                log.warning("could not write thumbnail %s: %s", path, exc)
+            write_thumbnail(self.thumbnails_dir, face_id, data)
 
     # -- driver --------------------------------------------------------------------------------
 
@@ -572,10 +568,6 @@ def _carry_labels(session: Session, old_faces: list[Face], new_faces: list[Face]
                 old.id,
             )
         session.delete(old)
-
-
-def thumbnail_path(folder: Path, face_id: int) -> Path:
-    return folder / f"{face_id // 1000:04d}" / f"{face_id}.jpg"
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

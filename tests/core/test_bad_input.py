@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from facenet_core.imageio import ImageLoadError, open_photo
 from facenet_core.pipeline import FaceJob
-from facenet_core.scan import Scanner, thumbnail_path
+from facenet_core.scan import Scanner
 from facenet_core.store import Face, Photo, PhotoStatus, integrity_check, open_library
+from facenet_core.thumbnails import thumbnail_path
 from tests.core.corpus import (
     ORIENTATION_UNDO,
     ORIENTED_CROP,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from facenet_core.pipeline import FaceJob
 from facenet_core.quantize import from_bytes
-from facenet_core.scan import Scanner, thumbnail_path, walk_photos
+from facenet_core.scan import Scanner, walk_photos
 from facenet_core.store import (
     Assignment,
     Embedding,
@@ -23,6 +23,7 @@ from facenet_core.store import (
     PhotoStatus,
     open_library,
 )
+from facenet_core.thumbnails import ensure_thumbnail, thumbnail_path
 
 
 @pytest.fixture
@@ -68,6 +69,13 @@ def test_first_scan_then_unchanged_rescan(tmp_path, photos, embedder) -> None:
             assert abs(float(np.linalg.norm(vec)) - 1) < 1e-5
             assert thumbnail_path(library.with_name("thumbs"), face.id).is_file()
             assert 0 <= face.x1 < face.x2 <= 250 and face.landmark_points
+        # a lost thumbnail is made again from its photo, the same crop as before
+        face = faces[0]
+        original = thumbnail_path(library.with_name("thumbs"), face.id)
+        before = Image.open(original).size
+        original.unlink()
+        remade = ensure_thumbnail(library.with_name("thumbs"), face.id, face.photo.path, face.box)
+        assert remade == original and Image.open(remade).size == before
     again = scan(library, photos, embedder).stats
     assert (again.photos_added, again.photos_unchanged, again.faces_added) == (0, 9, 0)
 
