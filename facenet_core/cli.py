@@ -232,6 +232,7 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
 
     from facenet_core.detect import make_detector
     from facenet_core.detect_eval import evaluate_detector
+    from facenet_core.imageio import ImageLoadError
 
     for path in (Path(args.images), Path(args.truth)):
         if not path.exists():
@@ -247,7 +248,7 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
         report = evaluate_detector(
             detector, Path(args.images), Path(args.truth), limit=args.limit, progress=progress
         )
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ImageLoadError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         bar.close()

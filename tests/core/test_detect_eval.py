@@ -19,6 +19,7 @@ from facenet_core.detect_eval import (
     parse_wider_annotations,
     select_evenly,
 )
+from facenet_core.imageio import ImageLoadError
 
 SAMPLE = """\
 1--Handshaking/a.jpg
@@ -185,5 +186,5 @@ def test_evaluate_detector_end_to_end(tmp_path: Path) -> None:
 def test_evaluate_detector_names_missing_photo(tmp_path: Path) -> None:
     truth = tmp_path / "gt.txt"
     truth.write_text("ev/none.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
-    with pytest.raises(FileNotFoundError, match=r"none\.jpg"):
+    with pytest.raises(ImageLoadError, match=r"none\.jpg: file not found"):
         evaluate_detector(_FakeDetector({}), tmp_path, truth)
