@@ -38,6 +38,12 @@ def _add_detector_options(p: argparse.ArgumentParser, default_detector: str = "m
         help="MTCNN: smallest face side looked for, in pixels (default 40)",
     )
     g.add_argument(
+        "--exact-pyramid",
+        action="store_true",
+        help="MTCNN: shrink every pyramid level from the photo itself (slower; the default "
+        "shrinks each level from a larger one, measured as accurate)",
+    )
+    g.add_argument(
         "--landmarks",
         default="native",
         choices=["native", "dlib5"],
@@ -85,6 +91,7 @@ def _detector_config(args: argparse.Namespace) -> Any:
         max_side=args.detect_max_side,
         min_face_size=args.min_face_size,
         landmarks=args.landmarks,
+        fast_pyramid=not args.exact_pyramid,
         device="cpu" if args.device is None else args.device,
     )
 

@@ -70,6 +70,7 @@ class DetectorConfig:
     min_score: float = 0.0
     min_face_size: int = 40
     landmarks: str = "native"  # MTCNN: "native" (its own 5 points) or "dlib5" (dlib's predictor)
+    fast_pyramid: bool = True  # MTCNN: each pyramid level shrunk from a larger level
     device: str | None = "cpu"
 
 
@@ -129,12 +130,9 @@ class MtcnnDlib5Detector:
 
     def __init__(self, config: DetectorConfig) -> None:
         from facenet_core.align import LandmarkPredictor
-        from facenet_core.mtcnn import MtcnnDetector
 
         self.config = config
-        self._mtcnn = MtcnnDetector(
-            min_face_size=config.min_face_size, max_side=config.max_side, device=config.device
-        )
+        self._mtcnn = _mtcnn(config)
         self._landmarks = LandmarkPredictor()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -148,6 +146,17 @@ class MtcnnDlib5Detector:
         return found
 
 
+def _mtcnn(config: DetectorConfig) -> FaceDetector:
+    from facenet_core.mtcnn import MtcnnDetector
+
+    return MtcnnDetector(
+        min_face_size=config.min_face_size,
+        max_side=config.max_side,
+        device=config.device,
+        fast_pyramid=config.fast_pyramid,
+    )
+
+
 def make_detector(config: DetectorConfig) -> FaceDetector:
     """The detector named by ``config.name``."""
     if config.name == "hog":
@@ -155,9 +164,5 @@ def make_detector(config: DetectorConfig) -> FaceDetector:
     if config.name == "mtcnn":
         if config.landmarks == "dlib5":
             return MtcnnDlib5Detector(config)
-        from facenet_core.mtcnn import MtcnnDetector
-
-        return MtcnnDetector(
-            min_face_size=config.min_face_size, max_side=config.max_side, device=config.device
-        )
+        return _mtcnn(config)
     raise ValueError(f"unknown detector {config.name!r}; choose 'hog' or 'mtcnn'")
