@@ -289,18 +289,7 @@ class Scanner:
         self, session: Session, f: FoundFile, row: Any, root_ids: dict[str, int]
     ) -> None:
         if row is None:
-            session.add(
-                Photo(
-                    path=f.path,
-                    root_id=self._root_for(f.path, root_ids),
-                    size=0,
-                    mtime_ns=0,
-                    content_hash="",
-                    status=PhotoStatus.FAILED,
-                    error=f.error,
-                    scanned_at=utcnow(),
-                )
-            )
+            session.add(_new_photo(f, self._root_for(f.path, root_ids), "", f.error))
             self.stats.photos_failed += 1
         elif row.status == PhotoStatus.DONE:
             # an unreadable file that had faces: keep the faces and labels, say what happened
@@ -333,18 +322,7 @@ class Scanner:
         for f, (digest, error) in zip(new_files, digests, strict=True):
             root_id = self._root_for(f.path, root_ids)
             if error is not None:
-                session.add(
-                    Photo(
-                        path=f.path,
-                        root_id=root_id,
-                        size=f.size,
-                        mtime_ns=f.mtime_ns,
-                        content_hash="",
-                        status=PhotoStatus.FAILED,
-                        error=error,
-                        scanned_at=utcnow(),
-                    )
-                )
+                session.add(_new_photo(f, root_id, "", error))
                 self.stats.photos_failed += 1
                 continue
             moved_from = next(
@@ -374,16 +352,7 @@ class Scanner:
                 self.stats.photos_moved += 1
                 moved.add(moved_from.id)
             else:
-                session.add(
-                    Photo(
-                        path=f.path,
-                        root_id=root_id,
-                        size=f.size,
-                        mtime_ns=f.mtime_ns,
-                        content_hash=digest,
-                        status=PhotoStatus.PENDING,
-                    )
-                )
+                session.add(_new_photo(f, root_id, digest, None))
                 self.stats.photos_added += 1
         return moved
 
@@ -540,6 +509,20 @@ class Scanner:
                     record.counts = {
                         k: v for k, v in asdict(self.stats).items() if isinstance(v, int)
                     }
+
+
+def _new_photo(f: FoundFile, root_id: int | None, digest: str, error: str | None) -> Photo:
+    """A new photo row: ``pending`` for the faces phase, or ``failed`` with its reason."""
+    return Photo(
+        path=f.path,
+        root_id=root_id,
+        size=f.size,
+        mtime_ns=f.mtime_ns,
+        content_hash=digest,
+        status=PhotoStatus.FAILED if error else PhotoStatus.PENDING,
+        error=error,
+        scanned_at=utcnow() if error else None,
+    )
 
 
 def _carry_labels(session: Session, old_faces: list[Face], new_faces: list[Face]) -> None:
