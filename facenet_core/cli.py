@@ -14,7 +14,6 @@ from facenet_core import __version__
 
 log = logging.getLogger("facenet_core")
 
-EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
