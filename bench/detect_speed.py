@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facenet_core.detect import DetectorConfig, make_detector
 from facenet_core.imageio import load_image
+from facenet_core.vision.detectors import DetectorConfig, make_detector
 
 
 def time_each(detect, images: list[np.ndarray]) -> tuple[float, float, int]:
@@ -56,7 +56,7 @@ def main() -> None:
         rate, median, faces = time_each(detector.detect, images)
         print(f"{name:<28} {rate:>9.2f} {median:>9.3f} {faces:>6}")
     if torch.cuda.is_available():
-        from facenet_core.mtcnn import MtcnnDetector
+        from facenet_core.vision.detectors.mtcnn import MtcnnDetector
 
         gpu = MtcnnDetector(device="cuda")
         rate, median, faces = time_each(gpu.detect, images)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facenet_core.embed import Embedder
 from facenet_core.models.files import dlib_model_path
+from facenet_core.vision.embed import Embedder
 
 LFW_MINI = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "lfw-mini"
 
@@ -27,7 +27,7 @@ def load_chips(n: int) -> tuple[np.ndarray, str]:
     if not paths:
         rng = np.random.default_rng(0)
         return rng.integers(0, 255, (n, 150, 150, 3), dtype=np.uint8), "random pixels"
-    from facenet_core.pipeline import FaceJob, find_faces
+    from facenet_core.vision.faces import FaceJob, find_faces
 
     chips = []
     for photo in find_faces(paths[: n * 2], FaceJob(centre_fallback=True), workers=0):

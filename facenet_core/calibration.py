@@ -6,14 +6,14 @@ Each entry was measured on the full LFW (deep-funnelled images, official pairs) 
 threshold of highest accuracy on those 5,400 pairs; ``far_1e3``: the largest threshold with a
 false accept rate <= 1e-3 on them. The chips' alignment shifts the distances a little, so the
 key names it: ``hog`` (dlib 5 points), ``mtcnn`` (MTCNN's points onto the fitted template) and
-``mtcnn-dlib5`` (dlib's 5-point predictor in MTCNN's box).
+``mtcnn-dlib5`` (dlib's 5-point predictor in MTCNN's box): see ``DetectorConfig.alignment``.
+
+A leaf module (plain numbers), so the people logic can use the thresholds without torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from facenet_core.detect import DetectorConfig
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,13 @@ CALIBRATIONS: dict[tuple[str, str, bool], Calibration] = {
 }
 
 
-def alignment_key(detector: DetectorConfig) -> str:
-    if detector.name == "mtcnn" and detector.landmarks == "dlib5":
-        return "mtcnn-dlib5"
-    return detector.name
-
-
-def thresholds(model_version: str, detector: DetectorConfig, flip: bool) -> tuple[float, float]:
+def thresholds(model_version: str, alignment: str, flip: bool) -> tuple[float, float]:
     """(accuracy threshold, FAR=1e-3 threshold) for a model version such as ``name@sha``.
 
     Settings that were never calibrated fall back to the nearest calibrated alignment with the
     same flip setting (thresholds differ by about 0.005 between alignments)."""
     name = model_version.split("@", 1)[0]
-    key = alignment_key(detector)
-    for candidate in (key, "mtcnn", "hog"):
+    for candidate in (alignment, "mtcnn", "hog"):
         cal = CALIBRATIONS.get((name, candidate, flip))
         if cal is not None:
             return cal.accuracy, cal.far_1e3

@@ -3,13 +3,36 @@ beside the library; a missing one is made again from its photo on request."""
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from facenet_core.imageio import ImageLoadError, open_photo
-from facenet_core.pipeline import THUMBNAIL_SIZE, face_thumbnail
+from facenet_core.paths import atomic_write_bytes
+from facenet_core.types import Box
 
 log = logging.getLogger(__name__)
+
+THUMBNAIL_SIZE = 160
+"""Longer side of a face thumbnail, in pixels."""
+
+
+def face_thumbnail(image: np.ndarray, box: Box) -> bytes:
+    """A square JPEG crop around a face box (with a margin), at most 160 px."""
+    x1, y1, x2, y2 = box
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1) * 0.75
+    h, w = image.shape[:2]
+    left, top = max(0, int(cx - half)), max(0, int(cy - half))
+    right, bottom = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
+    crop = Image.fromarray(image[top:bottom, left:right])
+    crop.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    out = io.BytesIO()
+    crop.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 def thumbnail_path(folder: Path, face_id: int) -> Path:
@@ -18,21 +41,27 @@ def thumbnail_path(folder: Path, face_id: int) -> Path:
 
 
 def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
+    """Write a thumbnail atomically (never half a file); None when the disk refuses (it is a
+    cache: it is made again when missing)."""
     path = thumbnail_path(folder, face_id)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # never a half-written thumbnail
-    except OSError as exc:  # a cache: it is made again when missing
+        atomic_write_bytes(path, data)
+    except OSError as exc:
         log.warning("could not write thumbnail %s: %s", path, exc)
         return None
     return path
 
 
-def ensure_thumbnail(
-    folder: Path, face_id: int, photo_path: str, box: tuple[float, float, float, float]
-) -> Path | None:
+def remove_thumbnails(folder: Path, face_ids: list[int]) -> None:
+    """Delete the thumbnails of faces that no longer exist (missing files are fine)."""
+    for face_id in face_ids:
+        try:
+            thumbnail_path(folder, face_id).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove thumbnail of face %d: %s", face_id, exc)
+
+
+def ensure_thumbnail(folder: Path, face_id: int, photo_path: str, box: Box) -> Path | None:
     """The thumbnail file of a face, made again from its photo when it is missing.
 
     Returns None when the photo cannot be read any more (moved away, deleted or damaged)."""

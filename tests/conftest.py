@@ -28,14 +28,14 @@ def lfw_images(lfw_mini: Path) -> list[Path]:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from facenet_core.embed import Embedder
+    from facenet_core.vision.embed import Embedder
 
     return Embedder.pretrained(device="cpu", flip=False)
 
 
 @pytest.fixture(scope="session")
 def hog():
-    from facenet_core.detect import HogDetector
+    from facenet_core.vision.detectors import HogDetector
 
     return HogDetector()
 
@@ -43,8 +43,8 @@ def hog():
 @pytest.fixture(scope="session")
 def real_chips(lfw_images: list[Path], hog) -> np.ndarray:
     """dlib-aligned 150x150 chips of the largest face of each selected image."""
-    from facenet_core.align import face_chip
     from facenet_core.imageio import load_image
+    from facenet_core.vision.align import face_chip
 
     chips = []
     for path in lfw_images:

@@ -8,22 +8,20 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 import torch
 
 from facenet_core.models.dlib_format import read_network
 from facenet_core.models.dlib_resnet import DlibResNet
-from facenet_core.models.files import dlib_model_path, sha256_file
+from facenet_core.models.files import dlib_model_path
+from facenet_core.paths import atomic_write_bytes, cache_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "facenet-photos"
 DLIB_RESNET = "dlib-resnet-v1"
 
 
@@ -39,12 +37,6 @@ class ModelInfo:
     def version(self) -> str:
         """A short, stable identifier such as ``dlib-resnet-v1@1a2b3c4d5e6f``."""
         return f"{self.name}@{self.sha256[:12]}"
-
-
-def cache_dir() -> Path:
-    """Folder for converted weights (``FACENET_PHOTOS_CACHE`` overrides the user cache folder)."""
-    override = os.environ.get("FACENET_PHOTOS_CACHE")
-    return Path(override) if override else Path(platformdirs.user_cache_dir(APP_NAME)) / "models"
 
 
 def dlib_resnet_info() -> ModelInfo:
@@ -66,12 +58,10 @@ def load_dlib_resnet(cache: Path | None = None) -> tuple[DlibResNet, ModelInfo]:
             log.warning("converted weights %s are unreadable (%s); converting again", cached, exc)
     log.info("converting %s to PyTorch", info.source)
     model = DlibResNet.from_dlib(read_network(info.source))
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        # write to a temporary file and rename, so a crash never leaves half a cache file
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
-            torch.save(model.state_dict(), tmp)
-        os.replace(tmp.name, cached)
+        atomic_write_bytes(cached, buffer.getvalue())  # a crash never leaves half a cache file
     except OSError as exc:
         log.warning("could not cache converted weights in %s: %s", folder, exc)
     return model.eval(), info

@@ -4,19 +4,21 @@
 - :mod:`.db`: opening (and upgrading) a library file; engine settings; integrity check.
 - :mod:`.queries`: small query helpers (active model version, status counts).
 
-Nothing here holds a global engine or session: :func:`open_library` returns a session factory
-that callers pass around.
+- :mod:`.library`: :class:`Library`, the open library the CLI and the app use.
+
+Nothing here holds a global engine or session, and nothing here imports torch.
 """
 
+from facenet_core.paths import default_library_path
 from facenet_core.store.db import (
     LibraryError,
     alembic_config,
     create_library_engine,
-    default_library_path,
     integrity_check,
     open_library,
     upgrade_library,
 )
+from facenet_core.store.library import Library
 from facenet_core.store.models import (
     EMBEDDING_BYTES,
     Assignment,
@@ -25,6 +27,7 @@ from facenet_core.store.models import (
     Face,
     FaceRejection,
     LandmarkScheme,
+    LibrarySetting,
     ModelVersion,
     Person,
     Photo,
@@ -50,7 +53,9 @@ __all__ = [
     "Face",
     "FaceRejection",
     "LandmarkScheme",
+    "Library",
     "LibraryError",
+    "LibrarySetting",
     "ModelVersion",
     "Person",
     "Photo",

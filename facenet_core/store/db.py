@@ -31,7 +31,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -44,8 +43,6 @@ from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "facenet-photos"
-LIBRARY_FILENAME = "library.db"
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another writer before giving up with "database is locked"."""
 
@@ -56,12 +53,6 @@ data so that an installed app can upgrade its users' libraries."""
 
 class LibraryError(RuntimeError):
     """The library file cannot be opened or upgraded; the message says why and what to do."""
-
-
-def default_library_path() -> Path:
-    """Where the library lives unless the user picks another file: the per-user data folder
-    (``~/.local/share/facenet-photos/library.db`` on Linux)."""
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / LIBRARY_FILENAME
 
 
 def _sqlite_url(path: Path) -> URL:

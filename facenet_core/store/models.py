@@ -14,6 +14,7 @@ Why each table exists, in one line each:
 - :class:`FaceRejection`: the user said "this face is NOT this person"; it must never be
   assigned to that person again, by any clustering or recognition run.
 - :class:`ScanJob`: one run of the scanner, so that an interrupted scan can be noticed and resumed.
+- :class:`LibrarySetting`: the library's own settings (``facenet_core.settings``), one row per key.
 
 Schema changes go through Alembic migrations in ``migrations/versions``; a test compares these
 models with the migrated schema, so the two cannot drift apart.
@@ -54,8 +55,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
-EMBEDDING_BYTES = 128
-"""Length of a stored embedding: 128 dimensions, one signed byte each (see ``quantize``)."""
+from facenet_core.types import EMBEDDING_BYTES
 
 LANDMARK_COUNT = 5
 """Five landmarks per face, stored as 10 little-endian float32 values: x0, y0, x1, y1, ..."""
@@ -488,6 +488,20 @@ class ScanJob(Base):
 
     def __repr__(self) -> str:
         return f"ScanJob(id={self.id!r}, status={self.status!r})"
+
+
+class LibrarySetting(Base):
+    """One setting of this library (``facenet_core.settings``), as JSON. The settings that change
+    what a scan stores (the detector, the alignment) live here, so a library keeps its choices."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"LibrarySetting({self.key!r}={self.value!r})"
 
 
 # When a person is deleted, SQLite's ON DELETE SET NULL clears faces.person_id; this trigger

@@ -16,9 +16,17 @@ from PIL import Image
 from sqlalchemy import select
 
 from facenet_core.imageio import ImageLoadError, open_photo
-from facenet_core.pipeline import FaceJob
-from facenet_core.scan import Scanner
-from facenet_core.store import Face, Photo, PhotoStatus, integrity_check, open_library
+from facenet_core.library import scan
+from facenet_core.paths import thumbnails_dir
+from facenet_core.settings import Settings
+from facenet_core.store import (
+    Face,
+    Library,
+    Photo,
+    PhotoStatus,
+    integrity_check,
+    open_library,
+)
 from facenet_core.thumbnails import thumbnail_path
 from tests.core.corpus import (
     ORIENTATION_UNDO,
@@ -27,6 +35,8 @@ from tests.core.corpus import (
     build_corpus,
     face_photo_path,
 )
+
+SETTINGS = Settings(device="cpu", flip=False, workers=1)
 
 # damaged TIFF/EXIF data makes PIL warn before it gives up or carries on: expected here
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
@@ -90,19 +100,13 @@ class Scanned:
 
 
 @pytest.fixture(scope="module")
-def scanned(corpus: list[Entry], embedder, tmp_path_factory: pytest.TempPathFactory) -> Scanned:
+def scanned(corpus: list[Entry], tmp_path_factory: pytest.TempPathFactory) -> Scanned:
     folder = _root(corpus)
     library = tmp_path_factory.mktemp("library") / "library.db"
-    thumbs = library.with_name("thumbs")
-    scanner = Scanner(
-        open_library(library),
-        embedder,
-        FaceJob(reduce_jpeg=True, thumbnails=True),
-        thumbnails_dir=thumbs,
-        workers=1,
-    )
-    events = list(scanner.run([folder]))  # must not raise
-    assert events and not scanner.stats.cancelled
+    thumbs = thumbnails_dir(library)
+    with Library.open(library, create=True) as lib:
+        result = scan(lib, [folder], SETTINGS)  # must not raise
+    assert not result.cancelled
     rows: dict[str, Row] = {}
     sessions = open_library(library)
     with sessions() as s:
@@ -119,7 +123,7 @@ def scanned(corpus: list[Entry], embedder, tmp_path_factory: pytest.TempPathFact
                 sum(thumbnail_path(thumbs, f.id).is_file() for f in faces),
             )
     assert integrity_check(sessions.kw["bind"]) == "ok"
-    return Scanned(rows, library, scanner.stats.seconds)
+    return Scanned(rows, library, result.seconds)
 
 
 def _root(corpus: list[Entry]) -> Path:
@@ -257,13 +261,10 @@ def test_orientation_is_honoured_by_the_scan(corpus: list[Entry], scanned: Scann
 
 
 @pytest.mark.slow
-def test_rescanning_the_corpus_changes_nothing(
-    corpus: list[Entry], scanned: Scanned, embedder
-) -> None:
+def test_rescanning_the_corpus_changes_nothing(corpus: list[Entry], scanned: Scanned) -> None:
     sessions = open_library(scanned.library)
-    scanner = Scanner(sessions, embedder, FaceJob(reduce_jpeg=True), workers=1)
-    list(scanner.run([_root(corpus)]))
-    stats = scanner.stats
+    with Library.open(scanned.library) as lib:
+        stats = scan(lib, [_root(corpus)], SETTINGS)
     assert (stats.photos_added, stats.photos_changed, stats.photos_moved) == (0, 0, 0)
     assert (stats.faces_added, stats.photos_missing) == (0, 0)
     assert stats.photos_unchanged == len(scanned.rows)

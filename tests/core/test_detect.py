@@ -5,9 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facenet_core.align import face_chip
-from facenet_core.detect import DetectorConfig, HogDetector
 from facenet_core.imageio import load_image
+from facenet_core.vision.align import face_chip
+from facenet_core.vision.detectors import DetectorConfig, HogDetector
 
 
 def test_one_centred_face_with_sane_landmarks(lfw_images, hog) -> None:

@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facenet_core.detect import Detection
-from facenet_core.detect_eval import (
+from facenet_core.evaluation.detection import (
     DetectionReport,
     MatchCounts,
     box_iou,
@@ -20,6 +19,7 @@ from facenet_core.detect_eval import (
     select_evenly,
 )
 from facenet_core.imageio import ImageLoadError
+from facenet_core.types import Detection
 
 SAMPLE = """\
 1--Handshaking/a.jpg
@@ -174,7 +174,7 @@ def test_evaluate_detector_end_to_end(tmp_path: Path) -> None:
     detector = _FakeDetector({300: [(10, 10, 60, 60)], 400: [(0, 0, 20, 20)]})
     seen: list[tuple[int, int]] = []
     report = evaluate_detector(
-        detector, images, truth, progress=lambda done, total: seen.append((done, total))
+        detector, images, truth, reporter=lambda e: seen.append((e.done, e.total))
     )
     assert seen == [(1, 2), (2, 2)]
     assert report.images == 2 and report.detector == "fake"

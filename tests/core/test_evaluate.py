@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facenet_core.evaluate import (
+from facenet_core.evaluation.verification import (
     accuracy_at,
     best_threshold,
     far_threshold,

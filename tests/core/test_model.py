@@ -35,7 +35,7 @@ def test_descriptors_match_dlib_on_real_chips(real_chips, dlib_descriptors, embe
 
 
 def test_batch_size_does_not_change_results(real_chips, embedder) -> None:
-    from facenet_core.embed import Embedder
+    from facenet_core.vision.embed import Embedder
 
     one = Embedder(embedder.model, embedder.info, device="cpu", batch_size=1, flip=False)
     many = Embedder(embedder.model, embedder.info, device="cpu", batch_size=32, flip=False)
@@ -43,7 +43,7 @@ def test_batch_size_does_not_change_results(real_chips, embedder) -> None:
 
 
 def test_flip_embedding_is_unit_and_mirror_invariant(real_chips, embedder) -> None:
-    from facenet_core.embed import Embedder
+    from facenet_core.vision.embed import Embedder
 
     flip = Embedder(embedder.model, embedder.info, device="cpu", flip=True)
     a = flip.embed(real_chips[:6])

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-import facenet_core.mtcnn as mtcnn_module
-from facenet_core.detect_eval import box_iou
-from facenet_core.mtcnn import (
+import facenet_core.vision.detectors.mtcnn as mtcnn_module
+from facenet_core.evaluation.detection import box_iou
+from facenet_core.vision.detectors.mtcnn import (
     WEIGHT_SHA256,
     MtcnnDetector,
     MtcnnNetworks,

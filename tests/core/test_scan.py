@@ -10,14 +10,18 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from facenet_core.pipeline import FaceJob
+from facenet_core.library import ScanResult
+from facenet_core.library import scan as run_scan
+from facenet_core.library.walk import walk_photos
+from facenet_core.paths import thumbnails_dir
 from facenet_core.quantize import from_bytes
-from facenet_core.scan import Scanner, walk_photos
+from facenet_core.settings import Settings
 from facenet_core.store import (
     Assignment,
     Embedding,
     Face,
     FaceRejection,
+    Library,
     Person,
     Photo,
     PhotoStatus,
@@ -37,22 +41,18 @@ def photos(tmp_path: Path, lfw_images: list[Path]) -> Path:
     return folder
 
 
-def scan(library: Path, folder: Path, embedder, workers: int = 0) -> Scanner:
-    scanner = Scanner(
-        open_library(library),
-        embedder,
-        FaceJob(reduce_jpeg=True, thumbnails=True),
-        thumbnails_dir=library.with_name("thumbs"),
-        workers=workers,
-    )
-    events = list(scanner.run([folder]))
-    assert events and events[-1].phase in ("walk", "faces")
-    return scanner
+def scan(library: Path, folder: Path, workers: int = 0) -> ScanResult:
+    events = []
+    with Library.open(library, create=True) as lib:
+        settings = Settings(device="cpu", flip=False, workers=workers)
+        result = run_scan(lib, [folder], settings, reporter=events.append)
+    assert events and events[-1].task == "scan" and events[-1].phase in ("walk", "faces")
+    return result
 
 
-def test_first_scan_then_unchanged_rescan(tmp_path, photos, embedder) -> None:
+def test_first_scan_then_unchanged_rescan(tmp_path, photos) -> None:
     library = tmp_path / "lib" / "library.db"
-    first = scan(library, photos, embedder, workers=1).stats
+    first = scan(library, photos, workers=1)
     assert first.photos_added == 9 and first.photos_failed == 1
     assert first.faces_added >= 7  # HOG misses a face now and then
     sessions = open_library(library)
@@ -67,22 +67,22 @@ def test_first_scan_then_unchanged_rescan(tmp_path, photos, embedder) -> None:
             assert len(face.embeddings) == 1
             vec = from_bytes(face.embeddings[0].vector)
             assert abs(float(np.linalg.norm(vec)) - 1) < 1e-5
-            assert thumbnail_path(library.with_name("thumbs"), face.id).is_file()
+            assert thumbnail_path(thumbnails_dir(library), face.id).is_file()
             assert 0 <= face.x1 < face.x2 <= 250 and face.landmark_points
         # a lost thumbnail is made again from its photo, the same crop as before
         face = faces[0]
-        original = thumbnail_path(library.with_name("thumbs"), face.id)
+        original = thumbnail_path(thumbnails_dir(library), face.id)
         before = Image.open(original).size
         original.unlink()
-        remade = ensure_thumbnail(library.with_name("thumbs"), face.id, face.photo.path, face.box)
+        remade = ensure_thumbnail(thumbnails_dir(library), face.id, face.photo.path, face.box)
         assert remade == original and Image.open(remade).size == before
-    again = scan(library, photos, embedder).stats
+    again = scan(library, photos)
     assert (again.photos_added, again.photos_unchanged, again.faces_added) == (0, 9, 0)
 
 
-def test_moved_files_keep_faces_and_labels(tmp_path, photos, embedder) -> None:
+def test_moved_files_keep_faces_and_labels(tmp_path, photos) -> None:
     library = tmp_path / "library.db"
-    scan(library, photos, embedder)
+    scan(library, photos)
     sessions = open_library(library)
     with sessions() as s, s.begin():
         face = s.scalars(select(Face).join(Photo).where(Photo.path.endswith("img_0.jpg"))).one()
@@ -95,7 +95,7 @@ def test_moved_files_keep_faces_and_labels(tmp_path, photos, embedder) -> None:
     (photos / "archive").mkdir()
     shutil.move(photos / "img_0.jpg", photos / "archive" / "renamed.jpg")
     (photos / "trip" / "img_1.jpg").unlink()
-    stats = scan(library, photos, embedder).stats
+    stats = scan(library, photos)
     assert stats.photos_moved == 1 and stats.photos_missing == 1 and stats.faces_added == 0
     with sessions() as s:
         face = s.get(Face, face_id)
@@ -106,13 +106,13 @@ def test_moved_files_keep_faces_and_labels(tmp_path, photos, embedder) -> None:
         assert gone.status == PhotoStatus.MISSING and gone.faces  # kept, with its faces
     # the vanished file comes back: it is the same photo again, nothing duplicated
     shutil.copy(photos / "archive" / "renamed.jpg", photos / "trip" / "img_1_copy.jpg")
-    stats = scan(library, photos, embedder).stats
+    stats = scan(library, photos)
     assert stats.photos_added == 1  # a copy of an existing file is a photo of its own
 
 
-def test_changed_photo_keeps_the_users_word(tmp_path, photos, embedder) -> None:
+def test_changed_photo_keeps_the_users_word(tmp_path, photos) -> None:
     library = tmp_path / "library.db"
-    scan(library, photos, embedder)
+    scan(library, photos)
     sessions = open_library(library)
     target = photos / "img_2.jpg"
     with sessions() as s, s.begin():
@@ -123,7 +123,7 @@ def test_changed_photo_keeps_the_users_word(tmp_path, photos, embedder) -> None:
         face.person_id, face.assignment = bob.id, Assignment.CONFIRMED
         old_id = face.id
     Image.open(target).save(target, quality=70)  # edited: same face, new bytes
-    stats = scan(library, photos, embedder).stats
+    stats = scan(library, photos)
     assert stats.photos_changed == 1 and stats.faces_added == 1
     with sessions() as s:
         faces = s.scalars(select(Face).join(Photo).where(Photo.path == str(target))).all()

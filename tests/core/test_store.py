@@ -13,10 +13,12 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from facenet_core import paths
 from facenet_core.store import (
     Assignment,
     Base,
@@ -124,7 +126,7 @@ def test_default_library_path_is_in_user_data_dir(
         calls.append(appname)
         return str(tmp_path / "data" / appname)
 
-    monkeypatch.setattr(store_db.platformdirs, "user_data_dir", fake_user_data_dir)
+    monkeypatch.setattr(paths.platformdirs, "user_data_dir", fake_user_data_dir)
     assert default_library_path() == tmp_path / "data" / "facenet-photos" / "library.db"
     assert calls == ["facenet-photos"]
 
@@ -439,12 +441,15 @@ def test_reopening_keeps_data_and_makes_no_backup(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.bak"))
 
 
-REBUILD_PHOTOS_0002 = """
+HEAD = ScriptDirectory.from_config(store_db.alembic_config()).get_current_head() or ""
+"""The newest real revision; the test revisions below go on top of it."""
+
+REBUILD_PHOTOS_NEXT = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -470,9 +475,11 @@ def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
     shutil.copytree(
         store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (migrations / "versions" / "0002_rebuild_photos.py").write_text(REBUILD_PHOTOS_0002)
+    (migrations / "versions" / "0002_rebuild_photos.py").write_text(
+        REBUILD_PHOTOS_NEXT.replace("{head}", HEAD)
+    )
     path = tmp_path / "library.db"
-    factory = open_library(path)  # at 0001, the real head
+    factory = open_library(path)  # at the real head
     with factory.begin() as session:
         person = Person(name="Ada")
         face = make_face(make_photo(), person=person, assignment="confirmed")
@@ -486,26 +493,26 @@ def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
     with factory() as session:
         connection = session.connection()
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == (
-            "0002"
+            "9999"
         )
         assert connection.exec_driver_sql("SELECT count(*) FROM faces").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
         assert session.scalars(select(Person)).one().cover_face_id is not None
     engine_of(factory).dispose()
-    backup = tmp_path / "library.db.before-upgrade-from-0001.bak"
+    backup = tmp_path / f"library.db.before-upgrade-from-{HEAD}.bak"
     assert backup.is_file()
     conn = sqlite3.connect(backup)
-    assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
     assert conn.execute("SELECT count(*) FROM faces").fetchone() == (1,)
     conn.close()
 
 
-FAILING_0002 = """
+FAILING_NEXT = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -528,7 +535,7 @@ def test_a_failing_upgrade_leaves_the_library_untouched(
     shutil.copytree(
         store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (migrations / "versions" / "0002_broken.py").write_text(FAILING_0002)
+    (migrations / "versions" / "9999_broken.py").write_text(FAILING_NEXT.replace("{head}", HEAD))
     path = tmp_path / "library.db"
     factory = open_library(path)
     with factory.begin() as session:
@@ -545,7 +552,7 @@ def test_a_failing_upgrade_leaves_the_library_untouched(
     conn.close()
     assert "half_done" not in tables
     assert "note" not in photo_columns
-    assert version == ("0001",)
+    assert version == (HEAD,)
 
 
 def test_migrations_downgrade_to_empty(tmp_path: Path) -> None:

@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from facenet_core import calibration
-from facenet_core.embed import Embedder
-from facenet_core.evaluate import (
+from facenet_core.evaluation.verification import (
     VerificationReport,
     fixed_threshold_report,
     kfold_report,
@@ -23,8 +21,12 @@ from facenet_core.evaluate import (
     read_pairs,
     squared_distances,
 )
-from facenet_core.pipeline import FaceJob, PhotoFaces, find_faces
+from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.quantize import dequantize, quantize
+from facenet_core.settings import Settings
+from facenet_core.types import CHIP_SIZE
+from facenet_core.vision.engines import Engines, shared_engines
+from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +80,16 @@ class LfwEvaluation:
 def evaluate_lfw(
     lfw_dir: Path,
     pairs_file: Path,
-    embedder: Embedder,
-    job: FaceJob,
+    settings: Settings,
     *,
-    workers: int | None = None,
-    progress: bool = True,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
 ) -> LfwEvaluation:
+    """Detect, align and embed every image the pairs name, then score the pairs (the paper's
+    protocol). Raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
     pairs = read_pairs(pairs_file)
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
     paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
@@ -92,26 +98,30 @@ def evaluate_lfw(
         raise FileNotFoundError(
             f"{len(missing)} images named by {pairs_file} are not in {lfw_dir}, e.g. {missing[0]}"
         )
-    chips = np.zeros((len(paths), 150, 150, 3), dtype=np.uint8)
+    detector = engines.detector_config(settings)
+    job = FaceJob(detector=detector, centre_fallback=True)
+    embedder = engines.embedder(settings)
+    chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
     fallbacks: list[str] = []
     start = time.perf_counter()
-    bar = tqdm(total=len(paths), desc="detect+align", unit="img", disable=not progress)
-    for i, photo in enumerate(find_faces(paths, job, workers)):
+    clock = PhaseClock("eval-lfw", "faces", "image")
+    shared = engines.detector(detector) if detector.name == "mtcnn" else None
+    for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
         if photo.error is not None:
             raise RuntimeError(f"{photo.path}: {photo.error}")
         if photo.fallback:
             fallbacks.append(str(photo.path))
         chips[i] = photo.chips[nearest_centre(photo)]
-        bar.update()
-    bar.close()
-    embeddings = np.concatenate(
-        [
-            embedder.embed(chips[s : s + 256])
-            for s in tqdm(
-                range(0, len(chips), 256), desc="embed", unit="batch", disable=not progress
-            )
-        ]
-    )
+        if cancel.cancelled:
+            raise Cancelled
+        reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
+    clock = PhaseClock("eval-lfw", "embed", "image")
+    parts = []
+    for s in range(0, len(chips), 256):
+        parts.append(embedder.embed(chips[s : s + 256]))
+        cancel.raise_if_cancelled()
+        reporter(clock.event(min(s + 256, len(chips)), len(chips)))
+    embeddings = np.concatenate(parts)
     elapsed = time.perf_counter() - start
 
     index = {key: i for i, key in enumerate(keys)}
@@ -126,7 +136,9 @@ def evaluate_lfw(
         protocol = f"{len(np.unique(folds))}-fold: thresholds from the other folds"
         report, quantized = kfold_report(dist, same, folds), kfold_report(qdist, same, folds)
     else:
-        thr, vthr = calibration.thresholds(embedder.model_version, job.detector, embedder.flip)
+        thr, vthr = calibration.thresholds(
+            embedder.model_version, detector.alignment, embedder.flip
+        )
         protocol = "single fold: scored at the shipped calibrated thresholds"
         report = fixed_threshold_report(dist, same, thr, vthr)
         quantized = fixed_threshold_report(qdist, same, thr, vthr)
@@ -141,7 +153,7 @@ def evaluate_lfw(
         protocol=protocol,
         settings={
             "detector": job.detector.name,
-            "alignment": calibration.alignment_key(job.detector),
+            "alignment": detector.alignment,
             "upsample": job.detector.upsample,
             "flip": embedder.flip,
             "model_version": embedder.model_version,

@@ -26,15 +26,18 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torchvision.ops
 
-from facenet_core.detect import FaceDetector
 from facenet_core.imageio import load_image
+from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, ignore_progress
+from facenet_core.vision.detectors import FaceDetector
 
 logger = logging.getLogger(__name__)
 
@@ -136,17 +139,11 @@ def read_wider_annotations(path: Path) -> list[ImageAnnotation]:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix ``(len(a), len(b))`` of ``(x1, y1, x2, y2)`` boxes, areas ``w * h``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0.0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    """IoU matrix ``(len(a), len(b))`` of ``(x1, y1, x2, y2)`` boxes (``torchvision.ops.box_iou``
+    in float64; a pair of empty boxes has IoU 0)."""
+    ta = torch.as_tensor(np.asarray(a, dtype=np.float64).reshape(-1, 4))
+    tb = torch.as_tensor(np.asarray(b, dtype=np.float64).reshape(-1, 4))
+    return np.nan_to_num(torchvision.ops.box_iou(ta, tb).numpy(), nan=0.0)
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -307,13 +304,16 @@ def evaluate_detector(
     images_dir: Path,
     truth_file: Path,
     limit: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    *,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
 ) -> DetectionReport:
     """Run ``detector`` on the annotated photos under ``images_dir`` and score it.
 
     ``limit`` evaluates at most that many photos, spread evenly over the annotation file.
-    ``progress(done, total)`` is called after each photo.
+    Raises :class:`~facenet_core.progress.Cancelled` when cancelled.
     """
+    clock = PhaseClock("eval-detect", "detect", "photo")
     annotations = select_evenly(read_wider_annotations(Path(truth_file)), limit)
     total = len(annotations)
     counts = MatchCounts()
@@ -328,8 +328,9 @@ def evaluate_detector(
             [detection.box for detection in detections],
             [face.invalid for face in annotation.faces],
         )
-        if progress is not None:
-            progress(done, total)
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled
+        reporter(clock.event(done, total))
     report = DetectionReport(
         detector=getattr(detector, "name", type(detector).__name__),
         images=total,

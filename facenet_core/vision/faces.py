@@ -1,35 +1,39 @@
-"""load -> detect -> align for many photos, in worker processes; embedding stays in the caller.
+"""decode -> detect -> align for many photos, in parallel; embedding stays in the caller.
 
-Decoding, detection and chip extraction are CPU-bound and hold the GIL (dlib), so they run in a
-pool of worker processes, each with its own detector; the caller embeds the chips in batches in
-its own process (where the network lives, on CPU or CUDA). Results come back in input order, at
+MTCNN's work (like Pillow's decoding, OpenCV's warps and JPEG encoding) runs without the GIL, so
+it runs in threads of this process sharing one detector; dlib's HOG holds the GIL, so it runs in
+a pool of worker processes, each with its own detector. The caller embeds the chips in batches
+(where the network lives, on CPU or CUDA). Results come back in input order, at
 most a few photos ahead of the caller (memory does not grow with the number of photos), and a
 photo that cannot be read comes back with an ``error`` instead of stopping the run.
 """
 
 from __future__ import annotations
 
-import io
 import multiprocessing as mp
 import os
 import signal
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from facenet_core.align import face_chips
-from facenet_core.detect import Detection, DetectorConfig, FaceDetector, make_detector
 from facenet_core.imageio import ImageLoadError, open_photo
+from facenet_core.thumbnails import face_thumbnail
+from facenet_core.types import CHIP_SIZE, Detection
+from facenet_core.vision.align import face_chips
+from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
+from facenet_core.vision.landmarks import LandmarkPredictor
 
 # Where LFW's deep-funnelled faces sit: the mean HOG box on lfw-mini (250 x 250 images), as
 # fractions of the image size. Used as the fixed centre box when no face is detected.
 CENTRE_BOX = (69.3 / 250, 80.0 / 250, 176.1 / 250, 186.2 / 250)
-THUMBNAIL_SIZE = 160
 
 
 @dataclass(frozen=True)
@@ -57,34 +61,12 @@ class PhotoFaces:
     height: int = 0
     taken_at: datetime | None = None
     detections: list[Detection] = field(default_factory=list)
-    chips: np.ndarray = field(default_factory=lambda: np.zeros((0, 150, 150, 3), np.uint8))
+    chips: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+    )
     thumbnails: list[bytes] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None
-
-
-def _rescale(d: Detection, factor: float) -> Detection:
-    if factor == 1.0:
-        return d
-    box = tuple(v * factor for v in d.box)
-    return Detection(box, d.score, d.landmarks * np.float32(factor), d.scheme)  # type: ignore[arg-type]
-
-
-def face_thumbnail(image: np.ndarray, box: tuple[float, float, float, float]) -> bytes:
-    """A square JPEG crop around a face box (with a margin), at most 160 px."""
-    from PIL import Image
-
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    half = max(x2 - x1, y2 - y1) * 0.75
-    h, w = image.shape[:2]
-    left, top = max(0, int(cx - half)), max(0, int(cy - half))
-    right, bottom = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
-    crop = Image.fromarray(image[top:bottom, left:right])
-    crop.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    out = io.BytesIO()
-    crop.save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 class FaceFinder:
@@ -93,7 +75,7 @@ class FaceFinder:
     def __init__(self, job: FaceJob, detector: FaceDetector | None = None) -> None:
         self.job = job
         self.detector = detector or make_detector(job.detector)
-        self._landmarks = None
+        self._landmarks: LandmarkPredictor | None = None
 
     def __call__(self, path: Path) -> PhotoFaces:
         reduce_to = self.job.detector.max_side if self.job.reduce_jpeg else None
@@ -117,15 +99,13 @@ class FaceFinder:
             width=photo.width,
             height=photo.height,
             taken_at=photo.taken_at,
-            detections=[_rescale(d, 1.0 / photo.scale) for d in detections],
+            detections=[d.scaled(1.0 / photo.scale) for d in detections],
             chips=chips,
             thumbnails=thumbs,
             fallback=fallback,
         )
 
     def _centre_detection(self, image: np.ndarray) -> Detection:
-        from facenet_core.align import LandmarkPredictor
-
         if self._landmarks is None:
             self._landmarks = LandmarkPredictor()
         h, w = image.shape[:2]
@@ -151,55 +131,56 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def _threaded(
-    paths: Iterable[Path], job: FaceJob, workers: int, ahead: int
-) -> Iterator[PhotoFaces]:
-    """Threads in this process: for torch detectors, whose work (like Pillow's decoding,
-    OpenCV's warps and JPEG encoding) runs without the GIL, so threads use every core without
-    a second copy of torch in memory. Each torch op then runs on its calling thread."""
-    import torch
+T = TypeVar("T")
 
-    finder = FaceFinder(job)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque = deque()
-            for path in paths:
-                pending.append(pool.submit(finder, Path(path)))
-                if len(pending) >= max(ahead, 2 * workers):
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-    finally:
-        torch.set_num_threads(previous)
+
+def _in_order(submit: Callable[[Path], T], paths: Iterable[Path], ahead: int) -> Iterator[T]:
+    """Results of ``submit(path)`` (futures or async results) in input order, at most ``ahead``
+    in flight: the one look-ahead loop of threads and processes."""
+    pending: deque[T] = deque()
+    for path in paths:
+        pending.append(submit(Path(path)))
+        if len(pending) >= ahead:
+            yield pending.popleft()
+    while pending:
+        yield pending.popleft()
 
 
 def find_faces(
-    paths: Iterable[Path], job: FaceJob, workers: int | None = None, ahead: int = 16
+    paths: Iterable[Path],
+    job: FaceJob,
+    workers: int | None = None,
+    ahead: int = 16,
+    detector: FaceDetector | None = None,
 ) -> Iterator[PhotoFaces]:
     """Faces and chips of every photo in ``paths``, in order, using ``workers`` threads (MTCNN)
     or processes (HOG, whose dlib code holds the GIL); 0 = one at a time in this thread. At most
-    ``ahead`` photos are in flight, so memory does not grow with the number of photos."""
+    ``ahead`` photos are in flight, so memory does not grow with the number of photos.
+    ``detector``: an already loaded detector to share (threads and in-thread work only).
+
+    On the CPU, MTCNN threads run fastest with torch's intra-op threads at 1
+    (:func:`facenet_core.vision.device.torch_threads`), a process-wide choice left to the caller.
+    """
     workers = default_workers() if workers is None else workers
+    ahead = max(ahead, 2 * workers)
     if workers == 0:
-        finder = FaceFinder(job)
+        finder = FaceFinder(job, detector)
         for path in paths:
             yield finder(Path(path))
         return
     if job.detector.name == "mtcnn":
-        yield from _threaded(paths, job, workers, ahead)
+        finder = FaceFinder(job, detector)
+        with ThreadPoolExecutor(max_workers=workers) as threads:
+            future: Future[PhotoFaces]
+            for future in _in_order(lambda p: threads.submit(finder, p), paths, ahead):
+                yield future.result()
         return
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(job,))
     try:
-        pending: deque = deque()
-        for path in paths:
-            pending.append(pool.apply_async(_work, (Path(path),)))
-            if len(pending) >= max(ahead, 2 * workers):
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        result: AsyncResult[PhotoFaces]
+        for result in _in_order(lambda p: pool.apply_async(_work, (p,)), paths, ahead):
+            yield result.get()
         pool.close()
     finally:
         pool.terminate()

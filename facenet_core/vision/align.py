@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import cv2
+import dlib
 import numpy as np
 
-from facenet_core.detect import Detection
-
-CHIP_SIZE = 150
-CHIP_PADDING = 0.25
+from facenet_core.geometry import similarity_transform
+from facenet_core.types import CHIP_PADDING, CHIP_SIZE, Detection
 
 # Where MTCNN's five points (eye centres, nose tip, mouth corners) land in dlib's 150 x 150
 # chips: the mean over 587 lfw-mini faces found by both detectors, each MTCNN point mapped
@@ -26,26 +25,6 @@ MTCNN_TEMPLATE = np.array(
     [[46.853, 44.528], [100.729, 44.504], [73.449, 76.986], [49.483, 103.804], [97.337, 103.88]],
     dtype=np.float64,
 )
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2 x 3 least-squares similarity (rotation, uniform scale, shift) taking src to dst
-    (Umeyama 1991)."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    scale = np.trace(np.diag(sig) @ sign) / s.var(0).sum()
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
 
 
 def template_chip(image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -67,34 +46,8 @@ def template_chip(image: np.ndarray, points: np.ndarray, template: np.ndarray) -
     )
 
 
-class LandmarkPredictor:
-    """dlib's 5-point shape predictor: a face box in, five ``dlib5`` landmarks out."""
-
-    def __init__(self) -> None:
-        import dlib
-
-        from facenet_core.models.files import dlib_model_path
-
-        self._predictor = dlib.shape_predictor(
-            str(dlib_model_path("shape_predictor_5_face_landmarks.dat"))
-        )
-
-    def detection(
-        self, image: np.ndarray, box: tuple[float, float, float, float], score: float
-    ) -> Detection:
-        """A :class:`Detection` for ``box`` (x1, y1, x2, y2 exclusive) with its landmarks."""
-        import dlib
-
-        x1, y1, x2, y2 = (round(v) for v in box)
-        shape = self._predictor(image, dlib.rectangle(x1, y1, x2 - 1, y2 - 1))
-        points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-        return Detection(box=tuple(map(float, box)), score=score, landmarks=points, scheme="dlib5")  # type: ignore[arg-type]
-
-
 def face_chip(image: np.ndarray, detection: Detection, size: int = CHIP_SIZE) -> np.ndarray:
     """The aligned ``size`` x ``size`` RGB chip of one face (uint8)."""
-    import dlib
-
     if size != CHIP_SIZE and detection.scheme != "dlib5":
         raise ValueError("template chips are 150 x 150")
     if detection.scheme == "mtcnn5":

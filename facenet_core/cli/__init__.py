@@ -1,0 +1,61 @@
+"""The headless command line: ``facenet-photos COMMAND`` (or ``python -m facenet_core``).
+
+One module per command group, each with a ``register(subparsers, common)`` function:
+:mod:`.library` (scan, status), :mod:`.evaluate` (eval-lfw, eval-detect, verify). Settings
+options are generated from :mod:`facenet_core.settings`. Only this package prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from facenet_core import __version__
+from facenet_core.cli import evaluate, library
+from facenet_core.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
+
+GROUPS = (library, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facenet-photos",
+        description="FaceNet Photos: organise photos by the people in them, offline.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    library_help = "library database file (default: library.db in the user data folder)"
+    parser.add_argument("--library", metavar="PATH", default=None, help=library_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--library", metavar="PATH", default=argparse.SUPPRESS, help=library_help)
+    for group in GROUPS:
+        group.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"facenet-photos {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"facenet-photos {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (``status | head -2``): end quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Measuring commands: ``eval-lfw``, ``eval-detect`` and ``verify``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from facenet_core import calibration
+from facenet_core.cli.common import (
+    ALL_ENGINE,
+    DETECTION,
+    EMBEDDING,
+    CliError,
+    ProgressBar,
+    add_json_option,
+    add_settings_options,
+    say,
+    settings_from,
+    write_json,
+)
+from facenet_core.evaluation.detection import evaluate_detector
+from facenet_core.evaluation.lfw import evaluate_lfw
+from facenet_core.imageio import ImageLoadError, load_image
+from facenet_core.vision.align import face_chip
+from facenet_core.vision.device import torch_threads
+from facenet_core.vision.engines import shared_engines
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    lfw_dir = Path(args.lfw_dir)
+    pairs = Path(args.pairs) if args.pairs else lfw_dir / "pairs.txt"
+    if not lfw_dir.is_dir():
+        raise CliError(f"{lfw_dir}: not a folder")
+    if not pairs.is_file():
+        raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
+    settings = settings_from(args)
+    bar = ProgressBar()
+    try:
+        with torch_threads(1):
+            result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise CliError(str(exc).strip("'\"")) from exc
+    finally:
+        bar.close()
+    r = result.report
+    sem = f" +- {100 * r.accuracy_sem:.2f}" if r.accuracy_sem == r.accuracy_sem else ""
+    say(args, f"pairs: {result.n_pairs}   images: {result.n_images}   protocol: {result.protocol}")
+    say(args, f"accuracy:            {100 * r.accuracy:.2f}%{sem}")
+    say(args, f"VAL @ FAR=1e-3:      {100 * r.val_at_far_1e3:.2f}%")
+    say(args, f"quantized accuracy:  {100 * result.quantized.accuracy:.2f}% (128 bytes per face)")
+    say(args, f"thresholds:          {', '.join(f'{t:.4f}' for t in r.thresholds)}")
+    say(args, f"fallbacks:           {len(result.fallbacks)} images with no detected face")
+    say(args, f"speed:               {result.images_per_s:.1f} images/s")
+    write_json(result.to_json_dict(), args.json)
+    return 0
+
+
+def cmd_eval_detect(args: argparse.Namespace) -> int:
+    for path in (Path(args.images), Path(args.truth)):
+        if not path.exists():
+            raise CliError(f"{path}: not found")
+    settings = settings_from(args)
+    engines = shared_engines()
+    detector = engines.detector(engines.detector_config(settings))
+    bar = ProgressBar()
+    try:
+        report = evaluate_detector(
+            detector, Path(args.images), Path(args.truth), limit=args.limit, reporter=bar
+        )
+    except (FileNotFoundError, ValueError, ImageLoadError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+    data = report.to_json_dict()
+    say(args, f"detector:       {settings.detector}   photos: {data['images']}")
+    say(args, f"recall >= 40px: {100 * data['recall_40']:.1f}%")
+    say(args, f"recall >= 80px: {100 * data['recall_80']:.1f}%")
+    say(args, f"precision:      {100 * data['precision']:.1f}%")
+    say(args, f"median time:    {data['sec_per_image']:.3f} s per photo (detection only)")
+    write_json(data, args.json)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    images = []
+    for path in (args.image_a, args.image_b):  # check the files before any model loads
+        try:
+            images.append(load_image(path))
+        except ImageLoadError as exc:
+            raise CliError(f"{path}: {exc.reason}") from None
+    engines = shared_engines()
+    config = engines.detector_config(settings)
+    detector = engines.detector(config)
+    chips = []
+    for path, image in zip((args.image_a, args.image_b), images, strict=True):
+        faces = detector.detect(image)
+        if not faces:
+            hint = (
+                "--upsample 2 finds smaller faces"
+                if settings.detector == "hog"
+                else "--min-face-size 20 finds smaller faces"
+            )
+            raise CliError(f"{path}: no face found ({hint}, or try a sharper photo)")
+        largest = max(faces, key=lambda d: d.width * d.height)
+        chips.append(face_chip(image, largest))
+    embedder = engines.embedder(settings)
+    a, b = embedder.embed(np.stack(chips))
+    distance = float(np.sum((a - b) ** 2))
+    threshold, _ = calibration.thresholds(embedder.model_version, config.alignment, embedder.flip)
+    same = distance <= threshold
+    verdict = "same person" if same else "different people"
+    say(args, f"{verdict}: squared distance {distance:.4f} (threshold {threshold:.4f})")
+    write_json({"distance": distance, "threshold": threshold, "same": same}, args.json)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "eval-lfw",
+        parents=[common],
+        help="LFW verification accuracy, 10-fold protocol (FaceNet section 4)",
+        description="Detect, align and embed every image named by the pairs, then score the "
+        "pairs: 10-fold accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the "
+        "accuracy with 128-byte quantized embeddings. A pairs file with a single fold is scored "
+        "at the shipped calibrated thresholds.",
+    )
+    p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
+    p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
+    add_json_option(p)
+    add_settings_options(p, ALL_ENGINE)
+    p.set_defaults(func=cmd_eval_lfw)
+
+    p = sub.add_parser(
+        "eval-detect",
+        parents=[common],
+        help="face detector recall and precision on WIDER FACE annotations",
+        description="Recall at IoU >= 0.5 of ground-truth faces of at least 40 and 80 px "
+        "(invalid faces ignored), precision (a detection matching no face at IoU >= 0.4 is "
+        "false), and the median detection time per photo.",
+    )
+    p.add_argument("--images", required=True, help="folder the annotation paths are relative to")
+    p.add_argument("--truth", required=True, help="WIDER FACE bounding-box annotation file")
+    p.add_argument("--limit", type=int, default=None, help="evaluate N photos spread evenly")
+    add_json_option(p)
+    add_settings_options(p, [*DETECTION, "device"])
+    p.set_defaults(func=cmd_eval_detect)
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="are the largest faces of two photos the same person?",
+        description="Squared L2 distance between the largest faces of two photos, and the "
+        "verdict at the calibrated threshold.",
+    )
+    p.add_argument("image_a", metavar="IMAGE_A")
+    p.add_argument("image_b", metavar="IMAGE_B")
+    add_json_option(p)
+    add_settings_options(p, [*DETECTION, *EMBEDDING])
+    p.set_defaults(func=cmd_verify)

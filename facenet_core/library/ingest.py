@@ -1,0 +1,167 @@
+"""Phase 2 of a scan: find, embed and store the faces of every pending photo.
+
+Every pending photo is decoded, detected and aligned in parallel
+(:func:`facenet_core.vision.faces.find_faces`); chips are embedded in batches; each batch of
+photos is committed with all their faces, embeddings and ``done`` status in one transaction. A
+crash or Ctrl-C at any moment therefore leaves each photo either done with all its faces or still
+pending, and the next scan finishes the job with no duplicates. Thumbnails are written after the
+commit (they are a cache, made again when missing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.ops
+
+from facenet_core.library.result import ScanResult
+from facenet_core.people.rules import carry_labels
+from facenet_core.progress import CancelToken, PhaseClock, Reporter
+from facenet_core.quantize import to_bytes
+from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pack_landmarks
+from facenet_core.store.models import utcnow
+from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
+from facenet_core.types import EMBEDDING_DIM
+from facenet_core.vision.detectors import FaceDetector
+from facenet_core.vision.embed import Embedder
+from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+
+BATCH_FACES = 64
+"""Faces embedded and committed together (a batch also closes after a second)."""
+
+
+def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
+    a = torch.tensor([f.box for f in old], dtype=torch.float64).reshape(-1, 4)
+    b = torch.tensor([f.box for f in new], dtype=torch.float64).reshape(-1, 4)
+    return np.nan_to_num(torchvision.ops.box_iou(a, b).numpy(), nan=0.0)
+
+
+class Ingest:
+    """Stores batches of found faces for one scan."""
+
+    def __init__(
+        self,
+        library: Library,
+        embedder: Embedder,
+        job: FaceJob,
+        version_id: int,
+        result: ScanResult,
+    ) -> None:
+        self.library = library
+        self.embedder = embedder
+        self.job = job
+        self.version_id = version_id
+        self.result = result
+
+    def store(self, batch: list[tuple[int, PhotoFaces]]) -> int:
+        """Embed and commit one batch of photos: each photo with all its faces, or not at all."""
+        chips = [r.chips for _, r in batch if r.error is None and len(r.chips)]
+        embeddings = (
+            self.embedder.embed(np.concatenate(chips))
+            if chips
+            else np.zeros((0, EMBEDDING_DIM), np.float32)
+        )
+        thumbs: list[tuple[Face, bytes]] = []
+        removed: list[int] = []
+        faces_added = failed = 0
+        offset = 0
+        settings = dataclasses.asdict(self.job.detector)
+        with self.library.session() as session, session.begin():
+            for photo_id, found in batch:
+                photo = session.get(Photo, photo_id)
+                if photo is None:
+                    continue
+                photo.scanned_at = utcnow()
+                photo.detector = self.job.detector.name
+                photo.detector_settings = settings
+                if found.error is not None:
+                    photo.status, photo.error = PhotoStatus.FAILED, found.error
+                    failed += 1  # faces it had before (and their labels) are kept
+                    continue
+                n = len(found.detections)
+                vectors = embeddings[offset : offset + n]
+                offset += n
+                old_faces = list(photo.faces)
+                photo.width, photo.height = found.width, found.height
+                photo.taken_at = found.taken_at
+                photo.status, photo.error = PhotoStatus.DONE, None
+                new_faces = []
+                for det, vec in zip(found.detections, vectors, strict=True):
+                    face = Face(
+                        photo=photo,
+                        x1=det.box[0],
+                        y1=det.box[1],
+                        x2=det.box[2],
+                        y2=det.box[3],
+                        landmarks=pack_landmarks(det.landmarks.tolist()),
+                        landmark_scheme=det.scheme,
+                        detector=self.job.detector.name,
+                        det_score=det.score,
+                    )
+                    face.embeddings.append(
+                        Embedding(model_version_id=self.version_id, vector=to_bytes(vec))
+                    )
+                    new_faces.append(face)
+                session.add_all(new_faces)
+                if old_faces:
+                    iou = _iou(old_faces, new_faces)
+                    removed += carry_labels(session, old_faces, new_faces, iou)
+                faces_added += n
+                thumbs.extend(zip(new_faces, found.thumbnails, strict=False))
+            session.flush()
+            thumb_files = [(f.id, data) for f, data in thumbs]
+        # counted once committed, so a crash or cancel never over-reports
+        self.result.faces_added += faces_added
+        self.result.photos_failed += failed
+        remove_thumbnails(self.library.thumbnails_dir, removed)
+        for face_id, data in thumb_files:
+            write_thumbnail(self.library.thumbnails_dir, face_id, data)
+        return len(batch)
+
+
+def ingest_pending(
+    ingest: Ingest,
+    queue: list[tuple[int, str]],
+    workers: int | None,
+    reporter: Reporter,
+    cancel: CancelToken,
+    detector: FaceDetector | None = None,
+) -> None:
+    """Find, embed and store the faces of the queued ``(photo id, path)`` pairs."""
+    total = len(queue)
+    clock = PhaseClock("scan", "faces", "photo")
+    if not total:
+        return
+    ids = {path: pid for pid, path in queue}
+    done = 0
+    batch: list[tuple[int, PhotoFaces]] = []
+    last_commit = time.monotonic()
+
+    def paths() -> Iterator[Path]:
+        for _, path in queue:
+            if cancel.cancelled:
+                return
+            yield Path(path)
+
+    def event() -> None:
+        r = ingest.result
+        reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
+
+    for found in find_faces(paths(), ingest.job, workers, detector=detector):
+        batch.append((ids[str(found.path)], found))
+        pending_faces = sum(len(r.detections) for _, r in batch)
+        if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
+            done += ingest.store(batch)
+            batch = []
+            last_commit = time.monotonic()
+            event()
+    if batch:
+        done += ingest.store(batch)
+    if cancel.cancelled and done < total:
+        ingest.result.cancelled = True
+    event()

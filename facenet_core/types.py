@@ -1,0 +1,61 @@
+"""Value types shared by every layer: a detected face, landmark schemes, chip and embedding sizes.
+
+A leaf module: it imports nothing from the rest of the package, so any layer can use it.
+
+Landmarks come in one of two *schemes*, because the detectors disagree on which five points they
+find:
+
+- ``"dlib5"``: dlib's 5-point shape predictor: the two corners of each eye and the point under
+  the nose, in dlib's order.
+- ``"mtcnn5"``: MTCNN's points: image-left eye centre, image-right eye centre, nose tip,
+  image-left mouth corner, image-right mouth corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+LandmarkScheme = Literal["dlib5", "mtcnn5"]
+Box = tuple[float, float, float, float]
+"""``(x1, y1, x2, y2)`` in pixels, ``x2`` and ``y2`` exclusive."""
+
+CHIP_SIZE = 150
+"""Side of the aligned face chip the embedding network reads (dlib's ``get_face_chip`` size)."""
+CHIP_PADDING = 0.25
+EMBEDDING_DIM = 128
+"""Length of an embedding: a unit vector in R^128 (FaceNet's choice, and dlib's)."""
+EMBEDDING_BYTES = 128
+"""Bytes per stored embedding: one signed byte per component (see :mod:`facenet_core.quantize`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One face found in an image, in that image's pixel coordinates."""
+
+    box: Box
+    score: float
+    landmarks: np.ndarray  # (5, 2) float32, x then y
+    scheme: LandmarkScheme
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2.0, (self.box[1] + self.box[3]) / 2.0)
+
+    def scaled(self, factor: float) -> Detection:
+        """The same face in an image ``factor`` times as large."""
+        if factor == 1.0:
+            return self
+        x1, y1, x2, y2 = self.box
+        box = (x1 * factor, y1 * factor, x2 * factor, y2 * factor)
+        return Detection(box, self.score, self.landmarks * np.float32(factor), self.scheme)

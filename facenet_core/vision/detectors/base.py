@@ -1,0 +1,68 @@
+"""What every face detector is: the :class:`FaceDetector` protocol and its configuration.
+
+A detector takes an RGB image (``uint8``, ``H x W x 3``) and returns
+:class:`~facenet_core.types.Detection` values in that image's pixels: a box, a score and five
+landmarks in one of the schemes named in :mod:`facenet_core.types`. A new detector is a module in
+this package implementing the protocol, plus a branch in :func:`make_detector` and a choice of the
+``detector`` setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from facenet_core.settings import Settings
+from facenet_core.types import Detection
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces in an RGB image."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in ``image`` (RGB uint8, H x W x 3), best score first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Settings of the face detector; every command that detects takes one.
+
+    ``max_side``: images whose longer side is larger are downscaled for detection and the boxes
+    mapped back (landmarks are still found at full resolution). ``upsample``: HOG's number of 2x
+    upsamplings (1 finds faces down to about 40 px). ``min_score``: HOG's adjust threshold.
+    ``device``: a device setting (``auto`` follows :mod:`facenet_core.vision.device`).
+    """
+
+    name: str = "mtcnn"
+    max_side: int = 1600
+    upsample: int = 1
+    min_score: float = 0.0
+    min_face_size: int = 40
+    landmarks: str = "native"  # MTCNN: "native" (its own 5 points) or "dlib5" (dlib's predictor)
+    fast_pyramid: bool = True  # MTCNN: each pyramid level shrunk from a larger level
+    device: str = "auto"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DetectorConfig:
+        return cls(
+            name=settings.detector,
+            max_side=settings.detect_max_side,
+            upsample=settings.upsample,
+            min_face_size=settings.min_face_size,
+            landmarks=settings.landmarks,
+            fast_pyramid=not settings.exact_pyramid,
+            device=settings.device,
+        )
+
+    @property
+    def alignment(self) -> str:
+        """How chips are aligned, the key of the calibrated thresholds: ``hog`` (dlib's 5
+        points), ``mtcnn`` (MTCNN's points onto the template) or ``mtcnn-dlib5``."""
+        if self.name == "mtcnn" and self.landmarks == "dlib5":
+            return "mtcnn-dlib5"
+        return self.name

@@ -1,0 +1,79 @@
+"""Models loaded lazily, once per process, shared, and releasable.
+
+Loading the embedding network or MTCNN takes a second or more and hundreds of megabytes, so a
+long-running process (the app) keeps one of each configuration in an :class:`Engines` and hands
+the same instance to every job; training calls :meth:`Engines.release` to get the memory back.
+Loads happen under a lock, so two jobs starting at once still load a model once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import threading
+
+import torch
+
+from facenet_core.settings import Settings
+from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
+from facenet_core.vision.device import resolve_device
+from facenet_core.vision.embed import Embedder
+
+
+class Engines:
+    """A cache of loaded models keyed by the settings that shape them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._embedders: dict[tuple[str, int, bool], Embedder] = {}
+        self._detectors: dict[DetectorConfig, FaceDetector] = {}
+
+    def embedder(self, settings: Settings) -> Embedder:
+        """The pretrained embedder for ``settings`` (device, batch size, flip)."""
+        device = str(resolve_device(settings.device))
+        key = (device, settings.batch_size, settings.flip)
+        with self._lock:
+            found = self._embedders.get(key)
+            if found is None:
+                found = Embedder.pretrained(
+                    device=device, batch_size=settings.batch_size, flip=settings.flip
+                )
+                self._embedders[key] = found
+            return found
+
+    def detector_config(self, settings: Settings) -> DetectorConfig:
+        """The detector configuration of ``settings``, its device resolved by the policy."""
+        config = DetectorConfig.from_settings(settings)
+        device = str(resolve_device(config.device))
+        return dataclasses.replace(config, device=device)
+
+    def detector(self, config: DetectorConfig) -> FaceDetector:
+        """A loaded detector for ``config`` (shared: detectors are safe to call from threads)."""
+        with self._lock:
+            found = self._detectors.get(config)
+            if found is None:
+                found = make_detector(config)
+                self._detectors[config] = found
+            return found
+
+    def release(self) -> None:
+        """Forget every loaded model (their memory is freed once no job holds them)."""
+        with self._lock:
+            self._embedders.clear()
+            self._detectors.clear()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+_shared: Engines | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_engines() -> Engines:
+    """The process's engines, created on first use (nothing loads at import time)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Engines()
+        return _shared
