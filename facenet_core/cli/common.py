@@ -4,6 +4,7 @@ from the registry, the library option, and the progress bar that renders core pr
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -102,7 +103,7 @@ def add_settings_options(p: argparse.ArgumentParser, keys: list[str]) -> None:
         group.add_argument(
             spec.flag,
             dest=spec.key,
-            type=lambda text, spec=spec: _parse(spec, text),
+            type=functools.partial(_parse, spec),
             default=None,
             choices=spec.choices or None,
             metavar=metavar,

@@ -96,10 +96,13 @@ class DlibResNet(nn.Module):
 
     def __init__(self, means: tuple[float, float, float] = (122.782, 117.001, 104.298)) -> None:
         super().__init__()
+        self.mean: torch.Tensor
         self.register_buffer("mean", torch.tensor(means, dtype=torch.float32).view(1, 3, 1, 1))
         self.stem_conv = nn.Conv2d(3, 32, 7, stride=2)
         self.stem_affine = Affine(32)
-        self.blocks = nn.ModuleList(ResidualBlock(i, o, d) for i, o, d in BLOCKS)
+        self.blocks: list[ResidualBlock] = nn.ModuleList(  # type: ignore[assignment]
+            ResidualBlock(i, o, d) for i, o, d in BLOCKS
+        )
         self.fc = nn.Linear(256, EMBEDDING_DIM, bias=False)
 
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +136,8 @@ class DlibResNet(nn.Module):
     @classmethod
     def from_dlib(cls, network: DlibNetwork) -> DlibResNet:
         """Build the module and copy every weight from a parsed dlib network."""
-        model = cls(tuple(network.input.fields["means"]))  # type: ignore[arg-type]
+        means = tuple(float(v) for v in network.input.fields["means"])
+        model = cls((means[0], means[1], means[2]))
         if network.input.fields["rows"] != CHIP_SIZE or network.input.fields["cols"] != CHIP_SIZE:
             raise DlibFormatError("expected a 150x150 input layer")
         layers = iter(network.layers)

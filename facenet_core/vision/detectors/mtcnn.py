@@ -297,6 +297,8 @@ def _load_layer(layer: nn.Module, kernel: np.ndarray, bias: np.ndarray, where: s
     else:  # pragma: no cover - the networks above only hold these two layer kinds
         raise TypeError(f"{where}: cannot load arrays into {type(layer).__name__}")
     _copy_into(layer.weight, torch_kernel, f"{where} kernel")
+    if layer.bias is None:  # pragma: no cover - every layer above has a bias
+        raise TypeError(f"{where}: the layer has no bias to load")
     _copy_into(layer.bias, bias, f"{where} bias")
 
 
@@ -336,7 +338,8 @@ def build_mtcnn_networks(
     nets: dict[NetworkName, PNet | RNet | ONet] = {"pnet": PNet(), "rnet": RNet(), "onet": ONet()}
     for key, net in nets.items():
         load_keras_arrays(net, load_weight_arrays(key, weights_dir))
-        net.eval().requires_grad_(False).to(target, memory_format=torch.channels_last)
+        net.eval().requires_grad_(False).to(target)
+        net.to(memory_format=torch.channels_last)
     pnet, rnet, onet = nets["pnet"], nets["rnet"], nets["onet"]
     assert isinstance(pnet, PNet) and isinstance(rnet, RNet) and isinstance(onet, ONet)
     return MtcnnNetworks(pnet=pnet, rnet=rnet, onet=onet)
