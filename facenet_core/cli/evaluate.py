@@ -24,7 +24,6 @@ from facenet_core.evaluation.detection import evaluate_detector
 from facenet_core.evaluation.lfw import evaluate_lfw
 from facenet_core.imageio import ImageLoadError, load_image
 from facenet_core.vision.align import face_chip
-from facenet_core.vision.device import torch_threads
 from facenet_core.vision.engines import shared_engines
 
 
@@ -38,8 +37,7 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     bar = ProgressBar()
     try:
-        with torch_threads(1):
-            result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar)
+        result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise CliError(str(exc).strip("'\"")) from exc
     finally:

@@ -29,7 +29,7 @@ from facenet_core.cli.common import (
 from facenet_core.library import scan
 from facenet_core.progress import CancelToken
 from facenet_core.store import Photo, PhotoStatus, status_counts
-from facenet_core.vision.device import resolve_device, torch_threads
+from facenet_core.vision.device import resolve_device
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -48,8 +48,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     result = None
     try:
-        with torch_threads(1), _ctrl_c_cancels(cancel):
-            # parallel MTCNN threads run fastest with one torch thread each
+        with _ctrl_c_cancels(cancel):
             result = scan(library, args.paths, settings, reporter=bar, cancel=cancel)
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: every committed batch is kept, the next scan resumes

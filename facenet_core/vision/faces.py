@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import torch
 
 from facenet_core.imageio import ImageLoadError, open_photo
 from facenet_core.thumbnails import face_thumbnail
@@ -134,6 +135,14 @@ def default_workers() -> int:
 T = TypeVar("T")
 
 
+def _one_torch_thread() -> None:
+    """Initializer of the MTCNN threads: each runs its torch ops on one CPU thread, and the
+    threads together use the cores (measured faster than every op spreading over all cores).
+    torch's OpenMP thread count is per thread once a thread has used it, so the calling thread
+    (which embeds) keeps its own count."""
+    torch.set_num_threads(1)
+
+
 def _in_order(submit: Callable[[Path], T], paths: Iterable[Path], ahead: int) -> Iterator[T]:
     """Results of ``submit(path)`` (futures or async results) in input order, at most ``ahead``
     in flight: the one look-ahead loop of threads and processes."""
@@ -158,8 +167,6 @@ def find_faces(
     ``ahead`` photos are in flight, so memory does not grow with the number of photos.
     ``detector``: an already loaded detector to share (threads and in-thread work only).
 
-    On the CPU, MTCNN threads run fastest with torch's intra-op threads at 1
-    (:func:`facenet_core.vision.device.torch_threads`), a process-wide choice left to the caller.
     """
     workers = default_workers() if workers is None else workers
     ahead = max(ahead, 2 * workers)
@@ -170,10 +177,15 @@ def find_faces(
         return
     if job.detector.name == "mtcnn":
         finder = FaceFinder(job, detector)
-        with ThreadPoolExecutor(max_workers=workers) as threads:
-            future: Future[PhotoFaces]
-            for future in _in_order(lambda p: threads.submit(finder, p), paths, ahead):
-                yield future.result()
+        previous = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(workers, initializer=_one_torch_thread) as threads:
+                future: Future[PhotoFaces]
+                for future in _in_order(lambda p: threads.submit(finder, p), paths, ahead):
+                    yield future.result()
+        finally:
+            # the calling thread kept its own count; this resets the default for new threads
+            torch.set_num_threads(previous)
         return
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(job,))
