@@ -126,9 +126,9 @@ def alembic_config(*, connection: Connection | None = None, url: str | None = No
     return config
 
 
-def _backup(path: Path, current: str) -> Path:
-    """Copy the library (WAL included) before changing its schema, using SQLite's backup API."""
-    target = path.with_name(f"{path.name}.before-upgrade-from-{current}.bak")
+def copy_database(path: Path, target: Path) -> Path:
+    """A consistent copy of the SQLite file at ``path`` (WAL included) made with SQLite's backup
+    API, safe while other connections read and write it."""
     source = sqlite3.connect(path)
     try:
         dest = sqlite3.connect(target)
@@ -138,6 +138,12 @@ def _backup(path: Path, current: str) -> Path:
             dest.close()
     finally:
         source.close()
+    return target
+
+
+def _backup(path: Path, current: str) -> Path:
+    """Copy the library before changing its schema."""
+    target = copy_database(path, path.with_name(f"{path.name}.before-upgrade-from-{current}.bak"))
     log.info("backed up %s to %s before upgrading its schema", path, target)
     return target
 

@@ -13,7 +13,6 @@ file.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from facenet_core.paths import thumbnails_dir
 from facenet_core.settings import Settings, SettingsError
-from facenet_core.store.db import LibraryError, open_library
+from facenet_core.store.db import LibraryError, copy_database, open_library
 from facenet_core.store.models import LibrarySetting, utcnow
 
 log = logging.getLogger(__name__)
@@ -103,17 +102,7 @@ class Library:
 
     def backup(self, dest: Path) -> Path:
         """A consistent copy of the library while it is in use (SQLite's backup API)."""
-        dest = Path(dest)
-        source = sqlite3.connect(self.path)
-        try:
-            target = sqlite3.connect(dest)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-        finally:
-            source.close()
-        return dest
+        return copy_database(self.path, Path(dest))
 
     def close(self) -> None:
         if not self._closed:
