@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,12 @@ from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
 from facenet_core.types import EMBEDDING_DIM
 from facenet_core.vision.detectors import FaceDetector
 from facenet_core.vision.embed import Embedder
-from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+from facenet_core.vision.faces import (
+    FaceJob,
+    PhotoFaces,
+    find_faces,
+    single_torch_thread_executor,
+)
 
 BATCH_FACES = 64
 """Faces embedded and committed together (a batch also closes after a second)."""
@@ -152,16 +158,24 @@ def ingest_pending(
         r = ingest.result
         reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
 
-    for found in find_faces(paths(), ingest.job, workers, detector=detector):
-        batch.append((ids[str(found.path)], found))
-        pending_faces = sum(len(r.detections) for _, r in batch)
-        if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
-            done += ingest.store(batch)
-            batch = []
-            last_commit = time.monotonic()
-            event()
-    if batch:
-        done += ingest.store(batch)
+    # Embedding and storing run in a thread of their own, one batch at a time, while detection
+    # goes on in find_faces' threads (each with one torch thread, like this one).
+    with single_torch_thread_executor() as writer:
+        storing: Future[int] | None = None
+        for found in find_faces(paths(), ingest.job, workers, detector=detector):
+            batch.append((ids[str(found.path)], found))
+            pending_faces = sum(len(r.detections) for _, r in batch)
+            if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
+                if storing is not None:
+                    done += storing.result()
+                    event()
+                storing = writer.submit(ingest.store, batch)
+                batch = []
+                last_commit = time.monotonic()
+        if storing is not None:
+            done += storing.result()
+        if batch:
+            done += writer.submit(ingest.store, batch).result()
     if cancel.cancelled and done < total:
         ingest.result.cancelled = True
     event()

@@ -136,11 +136,18 @@ T = TypeVar("T")
 
 
 def _one_torch_thread() -> None:
-    """Initializer of the MTCNN threads: each runs its torch ops on one CPU thread, and the
+    """Initializer of worker threads: each runs its torch ops on one CPU thread, and the
     threads together use the cores (measured faster than every op spreading over all cores).
-    torch's OpenMP thread count is per thread once a thread has used it, so the calling thread
-    (which embeds) keeps its own count."""
+    torch's OpenMP thread count is per thread once a thread has used it, so the thread that
+    started the workers keeps its own count."""
     torch.set_num_threads(1)
+
+
+def single_torch_thread_executor(workers: int = 1) -> ThreadPoolExecutor:
+    """Threads whose torch ops each use one CPU thread: for work that runs beside MTCNN's
+    threads (the scan embeds and stores while detection goes on), so that the cores are not
+    oversubscribed."""
+    return ThreadPoolExecutor(workers, initializer=_one_torch_thread)
 
 
 def _in_order(submit: Callable[[Path], T], paths: Iterable[Path], ahead: int) -> Iterator[T]:
@@ -179,7 +186,7 @@ def find_faces(
         finder = FaceFinder(job, detector)
         previous = torch.get_num_threads()
         try:
-            with ThreadPoolExecutor(workers, initializer=_one_torch_thread) as threads:
+            with single_torch_thread_executor(workers) as threads:
                 future: Future[PhotoFaces]
                 for future in _in_order(lambda p: threads.submit(finder, p), paths, ahead):
                     yield future.result()
