@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import cv2
-import dlib
 import numpy as np
 
 from facenet_core.geometry import similarity_transform
 from facenet_core.types import CHIP_PADDING, CHIP_SIZE, Detection
+from facenet_core.vision.dlib_loader import dlib
 
 # Where MTCNN's five points (eye centres, nose tip, mouth corners) land in dlib's 150 x 150
 # chips: the mean over 587 lfw-mini faces found by both detectors, each MTCNN point mapped
@@ -54,10 +54,11 @@ def face_chip(image: np.ndarray, detection: Detection, size: int = CHIP_SIZE) ->
         return template_chip(image, detection.landmarks, MTCNN_TEMPLATE)
     if detection.scheme != "dlib5":
         raise ValueError(f"no chip alignment for landmark scheme {detection.scheme!r}")
+    lib = dlib()
     x1, y1, x2, y2 = (round(v) for v in detection.box)
-    points = dlib.points([dlib.point(round(x), round(y)) for x, y in detection.landmarks])
-    shape = dlib.full_object_detection(dlib.rectangle(x1, y1, x2 - 1, y2 - 1), points)
-    return np.asarray(dlib.get_face_chip(image, shape, size=size, padding=CHIP_PADDING))
+    points = lib.points([lib.point(round(x), round(y)) for x, y in detection.landmarks])
+    shape = lib.full_object_detection(lib.rectangle(x1, y1, x2 - 1, y2 - 1), points)
+    return np.asarray(lib.get_face_chip(image, shape, size=size, padding=CHIP_PADDING))
 
 
 def face_chips(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:

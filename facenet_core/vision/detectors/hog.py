@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dlib
 import numpy as np
 
 from facenet_core.geometry import downscale
 from facenet_core.types import Detection
 from facenet_core.vision.detectors.base import DetectorConfig
+from facenet_core.vision.dlib_loader import dlib
 from facenet_core.vision.landmarks import LandmarkPredictor
 
 
@@ -18,7 +18,7 @@ class HogDetector:
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig(name="hog")
-        self._detector = dlib.get_frontal_face_detector()
+        self._detector = dlib().get_frontal_face_detector()
         self._landmarks = LandmarkPredictor()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
