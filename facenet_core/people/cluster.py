@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facenet_core.people.knn import exact_squared_distances, knn_graph
+from facenet_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,14 @@ class ClusterInput:
             fixed=np.full(n, -1, dtype=np.int64),
             forbidden={},
         )
+
+
+def cluster_mask(sizes: np.ndarray, scores: np.ndarray, settings: Settings) -> np.ndarray:
+    """Faces worth clustering: shorter box side (px) at least ``cluster_min_face_px`` and
+    detection score at least ``cluster_min_score``."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    return (sizes >= settings.cluster_min_face_px) & (scores >= settings.cluster_min_score)
 
 
 def average_linkage(sum_a: np.ndarray, n_a: int, sum_b: np.ndarray, n_b: int) -> float:
