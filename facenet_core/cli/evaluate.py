@@ -66,8 +66,7 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     bar = ProgressBar()
     try:
-        with torch_threads(1):
-            result = evaluate_clusters(images, truth, settings, reporter=bar)
+        result = evaluate_clusters(images, truth, settings, reporter=bar)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
