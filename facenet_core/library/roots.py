@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from facenet_core.store import Face, Library, Person, Photo, PhotoStatus, Root
+from facenet_core.store import Face, Library, Person, Photo, PhotoStatus, Root, status_counts
 from facenet_core.thumbnails import remove_photo_thumbnails, remove_thumbnails
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,12 @@ def list_roots(library: Library) -> list[RootSummary]:
             )
         )
     return out
+
+
+def library_counts(library: Library) -> dict[str, int | str | None]:
+    """The library's totals for a status bar (:func:`~facenet_core.store.status_counts`)."""
+    with library.session() as session:
+        return status_counts(session)
 
 
 def add_root(library: Library, path: Path | str) -> int:
