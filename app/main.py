@@ -85,6 +85,13 @@ def ask_with_dialogs(parent: QWidget | None = None) -> Callable[[Path, str], Cho
     return ask
 
 
+def warm_up() -> None:
+    """Import the scanner's heavy modules (torch, the detectors). Run in a worker soon after
+    start-up, so the first scan does not wait for them; an import holds Python's GIL for up to
+    a second at a time, which the window shrugs off while it is still appearing."""
+    import facenet_core.library.scan  # noqa: F401
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facenet-photos-gui", description=APP_TITLE)
     parser.add_argument(
@@ -106,5 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if library is None:
         return 1
     window = MainWindow(library)
+    window.ctx.runner.query(warm_up, title="Loading the face models")
     window.show()
     return qapp.exec()

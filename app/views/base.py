@@ -21,6 +21,7 @@ class View(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.dirty = True
+        self.loads = 0  # answers shown so far (tests wait on it)
         ctx.changed.connect(self._on_changed)
         self.page = QVBoxLayout(self)
         self.page.setContentsMargins(MARGIN, MARGIN - 4, MARGIN, MARGIN - 8)
@@ -40,3 +41,7 @@ class View(QWidget):
     def reload(self) -> None:
         """Ask the runner for what the page shows; subclasses call ``super().reload()``."""
         self.dirty = False
+
+    def loaded(self) -> None:
+        """Subclasses call this once they show a fresh answer."""
+        self.loads += 1

@@ -286,6 +286,7 @@ class LibraryView(View):
         self.failed_title.setVisible(bool(count))
         self.failed.setVisible(bool(count))
         self._update_buttons()
+        self.loaded()
 
     def _update_buttons(self) -> None:
         busy = self.scan_task is not None

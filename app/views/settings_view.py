@@ -190,6 +190,7 @@ class SettingsView(View):
                 set_control(self.controls[spec.key], spec, getattr(settings, spec.key))
         finally:
             self._loading = False
+        self.loaded()
 
     def _changed(self, *_: object) -> None:
         if not self._loading:

@@ -202,3 +202,20 @@ def test_photo_preview_is_upright_and_bounded(tmp_path: Path) -> None:
     image.save(path, exif=exif)
     with Image.open(io.BytesIO(photo_preview(path, 150))) as preview:
         assert preview.size == (50, 150)
+
+
+def test_folder_functions_load_without_torch_and_scan_stays_the_function() -> None:
+    """The app's window imports the folder functions; torch (seconds to import) waits for the
+    first scan. Importing the ``scan`` submodule first must not shadow the ``scan`` function."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, facenet_core.library.roots, app.jobs\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "import facenet_core.library.scan\n"
+        "from facenet_core.library import scan\n"
+        "assert callable(scan) and scan.__name__ == 'scan', scan\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
