@@ -208,6 +208,62 @@ class Settings:
         help="face chips per forward pass of the embedding network",
         group="Embedding",
     )
+    # -- people ----------------------------------------------------------------------------------
+    cluster_threshold: float = setting(
+        0.20,
+        kind="float",
+        minimum=0.05,
+        maximum=0.6,
+        title="Clustering strictness",
+        help="largest average squared distance between the faces of two groups that may merge "
+        "(lower: stricter, more and smaller groups)",
+        group="People",
+    )
+    suggest_confidence: float = setting(
+        0.5,
+        kind="float",
+        minimum=0.0,
+        maximum=1.0,
+        title="Suggestion threshold",
+        help="recognition confidence from which a known person is suggested for a face",
+        group="People",
+    )
+    auto_confidence: float = setting(
+        0.9,
+        kind="float",
+        minimum=0.0,
+        maximum=1.0,
+        title="Auto-assign threshold",
+        help="recognition confidence from which a face is given to a known person unasked",
+        group="People",
+    )
+    min_cluster_faces: int = setting(
+        3,
+        kind="int",
+        minimum=1,
+        maximum=1000,
+        title="Smallest group shown",
+        help="unnamed groups with fewer faces are not shown among the people",
+        group="People",
+    )
+    cluster_min_face_px: int = setting(
+        30,
+        kind="int",
+        minimum=0,
+        maximum=2000,
+        title="Smallest face to group (px)",
+        help="faces with a shorter side are not grouped (too small to tell people apart)",
+        group="People",
+    )
+    cluster_min_score: float = setting(
+        0.0,
+        kind="float",
+        minimum=0.0,
+        maximum=100.0,
+        title="Least detection score to group",
+        help="faces the detector was less sure of are not grouped (MTCNN: 0 to 1)",
+        group="People",
+    )
     # -- performance -----------------------------------------------------------------------------
     device: str = setting(
         "auto",

@@ -120,6 +120,7 @@ DETECTION = [
 ]
 EMBEDDING = ["flip", "batch_size", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
+CLUSTERING = ["cluster_threshold", "cluster_min_face_px", "cluster_min_score"]
 
 
 def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Settings:

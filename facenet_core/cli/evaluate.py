@@ -10,6 +10,7 @@ import numpy as np
 from facenet_core import calibration
 from facenet_core.cli.common import (
     ALL_ENGINE,
+    CLUSTERING,
     DETECTION,
     EMBEDDING,
     CliError,
@@ -20,6 +21,7 @@ from facenet_core.cli.common import (
     settings_from,
     write_json,
 )
+from facenet_core.evaluation.clusters import evaluate_clusters
 from facenet_core.evaluation.detection import evaluate_detector
 from facenet_core.evaluation.lfw import evaluate_lfw
 from facenet_core.imageio import ImageLoadError, load_image
@@ -53,6 +55,40 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     say(args, f"thresholds:          {', '.join(f'{t:.4f}' for t in r.thresholds)}")
     say(args, f"fallbacks:           {len(result.fallbacks)} images with no detected face")
     say(args, f"speed:               {result.images_per_s:.1f} images/s")
+    write_json(result.to_json_dict(), args.json)
+    return 0
+
+
+def cmd_eval_clusters(args: argparse.Namespace) -> int:
+    images, truth = Path(args.images), Path(args.truth)
+    if not images.is_dir():
+        raise CliError(f"{images}: not a folder")
+    if not truth.is_file():
+        raise CliError(f"{truth}: truth file not found")
+    settings = settings_from(args)
+    bar = ProgressBar()
+    try:
+        with torch_threads(1):
+            result = evaluate_clusters(images, truth, settings, reporter=bar)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+    r = result
+    say(args, f"images: {r.images}   faces found: {r.all_faces}   people: {r.true_people}")
+    say(args, f"clusters:        {r.clusters} (threshold {r.threshold:.3f})")
+    say(
+        args,
+        f"BCubed F1:       {100 * r.bcubed.f1:.2f}%  (precision "
+        f"{100 * r.bcubed.precision:.2f}%, recall {100 * r.bcubed.recall:.2f}%)",
+    )
+    say(
+        args,
+        f"pairwise F1:     {100 * r.pairwise.f1:.2f}%  (precision "
+        f"{100 * r.pairwise.precision:.2f}%, recall {100 * r.pairwise.recall:.2f}%)",
+    )
+    say(args, f"without a face:  {len(r.images_without_face)} images (scored as unclustered)")
+    say(args, f"time:            scan {r.seconds_scan:.1f} s, clustering {r.seconds_cluster:.2f} s")
     write_json(result.to_json_dict(), args.json)
     return 0
 
@@ -132,6 +168,21 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_json_option(p)
     add_settings_options(p, ALL_ENGINE)
     p.set_defaults(func=cmd_eval_lfw)
+
+    p = sub.add_parser(
+        "eval-clusters",
+        parents=[common],
+        help="people clustering quality: BCubed and pairwise F1 against labelled images",
+        description="Scan the images listed in a truth file (PATH<TAB>PERSON, paths relative "
+        "to --images) into a temporary library, cluster every face found, and score the face "
+        "nearest each image's centre against its person (other faces are clustered, not "
+        "scored). An image with no face found counts as a face left unclustered.",
+    )
+    p.add_argument("--images", required=True, help="folder the truth file's paths are relative to")
+    p.add_argument("--truth", required=True, help="PATH<TAB>PERSON lines")
+    add_json_option(p)
+    add_settings_options(p, [*ALL_ENGINE, *CLUSTERING])
+    p.set_defaults(func=cmd_eval_clusters)
 
     p = sub.add_parser(
         "eval-detect",

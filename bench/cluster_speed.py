@@ -1,0 +1,303 @@
+"""People clustering: speed and memory at scale, and quality against other clusterers.
+
+    python bench/cluster_speed.py [--sizes 10000,100000,1000000] [--lfw-dir ~/datasets/lfw]
+                                  [--cache ~/cache/lfw_embeddings.npz] [--json FILE]
+
+Quality (``--lfw-dir``): every LFW person with at least ``--min-photos`` (5) images: the face
+nearest each image's centre, embedded by the default pipeline (MTCNN, template alignment, mirror
+averaging) and stored as 128 bytes, decoded again. The embeddings are computed once and cached
+in ``--cache`` (outside the repository); a few minutes on 2 cores. On the same embeddings:
+
+- ours: :func:`facenet_core.people.cluster.cluster_faces` at the default threshold;
+- dlib's ``chinese_whispers_clustering`` at its customary 0.6 (Euclidean, i.e. 0.36 squared)
+  and at its best threshold on this very data (an oracle: the most it could do);
+- scikit-learn's ``AgglomerativeClustering`` (average linkage on the full squared distance
+  matrix, no graph, no constraints) at our threshold and at its own best (oracle).
+
+Each is scored with BCubed and pairwise F1 (``facenet_core.evaluation.clusters``).
+
+Speed (``--sizes``): synthetic libraries made from the real embeddings: identities are real LFW
+faces moved by Gaussian noise (so identities sit where real faces do, ~0.5 apart in squared
+distance on average and no closer than real people are), each identity's faces are its centre
+plus Gaussian noise of the per-component spread measured within real LFW people. Identity sizes
+follow a Zipf law (a few people with thousands of faces, most with a handful), faces are put in
+photos of 1-4 faces, and 1% of faces are "confirmed" for their identity. Each size runs in a
+fresh process: wall time of ``cluster_faces`` (kNN graph + agglomeration, separately) and peak
+resident memory of that process (``ru_maxrss``, including the embeddings themselves).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from facenet_core.evaluation.clusters import (  # noqa: E402
+    bcubed_scores,
+    noise_as_singletons,
+    pairwise_scores,
+)
+from facenet_core.people.cluster import ClusterInput, cluster_faces  # noqa: E402
+from facenet_core.settings import Settings  # noqa: E402
+
+DEFAULT_CACHE = Path("~/cache/lfw_embeddings.npz").expanduser()
+
+
+# -- real embeddings --------------------------------------------------------------------------
+
+
+def lfw_people(lfw_dir: Path, min_photos: int) -> tuple[list[Path], list[str]]:
+    images = lfw_dir / "images" if (lfw_dir / "images").is_dir() else lfw_dir
+    paths: list[Path] = []
+    people: list[str] = []
+    for person in sorted(p for p in images.iterdir() if p.is_dir()):
+        files = sorted(person.glob("*.jpg"))
+        if len(files) >= min_photos:
+            paths += files
+            people += [person.name] * len(files)
+    return paths, people
+
+
+def load_embeddings(lfw_dir: Path, min_photos: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, person names) of LFW people with >= ``min_photos`` images, cached."""
+    paths, people = lfw_people(lfw_dir, min_photos)
+    rel = [str(p.relative_to(p.parents[1])) for p in paths]
+    if cache.is_file():
+        data = np.load(cache)
+        if list(data["paths"]) == rel:
+            return data["embeddings"], data["people"]
+        print(f"{cache}: made from other images; computing again", file=sys.stderr)
+    from facenet_core.evaluation.clusters import embed_centre_faces
+    from facenet_core.vision.device import torch_threads
+
+    settings = Settings(device="cpu")
+    print(f"embedding {len(paths)} images (once; cached in {cache})", file=sys.stderr)
+    start = time.perf_counter()
+    last = [0.0]
+
+    def report(event: Any) -> None:
+        if event.elapsed - last[0] > 30:
+            last[0] = event.elapsed
+            print(f"  {event.done}/{event.total} images", file=sys.stderr)
+
+    with torch_threads(1):
+        emb, fallbacks = embed_centre_faces(paths, settings, reporter=report)
+    print(
+        f"  done in {time.perf_counter() - start:.0f} s; {fallbacks} images without a detected "
+        "face used the centre box",
+        file=sys.stderr,
+    )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        cache,
+        embeddings=emb,
+        people=np.asarray(people),
+        paths=np.asarray(rel),
+        fallbacks=fallbacks,
+    )
+    return emb, np.asarray(people)
+
+
+# -- quality ----------------------------------------------------------------------------------
+
+
+def score(truth: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    b = bcubed_scores(truth, labels)
+    p = pairwise_scores(truth, labels)
+    return {
+        "bcubed_f1": b.f1,
+        "bcubed_precision": b.precision,
+        "bcubed_recall": b.recall,
+        "pairwise_f1": p.f1,
+        "clusters": len(np.unique(noise_as_singletons(labels))),
+    }
+
+
+def chinese_whispers(x: np.ndarray, squared_threshold: float) -> np.ndarray:
+    import dlib
+
+    vectors = [dlib.vector(row.astype(np.float64).tolist()) for row in x]
+    return np.asarray(dlib.chinese_whispers_clustering(vectors, float(np.sqrt(squared_threshold))))
+
+
+def sklearn_average(x: np.ndarray, squared_threshold: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    d = np.maximum(2.0 - 2.0 * (x @ x.T), 0.0).astype(np.float64)
+    model = AgglomerativeClustering(
+        n_clusters=None,
+        metric="precomputed",
+        linkage="average",
+        distance_threshold=squared_threshold,
+    )
+    return model.fit_predict(d)
+
+
+def quality(x: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"faces": len(x), "true_people": len(np.unique(truth))}
+    start = time.perf_counter()
+    ours = cluster_faces(ClusterInput.unconstrained(x), threshold)
+    out["ours"] = {"threshold": threshold, **score(truth, ours)}
+    out["ours"]["seconds"] = time.perf_counter() - start
+    out["ours_min_size_1"] = {
+        "threshold": threshold,
+        **score(truth, cluster_faces(ClusterInput.unconstrained(x), threshold, min_size=1)),
+    }
+    grid = np.round(np.arange(0.10, 0.42, 0.02), 3)
+    cw = {float(t): score(truth, chinese_whispers(x, t)) for t in [*grid, 0.36]}
+    out["chinese_whispers_0.6"] = {"threshold": 0.36, **cw[0.36]}
+    best = max(cw, key=lambda t: cw[t]["bcubed_f1"])
+    out["chinese_whispers_best"] = {"threshold": best, **cw[best]}
+    sk = {float(t): score(truth, sklearn_average(x, t)) for t in grid}
+    out["sklearn_average_ours_threshold"] = {
+        "threshold": threshold,
+        **score(truth, sklearn_average(x, threshold)),
+    }
+    best = max(sk, key=lambda t: sk[t]["bcubed_f1"])
+    out["sklearn_average_best"] = {"threshold": best, **sk[best]}
+    out["chinese_whispers_grid"] = cw
+    out["sklearn_average_grid"] = sk
+    return out
+
+
+# -- speed ------------------------------------------------------------------------------------
+
+
+def synthetic(real: np.ndarray, truth: np.ndarray, n: int, seed: int = 0) -> ClusterInput:
+    """A synthetic library of ``n`` faces built around the real embeddings (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    names, inv = np.unique(truth, return_inverse=True)
+    centres = np.zeros((len(names), real.shape[1]))
+    np.add.at(centres, inv, real)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    within = float(np.sqrt(np.mean((real - centres[inv]) ** 2)))  # per-component spread
+    sizes: list[int] = []
+    while sum(sizes) < n:
+        sizes.append(int(min(5000, rng.zipf(1.8))))
+    sizes[-1] -= sum(sizes) - n
+    ids = np.repeat(np.arange(len(sizes)), sizes)
+    base = real[rng.integers(0, len(real), len(sizes))]
+    ident = base + rng.normal(scale=2.0 * within, size=base.shape)
+    ident /= np.linalg.norm(ident, axis=1, keepdims=True)
+    x = np.empty((n, real.shape[1]), dtype=np.float32)
+    for s in range(0, n, 1 << 16):
+        block = ident[ids[s : s + (1 << 16)]]
+        block = block + rng.normal(scale=within, size=block.shape)
+        x[s : s + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    order = rng.permutation(n)
+    x, ids = x[order], ids[order]
+    photos = np.cumsum(rng.random(n) < 0.5)  # about two faces per photo
+    fixed = np.where(rng.random(n) < 0.01, ids + 1, -1).astype(np.int64)
+    return ClusterInput(x, photos.astype(np.int64), fixed, {})
+
+
+def child(n: int, cache: Path, threshold: float) -> None:
+    """One size, in a fresh process: prints one JSON line."""
+    data = np.load(cache)
+    inp = synthetic(data["embeddings"], data["people"], n)
+    del data
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from facenet_core.people import cluster as cluster_module
+    from facenet_core.people.knn import knn_graph
+
+    timings: dict[str, float] = {}
+    original = cluster_module.knn_graph
+
+    def timed_knn(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = knn_graph(*args, **kwargs)
+        timings["knn_s"] = time.perf_counter() - t
+        return out
+
+    cluster_module.knn_graph = timed_knn
+    start = time.perf_counter()
+    labels = cluster_faces(inp, threshold)
+    total = time.perf_counter() - start
+    cluster_module.knn_graph = original
+    print(
+        json.dumps(
+            {
+                "faces": n,
+                "seconds": total,
+                "knn_seconds": timings.get("knn_s"),
+                "merge_seconds": total - timings.get("knn_s", 0.0),
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_after_data_mib": rss_data,
+                "clusters": len(np.unique(labels[labels != 0])),
+                "unclustered": int((labels == 0).sum()),
+                "threads": os.environ.get("OMP_NUM_THREADS", "all cores"),
+            }
+        )
+    )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated face counts")
+    ap.add_argument("--lfw-dir", type=Path, default=Path("~/datasets/lfw").expanduser())
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    ap.add_argument("--min-photos", type=int, default=5)
+    ap.add_argument("--threshold", type=float, default=None, help="default: the setting's")
+    ap.add_argument("--no-quality", action="store_true", help="speed only")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    threshold = args.threshold if args.threshold is not None else Settings().cluster_threshold
+    if args.child is not None:
+        child(args.child, args.cache, threshold)
+        return 0
+    x, truth = load_embeddings(args.lfw_dir, args.min_photos, args.cache)
+    report: dict[str, Any] = {"threshold": threshold}
+    if not args.no_quality:
+        q = quality(x, truth, threshold)
+        report["quality"] = q
+        print(
+            f"LFW people with >= {args.min_photos} photos: {q['faces']} faces, "
+            f"{q['true_people']} people"
+        )
+        for key in (
+            "ours",
+            "ours_min_size_1",
+            "chinese_whispers_0.6",
+            "chinese_whispers_best",
+            "sklearn_average_ours_threshold",
+            "sklearn_average_best",
+        ):
+            r = q[key]
+            print(
+                f"  {key:32s} t={r['threshold']:.3f}  BCubed F1 {r['bcubed_f1']:.4f} "
+                f"(P {r['bcubed_precision']:.4f} R {r['bcubed_recall']:.4f})  "
+                f"pairwise F1 {r['pairwise_f1']:.4f}  clusters {r['clusters']}"
+            )
+    speed = []
+    for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
+        cmd = [sys.executable, __file__, "--child", str(n), "--cache", str(args.cache)]
+        cmd += ["--threshold", str(threshold)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        speed.append(row)
+        print(
+            f"  {n:>9,d} faces: {row['seconds']:7.1f} s (kNN {row['knn_seconds']:.1f} s, "
+            f"merging {row['merge_seconds']:.1f} s), peak RSS {row['peak_rss_mib']:.0f} MiB "
+            f"({row['rss_after_data_mib']:.0f} MiB after making the data), "
+            f"{row['clusters']:,d} clusters"
+        )
+    report["speed"] = speed
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,349 @@
+"""How well does clustering find the people? Pairwise and BCubed scores against a truth file.
+
+Metrics (all fractions in [0, 1]) compare a predicted labelling with the true one over the same
+faces; a predicted label of 0 ("no cluster") counts as a cluster of its own for each face:
+
+- pairwise: precision = of the face pairs put in one cluster, the share that are one person;
+  recall = of the pairs of one person, the share put in one cluster; F1 their harmonic mean.
+  With no predicted pair, precision is 1 (nothing was claimed); with no true pair, recall is 1.
+- BCubed (Bagga & Baldwin 1998; Amigo et al. 2009): for each face, precision = share of its
+  cluster that is its person, recall = share of its person that is in its cluster; averaged
+  over the faces. Unlike pairwise scores, large clusters do not dominate.
+
+:func:`evaluate_clusters` runs the product's own path: scan the images listed in a truth file
+into a temporary library, cluster every face found, and score the labelled faces.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from facenet_core.evaluation.lfw import nearest_centre
+from facenet_core.library.scan import scan
+from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
+from facenet_core.progress import (
+    Cancelled,
+    CancelToken,
+    PhaseClock,
+    Reporter,
+    ignore_progress,
+)
+from facenet_core.quantize import dequantize, from_bytes, quantize
+from facenet_core.settings import Settings
+from facenet_core.store import Embedding, Face, Library, Photo, get_active_model_version
+from facenet_core.types import EMBEDDING_DIM
+from facenet_core.vision.engines import Engines, shared_engines
+from facenet_core.vision.faces import FaceJob, find_faces
+
+log = logging.getLogger(__name__)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    precision: float
+    recall: float
+    f1: float
+
+
+def _f1(p: float, r: float) -> float:
+    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
+
+
+def noise_as_singletons(pred: np.ndarray) -> np.ndarray:
+    """``pred`` with every 0 ("no cluster") replaced by a label of its own."""
+    pred = np.asarray(pred, dtype=np.int64).copy()
+    zero = pred == 0
+    if zero.any():
+        start = max(int(pred.max()), 0) + 1
+        pred[zero] = np.arange(start, start + int(zero.sum()))
+    return pred
+
+
+def _contingency(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Counts n[i, j] of faces with true class i and predicted cluster j (0 = singleton)."""
+    t = np.unique(np.asarray(truth), return_inverse=True)[1].reshape(-1)
+    p = np.unique(noise_as_singletons(pred), return_inverse=True)[1].reshape(-1)
+    if len(t) != len(p):
+        raise ValueError(f"truth has {len(t)} faces, prediction {len(p)}")
+    counts = np.zeros((t.max(initial=-1) + 1, p.max(initial=-1) + 1), dtype=np.int64)
+    np.add.at(counts, (t, p), 1)
+    return counts
+
+
+def pairwise_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
+    """Pairwise precision, recall and F1 (see the module's docstring)."""
+    n = _contingency(truth, pred)
+
+    def pairs(c: np.ndarray) -> float:
+        return float((c * (c - 1) // 2).sum())
+
+    together = pairs(n)
+    claimed = pairs(n.sum(axis=0))
+    true = pairs(n.sum(axis=1))
+    p = together / claimed if claimed else 1.0
+    r = together / true if true else 1.0
+    return Scores(p, r, _f1(p, r))
+
+
+def bcubed_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
+    """BCubed precision, recall and F1 (see the module's docstring)."""
+    n = _contingency(truth, pred).astype(np.float64)
+    total = n.sum()
+    if total == 0:
+        return Scores(1.0, 1.0, 1.0)
+    sq = n * n
+    p = float((sq.sum(axis=0) / np.maximum(n.sum(axis=0), 1)).sum() / total)
+    r = float((sq.sum(axis=1) / np.maximum(n.sum(axis=1), 1)).sum() / total)
+    return Scores(p, r, _f1(p, r))
+
+
+# -- truth files and labelled embeddings ------------------------------------------------------
+
+
+def read_truth(path: Path) -> list[tuple[str, str]]:
+    """``PATH<TAB>PERSON`` lines (PATH relative to the images folder); # starts a comment."""
+    rows: list[tuple[str, str]] = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise ValueError(f"{path}:{number}: expected PATH<TAB>PERSON, got {line!r}")
+        rows.append((parts[0], parts[1]))
+    if not rows:
+        raise ValueError(f"{path}: no labelled images")
+    return rows
+
+
+def embed_centre_faces(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[np.ndarray, int]:
+    """The embedding of the face nearest the centre of each image (as stored: 128 bytes, decoded
+    again), and how many images fell back to the fixed centre box because no face was found.
+    Used to cache embeddings of labelled faces for benchmarks."""
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
+    config = engines.detector_config(settings)
+    job = FaceJob(detector=config, centre_fallback=True)
+    embedder = engines.embedder(settings)
+    shared = engines.detector(config) if config.name == "mtcnn" else None
+    clock = PhaseClock("embed-faces", "faces", "image")
+    out = np.zeros((len(paths), EMBEDDING_DIM), dtype=np.float32)
+    batch: list[np.ndarray] = []
+    where: list[int] = []
+    fallbacks = 0
+
+    def flush() -> None:
+        if batch:
+            out[where] = dequantize(quantize(embedder.embed(np.stack(batch))))
+            batch.clear()
+            where.clear()
+
+    for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
+        if photo.error is not None:
+            raise RuntimeError(f"{photo.path}: {photo.error}")
+        fallbacks += int(photo.fallback)
+        batch.append(photo.chips[nearest_centre(photo)])
+        where.append(i)
+        if len(batch) >= 256:
+            flush()
+        if cancel.cancelled:
+            raise Cancelled
+        reporter(clock.event(i + 1, len(paths), fallbacks=fallbacks))
+    flush()
+    return out, fallbacks
+
+
+# -- the product's path, end to end -----------------------------------------------------------
+
+
+@dataclass
+class ClusterEvaluation:
+    """Scores of one clustering run on labelled images (see :func:`evaluate_clusters`)."""
+
+    pairwise: Scores
+    bcubed: Scores
+    clusters: int
+    """Clusters found among the labelled faces (each unclustered face counts as one)."""
+    true_people: int
+    labelled_faces: int
+    all_faces: int
+    images: int
+    images_without_face: list[str]
+    threshold: float
+    seconds_scan: float
+    seconds_cluster: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "pairwise_f1": self.pairwise.f1,
+            "pairwise_precision": self.pairwise.precision,
+            "pairwise_recall": self.pairwise.recall,
+            "bcubed_f1": self.bcubed.f1,
+            "bcubed_precision": self.bcubed.precision,
+            "bcubed_recall": self.bcubed.recall,
+            "clusters": self.clusters,
+            "true_people": self.true_people,
+            "labelled_faces": self.labelled_faces,
+            "all_faces": self.all_faces,
+            "images": self.images,
+            "images_without_face": self.images_without_face,
+            "threshold": self.threshold,
+            "seconds_scan": self.seconds_scan,
+            "seconds_cluster": self.seconds_cluster,
+            **self.settings,
+        }
+
+
+def evaluate_clusters(
+    images_dir: Path,
+    truth_file: Path,
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ClusterEvaluation:
+    """Scan the images named by ``truth_file`` into a temporary library, cluster every face found
+    (at ``settings.cluster_threshold``, leaving out faces below the clustering size and score
+    limits), and score the face nearest each image's centre against its person. An image where
+    no face was found counts as an unclustered face of its person (a miss, not skipped).
+    Faces other than the central one are clustered too but not scored. Raises
+    :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    images_dir = Path(images_dir)
+    truth = read_truth(truth_file)
+    missing = [rel for rel, _ in truth if not (images_dir / rel).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} images named by {truth_file} are not in {images_dir}, "
+            f"e.g. {images_dir / missing[0]}"
+        )
+    cancel = cancel or CancelToken()
+    with tempfile.TemporaryDirectory(prefix="facenet-eval-clusters-") as tmp:
+        root = Path(tmp) / "photos"
+        for rel, _ in truth:
+            link = root / rel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink((images_dir / rel).absolute(), link)
+        library = Library.open(Path(tmp) / "library.db", create=True)
+        try:
+            start = time.perf_counter()
+            result = scan(
+                library, [root], settings, engines=engines, reporter=reporter, cancel=cancel
+            )
+            if result.cancelled:
+                raise Cancelled
+            seconds_scan = time.perf_counter() - start
+            faces = _library_faces(library)
+        finally:
+            library.close()
+    by_path: dict[str, list[int]] = {}
+    for i, path in enumerate(faces.paths):
+        by_path.setdefault(os.path.relpath(path, root), []).append(i)
+    start = time.perf_counter()
+    inp = ClusterInput(
+        embeddings=faces.embeddings,
+        photo_ids=faces.photo_ids,
+        fixed=np.full(len(faces.paths), -1, dtype=np.int64),
+        forbidden={},
+    )
+    labels = cluster_faces(
+        inp,
+        settings.cluster_threshold,
+        mask=cluster_mask(faces.sizes, faces.scores, settings),
+    )
+    seconds_cluster = time.perf_counter() - start
+    people: list[str] = []
+    pred: list[int] = []
+    no_face: list[str] = []
+    for rel, person in truth:
+        found = by_path.get(rel)
+        people.append(person)
+        if not found:
+            no_face.append(rel)
+            pred.append(0)
+            continue
+        centre = min(found, key=lambda i: faces.centre_distance[i])
+        pred.append(int(labels[centre]))
+    pred_arr = np.asarray(pred, dtype=np.int64)
+    return ClusterEvaluation(
+        pairwise=pairwise_scores(people, pred_arr),
+        bcubed=bcubed_scores(people, pred_arr),
+        clusters=len(np.unique(noise_as_singletons(pred_arr))),
+        true_people=len(set(people)),
+        labelled_faces=len(truth) - len(no_face),
+        all_faces=len(faces.paths),
+        images=len(truth),
+        images_without_face=no_face,
+        threshold=settings.cluster_threshold,
+        seconds_scan=seconds_scan,
+        seconds_cluster=seconds_cluster,
+        settings=settings.as_dict(),
+    )
+
+
+@dataclass
+class _Faces:
+    paths: list[str]
+    photo_ids: np.ndarray
+    embeddings: np.ndarray
+    sizes: np.ndarray
+    scores: np.ndarray
+    centre_distance: np.ndarray
+
+
+def _library_faces(library: Library) -> _Faces:
+    """Every face of the library with its current embedding, its photo, size and score."""
+    with library.session() as session:
+        version = get_active_model_version(session)
+        rows = (
+            session.execute(
+                select(Face, Photo, Embedding.vector)
+                .join(Photo, Face.photo_id == Photo.id)
+                .join(Embedding, Embedding.face_id == Face.id)
+                .where(Embedding.model_version_id == (version.id if version else -1))
+                .order_by(Face.id)
+            )
+            .tuples()
+            .all()
+        )
+        paths, photo_ids, vectors, sizes, scores, centre = [], [], [], [], [], []
+        for face, photo, vector in rows:
+            paths.append(photo.path)
+            photo_ids.append(photo.id)
+            vectors.append(from_bytes(vector))
+            sizes.append(min(face.x2 - face.x1, face.y2 - face.y1))
+            scores.append(face.det_score)
+            cx, cy = (face.x1 + face.x2) / 2, (face.y1 + face.y2) / 2
+            w, h = photo.width or 0, photo.height or 0
+            centre.append((cx - w / 2) ** 2 + (cy - h / 2) ** 2)
+    return _Faces(
+        paths=paths,
+        photo_ids=np.asarray(photo_ids, dtype=np.int64),
+        embeddings=(
+            np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        ),
+        sizes=np.asarray(sizes, dtype=np.float64),
+        scores=np.asarray(scores, dtype=np.float64),
+        centre_distance=np.asarray(centre, dtype=np.float64),
+    )

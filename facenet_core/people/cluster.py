@@ -1,0 +1,344 @@
+"""Who appears in these photos? Agglomerative clustering of face embeddings, with the user's word.
+
+The method (FaceNet section 1: "agglomerative clustering" on squared L2 distances):
+
+1. A k-nearest-neighbour graph of the faces (:mod:`.knn`), keeping the edges shorter than the
+   threshold. Only clusters joined by such an edge are ever compared, so the cost grows with
+   ``N * k``, not ``N^2``.
+2. Average linkage over that graph: repeatedly merge the two adjacent clusters whose *average*
+   squared distance over all their cross pairs is smallest, while it is below ``threshold``.
+   For unit vectors that average is exact from the clusters' sums and sizes:
+   ``mean ||a - b||^2 = 2 - 2 (sum A . sum B) / (|A| |B|)``, so a merge costs O(dimensions) per
+   neighbouring cluster. Average linkage, unlike single linkage, does not chain look-alikes
+   together through a string of near pairs.
+3. Cannot-link constraints, checked at every merge (they only ever grow as clusters merge, so a
+   pair refused once stays refused): no two faces of one photo in a cluster; no cluster with
+   faces the user confirmed for two different people; no cluster holding a face whose
+   "not this person" set names the cluster's person. Faces the user confirmed for one person
+   start out as one cluster (the user said they are the same person).
+
+Labels: a cluster holding confirmed faces of person ``P`` is labelled ``P`` (> 0); every other
+cluster of at least ``min_size`` faces gets a negative label, ``-1`` for the largest, then by
+size and then smallest face index; faces in smaller clusters and faces left out by ``mask`` get
+``0`` ("no cluster"). By default ``min_size`` is 2: a face like no other is not a person yet.
+The result depends only on the input (ties are broken by face index).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facenet_core.people.knn import exact_squared_distances, knn_graph
+from facenet_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_K = 20
+"""Neighbours per face in the graph (measured: more changes nothing on LFW; see README)."""
+
+
+@dataclass(frozen=True)
+class ClusterInput:
+    """What clustering needs to know about ``N`` faces.
+
+    ``embeddings``: (N, 128) float32 unit vectors (decoded from the stored 128 bytes).
+    ``photo_ids``: (N,) int64; two faces of one photo are never the same person.
+    ``fixed``: (N,) int64 person id the user confirmed for the face, or -1.
+    ``forbidden``: face index -> person ids the face must never join ("not this person").
+    """
+
+    embeddings: np.ndarray
+    photo_ids: np.ndarray
+    fixed: np.ndarray
+    forbidden: Mapping[int, frozenset[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.embeddings)
+        if np.ndim(self.embeddings) != 2:
+            raise ValueError(f"embeddings must be (N, D), got shape {np.shape(self.embeddings)}")
+        for name in ("photo_ids", "fixed"):
+            if np.shape(getattr(self, name)) != (n,):
+                raise ValueError(
+                    f"{name} must have shape ({n},), got {np.shape(getattr(self, name))}"
+                )
+        for i in self.forbidden:
+            if not 0 <= i < n:
+                raise ValueError(f"forbidden names face {i}, outside 0..{n - 1}")
+
+    @classmethod
+    def unconstrained(
+        cls, embeddings: np.ndarray, photo_ids: np.ndarray | None = None
+    ) -> ClusterInput:
+        """Faces with nothing confirmed or forbidden (each in its own photo unless given)."""
+        n = len(embeddings)
+        return cls(
+            embeddings=np.asarray(embeddings, dtype=np.float32),
+            photo_ids=np.arange(n, dtype=np.int64) if photo_ids is None else photo_ids,
+            fixed=np.full(n, -1, dtype=np.int64),
+            forbidden={},
+        )
+
+
+def cluster_mask(sizes: np.ndarray, scores: np.ndarray, settings: Settings) -> np.ndarray:
+    """Faces worth clustering: shorter box side (px) at least ``cluster_min_face_px`` and
+    detection score at least ``cluster_min_score``."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    return (sizes >= settings.cluster_min_face_px) & (scores >= settings.cluster_min_score)
+
+
+def average_linkage(sum_a: np.ndarray, n_a: int, sum_b: np.ndarray, n_b: int) -> float:
+    """Mean squared L2 distance over all cross pairs of two clusters of unit vectors."""
+    return float(2.0 - 2.0 * float(np.dot(sum_a, sum_b)) / (n_a * n_b))
+
+
+def cluster_faces(
+    inp: ClusterInput,
+    threshold: float,
+    *,
+    k: int = DEFAULT_K,
+    min_size: int = 2,
+    mask: np.ndarray | None = None,
+    exact_knn: bool | None = None,
+) -> np.ndarray:
+    """(N,) int64 labels: the user's person ids, -1, -2, ... for new clusters, 0 for none.
+
+    ``threshold``: largest average squared distance between two clusters that may merge
+    (the "clustering strictness" setting). ``k``: neighbours per face in the graph.
+    ``min_size``: smallest new cluster that gets a label (smaller ones get 0). ``mask``: faces
+    to cluster (False: left out with label 0, e.g. tiny or doubtful faces; a confirmed face is
+    always kept). ``exact_knn``: see :func:`~facenet_core.people.knn.knn_graph`.
+    """
+    x = np.ascontiguousarray(inp.embeddings, dtype=np.float32)
+    n = len(x)
+    fixed = np.asarray(inp.fixed, dtype=np.int64)
+    photos = np.asarray(inp.photo_ids, dtype=np.int64)
+    labels = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return labels
+    keep = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).copy()
+    if keep.shape != (n,):
+        raise ValueError(f"mask must have shape ({n},), got {keep.shape}")
+    keep |= fixed > 0
+    rows = np.flatnonzero(keep)
+    state = _Agglomeration(x[rows], photos[rows], fixed[rows], inp.forbidden, rows, threshold)
+    if len(rows) > 1:
+        state.add_graph(*knn_graph(x[rows], k, exact=exact_knn))
+    state.run()
+    local = state.labels(min_size)
+    labels[rows] = local
+    return labels
+
+
+class _Agglomeration:
+    """Graph-constrained average-linkage agglomeration with cannot-link constraints.
+
+    Clusters are named by a member face (their "root"); ``root[i]`` is face ``i``'s cluster.
+    Singletons keep their graph neighbours in CSR arrays; merged clusters hold an array of
+    neighbouring roots (possibly stale, mapped through ``root`` when used). Candidate merges
+    come from two sorted sources: the graph's own edges (valid while both ends are untouched
+    singletons, whose average linkage is the edge's length) and a heap of linkages recomputed
+    after each merge (valid while neither cluster has changed since: ``version``).
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        photos: np.ndarray,
+        fixed: np.ndarray,
+        forbidden: Mapping[int, frozenset[int]],
+        rows: np.ndarray,
+        threshold: float,
+    ) -> None:
+        n = len(x)
+        self.n = n
+        self.threshold = float(threshold)
+        self.sums = x.astype(np.float32, copy=True)
+        self.size = np.ones(n, dtype=np.int64)
+        self.root = np.arange(n, dtype=np.int64)
+        self.version = [0] * n  # -1: absorbed into another cluster
+        self.person = [int(p) if p > 0 else 0 for p in fixed.tolist()]
+        self.photo = photos.tolist()
+        self.members: dict[int, list[int]] = {}
+        self.photo_sets: dict[int, set[int]] = {}
+        local = {int(r): i for i, r in enumerate(rows.tolist())} if forbidden else {}
+        self.forbidden: dict[int, set[int]] = {}
+        for face, people in forbidden.items():
+            i = local.get(int(face))
+            if i is not None and people:
+                self.forbidden[i] = {int(p) for p in people}
+        self.adj: dict[int, np.ndarray] = {}
+        self.indptr = np.zeros(n + 1, dtype=np.int64)
+        self.indices = np.zeros(0, dtype=np.int64)
+        self.edges = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+        self.heap: list[tuple[float, int, int, int, int]] = []
+        self.merges = 0
+
+    # -- setup ------------------------------------------------------------------------------------
+
+    def add_graph(self, neighbours: np.ndarray, distances: np.ndarray) -> None:
+        """Keep the undirected edges shorter than the threshold; merge confirmed faces."""
+        n = self.n
+        ok = (neighbours >= 0) & (distances < self.threshold)
+        i = np.broadcast_to(np.arange(n)[:, None], neighbours.shape)[ok]
+        j = neighbours[ok]
+        a, b = np.minimum(i, j), np.maximum(i, j)
+        key = np.unique(a * n + b)
+        a, b = key // n, key % n
+        d = exact_squared_distances(self.sums, a, b)  # sums are still the embeddings
+        order = np.lexsort((b, a, d))
+        self.edges = (a[order], b[order], d[order])
+        both = np.concatenate([a, b])
+        other = np.concatenate([b, a])
+        order = np.argsort(both, kind="stable")
+        self.indices = other[order]
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(both, minlength=n))])
+        self._seed_people()
+
+    def _seed_people(self) -> None:
+        groups: dict[int, list[int]] = {}
+        for i, p in enumerate(self.person):
+            if p > 0:
+                groups.setdefault(p, []).append(i)
+        for faces in groups.values():
+            first = faces[0]
+            for other in faces[1:]:
+                first = self._merge(first, other, force=True)
+        for first in sorted({self._find(f[0]) for f in groups.values()}):
+            self._push_neighbours(first)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        ea, eb, ed = self.edges
+        heap = self.heap
+        version = self.version
+        chunk = 1 << 16
+        p, stop = 0, len(ed)
+        ca: list[int] = []
+        cb: list[int] = []
+        cd: list[float] = []
+        q = 0
+        while True:
+            if q == len(cd) and p < stop:
+                ca, cb, cd = (
+                    ea[p : p + chunk].tolist(),
+                    eb[p : p + chunk].tolist(),
+                    ed[p : p + chunk].tolist(),
+                )
+                p += len(cd)
+                q = 0
+            if q < len(cd) and (not heap or cd[q] <= heap[0][0]):
+                a, b = ca[q], cb[q]
+                q += 1
+                if version[a] != 0 or version[b] != 0:
+                    continue
+            elif heap:
+                _, a, b, va, vb = heapq.heappop(heap)
+                if version[a] != va or version[b] != vb:
+                    continue
+            else:
+                break
+            if self._allowed(a, b):
+                self._push_neighbours(self._merge(a, b))
+
+    def _find(self, i: int) -> int:
+        return int(self.root[i])
+
+    def _photos(self, r: int) -> set[int]:
+        s = self.photo_sets.get(r)
+        return s if s is not None else {self.photo[r]}
+
+    def _allowed(self, a: int, b: int) -> bool:
+        pa, pb = self.person[a], self.person[b]
+        if pa and pb and pa != pb:
+            return False
+        if pa and pa in self.forbidden.get(b, ()):
+            return False
+        if pb and pb in self.forbidden.get(a, ()):
+            return False
+        sa, sb = self.photo_sets.get(a), self.photo_sets.get(b)
+        if sa is None and sb is None:
+            return self.photo[a] != self.photo[b]
+        if sa is None:
+            return self.photo[a] not in sb  # type: ignore[operator]
+        if sb is None:
+            return self.photo[b] not in sa
+        small, large = (sa, sb) if len(sa) <= len(sb) else (sb, sa)
+        return small.isdisjoint(large)
+
+    def _merge(self, a: int, b: int, *, force: bool = False) -> int:
+        """Merge the clusters rooted at ``a`` and ``b``; returns the surviving root."""
+        a, b = self._find(a), self._find(b)
+        if a == b:
+            return a
+        size = self.size
+        keep, gone = (a, b) if (size[a], -a) >= (size[b], -b) else (b, a)
+        size[keep] += size[gone]
+        self.sums[keep] += self.sums[gone]
+        moved = self.members.pop(gone, None) or [gone]
+        self.root[moved] = keep
+        self.members.setdefault(keep, [keep]).extend(moved)
+        photos = self.photo_sets.pop(gone, None) or {self.photo[gone]}
+        mine = self.photo_sets.get(keep)
+        if mine is None:
+            photos.add(self.photo[keep])
+            self.photo_sets[keep] = photos
+        else:
+            mine |= photos
+        self.person[keep] = self.person[keep] or self.person[gone]
+        forb = self.forbidden.pop(gone, None)
+        if forb:
+            self.forbidden.setdefault(keep, set()).update(forb)
+        self.version[keep] += 1
+        self.version[gone] = -1
+        parts = [self._neighbour_ids(keep), self._neighbour_ids(gone)]
+        self.adj.pop(gone, None)
+        nb = np.unique(self.root[np.concatenate(parts)])
+        self.adj[keep] = nb[nb != keep]
+        self.merges += 1
+        return keep
+
+    def _neighbour_ids(self, r: int) -> np.ndarray:
+        nb = self.adj.get(r)
+        if nb is not None:
+            return nb
+        return self.indices[self.indptr[r] : self.indptr[r + 1]]
+
+    def _push_neighbours(self, c: int) -> None:
+        nb = self.adj.get(c)
+        if nb is None or len(nb) == 0:
+            return
+        link = 2.0 - 2.0 * (self.sums[nb] @ self.sums[c]) / (self.size[nb] * self.size[c])
+        close = link < self.threshold
+        if not close.any():
+            return
+        version = self.version
+        vc = version[c]
+        for other, value in zip(nb[close].tolist(), link[close].tolist(), strict=True):
+            if other < c:
+                heapq.heappush(self.heap, (value, other, c, version[other], vc))
+            else:
+                heapq.heappush(self.heap, (value, c, other, vc, version[other]))
+
+    # -- result -----------------------------------------------------------------------------------
+
+    def labels(self, min_size: int) -> np.ndarray:
+        """Person ids for clusters with confirmed faces, -1, -2, ... for the other clusters of
+        at least ``min_size`` faces (largest first, then by smallest face index), else 0."""
+        n = self.n
+        roots = self.root
+        sizes = np.bincount(roots, minlength=n)
+        person = np.asarray(self.person, dtype=np.int64)
+        first = np.full(n, n, dtype=np.int64)
+        np.minimum.at(first, roots, np.arange(n))
+        new = np.flatnonzero((sizes >= max(1, min_size)) & (person == 0))
+        order = np.lexsort((first[new], -sizes[new]))
+        label_of_root = person.copy()
+        label_of_root[new[order]] = -np.arange(1, len(new) + 1)
+        return label_of_root[roots]
