@@ -30,12 +30,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.actions import PeopleActions
 from app.context import AppContext
 from app.resources import icon
 from app.tasks import TaskInfo
 from app.views.base import View
+from app.views.faces_view import IgnoredView, UnassignedView
 from app.views.library_view import LibraryView, describe
-from app.views.placeholder import placeholder_views
+from app.views.people_view import PeopleView
+from app.views.photos_view import PhotosView
+from app.views.placeholder import training_view
 from app.views.settings_view import SettingsView
 from app.widgets import Banner, label, plural
 from facenet_core import __version__
@@ -122,7 +126,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.views: dict[str, View] = {}
+        self.actions = PeopleActions(self.ctx, self)
         self.library_view = LibraryView(self.ctx)
+        self.people_view = PeopleView(self.ctx, self.actions)
+        self.photos_view = PhotosView(self.ctx, self.actions)
         self.settings_view = SettingsView(self.ctx)
         for view in self._make_views():
             self._add_view(view)
@@ -146,7 +153,15 @@ class MainWindow(QMainWindow):
     # -- pages -----------------------------------------------------------------------------------
 
     def _make_views(self) -> list[View]:
-        return [self.library_view, *placeholder_views(self.ctx), self.settings_view]
+        return [
+            self.library_view,
+            self.people_view,
+            self.photos_view,
+            UnassignedView(self.ctx, self.actions),
+            IgnoredView(self.ctx, self.actions),
+            training_view(self.ctx),
+            self.settings_view,
+        ]
 
     def _add_view(self, view: View) -> None:
         index = self.stack.addWidget(view)
@@ -187,6 +202,13 @@ class MainWindow(QMainWindow):
         self.quit_action = quit_action
 
         self.edit_menu = self.menuBar().addMenu("&Edit")
+        self.undo_action = QAction("&Undo", self)
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.undo_action.setEnabled(False)
+        self.undo_action.triggered.connect(lambda: self.actions.undo())
+        self.edit_menu.addAction(self.undo_action)
+        self.actions.undo_changed.connect(self._undo_changed)
+        self.actions.refresh_history()
 
         view_menu = self.menuBar().addMenu("&View")
         for index in range(self.stack.count()):
@@ -210,6 +232,11 @@ class MainWindow(QMainWindow):
             "<p>Organises your photos by the people in them, entirely on this computer.</p>"
             f"<p>Library: {self.library.path}</p>",
         )
+
+    def _undo_changed(self, summary: str) -> None:
+        self.undo_action.setEnabled(bool(summary))
+        self.undo_action.setText(f"&Undo {summary}" if summary else "&Undo")
+        self.undo_action.setToolTip(f"Undo: {summary}" if summary else "Nothing to undo")
 
     # -- status bar ------------------------------------------------------------------------------
 

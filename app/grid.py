@@ -1,0 +1,50 @@
+"""The thumbnail grid every page uses: a list view in icon mode over a model of plain values,
+repainted when thumbnails arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QWidget
+
+from app.models import ItemRole
+from app.thumbs import ThumbnailLoader
+
+
+class Grid(QListView):
+    """A wrapping grid of same-size cells, multi-select, scrolled by pixel."""
+
+    def __init__(
+        self,
+        model: QAbstractItemModel,
+        delegate: QStyledItemDelegate,
+        loader: ThumbnailLoader,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("grid")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(32)
+        self.setSpacing(2)
+        self.setMouseTracking(True)
+        self.setWrapping(True)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setModel(model)
+        self.setItemDelegate(delegate)
+        loader.updated.connect(self.viewport().update)
+
+    def selected(self) -> list[Any]:
+        """The plain values of the selected cells, in grid order."""
+        rows = sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [index.data(ItemRole) for index in rows]
+
+    def current(self) -> Any:
+        index = self.currentIndex()
+        return index.data(ItemRole) if index.isValid() else None
