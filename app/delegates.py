@@ -47,12 +47,14 @@ def _placeholder(painter: QPainter, rect: QRect, shape: Shape, missing: bool) ->
         painter.drawEllipse(rect)
     else:
         painter.drawRoundedRect(rect, rect.width() * 0.08, rect.width() * 0.08)
-    if missing:  # the photo is gone: a person outline instead of the face
-        side = rect.width() // 2
+    if missing:  # the photo is gone: a faint person outline instead of the face
+        side = rect.width() // 3
         centre = rect.center()
+        painter.setOpacity(0.35)
         icon("person").paint(
             painter, QRect(centre.x() - side // 2, centre.y() - side // 2, side, side)
         )
+        painter.setOpacity(1.0)
 
 
 def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) -> None:

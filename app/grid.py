@@ -28,6 +28,9 @@ class Grid(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
+        # lay out thousands of cells a batch per turn of the event loop, not all at once
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(300)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(32)

@@ -194,18 +194,17 @@ class Task(QObject):
         self.ended.emit()
 
 
-JOB_NICENESS = 10
-"""Long jobs run at a lower CPU priority (Linux: per thread, inherited by the threads they
-start), so that on a busy machine the GUI thread is scheduled first."""
+NICENESS = {"job": 10}
+"""Long jobs run at a lower CPU priority (Linux: per thread, inherited by
+the threads a job starts), so that on a busy machine the GUI thread is scheduled first."""
 
 
-def _lower_priority() -> None:
+def _lower_priority(niceness: int) -> None:
     if hasattr(os, "setpriority") and sys.platform.startswith("linux"):
         try:
             tid = threading.get_native_id()
-            current = os.getpriority(os.PRIO_PROCESS, tid)
-            if current < JOB_NICENESS:
-                os.setpriority(os.PRIO_PROCESS, tid, JOB_NICENESS)
+            if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+                os.setpriority(os.PRIO_PROCESS, tid, niceness)
         except OSError:  # not allowed here: run at normal priority
             pass
 
@@ -216,7 +215,7 @@ class _Runnable(QRunnable):
     def __init__(self, task: Task, fn: Callable[[], Any]) -> None:
         super().__init__()
         self.fn = fn
-        self.background = task.info.lane == "job"
+        self.niceness = NICENESS.get(task.info.lane, 0)
         self.title = task.info.title
         self.token = task.token
         self.bridge = task.bridge
@@ -227,8 +226,8 @@ class _Runnable(QRunnable):
             bridge.was_cancelled.emit()
             return
         bridge.began.emit()
-        if self.background:
-            _lower_priority()
+        if self.niceness:
+            _lower_priority(self.niceness)
         try:
             value = self.fn()
         except Cancelled:

@@ -9,25 +9,30 @@ flight is not queued twice.
 
 Workers run in the task runner's ``"thumbs"`` lane. Each one takes a request, makes the thumbnail
 file if it is missing (``facenet_core.thumbnails.ensure_thumbnail`` /
-``ensure_photo_thumbnail``), decodes it into a :class:`~PySide6.QtGui.QImage` and shapes it
-(square crop, scaled, a circle or a rounded square, antialiased) -- all off the GUI thread. The
-finished images go to an outbox; the GUI thread is told by one queued signal at a time, turns
-them into pixmaps (a fast copy at these sizes) and emits :attr:`ThumbnailLoader.updated` once
-per batch, so a scroll through 5,000 faces costs the GUI a handful of repaints a second.
+``ensure_photo_thumbnail``), then decodes, crops, scales and masks it with Pillow (a circle or a
+rounded square, antialiased) into a :class:`~PySide6.QtGui.QImage` -- all off the GUI thread,
+and mostly without Python's GIL (Pillow lets go of it while it works; most Qt calls from Python
+do not). The finished images go to an outbox; the GUI thread is told by one queued signal at a
+time, turns them into pixmaps (a fast copy at these sizes) and emits
+:attr:`ThumbnailLoader.updated` once per batch, so a scroll through 5,000 faces costs the GUI a
+handful of repaints a second.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from PySide6.QtCore import QObject, QRectF, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QGuiApplication, QImage, QPainter, QPainterPath, QPixmap
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtGui import QPixmapCache as Cache
 
 from app.tasks import TaskRunner
@@ -36,6 +41,11 @@ from facenet_core.thumbnails import ensure_photo_thumbnail, ensure_thumbnail
 log = logging.getLogger(__name__)
 
 Shape = Literal["circle", "rounded", "square"]
+DRAIN_BATCH = 16
+"""Thumbnails turned into pixmaps per turn of the GUI's event loop."""
+UPDATE_MS = 50
+"""The views repaint for new thumbnails at most this often (each repaint paints every visible
+cell again)."""
 CACHE_LIMIT_KB = 256 * 1024
 """The shared pixmap cache's size: about 5,000 face thumbnails at 112 px, least used dropped."""
 
@@ -64,38 +74,45 @@ class _Request:
     ratio: float
 
 
-def shaped(image: QImage, size: int, shape: Shape, ratio: float = 1.0) -> QImage:
-    """``image`` cropped to its central square, scaled to ``size`` logical pixels and cut to
-    ``shape`` with antialiased edges; safe in any thread (QImage, not QPixmap)."""
+@cache
+def _mask(pixels: int, shape: Shape) -> Image.Image:
+    """An antialiased alpha mask (drawn at 4x, then shrunk) for a circle or a rounded square."""
+    big = pixels * 4
+    mask = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(mask)
+    if shape == "circle":
+        draw.ellipse((0, 0, big - 1, big - 1), fill=255)
+    else:
+        draw.rounded_rectangle((0, 0, big - 1, big - 1), radius=round(big * 0.08), fill=255)
+    return mask.resize((pixels, pixels), Image.Resampling.LANCZOS)
+
+
+def shaped(source: Path | bytes, size: int, shape: Shape, ratio: float = 1.0) -> QImage:
+    """The image file (or bytes) cropped to its central square, scaled to ``size`` logical
+    pixels and cut to ``shape`` with antialiased edges, as a QImage.
+
+    Decoding, scaling and masking are Pillow's, which let go of Python's GIL while they work,
+    so the GUI thread keeps running while thumbnails are made; safe in any thread."""
     pixels = max(1, round(size * ratio))
-    side = min(image.width(), image.height())
-    square = image.copy((image.width() - side) // 2, (image.height() - side) // 2, side, side)
-    scaled = square.scaled(
-        pixels,
-        pixels,
-        Qt.AspectRatioMode.IgnoreAspectRatio,
-        Qt.TransformationMode.SmoothTransformation,
+    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+        img.draft("RGB", (pixels, pixels))  # JPEG: decode at a reduced scale when it can
+        rgb = img.convert("RGB")
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    square = rgb.resize(
+        (pixels, pixels), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
     )
     if shape == "square":
-        out = scaled.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        out = square.convert("RGBA")
     else:
-        out = QImage(pixels, pixels, QImage.Format.Format_ARGB32_Premultiplied)
-        out.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(out)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(scaled))
-        path = QPainterPath()
-        rect = QRectF(0, 0, pixels, pixels)
-        if shape == "circle":
-            path.addEllipse(rect)
-        else:
-            radius = pixels * 0.08
-            path.addRoundedRect(rect, radius, radius)
-        painter.drawPath(path)
-        painter.end()
-    out.setDevicePixelRatio(ratio)
-    return out
+        out = square.convert("RGBA")
+        out.putalpha(_mask(pixels, shape))
+    data = out.tobytes()
+    image = QImage(data, pixels, pixels, pixels * 4, QImage.Format.Format_RGBA8888)
+    # premultiplied ARGB is what the raster painter draws without converting on every paint
+    image = image.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+    image.setDevicePixelRatio(ratio)
+    return image
 
 
 class _Notifier(QObject):
@@ -113,7 +130,7 @@ class ThumbnailLoader(QObject):
         thumbnails_dir: Path,
         *,
         workers: int = 2,
-        max_queue: int = 300,
+        max_queue: int = 96,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -133,6 +150,11 @@ class ThumbnailLoader(QObject):
         self.decoded = 0  # thumbnails delivered so far (benchmarks read it)
         self._notifier = _Notifier(self)
         self._notifier.ready.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        # repaint at most every UPDATE_MS however fast thumbnails arrive
+        self._update_timer = QTimer(self)
+        self._update_timer.setSingleShot(True)
+        self._update_timer.setInterval(UPDATE_MS)
+        self._update_timer.timeout.connect(self.updated)
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -218,9 +240,9 @@ class ThumbnailLoader(QObject):
             try:
                 path = request.make()
                 if path is not None:
-                    loaded = QImage(str(path))
-                    if not loaded.isNull():
-                        image = shaped(loaded, request.size, request.shape, request.ratio)
+                    image = shaped(path, request.size, request.shape, request.ratio)
+            except (OSError, ValueError) as exc:  # unreadable thumbnail: a placeholder
+                log.info("could not load thumbnail %s: %s", key, exc)
             except Exception:  # a thumbnail must never take the app down
                 log.exception("could not load thumbnail %s", key)
             with self._lock:
@@ -236,13 +258,17 @@ class ThumbnailLoader(QObject):
     @Slot()
     def _drain(self) -> None:
         with self._lock:
-            batch, self._outbox = self._outbox, []
-            self._notified = False
+            # a few at a time, so one turn of the event loop stays short; the rest next turn
+            batch, self._outbox = self._outbox[:DRAIN_BATCH], self._outbox[DRAIN_BATCH:]
+            again = bool(self._outbox)
+            self._notified = again
+        if again:
+            self._notifier.ready.emit()
         for key, image in batch:
             if image is None:
                 self._missing.add(key)
             else:
                 Cache.insert(key, QPixmap.fromImage(image))
             self.decoded += 1
-        if batch:
-            self.updated.emit()
+        if batch and not self._update_timer.isActive():
+            self._update_timer.start()

@@ -68,6 +68,17 @@ def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
     return lab
 
 
+def centred(widget: QWidget, width: int) -> QHBoxLayout:
+    """``widget`` at a fixed width, centred; a wrapped label keeps its full height this way
+    (a layout alignment would size it from its one-line hint and clip it)."""
+    widget.setFixedWidth(width)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(widget)
+    row.addStretch(1)
+    return row
+
+
 class PageHeader(QWidget):
     """A page's title, a muted subtitle under it, and its buttons on the right."""
 
@@ -174,8 +185,7 @@ class DropZone(QFrame):
             wrap=True,
         )
         text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        text.setFixedWidth(480)
-        layout.addWidget(text, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(centred(text, 480))
         layout.addSpacing(8)
         self.button = button(
             "Add a folder…",
@@ -215,8 +225,7 @@ class EmptyState(QWidget):
         layout.addWidget(self.title)
         self.text = label(text, "emptyText", wrap=True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.text.setFixedWidth(480)
-        layout.addWidget(self.text, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(centred(self.text, 480))
         self.actions = QHBoxLayout()
         self.actions.addStretch(1)
         self.actions.addStretch(1)

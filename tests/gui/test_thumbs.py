@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 
-from PySide6.QtGui import QImage
+from PIL import Image
 
 from app.tasks import TaskRunner
 from app.thumbs import FaceRef, PhotoRef, ThumbnailLoader, shaped
@@ -57,8 +57,15 @@ def test_requests_are_served_newest_first_and_the_queue_is_bounded(qtbot, tmp_pa
     assert list(loader._queue)[-1] == "f7:64:circle"
 
 
-def test_shaping_keeps_the_centre_square() -> None:
-    wide = QImage(300, 100, QImage.Format.Format_RGB32)
-    wide.fill(0xFF0000FF)
-    out = shaped(wide, 50, "rounded", 2.0)
+def test_shaping_keeps_the_centre_square(tmp_path) -> None:
+    wide = Image.new("RGB", (300, 100), "blue")
+    wide.paste((255, 0, 0), (100, 0, 200, 100))  # the centre square is red
+    path = tmp_path / "wide.png"
+    wide.save(path)
+    out = shaped(path, 50, "rounded", 2.0)
     assert (out.width(), out.height(), out.devicePixelRatio()) == (100, 100, 2.0)
+    centre = out.pixelColor(50, 50)
+    assert centre.red() > 240 and centre.blue() < 15 and centre.alpha() == 255
+    assert out.pixelColor(0, 0).alpha() < 40  # a rounded corner
+    circle = shaped(path, 50, "circle")
+    assert circle.pixelColor(2, 2).alpha() == 0 and circle.pixelColor(25, 2).alpha() > 0
