@@ -124,7 +124,7 @@ class EditInfo:
     created_at: datetime
 
 
-# -- people -----------------------------------------------------------------------------------
+# -- people ---------------------------------------------------------------------------------------
 
 
 _PERSON_COLUMNS = (
@@ -312,7 +312,7 @@ def suggestion_count(session: Session, person_id: int) -> int:
     return int(count)
 
 
-# -- faces ------------------------------------------------------------------------------------
+# -- faces ----------------------------------------------------------------------------------------
 
 
 def _face_query() -> Select[tuple[Face, str]]:
@@ -448,7 +448,7 @@ def faces_by_id(session: Session, face_ids: Iterable[int]) -> list[FaceInfo]:
     return [found[i] for i in ids]
 
 
-# -- photos -----------------------------------------------------------------------------------
+# -- photos ---------------------------------------------------------------------------------------
 
 
 def photos_with_people(
@@ -484,7 +484,7 @@ def photos_with_people(
     return Page(items, len(photo_ids), offset)
 
 
-# -- history ----------------------------------------------------------------------------------
+# -- history --------------------------------------------------------------------------------------
 
 
 def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:

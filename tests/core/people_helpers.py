@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import func, select, update
 
+from facenet_core.quantize import to_bytes
 from facenet_core.store import (
     Edit,
+    Embedding,
     Face,
     FaceRejection,
     Library,
     Person,
     Photo,
+    ensure_active_model_version,
     pack_landmarks,
 )
 
@@ -139,3 +143,57 @@ def state(lib: Library) -> dict[str, Any]:
 def history_size(lib: Library) -> int:
     with lib.session() as s:
         return s.scalar(select(func.count()).select_from(Edit)) or 0
+
+
+# -- libraries of hand-built embeddings ----------------------------------------------------------
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return (v / np.linalg.norm(v, axis=-1, keepdims=True)).astype(np.float32)
+
+
+class Blobs:
+    """Identities as random directions; a face of identity ``k`` is its direction plus a
+    little noise (squared distance ~0.06 between two faces of one identity, ~2 between
+    identities), stored as real embeddings of an active model version."""
+
+    def __init__(self, path: Path, identities: int = 8, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.centres = unit(self.rng.normal(size=(identities, 128)))
+        self.lib = Library.open(path, create=True)
+        self.photos = 0
+        self.truth: dict[int, int] = {}  # face id -> identity
+        with self.lib.session() as s, s.begin():
+            self.version_id = ensure_active_model_version(s, "test-net", "0" * 64).id
+
+    def add(self, identities: list[int] | int) -> list[int]:
+        """One new photo holding a face of each identity given; returns the face ids."""
+        ids = [identities] if isinstance(identities, int) else identities
+        self.photos += 1
+        with self.lib.session() as s, s.begin():
+            photo = add_photo(s, self.photos)
+            out = []
+            for j, k in enumerate(ids):
+                face_id = add_face(s, photo, x=5.0 + 200.0 * j)
+                s.execute(
+                    update(Face).where(Face.id == face_id).values(x2=105.0 + 200.0 * j, y2=110.0)
+                )
+                vec = unit(self.centres[k] + self.rng.normal(scale=0.015, size=128))
+                s.add(
+                    Embedding(
+                        face_id=face_id, model_version_id=self.version_id, vector=to_bytes(vec)
+                    )
+                )
+                self.truth[face_id] = k
+                out.append(face_id)
+        return out
+
+    def add_many(self, identity: int, n: int) -> list[int]:
+        return [self.add(identity)[0] for _ in range(n)]
+
+    def person_of(self, face_id: int) -> tuple[int | None, str]:
+        with self.lib.session() as s:
+            face = s.get(Face, face_id)
+            assert face is not None
+            return face.person_id, face.assignment
