@@ -146,7 +146,8 @@ def test_empty_unnamed_people_are_deleted(blobs: Blobs) -> None:
 
 
 def test_a_user_edit_during_the_run_wins(blobs: Blobs) -> None:
-    faces = {k: blobs.add_many(k, 4) for k in range(2)}
+    for k in range(2):
+        blobs.add_many(k, 4)
     recluster(blobs.lib, SETTINGS)
     a = person_for(blobs, 0)
     blobs.add_many(0, 3)
