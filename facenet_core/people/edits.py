@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, insert, literal, select, update
+from sqlalchemy import delete, exists, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -351,7 +351,7 @@ class _Recorder:
 # -- checking requests ----------------------------------------------------------------------------
 
 
-def _person(session: Session, person_id: int) -> Row[Any]:
+def _person(session: Session, person_id: int) -> Any:
     row = session.execute(
         select(Person.id, Person.name, Person.is_hidden, Person.cover_face_id).where(
             Person.id == person_id
@@ -362,12 +362,12 @@ def _person(session: Session, person_id: int) -> Row[Any]:
     return row
 
 
-def _faces(session: Session, face_ids: Iterable[int]) -> dict[int, Row[Any]]:
+def _faces(session: Session, face_ids: Iterable[int]) -> dict[int, Any]:
     """The faces' current labels, in the order given; PeopleError names the first unknown id."""
     ids = list(dict.fromkeys(int(i) for i in face_ids))
     if not ids:
         raise PeopleError("no faces given")
-    found: dict[int, Row[Any]] = {}
+    found: dict[int, Any] = {}
     for chunk in _chunks(ids):
         for row in session.execute(
             select(
@@ -559,7 +559,7 @@ def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> C
 
 def _suggestions(
     session: Session, face_ids: Iterable[int] | None, person_id: int | None
-) -> tuple[list[int], Row[Any] | None]:
+) -> tuple[list[int], Any]:
     """The suggested faces an answer is about: the given ones (each must be a suggestion, of
     ``person_id`` when given), or all of ``person_id``'s."""
     person = _person(session, person_id) if person_id is not None else None
@@ -619,7 +619,8 @@ def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
         for face_id, person_id in session.execute(
             select(Face.id, Face.person_id).where(Face.id.in_(chunk))
         ):
-            out[face_id] = person_id
+            if person_id is not None:
+                out[face_id] = person_id
     return out
 
 
@@ -785,7 +786,7 @@ def undo(library: Library) -> Change:
         # 4. people's names, flags and covers as they were; people the edit created go
         for p in people:
             if p.existed:
-                cover = p.cover_face_id
+                cover: int | None = p.cover_face_id
                 if cover is not None and session.get(Face, cover) is None:
                     cover = None
                 session.execute(

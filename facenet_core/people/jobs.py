@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
@@ -246,28 +246,18 @@ def _apply(
         person = new_ids.get(w.new_person, w.new_person)
         if person >= 0 and person not in existing:
             person = -1  # deleted meanwhile
-        kind = w.new_kind if person >= 0 else NONE
         params.append(
             {
-                "fid": w.face_id,
-                "person": person if person >= 0 else None,
-                "kind": kind,
-                "conf": w.confidence if person >= 0 else None,
+                "id": w.face_id,
+                "person_id": person if person >= 0 else None,
+                "assignment": w.new_kind if person >= 0 else NONE,
+                "assignment_confidence": w.confidence if person >= 0 else None,
             }
         )
     done = 0
-    statement = (
-        update(Face.__table__)
-        .where(Face.__table__.c.id == bindparam("fid"))
-        .values(
-            person_id=bindparam("person"),
-            assignment=bindparam("kind"),
-            assignment_confidence=bindparam("conf"),
-        )
-    )
     for start in range(0, len(params), 20_000):
         part = params[start : start + 20_000]
-        session.connection().execute(statement, part)
+        session.execute(update(Face), part)  # executemany, by primary key
         done += len(part)
         reporter(clock.event(done, len(params)))
     return done, new_ids
