@@ -89,7 +89,7 @@ def test_person_faces_by_kind_and_page(small: Small) -> None:
         ]
         assert page.items[2].confidence == 0.95 and page.items[0].photo_path.endswith(".jpg")
         both = queries.person_faces(s, small.ada, kinds=("suggested", "confirmed", "auto"))
-        assert [f.id for f in both.items][0] == small.s1 and both.total == 4
+        assert both.items[0].id == small.s1 and both.total == 4
         second = queries.person_faces(s, small.ada, offset=1, limit=1)
         assert [f.id for f in second.items] == [small.a1] and second.has_more
         with pytest.raises(PeopleError, match="there is no person 99"):
