@@ -18,9 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     ScalarSelect,
-    Select,
     and_,
     false,
     func,
@@ -124,7 +122,7 @@ class EditInfo:
     created_at: datetime
 
 
-# -- people -----------------------------------------------------------------------------------
+# -- people ---------------------------------------------------------------------------------------
 
 
 _PERSON_COLUMNS = (
@@ -162,7 +160,7 @@ def _first_faces(session: Session, person_ids: Sequence[int]) -> dict[int, int |
     return out
 
 
-def _chosen_covers(session: Session, rows: Sequence[Row[Any]]) -> set[int]:
+def _chosen_covers(session: Session, rows: Sequence[Any]) -> set[int]:
     """The covers the user chose that still belong to their person."""
     chosen = {row[6]: row[0] for row in rows if row[6] is not None}
     still: set[int] = set()
@@ -179,7 +177,7 @@ def _chosen_covers(session: Session, rows: Sequence[Row[Any]]) -> set[int]:
     return still
 
 
-def _summaries(session: Session, rows: Sequence[Row[Any]]) -> list[PersonSummary]:
+def _summaries(session: Session, rows: Sequence[Any]) -> list[PersonSummary]:
     still = _chosen_covers(session, rows)
     return [
         PersonSummary(
@@ -200,7 +198,7 @@ def cover_faces(session: Session, person_ids: Iterable[int]) -> dict[int, int | 
     to the person, else the person's first confirmed face, else its first face (None for a
     person without faces). Unknown ids are left out."""
     ids = list(dict.fromkeys(person_ids))
-    rows = []
+    rows: list[Any] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         rows += session.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(chunk))).all()
@@ -312,10 +310,10 @@ def suggestion_count(session: Session, person_id: int) -> int:
     return int(count)
 
 
-# -- faces ------------------------------------------------------------------------------------
+# -- faces ----------------------------------------------------------------------------------------
 
 
-def _face_query() -> Select[tuple[Face, str]]:
+def _face_query() -> Any:
     return select(Face, Photo.path).join(Photo, Photo.id == Face.photo_id)
 
 
@@ -333,7 +331,7 @@ def _face_info(face: Face, path: str) -> FaceInfo:
     )
 
 
-def _page(session: Session, query: Select[tuple[Face, str]], total: int, offset: int) -> Page:
+def _page(session: Session, query: Any, total: int, offset: int) -> Page:
     rows = session.execute(query).all()
     return Page(tuple(_face_info(f, p) for f, p in rows), total, offset)
 
@@ -372,7 +370,7 @@ def person_faces(
     kinds = list(dict.fromkeys(Assignment(k).value for k in kinds))
     total = sum(per_kind[k] for k in kinds)
     where = and_(Face.person_id == person_id, Face.assignment.in_(kinds))
-    order = [Face.assignment.desc(), Face.photo_id.desc(), Face.id.desc()]
+    order: list[Any] = [Face.assignment.desc(), Face.photo_id.desc(), Face.id.desc()]
     query = _face_query().where(where).order_by(*order).offset(offset).limit(limit)
     return _page(session, query, total, offset)
 
@@ -448,7 +446,7 @@ def faces_by_id(session: Session, face_ids: Iterable[int]) -> list[FaceInfo]:
     return [found[i] for i in ids]
 
 
-# -- photos -----------------------------------------------------------------------------------
+# -- photos ---------------------------------------------------------------------------------------
 
 
 def photos_with_people(
@@ -484,7 +482,7 @@ def photos_with_people(
     return Page(items, len(photo_ids), offset)
 
 
-# -- history ----------------------------------------------------------------------------------
+# -- history --------------------------------------------------------------------------------------
 
 
 def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:

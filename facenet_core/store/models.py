@@ -299,7 +299,9 @@ class Person(Base):
     """
 
     __tablename__ = "people"
-    __table_args__ = (Index(None, "cover_face_id"),)
+    # AUTOINCREMENT: an id is never used twice, so a deleted person's id (kept in the edit
+    # history for undo, or shown in the app) can never come to mean somebody else
+    __table_args__ = (Index(None, "cover_face_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String)
@@ -359,6 +361,8 @@ class Face(Base):
         Index(None, "person_id", "assignment", "photo_id"),
         Index("ix_faces_ignored", "id", sqlite_where=text("is_ignored = 1")),
         Index("ix_faces_suggested", "assignment_confidence", sqlite_where=text(SUGGESTED_WHERE)),
+        # ids only grow: recognition remembers the newest face it has seen
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,10 +7,11 @@ Create Date: 2026-12-01
 
 Written by hand and frozen, like 0001. SQLite cannot alter a CHECK constraint, and a column added
 with ALTER TABLE would sit after the constraints in the schema text, so the faces and people
-tables are rebuilt (see :func:`_rebuild`). The migration engine runs with foreign keys off, so
-dropping an old table cascades nothing: embeddings, rejections and cover faces keep pointing at
-the same ids. The triggers on faces are created again after the copy (so copying does not count
-faces twice), once the counts are filled in.
+tables are rebuilt (see :func:`_rebuild`), getting AUTOINCREMENT ids on the way (an id is never
+used twice). The migration engine runs with foreign keys off, so dropping an old table cascades
+nothing: embeddings, rejections and cover faces keep pointing at the same ids. The triggers on
+faces are created again after the copy (so copying does not count faces twice), once the counts
+are filled in.
 """
 
 from collections.abc import Sequence
@@ -145,7 +146,7 @@ def _people_schema(counts: bool) -> list[Any]:
     ]
 
 
-def _rebuild(table: str, schema: list[Any], columns: str) -> None:
+def _rebuild(table: str, schema: list[Any], columns: str, autoincrement: bool) -> None:
     """Copy ``table`` into a table of the new ``schema`` under the same name.
 
     SQLite keeps a renamed table's ``CREATE`` text with the new name quoted, which would make the
@@ -158,7 +159,7 @@ def _rebuild(table: str, schema: list[Any], columns: str) -> None:
     bind.exec_driver_sql("PRAGMA legacy_alter_table = ON")
     try:
         op.execute(f"ALTER TABLE {table} RENAME TO {old}")
-        op.create_table(table, *schema)
+        op.create_table(table, *schema, sqlite_autoincrement=autoincrement)
         op.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {old}")
         op.execute(f"DROP TABLE {old}")
     finally:
@@ -177,9 +178,15 @@ def _drop_face_triggers() -> None:
 
 def upgrade() -> None:
     _drop_face_triggers()
-    _rebuild("people", _people_schema(counts=True), PEOPLE_COLUMNS)
+    # ids of people and faces are never used twice from now on (AUTOINCREMENT)
+    _rebuild("people", _people_schema(counts=True), PEOPLE_COLUMNS, autoincrement=True)
     op.create_index(op.f("ix_people_cover_face_id"), "people", ["cover_face_id"])
-    _rebuild("faces", _faces_schema("'none', 'auto', 'suggested', 'confirmed'"), FACES_COLUMNS)
+    _rebuild(
+        "faces",
+        _faces_schema("'none', 'auto', 'suggested', 'confirmed'"),
+        FACES_COLUMNS,
+        autoincrement=True,
+    )
     op.create_index(op.f("ix_faces_photo_id"), "faces", ["photo_id"])
     op.create_index(
         op.f("ix_faces_person_id_assignment_photo_id"),
@@ -295,9 +302,9 @@ def downgrade() -> None:
         " WHERE assignment = 'suggested'"
     )
     _drop_face_triggers()
-    _rebuild("faces", _faces_schema("'none', 'auto', 'confirmed'"), FACES_COLUMNS)
+    _rebuild("faces", _faces_schema("'none', 'auto', 'confirmed'"), FACES_COLUMNS, False)
     op.create_index(op.f("ix_faces_photo_id"), "faces", ["photo_id"])
     op.create_index(op.f("ix_faces_person_id_assignment"), "faces", ["person_id", "assignment"])
     op.execute(RESET_ASSIGNMENT_TRIGGER)
-    _rebuild("people", _people_schema(counts=False), PEOPLE_COLUMNS)
+    _rebuild("people", _people_schema(counts=False), PEOPLE_COLUMNS, False)
     op.create_index(op.f("ix_people_cover_face_id"), "people", ["cover_face_id"])
