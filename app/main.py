@@ -9,6 +9,7 @@ another library, create a new one, or quit; nothing is ever overwritten.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 from app.main_window import ORGANISATION, MainWindow
 from app.resources import apply_style, icon
 from facenet_core.paths import APP_TITLE, default_library_path
+from facenet_core.settings import Settings
 from facenet_core.store import Library, LibraryError
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,17 @@ def ask_with_dialogs(parent: QWidget | None = None) -> Callable[[Path, str], Cho
     return ask
 
 
-def warm_up() -> None:
-    """Import the scanner's heavy modules (torch, the detectors). Run in a worker soon after
-    start-up, so the first scan does not wait for them; an import holds Python's GIL for up to
-    a second at a time, which the window shrugs off while it is still appearing."""
-    import facenet_core.library.scan  # noqa: F401
+def warm_up(settings: Settings) -> None:
+    """Import the scanner's heavy modules (torch, the detectors) and load the face models. Run
+    in a worker soon after start-up, so the first scan does not wait for them: an import or a
+    model load holds Python's GIL for up to a second at a time, which the window shrugs off
+    while it is still appearing but a scan's progress display would not."""
+    importlib.import_module("facenet_core.library.scan")  # torch, detectors, faiss
+    from facenet_core.vision.engines import shared_engines
+
+    engines = shared_engines()
+    engines.embedder(settings)
+    engines.detector(engines.detector_config(settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if library is None:
         return 1
     window = MainWindow(library)
-    window.ctx.runner.query(warm_up, title="Loading the face models")
+    settings = library.settings()
+    window.ctx.runner.query(lambda: warm_up(settings), title="Loading the face models")
     window.show()
     return qapp.exec()

@@ -44,9 +44,10 @@ def test_add_a_folder_scan_it_and_remove_it(
     window, qtbot, photo_folder: Path, stall_meter, record_property, monkeypatch
 ) -> None:
     view = window.show_view("Library")
-    # the app loads torch and the detectors in the background at start-up (app.main.warm_up);
-    # an import holds Python's GIL for up to a second, so it is done before measuring
-    warm_up()
+    # the app loads torch and the face models in the background at start-up (app.main.warm_up):
+    # an import or a model load holds Python's GIL for up to a second, so it is done before
+    # measuring
+    warm_up(window.library.settings())
     stall_meter.start()
     # a folder dropped on the window is added and scanned
     mime = QMimeData()
@@ -74,8 +75,10 @@ def test_add_a_folder_scan_it_and_remove_it(
         f"{stall_meter.percentile_ms(0.5) + 10:.1f} ms over {len(stall_meter.gaps)} ticks"
     )
     assert "faces" in progress_seen
-    # measured 41-58 ms on 2 shared cores at load 6-13; the bound leaves room for a busy CI box
-    assert worst < 250, f"the GUI froze for {worst:.0f} ms during the scan"
+    # measured 31-227 ms on 2 cores shared with a load of 6-16; the GUI thread's own work is a
+    # few ms, the rest is waiting for a CPU. A cold model load in the scan's thread (no warm-up)
+    # froze it for 0.9-1.9 s: that is what this bound catches
+    assert worst < 750, f"the GUI froze for {worst:.0f} ms during the scan"
 
     # the folder is listed with its counts, the broken file with its reason
     def listed() -> bool:
