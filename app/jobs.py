@@ -54,3 +54,15 @@ def scan_job(library: Library, folders: Sequence[str] | None = None) -> Callable
         return ScanOutcome(result, present, absent)
 
     return job
+
+
+def recluster_job(library: Library) -> Callable[..., object]:
+    """Group every face into people again (the user's word is kept: see
+    ``facenet_core.people.jobs``)."""
+
+    def job(reporter: Reporter, cancel: CancelToken) -> object:
+        from facenet_core.people.jobs import recluster
+
+        return recluster(library, library.settings(), reporter=reporter, cancel=cancel)
+
+    return job

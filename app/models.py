@@ -40,10 +40,23 @@ class PageLike(Protocol[T]):  # type: ignore[misc]
 class ListModel(QAbstractListModel, Generic[T]):
     """A short list of plain values; ``label`` gives each one's text."""
 
-    def __init__(self, label: Callable[[T], str] = str, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        label: Callable[[T], str] = str,
+        parent: QObject | None = None,
+        *,
+        editable: bool = False,
+    ) -> None:
         super().__init__(parent)
         self.items: list[T] = []
         self.label = label
+        self.editable = editable
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        if self.editable and index.isValid():
+            flags |= Qt.ItemFlag.ItemIsEditable
+        return flags
 
     def set_items(self, items: Sequence[T]) -> None:
         self.beginResetModel()

@@ -66,6 +66,11 @@ def describe(event: Progress) -> tuple[str, str]:
         if left is not None and event.done:
             parts.append(f"about {duration(left)} left")
         return head, " · ".join(parts)
+    if event.task in ("recognize", "cluster"):
+        doing = "Recognising people" if event.task == "recognize" else "Grouping faces"
+        head = f"{doing}: {event.message or event.phase}"
+        figures = f"{event.done:,} of {event.total:,} faces" if event.total else ""
+        return head, figures
     head = event.message or f"{event.phase.capitalize()}"
     if event.total:
         figures = f"{event.done:,} of {event.total:,} {event.unit}s"
@@ -377,6 +382,16 @@ class LibraryView(View):
                 f"Scan finished: {', '.join(parts)}; {plural(r.faces_added, 'face')} found "
                 f"in {duration(r.seconds)}."
             )
+            people = r.people
+            if people is not None and (people.assigned or people.suggested or people.new_people):
+                found = []
+                if people.assigned:
+                    found.append(f"{plural(people.assigned, 'face')} recognised")
+                if people.suggested:
+                    found.append(f"{plural(people.suggested, 'suggestion')} to review")
+                if people.new_people:
+                    found.append(f"{plural(people.new_people, 'new person', 'new people')}")
+                text += " " + ", ".join(found).capitalize() + "."
         if outcome.absent:
             text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
         self.ctx.say(text)

@@ -26,6 +26,7 @@ from app.context import AppContext
 from app.data import FaceInfo, PersonCard, people_cards, person_card, person_page
 from app.delegates import FaceDelegate, PersonDelegate
 from app.grid import Grid
+from app.jobs import recluster_job
 from app.models import ItemRole, ListModel, PagedModel
 from app.picker import Choice, PersonPicker
 from app.views.base import View
@@ -102,6 +103,13 @@ class PeopleGrid(QWidget):
         self.hide_button = self.header.add(
             button("Hide", tooltip="Hide the selected people from this grid (Ctrl+H)")
         )
+        self.regroup_button = self.header.add(
+            button(
+                "Group again",
+                tooltip="Group every face into people again; names, confirmations and "
+                "\u201cnot this person\u201d are kept",
+            )
+        )
         layout.addWidget(self.header)
         self.stack = QStackedWidget()
         self.empty = EmptyState(
@@ -111,7 +119,7 @@ class PeopleGrid(QWidget):
             "people",
         )
         self.stack.addWidget(self.empty)
-        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label)
+        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, editable=True)
         self.proxy = PeopleFilter()
         self.proxy.setSourceModel(self.model)
         self.delegate = PersonDelegate(ctx.thumbs, self._rename)
@@ -125,6 +133,7 @@ class PeopleGrid(QWidget):
         self.hidden_box.toggled.connect(lambda _: self.reload())
         self.merge_button.clicked.connect(self.merge_selected)
         self.hide_button.clicked.connect(self.hide_selected)
+        self.regroup_button.clicked.connect(self.regroup)
         self.grid.activated.connect(self._open_index)
         self.grid.doubleClicked.connect(self._open_index)
         self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
@@ -180,6 +189,17 @@ class PeopleGrid(QWidget):
             self.hide_button.setText("Hide")
 
     # -- edits -----------------------------------------------------------------------------------
+
+    def regroup(self) -> None:
+        def done(report: object) -> None:
+            self.ctx.notify("people", "faces", "photos")
+
+        self.ctx.runner.run(
+            recluster_job(self.ctx.library),
+            title="Grouping faces into people",
+            on_done=done,
+            owner=self,
+        )
 
     def _rename(self, person_id: int, name: str) -> None:
         if name:
