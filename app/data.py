@@ -16,6 +16,7 @@ from facenet_core.people.queries import (
     Page,
     PersonSummary,
     PhotoInfo,
+    cover_faces,
     faces_by_id,
     get_person,
     ignored_faces,
@@ -63,21 +64,20 @@ class PersonCard:
 
 
 def _cards(library: Library, people: Sequence[PersonSummary]) -> list[PersonCard]:
-    covers = [p.cover_face_id for p in people if p.cover_face_id is not None]
+    """The summaries with their cover faces: the chosen cover, else the one the core picks."""
     with library.session() as session:
-        faces = {f.id: f for f in faces_by_id(session, covers)} if covers else {}
-    return [
-        PersonCard(
-            p.id,
-            p.name,
-            p.faces,
-            p.confirmed,
-            p.suggestions,
-            p.is_hidden,
-            faces.get(p.cover_face_id) if p.cover_face_id is not None else None,
-        )
-        for p in people
-    ]
+        covers: dict[int, int | None] = {p.id: p.cover_face_id for p in people}
+        unchosen = [p.id for p in people if p.cover_face_id is None]
+        if unchosen:
+            covers.update(cover_faces(session, unchosen))
+        wanted = [f for f in covers.values() if f is not None]
+        faces = {f.id: f for f in faces_by_id(session, wanted)} if wanted else {}
+    out = []
+    for p in people:
+        cover = covers.get(p.id)
+        face = faces.get(cover) if cover is not None else None
+        out.append(PersonCard(p.id, p.name, p.faces, p.confirmed, p.suggestions, p.is_hidden, face))
+    return out
 
 
 def people_cards(

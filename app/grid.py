@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, Qt
-from PySide6.QtWidgets import QAbstractItemView, QListView, QStyledItemDelegate, QWidget
+from PySide6.QtCore import QAbstractItemModel, QSize, Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
 
 from app.models import ItemRole
 from app.thumbs import ThumbnailLoader
@@ -42,6 +49,26 @@ class Grid(QListView):
         self.setModel(model)
         self.setItemDelegate(delegate)
         loader.updated.connect(self.viewport().update)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.spread()
+
+    def spread(self) -> None:
+        """Spread the columns over the whole width (no ragged empty band on the right)."""
+        delegate = self.itemDelegate()
+        if self.flow() != QListView.Flow.LeftToRight or not self.isWrapping():
+            return
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        hint = delegate.sizeHint(option, self.model().index(0, 0))
+        width = self.viewport().width() - 2
+        if hint.width() <= 0 or width <= 0:
+            return
+        columns = max(1, width // hint.width())
+        cell = QSize(width // columns, hint.height())
+        if self.gridSize() != cell:
+            self.setGridSize(cell)
 
     def selected(self) -> list[Any]:
         """The plain values of the selected cells, in grid order."""

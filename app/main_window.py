@@ -4,6 +4,7 @@ with the library's counts and the running job. It owns the one :class:`~app.cont
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, QUrl
@@ -247,6 +248,8 @@ class MainWindow(QMainWindow):
         self.counts_label.setContentsMargins(10, 0, 0, 0)
         bar.addWidget(self.counts_label, 1)
         self.job_label = QLabel("")
+        self.job_label.setMinimumWidth(260)
+        self.job_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.job_bar = QProgressBar()
         self.job_bar.setFixedSize(140, 8)
         self.job_bar.setTextVisible(False)
@@ -259,6 +262,7 @@ class MainWindow(QMainWindow):
             widget.hide()
 
     def refresh_counts(self) -> None:
+        self._counts_at = time.monotonic()
         library = self.library
         self.ctx.runner.query(
             lambda: library_counts(library), self._show_counts, key="status-counts", owner=self
@@ -282,7 +286,6 @@ class MainWindow(QMainWindow):
 
     def _say(self, message: str) -> None:
         self.banner.show_info(message)
-        self.statusBar().showMessage(message, 8000)
 
     def _job_started(self, info: TaskInfo) -> None:
         self.job_label.setText(info.title)
@@ -291,6 +294,10 @@ class MainWindow(QMainWindow):
             widget.show()
 
     def _job_progress(self, info: TaskInfo, event: Progress) -> None:
+        now = time.monotonic()
+        if now - self._counts_at > 2.0:  # the counts grow as the scan commits
+            self._counts_at = now
+            self.refresh_counts()
         head, _ = describe(event)
         self.job_label.setText(head)
         if event.total:

@@ -215,6 +215,7 @@ class LibraryView(View):
 
         self.state = LibraryState((), ())
         self.scan_task: Task | None = None
+        self._last_phase = ""
         self.add_button.clicked.connect(self.add_requested)
         self.drop_zone.add_clicked.connect(self.add_requested)
         self.rescan_button.clicked.connect(lambda: self.scan(None))
@@ -351,6 +352,9 @@ class LibraryView(View):
     def _job_progress(self, info: TaskInfo, event: Progress) -> None:
         if self.job_panel.task is not None and self.job_panel.task.id == info.id:
             self.job_panel.update_progress(event)
+        if event.phase != self._last_phase:
+            self._last_phase = event.phase
+            self.reload()  # the folder is listed from the scan's start, its counts grow
 
     def _job_ended(self, info: TaskInfo) -> None:
         if self.scan_task is not None and self.scan_task.id == info.id:

@@ -91,7 +91,7 @@ class PeopleGrid(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search people")
         self.search.setClearButtonEnabled(True)
-        self.search.setFixedWidth(220)
+        self.search.setFixedWidth(190)
         self.search.setToolTip("Show the people whose name contains this (Ctrl+F)")
         self.header.add(self.search)
         self.hidden_box = QCheckBox("Show hidden")
@@ -165,10 +165,7 @@ class PeopleGrid(QWidget):
         selected = {c.id for c in self.grid.selected()}
         self.model.set_items(people)
         named = sum(1 for p in people if p.name)
-        self.header.set_subtitle(
-            f"{plural(len(people), 'person', 'people')} · {named:,} named"
-            + (" · double-click to open, F2 to name" if people else "")
-        )
+        self.header.set_subtitle(f"{plural(len(people), 'person', 'people')} · {named:,} named")
         self.stack.setCurrentIndex(1 if people else 0)
         for row in range(self.proxy.rowCount()):
             index = self.proxy.index(row, 0)
