@@ -9,6 +9,7 @@ another library, create a new one, or quit; nothing is ever overwritten.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -100,6 +101,16 @@ def warm_up(settings: Settings) -> None:
     engines.detector(engines.detector_config(settings))
 
 
+def settle_memory() -> None:
+    """Keep Python's garbage collector from pausing the GUI: move everything alive now (the
+    imported libraries: torch, numpy, SQLAlchemy, Qt -- hundreds of thousands of objects) out of
+    its reach, and collect the youngest objects less often. A full collection otherwise walks all
+    of them, on whatever thread allocates, 90-120 ms measured on the GUI thread."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facenet-photos-gui", description=APP_TITLE)
     parser.add_argument(
@@ -122,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     window = MainWindow(library)
     settings = library.settings()
-    window.ctx.runner.query(lambda: warm_up(settings), title="Loading the face models")
+    window.ctx.runner.query(
+        lambda: warm_up(settings), lambda _: settle_memory(), title="Loading the face models"
+    )
     window.show()
     return qapp.exec()

@@ -127,10 +127,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.views: dict[str, View] = {}
-        self.actions = PeopleActions(self.ctx, self)
+        self.edits = PeopleActions(self.ctx, self)
         self.library_view = LibraryView(self.ctx)
-        self.people_view = PeopleView(self.ctx, self.actions)
-        self.photos_view = PhotosView(self.ctx, self.actions)
+        self.people_view = PeopleView(self.ctx, self.edits)
+        self.photos_view = PhotosView(self.ctx, self.edits)
         self.settings_view = SettingsView(self.ctx)
         for view in self._make_views():
             self._add_view(view)
@@ -158,8 +158,8 @@ class MainWindow(QMainWindow):
             self.library_view,
             self.people_view,
             self.photos_view,
-            UnassignedView(self.ctx, self.actions),
-            IgnoredView(self.ctx, self.actions),
+            UnassignedView(self.ctx, self.edits),
+            IgnoredView(self.ctx, self.edits),
             training_view(self.ctx),
             self.settings_view,
         ]
@@ -206,10 +206,10 @@ class MainWindow(QMainWindow):
         self.undo_action = QAction("&Undo", self)
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
         self.undo_action.setEnabled(False)
-        self.undo_action.triggered.connect(lambda: self.actions.undo())
+        self.undo_action.triggered.connect(lambda: self.edits.undo())
         self.edit_menu.addAction(self.undo_action)
-        self.actions.undo_changed.connect(self._undo_changed)
-        self.actions.refresh_history()
+        self.edits.undo_changed.connect(self._undo_changed)
+        self.edits.refresh_history()
 
         view_menu = self.menuBar().addMenu("&View")
         for index in range(self.stack.count()):

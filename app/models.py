@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 from app.tasks import TaskRunner
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 ItemRole = Qt.ItemDataRole.UserRole + 1
 """The row's plain value."""
 IdRole = Qt.ItemDataRole.UserRole + 2
@@ -31,10 +32,17 @@ IdRole = Qt.ItemDataRole.UserRole + 2
 Index = QModelIndex | QPersistentModelIndex
 
 
-class PageLike(Protocol[T]):  # type: ignore[misc]
-    items: Sequence[T]
-    total: int
-    offset: int
+class PageLike(Protocol[T_co]):
+    """A page of rows (``facenet_core.people.queries.Page``)."""
+
+    @property
+    def items(self) -> Sequence[T_co]: ...
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
 
 
 class ListModel(QAbstractListModel, Generic[T]):

@@ -205,8 +205,8 @@ class ThumbnailLoader(QObject):
     def _get(
         self, key: str, make: Callable[[], Path | None], size: int, shape: Shape
     ) -> QPixmap | None:
-        pixmap = Cache.find(key)
-        if pixmap is not None and not pixmap.isNull():
+        pixmap = QPixmap()
+        if Cache.find(key, pixmap) and not pixmap.isNull():
             return pixmap
         if key in self._missing:
             return None

@@ -3,6 +3,8 @@ action, and number and time formatting for people."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -16,6 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.resources import icon
+
+W = TypeVar("W", bound=QWidget)
 
 MARGIN = 24
 """Outer margin of every page."""
@@ -94,12 +98,12 @@ class PageHeader(QWidget):
         texts.addWidget(self.title)
         texts.addWidget(self.subtitle)
         layout.addLayout(texts, 1)
-        self.actions = QHBoxLayout()
-        self.actions.setSpacing(8)
-        layout.addLayout(self.actions)
+        self.buttons = QHBoxLayout()
+        self.buttons.setSpacing(8)
+        layout.addLayout(self.buttons)
 
-    def add(self, widget: QWidget) -> QWidget:
-        self.actions.addWidget(widget)
+    def add(self, widget: W) -> W:
+        self.buttons.addWidget(widget)
         return widget
 
     def set_subtitle(self, text: str) -> None:
@@ -226,15 +230,15 @@ class EmptyState(QWidget):
         self.text = label(text, "emptyText", wrap=True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addLayout(centred(self.text, 480))
-        self.actions = QHBoxLayout()
-        self.actions.addStretch(1)
-        self.actions.addStretch(1)
+        self.buttons = QHBoxLayout()
+        self.buttons.addStretch(1)
+        self.buttons.addStretch(1)
         layout.addSpacing(8)
-        layout.addLayout(self.actions)
+        layout.addLayout(self.buttons)
         layout.addStretch(2)
 
     def add_action(self, widget: QWidget) -> None:
-        self.actions.insertWidget(self.actions.count() - 1, widget)
+        self.buttons.insertWidget(self.buttons.count() - 1, widget)
 
     def set_text(self, title: str, text: str) -> None:
         self.title.setText(title)

@@ -32,7 +32,7 @@ class FacesView(View):
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
         super().__init__(ctx, parent)
-        self.actions = actions
+        self.edits = actions
         self.header = PageHeader(self.title, "")
         self.page.addWidget(self.header)
         self.stack = QStackedWidget()
@@ -118,9 +118,9 @@ class UnassignedView(FacesView):
         def chosen(choice: Choice) -> None:
             self.model.remove_ids(set(ids))
             if choice.person_id is None:
-                self.actions.move_to_new(ids, choice.name)
+                self.edits.move_to_new(ids, choice.name)
             else:
-                self.actions.move(ids, choice.person_id)
+                self.edits.move(ids, choice.person_id)
 
         pick_person(self, self.ctx, f"Who {'is this' if len(ids) == 1 else 'are these'}?", chosen)
 
@@ -128,13 +128,13 @@ class UnassignedView(FacesView):
         ids = [f.id for f in self.grid.selected()]
         if ids:
             self.model.remove_ids(set(ids))
-            self.actions.move(ids, None)
+            self.edits.move(ids, None)
 
     def ignore_selected(self) -> None:
         ids = [f.id for f in self.grid.selected()]
         if ids:
             self.model.remove_ids(set(ids))
-            self.actions.ignore(ids)
+            self.edits.ignore(ids)
 
 
 class IgnoredView(FacesView):
@@ -167,4 +167,4 @@ class IgnoredView(FacesView):
         ids = [f.id for f in self.grid.selected()]
         if ids:
             self.model.remove_ids(set(ids))
-            self.actions.ignore(ids, False)
+            self.edits.ignore(ids, False)

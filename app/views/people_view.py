@@ -83,7 +83,7 @@ class PeopleGrid(QWidget):
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.actions = actions
+        self.edits = actions
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(12)
@@ -200,7 +200,7 @@ class PeopleGrid(QWidget):
 
     def _rename(self, person_id: int, name: str) -> None:
         if name:
-            self.actions.name(person_id, name)
+            self.edits.name(person_id, name)
 
     def rename_current(self) -> None:
         index = self.grid.currentIndex()
@@ -210,13 +210,13 @@ class PeopleGrid(QWidget):
     def merge_selected(self) -> None:
         chosen = self.grid.selected()
         if len(chosen) >= 2:
-            self.actions.merge([c.id for c in chosen])
+            self.edits.merge([c.id for c in chosen])
 
     def hide_selected(self) -> None:
         chosen = self.grid.selected()
         hide = not all(c.is_hidden for c in chosen)
         for card in chosen:
-            self.actions.hide(card.id, hide)
+            self.edits.hide(card.id, hide)
 
     def _open_index(self, index) -> None:  # type: ignore[no-untyped-def]
         card = index.data(ItemRole)
@@ -248,7 +248,7 @@ class PersonPage(QWidget):
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.actions = actions
+        self.edits = actions
         self.person: PersonCard | None = None
         self.person_id: int | None = None
         layout = QVBoxLayout(self)
@@ -405,33 +405,33 @@ class PersonPage(QWidget):
     def _finish_rename(self) -> None:
         name = self.name_edit.text().strip()
         if name and self.person_id is not None:
-            self.actions.name(self.person_id, name)
+            self.edits.name(self.person_id, name)
             self.name_edit.hide()
 
     def _toggle_hidden(self) -> None:
         if self.person is not None:
-            self.actions.hide(self.person.id, not self.person.is_hidden)
+            self.edits.hide(self.person.id, not self.person.is_hidden)
 
     def confirm_selected(self) -> None:
         chosen = self.suggest_grid.selected()
         if chosen and self.person_id is not None:
             self.suggestions.remove_ids({f.id for f in chosen})
-            self.actions.confirm_suggestions(self.person_id, [f.id for f in chosen])
+            self.edits.confirm_suggestions(self.person_id, [f.id for f in chosen])
 
     def reject_selected(self) -> None:
         chosen = self.suggest_grid.selected()
         if chosen and self.person_id is not None:
             self.suggestions.remove_ids({f.id for f in chosen})
-            self.actions.reject_suggestions(self.person_id, [f.id for f in chosen])
+            self.edits.reject_suggestions(self.person_id, [f.id for f in chosen])
 
     def confirm_all(self) -> None:
         if self.person_id is not None and self.suggestions.total:
-            self.actions.confirm_suggestions(self.person_id)
+            self.edits.confirm_suggestions(self.person_id)
 
     def make_cover(self) -> None:
         chosen = self.grid.selected()
         if len(chosen) == 1 and self.person_id is not None:
-            self.actions.set_cover(self.person_id, chosen[0].id)
+            self.edits.set_cover(self.person_id, chosen[0].id)
 
     def not_this_person(self) -> None:
         chosen = self.grid.selected() or self.suggest_grid.selected()
@@ -441,7 +441,7 @@ class PersonPage(QWidget):
             self.reject_selected()
             return
         self.faces.remove_ids({f.id for f in chosen})  # at once; the edit follows
-        self.actions.not_this_person([f.id for f in chosen], self.person_id)
+        self.edits.not_this_person([f.id for f in chosen], self.person_id)
 
     def move_selected(self) -> None:
         chosen = self.grid.selected()
@@ -452,9 +452,9 @@ class PersonPage(QWidget):
         def moved(choice: Choice) -> None:
             self.faces.remove_ids(set(ids))
             if choice.person_id is None:
-                self.actions.move_to_new(ids, choice.name)
+                self.edits.move_to_new(ids, choice.name)
             else:
-                self.actions.move(ids, choice.person_id)
+                self.edits.move(ids, choice.person_id)
 
         pick_person(
             self, self.ctx, f"Move {plural(len(ids), 'face')} to…", moved, exclude={self.person_id}
@@ -470,7 +470,7 @@ class PeopleView(View):
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
         super().__init__(ctx, parent)
-        self.actions = actions
+        self.edits = actions
         self.stack = QStackedWidget()
         self.people = PeopleGrid(ctx, actions)
         self.person = PersonPage(ctx, actions)

@@ -59,7 +59,7 @@ class PhotosView(View):
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
         super().__init__(ctx, parent)
-        self.actions = actions
+        self.edits = actions
         self.people: list[tuple[int, str]] = []  # the filter: (id, name)
         self.stack = QStackedWidget()
         self.page.addWidget(self.stack)
@@ -265,9 +265,9 @@ class PhotosView(View):
 
         def chosen(choice: Choice) -> None:
             if choice.person_id is None:
-                self.actions.move_to_new([face_id], choice.name)
+                self.edits.move_to_new([face_id], choice.name)
             else:  # to someone else, or confirmed where it is
-                self.actions.move([face_id], choice.person_id)
+                self.edits.move([face_id], choice.person_id)
 
         pick_person(self, self.ctx, "Who is this?", chosen)
 

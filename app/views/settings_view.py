@@ -4,6 +4,7 @@ Changes are saved into the library as they are made."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -57,6 +58,8 @@ def make_control(spec: SettingSpec) -> QWidget:
             low_f -= 1
             dspin.setSpecialValueText(AUTOMATIC)
         dspin.setRange(low_f, high_f)
+        # a step of about a fiftieth of the range, rounded to a power of ten
+        dspin.setSingleStep(10 ** math.floor(math.log10(max(high_f - low_f, 1e-6) / 50)))
         control = dspin
     control.setToolTip(f"{spec.help}\nAllowed: {spec.describe_range()}")
     control.setObjectName(f"setting_{spec.key}")
@@ -70,8 +73,10 @@ def set_control(control: QWidget, spec: SettingSpec, value: Any) -> None:
         if control.findText(str(value)) < 0:
             control.addItem(str(value))  # e.g. cuda:1
         control.setCurrentText(str(value))
-    elif isinstance(control, QSpinBox | QDoubleSpinBox):
-        control.setValue(control.minimum() if value is None else value)
+    elif isinstance(control, QSpinBox):
+        control.setValue(control.minimum() if value is None else int(value))
+    elif isinstance(control, QDoubleSpinBox):
+        control.setValue(control.minimum() if value is None else float(value))
 
 
 def control_value(control: QWidget, spec: SettingSpec) -> Any:

@@ -70,7 +70,7 @@ def list_roots(library: Library) -> list[RootSummary]:
     """Every folder of the library, by path, with photo and face counts."""
     with library.session() as session:
         roots = session.execute(select(Root.id, Root.path, Root.added_at).order_by(Root.path)).all()
-        by_status: dict[tuple[int, str], int] = {
+        by_status: dict[tuple[int | None, str], int] = {
             (rid, status): n
             for rid, status, n in session.execute(
                 select(Photo.root_id, Photo.status, func.count())
@@ -78,7 +78,7 @@ def list_roots(library: Library) -> list[RootSummary]:
                 .group_by(Photo.root_id, Photo.status)
             )
         }
-        faces: dict[int, int] = {
+        faces: dict[int | None, int] = {
             rid: n
             for rid, n in session.execute(
                 select(Photo.root_id, func.count(Face.id))
