@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QSize, Qt
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -49,9 +49,15 @@ class Grid(QListView):
         self.setModel(model)
         self.setItemDelegate(delegate)
         loader.updated.connect(self.viewport().update)
+        model.modelReset.connect(self.spread)
+        model.rowsInserted.connect(self.spread)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self.spread()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
         self.spread()
 
     def spread(self) -> None:
@@ -62,11 +68,12 @@ class Grid(QListView):
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         hint = delegate.sizeHint(option, self.model().index(0, 0))
-        width = self.viewport().width() - 2
+        width = self.viewport().width() - 4
+        step = hint.width() + 2 * self.spacing()
         if hint.width() <= 0 or width <= 0:
             return
-        columns = max(1, width // hint.width())
-        cell = QSize(width // columns, hint.height())
+        columns = max(1, width // step)
+        cell = QSize(width // columns - 2 * self.spacing(), hint.height())
         if self.gridSize() != cell:
             self.setGridSize(cell)
 

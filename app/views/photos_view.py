@@ -88,7 +88,7 @@ class PhotosView(View):
         self.empty = EmptyState("No photos yet", "Add a folder in the Library page.", "photos")
         self.grid_stack.addWidget(self.empty)
         self.model: PagedModel[PhotoInfo] = PagedModel(ctx.runner, page_size=200)
-        self.grid = Grid(self.model, PhotoDelegate(ctx.thumbs, 168), ctx.thumbs)
+        self.grid = Grid(self.model, PhotoDelegate(ctx.thumbs, 160), ctx.thumbs)
         self.grid_stack.addWidget(self.grid)
         column.addWidget(self.grid_stack, 1)
         self.stack.addWidget(grid_page)
