@@ -55,6 +55,10 @@ class FacesView(View):
     def _loaded(self) -> None:
         self.header.set_subtitle(self.describe(self.model.total))
         self.stack.setCurrentIndex(1 if self.model.total else 0)
+        for i in range(self.header.buttons.count()):  # no buttons over an empty page
+            widget = self.header.buttons.itemAt(i).widget()
+            if widget is not None:
+                widget.setVisible(bool(self.model.total))
         self._update_buttons()
         self.loaded()
 
