@@ -80,3 +80,61 @@ def ensure_thumbnail(folder: Path, face_id: int, photo_path: str, box: Box) -> P
         box[3] * photo.scale,
     )
     return write_thumbnail(folder, face_id, face_thumbnail(photo.image, box_in_image))
+
+
+# -- photo thumbnails and previews (the app's photo grid and viewer) ------------------------------
+
+PHOTO_THUMBNAIL_SIZE = 320
+"""Longer side of a photo thumbnail (the Photos grid), in pixels."""
+
+
+def photo_thumbnail_path(folder: Path, photo_id: int) -> Path:
+    """Where the thumbnail of photo ``photo_id`` lives (beside the face thumbnails)."""
+    return folder / "photos" / f"{photo_id // 1000:04d}" / f"{photo_id}.jpg"
+
+
+def photo_preview(photo_path: str | Path, max_side: int) -> bytes:
+    """The photo upright (EXIF orientation applied) as a JPEG whose longer side is at most
+    ``max_side``; raises :class:`~facenet_core.imageio.ImageLoadError` when it cannot be read.
+
+    The preview's pixels map to the photo's displayed-orientation pixels (where face boxes
+    live) by the factor ``max(preview size) / max(photo size)``."""
+    photo = open_photo(photo_path, reduce_to=max_side)
+    image = Image.fromarray(photo.image)
+    image.thumbnail((max_side, max_side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def ensure_photo_thumbnail(folder: Path, photo_id: int, photo_path: str | Path) -> Path | None:
+    """The thumbnail file of a photo, made when missing or older than the photo file.
+
+    Returns None when the photo cannot be read (moved away, deleted or damaged)."""
+    path = photo_thumbnail_path(folder, photo_id)
+    try:
+        source_mtime = Path(photo_path).stat().st_mtime_ns
+    except OSError:
+        source_mtime = None
+    if path.is_file() and (source_mtime is None or path.stat().st_mtime_ns >= source_mtime):
+        return path
+    try:
+        data = photo_preview(photo_path, PHOTO_THUMBNAIL_SIZE)
+    except ImageLoadError as exc:
+        log.info("no thumbnail for photo %d: %s", photo_id, exc)
+        return None
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        log.warning("could not write thumbnail %s: %s", path, exc)
+        return None
+    return path
+
+
+def remove_photo_thumbnails(folder: Path, photo_ids: list[int]) -> None:
+    """Delete the thumbnails of photos that left the library (missing files are fine)."""
+    for photo_id in photo_ids:
+        try:
+            photo_thumbnail_path(folder, photo_id).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove thumbnail of photo %d: %s", photo_id, exc)

@@ -1,7 +1,9 @@
 """The headless command line: ``facenet-photos COMMAND`` (or ``python -m facenet_core``).
 
 One module per command group, each with a ``register(subparsers, common)`` function:
-:mod:`.library` (scan, status), :mod:`.evaluate` (eval-lfw, eval-detect, verify). Settings
+:mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
+history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
+undo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 """
 
@@ -14,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli import evaluate, library
+from facenet_core.cli import evaluate, library, people
 from facenet_core.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
 
-GROUPS = (library, evaluate)
+GROUPS = (library, people, evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,14 +6,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from facenet_core.paths import default_library_path
-from facenet_core.progress import Progress
+from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import SETTINGS, SPECS, Settings, SettingsError, SettingSpec
 from facenet_core.store import Library, LibraryError
 
@@ -192,3 +197,27 @@ class ProgressBar:
         elif self._phase is None and self.enabled:
             pass
         self._phase = None
+
+
+# -- Ctrl-C -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def ctrl_c_cancels(cancel: CancelToken, after: str = "the current photos") -> Iterator[None]:
+    """The first Ctrl-C asks the job to stop after the batch in hand (so the summary counts
+    what was committed); a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print(f"\nstopping after {after} (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 
 from sqlalchemy import select
 
@@ -20,12 +15,14 @@ from facenet_core.cli.common import (
     ProgressBar,
     add_json_option,
     add_settings_options,
+    ctrl_c_cancels,
     library_path,
     open_library,
     say,
     settings_from,
     write_json,
 )
+from facenet_core.cli.people import RECOGNITION, recognition_line
 from facenet_core.library import scan
 from facenet_core.progress import CancelToken
 from facenet_core.store import Photo, PhotoStatus, status_counts
@@ -48,8 +45,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     result = None
     try:
-        with _ctrl_c_cancels(cancel):
-            result = scan(library, args.paths, settings, reporter=bar, cancel=cancel)
+        with ctrl_c_cancels(cancel):
+            result = scan(
+                library,
+                args.paths,
+                settings,
+                recognize=args.recognize,
+                reporter=bar,
+                cancel=cancel,
+            )
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: every committed batch is kept, the next scan resumes
     finally:
@@ -66,6 +70,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         f"{result.photos_missing} missing, {result.photos_failed} failed; "
         f"{result.faces_added} faces in {result.seconds:.1f} s",
     )
+    if result.people is not None:
+        say(args, recognition_line(result.people.to_json_dict()))
     if result.photos_failed:
         say(args, "failed photos and their reasons: facenet-photos status --failed")
     write_json(result.to_json_dict(), args.json)
@@ -73,27 +79,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print("interrupted: run the same scan again to finish it", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
-
-
-@contextmanager
-def _ctrl_c_cancels(cancel: CancelToken) -> Iterator[None]:
-    """The first Ctrl-C asks the job to stop after the batch in hand (so the summary counts
-    what was committed); a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        cancel.cancel()
-        print("\nstopping after the current photos (Ctrl-C again to stop now)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -130,12 +115,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="add folders of photos to the library (incremental, resumable)",
         description="Find every photo below the folders, detect, align and embed its faces, and "
         "store them. Unchanged photos are skipped, moved photos keep their faces and people, "
-        "vanished photos are marked missing. Ctrl-C stops cleanly; scanning again resumes. "
+        "vanished photos are marked missing. New faces are then matched with the people you "
+        "confirmed (sure matches assigned, likely ones suggested) or grouped with look-alikes. "
+        "Ctrl-C stops cleanly; scanning again resumes. "
         "Settings options given here are saved in the library when they change what is stored.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="folders to scan")
+    p.add_argument(
+        "--no-recognize",
+        dest="recognize",
+        action="store_false",
+        help="do not look for people among the new faces (run 'recognize' later)",
+    )
     add_json_option(p)
-    add_settings_options(p, ALL_ENGINE)
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

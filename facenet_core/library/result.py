@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from facenet_core.people.jobs import RecognizeReport
+
 
 @dataclass
 class ScanResult:
-    """Counts of one scan. ``photos_failed`` counts files found unreadable in this scan."""
+    """Counts of one scan. ``photos_failed`` counts files found unreadable in this scan;
+    ``people`` is what recognising the new faces did (None when it did not run)."""
 
     photos_added: int = 0
     photos_unchanged: int = 0
@@ -19,6 +22,7 @@ class ScanResult:
     faces_added: int = 0
     seconds: float = 0.0
     cancelled: bool = False
+    people: RecognizeReport | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,7 +2,8 @@
 
 ``scan(library, roots, settings, reporter=..., cancel=...)`` is the long job: phase 1
 (:mod:`.plan`) writes down what changed on disk, phase 2 (:mod:`.ingest`) finds, embeds and stores
-the faces of every pending photo. A :class:`~facenet_core.store.ScanJob` row records each run, so
+the faces of every pending photo; phase 3 (:func:`facenet_core.people.jobs.recognize_new`) finds
+people for the new faces. A :class:`~facenet_core.store.ScanJob` row records each run, so
 a run that died is noticed (marked ``crashed``) and the next scan resumes from the pending photos.
 Bad files never stop a scan: each is recorded as ``failed`` with a reason a person understands.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import update
 from facenet_core.library.ingest import Ingest, ingest_pending
 from facenet_core.library.plan import pending_photos, plan_scan
 from facenet_core.library.result import ScanResult
+from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ScanJob, ScanStatus, ensure_active_model_version
@@ -33,12 +35,14 @@ def scan(
     settings: Settings,
     *,
     engines: Engines | None = None,
+    recognize: bool = True,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ScanResult:
     """Scan ``roots`` into ``library``; returns the counts. Cancelling stops cleanly (the result
     says ``cancelled``) and a later scan resumes. A root that is not a folder is an error raised
-    before anything changes."""
+    before anything changes. ``recognize``: then find people for the new faces (known people by
+    k-NN, unnamed groups otherwise; ``result.people`` says what it did)."""
     start = time.perf_counter()
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
@@ -66,6 +70,8 @@ def scan(
                 queue = list(pending_photos(session, paths))
             if queue:
                 _find_faces(library, queue, settings, engines, result, reporter, cancel)
+        if recognize and not result.cancelled and not cancel.cancelled:
+            result.people = recognize_new(library, settings, reporter=reporter, cancel=cancel)
         if not result.cancelled and not cancel.cancelled:
             status = ScanStatus.DONE
     finally:

@@ -15,6 +15,9 @@ Why each table exists, in one line each:
   assigned to that person again, by any clustering or recognition run.
 - :class:`ScanJob`: one run of the scanner, so that an interrupted scan can be noticed and resumed.
 - :class:`LibrarySetting`: the library's own settings (``facenet_core.settings``), one row per key.
+- :class:`Edit` (+ :class:`EditPerson`, :class:`EditFace`, :class:`EditRejection`): the user's
+  recent edits of people, each with the before-image of every row it changed, for undo.
+- :class:`JobState`: small bookmarks of long jobs (e.g. the last face recognition has seen).
 
 Schema changes go through Alembic migrations in ``migrations/versions``; a test compares these
 models with the migrated schema, so the two cannot drift apart.
@@ -78,6 +81,7 @@ class Assignment(enum.StrEnum):
 
     NONE = "none"  # no person
     AUTO = "auto"  # clustering or recognition put it there; may change on any later run
+    SUGGESTED = "suggested"  # recognition thinks so, not sure enough: a question for the user
     CONFIRMED = "confirmed"  # the user said so; no automatic run may change it
 
 
@@ -295,7 +299,9 @@ class Person(Base):
     """
 
     __tablename__ = "people"
-    __table_args__ = (Index(None, "cover_face_id"),)
+    # AUTOINCREMENT: an id is never used twice, so a deleted person's id (kept in the edit
+    # history for undo, or shown in the app) can never come to mean somebody else
+    __table_args__ = (Index(None, "cover_face_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String)
@@ -305,6 +311,15 @@ class Person(Base):
     cover_face_id: Mapped[int | None] = mapped_column(
         ForeignKey("faces.id", ondelete="SET NULL", use_alter=True)
     )
+    """The face the user chose to show in the people grid (queries fall back to the first
+    confirmed face while it is unset or no longer this person's)."""
+    face_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    """Faces that belong to the person (automatic + confirmed). This and the two counts below
+    are kept by triggers on ``faces`` (see :data:`COUNT_TRIGGERS`), so the people grid of a
+    million-face library needs no pass over the faces; never write them."""
+    confirmed_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    suggestion_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    """Pending suggestions: faces recognition thinks may be this person."""
 
     faces: Mapped[list[Face]] = relationship(
         back_populates="person", foreign_keys="Face.person_id", passive_deletes=True
@@ -318,6 +333,9 @@ class Person(Base):
         return f"Person(id={self.id!r}, name={self.name!r})"
 
 
+SUGGESTED_WHERE = "assignment = 'suggested'"
+
+
 class Face(Base):
     """One face in one photo, and the answer to "who is this?".
 
@@ -326,10 +344,11 @@ class Face(Base):
     and the photo's path are all that re-embedding with a new model version needs to rebuild the
     aligned chip, so faces are never detected twice just because the network changed.
 
-    ``assignment`` records who put the face with its person (see :class:`Assignment`). If the
-    person is deleted, ``person_id`` becomes NULL and a trigger resets ``assignment`` to
+    ``assignment`` records who put the face with its person (see :class:`Assignment`); a
+    ``"suggested"`` face is only a question to the user and not yet counted as the person's. If
+    the person is deleted, ``person_id`` becomes NULL and a trigger resets ``assignment`` to
     ``"none"``. ``is_ignored`` means the user said "stranger" or "not a face": clustering and
-    recognition leave it alone.
+    recognition leave it alone (an ignored face has no person).
     """
 
     __tablename__ = "faces"
@@ -338,7 +357,12 @@ class Face(Base):
         CheckConstraint(_in("landmark_scheme", LandmarkScheme), name="landmark_scheme"),
         CheckConstraint(f"length(landmarks) = {LANDMARK_BYTES}", name="landmarks_length"),
         Index(None, "photo_id"),
-        Index(None, "person_id", "assignment"),
+        # covers "faces of a person", per-person counts and "photos with all these people"
+        Index(None, "person_id", "assignment", "photo_id"),
+        Index("ix_faces_ignored", "id", sqlite_where=text("is_ignored = 1")),
+        Index("ix_faces_suggested", "assignment_confidence", sqlite_where=text(SUGGESTED_WHERE)),
+        # ids only grow: recognition remembers the newest face it has seen
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -357,7 +381,8 @@ class Face(Base):
         String(16), default=Assignment.NONE.value, server_default=Assignment.NONE.value
     )
     assignment_confidence: Mapped[float | None] = mapped_column(Float)
-    """How sure recognition was of an automatic assignment (NULL for the user's own)."""
+    """How sure recognition was of an automatic or suggested assignment (NULL for the user's
+    own), in [0, 1]."""
     is_ignored: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
@@ -504,8 +529,118 @@ class LibrarySetting(Base):
         return f"LibrarySetting({self.key!r}={self.value!r})"
 
 
+class Edit(Base):
+    """One edit of people by the user (naming, merging, moving faces...), kept so it can be undone.
+
+    Its rows in :class:`EditPerson`, :class:`EditFace` and :class:`EditRejection` are the
+    *before-image* of every row the edit changed: undoing the edit writes them back and deletes
+    the entry. Only the newest entries are kept (``facenet_core.people.edits.HISTORY_DEPTH``).
+    """
+
+    __tablename__ = "edits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """What the edit was: ``"name"``, ``"merge"``, ``"move"``, ... (``people.edits``)."""
+    summary: Mapped[str] = mapped_column(Text)
+    """One line for a person, e.g. ``merged 2 people into "Ada" (#3)``: the Undo menu's label."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    people: Mapped[list[EditPerson]] = relationship(
+        back_populates="edit", cascade="all, delete-orphan", passive_deletes=True
+    )
+    faces: Mapped[list[EditFace]] = relationship(
+        back_populates="edit", cascade="all, delete-orphan", passive_deletes=True
+    )
+    rejections: Mapped[list[EditRejection]] = relationship(
+        back_populates="edit", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"Edit(id={self.id!r}, kind={self.kind!r}, summary={self.summary!r})"
+
+
+class EditPerson(Base):
+    """A person as it was before an edit changed it. ``existed`` False: the edit created it (undo
+    deletes it). ``person_id`` has no foreign key on purpose: a merge deletes people, and undo
+    brings them back with the same id."""
+
+    __tablename__ = "edit_people"
+
+    edit_id: Mapped[int] = mapped_column(
+        ForeignKey("edits.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    existed: Mapped[bool]
+    name: Mapped[str | None] = mapped_column(String)
+    is_hidden: Mapped[bool] = mapped_column(default=False)
+    cover_face_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None]
+
+    edit: Mapped[Edit] = relationship(back_populates="people")
+
+
+class EditFace(Base):
+    """A face's person, assignment and ignored flag as they were before an edit changed them.
+    Deleted with the face; when a changed photo is detected again, the entry follows its labels to
+    the new face (``people.rules.carry_labels``)."""
+
+    __tablename__ = "edit_faces"
+    __table_args__ = (
+        CheckConstraint(_in("assignment", Assignment), name="assignment"),
+        Index(None, "face_id"),
+    )
+
+    edit_id: Mapped[int] = mapped_column(
+        ForeignKey("edits.id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int | None] = mapped_column(Integer)
+    assignment: Mapped[str] = mapped_column(String(16))
+    assignment_confidence: Mapped[float | None] = mapped_column(Float)
+    is_ignored: Mapped[bool]
+
+    edit: Mapped[Edit] = relationship(back_populates="faces")
+
+
+class EditRejection(Base):
+    """Whether a face was rejected from a person (``existed``) before an edit added or removed
+    that rejection."""
+
+    __tablename__ = "edit_rejections"
+    __table_args__ = (Index(None, "face_id"),)
+
+    edit_id: Mapped[int] = mapped_column(
+        ForeignKey("edits.id", ondelete="CASCADE"), primary_key=True
+    )
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    existed: Mapped[bool]
+
+    edit: Mapped[Edit] = relationship(back_populates="rejections")
+
+
+class JobState(Base):
+    """A long job's bookmark between runs, e.g. ``recognize.last_face_id``: the newest face that
+    recognition of new faces has dealt with."""
+
+    __tablename__ = "job_state"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"JobState({self.key!r}={self.value!r})"
+
+
 # When a person is deleted, SQLite's ON DELETE SET NULL clears faces.person_id; this trigger
-# keeps ``assignment`` truthful ("none" without a person). The same DDL is in migration 0001.
+# keeps ``assignment`` truthful ("none" without a person). The same DDL is in migrations 0001 and
+# 0003 (which rebuilds the faces table).
 RESET_ASSIGNMENT_TRIGGER = """
 CREATE TRIGGER trg_faces_unassigned_reset
 AFTER UPDATE OF person_id ON faces
@@ -515,6 +650,46 @@ BEGIN
 END
 """
 
-event.listen(
-    Face.__table__, "after_create", DDL(RESET_ASSIGNMENT_TRIGGER).execute_if(dialect="sqlite")
+
+def _count_change(sign: str, row: str) -> str:
+    """SQL that adds (``sign`` ``+``) or removes (``-``) face ``row`` (NEW or OLD) from the
+    counts of its person."""
+    return f"""UPDATE people SET
+        face_count = face_count {sign} ({row}.assignment IN ('auto', 'confirmed')),
+        confirmed_count = confirmed_count {sign} ({row}.assignment = 'confirmed'),
+        suggestion_count = suggestion_count {sign} ({row}.assignment = 'suggested')
+    WHERE id = {row}.person_id;"""
+
+
+COUNT_TRIGGERS = (
+    f"""
+CREATE TRIGGER trg_faces_count_insert
+AFTER INSERT ON faces
+WHEN NEW.person_id IS NOT NULL
+BEGIN
+    {_count_change("+", "NEW")}
+END
+""",
+    f"""
+CREATE TRIGGER trg_faces_count_delete
+AFTER DELETE ON faces
+WHEN OLD.person_id IS NOT NULL
+BEGIN
+    {_count_change("-", "OLD")}
+END
+""",
+    f"""
+CREATE TRIGGER trg_faces_count_update
+AFTER UPDATE OF person_id, assignment ON faces
+WHEN OLD.person_id IS NOT NEW.person_id OR OLD.assignment IS NOT NEW.assignment
+BEGIN
+    {_count_change("-", "OLD")}
+    {_count_change("+", "NEW")}
+END
+""",
 )
+"""Keep ``people.face_count``, ``confirmed_count`` and ``suggestion_count`` equal to what the
+faces say, whoever writes the faces. The same DDL is in migration 0003."""
+
+for _trigger in (RESET_ASSIGNMENT_TRIGGER, *COUNT_TRIGGERS):
+    event.listen(Face.__table__, "after_create", DDL(_trigger).execute_if(dialect="sqlite"))

@@ -1,22 +1,71 @@
-"""The desktop window opens on a library and quits from its menu."""
+"""Start-up and the main window: the default library is created on first start, a library that
+cannot be opened leads to a choice (never an overwrite), pages and window state persist."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import pytest
 
-from app.main_window import MainWindow
+from app.main import open_library
+from app.main_window import MainWindow, app_settings
+from facenet_core.store import Library
+
+PAGES = ["Library", "People", "Photos", "Unassigned", "Ignored", "Training", "Settings"]
 
 
-def test_window_shows_the_library_and_quits(qtbot, tmp_path) -> None:
-    library = tmp_path / "library.db"
-    window = MainWindow(library)
+def test_the_default_library_is_created_on_first_start(tmp_path, monkeypatch) -> None:
+    default = tmp_path / "data" / "library.db"
+    monkeypatch.setattr("app.main.default_library_path", lambda: default)
+    library = open_library(None, ask=lambda path, reason: pytest.fail(reason))
+    assert library is not None and library.path == default and default.exists()
+    library.close()
+
+
+def test_a_missing_library_given_on_the_command_line_is_not_created(tmp_path) -> None:
+    asked: list[str] = []
+    wanted = tmp_path / "typo.db"
+    result = open_library(wanted, ask=lambda path, reason: asked.append(reason) or None)
+    assert result is None and not wanted.exists()
+    assert "no library at" in asked[0]
+
+
+def test_a_broken_library_is_never_overwritten_and_another_can_be_chosen(tmp_path) -> None:
+    broken = tmp_path / "notes.db"
+    broken.write_bytes(b"my precious notes, not a database" * 100)
+    other = tmp_path / "other.db"
+    answers = iter([(other, True)])
+    reasons: list[str] = []
+
+    def ask(path: Path, reason: str):
+        reasons.append(reason)
+        return next(answers)
+
+    library = open_library(broken, ask=ask)
+    assert library is not None and library.path == other
+    assert broken.read_bytes() == b"my precious notes, not a database" * 100
+    assert len(reasons) == 1 and reasons[0]
+    library.close()
+
+
+def test_pages_shortcuts_and_window_state(qtbot, tmp_path) -> None:
+    library = Library.open(tmp_path / "library.db", create=True)
+    window = MainWindow(library, restore_state=True)
     qtbot.addWidget(window)
     window.show()
     qtbot.waitExposed(window)
+    titles = [window.sidebar.list.item(i).text() for i in range(window.sidebar.list.count())]
+    assert titles == PAGES
     assert window.windowTitle() == "FaceNet Photos"
-    assert str(library) in window.library_label.text()
-    quit_action = window.menuBar().actions()[0].menu().actions()[0]
-    quit_action.trigger()
+    assert window.add_folder_action.shortcut().toString() == "Ctrl+O"
+    window.show_view("Settings")
+    assert window.stack.currentWidget() is window.views["Settings"]
+    window.resize(1000, 700)
+    window.close()
     qtbot.waitUntil(lambda: not window.isVisible())
+    assert app_settings().value("window/view") == "Settings"
+    # a new window opens on the page the last one showed
+    again = MainWindow(Library.open(tmp_path / "library.db"), restore_state=True)
+    qtbot.addWidget(again)
+    assert again.current_view.title == "Settings"
+    again.close()

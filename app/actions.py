@@ -1,0 +1,148 @@
+"""Every edit of people the pages offer, run in the task runner's edit lane (one at a time, in
+order), then announced: the pages reload, the banner says what happened, Undo learns what it
+would revert. Undo itself is the core's (``facenet_core.people.edits.undo``): the library keeps
+the history, so an edit can be undone even after the app restarted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from app.context import AppContext
+from app.tasks import Task
+from facenet_core.people import edits
+from facenet_core.people.edits import Change
+from facenet_core.people.queries import edit_history
+
+Done = Callable[[Change], None] | None
+
+
+class PeopleActions(QObject):
+    """The edits, for every page. ``undo_text`` is what Undo would revert ("" for nothing)."""
+
+    undo_changed = Signal(str)
+    edited = Signal(object)  # the Change of each finished edit (undo included)
+
+    def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.undo_text = ""
+        ctx.changed.connect(self._maybe_history)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, title: str, edit: Callable[[], Change], on_done: Done = None) -> Task:
+        def done(change: Change) -> None:
+            if change.changed:
+                self.ctx.say(change.summary[:1].upper() + change.summary[1:])
+            self.edited.emit(change)
+            self.ctx.notify("people", "faces", "photos", "history")
+            if on_done is not None:
+                on_done(change)
+
+        return self.ctx.runner.edit(edit, done, title=title)
+
+    def refresh_history(self) -> None:
+        library = self.ctx.library
+
+        def newest() -> str:
+            with library.session() as session:
+                entries = edit_history(session, limit=1)
+            return entries[0].summary if entries else ""
+
+        self.ctx.runner.query(newest, self._history, key="undo-history", owner=self)
+
+    def _history(self, summary: str) -> None:
+        self.undo_text = summary
+        self.undo_changed.emit(summary)
+
+    def _maybe_history(self, topics: frozenset[str]) -> None:
+        if "history" in topics:
+            self.refresh_history()
+
+    # -- the edits -------------------------------------------------------------------------------
+
+    def name(self, person_id: int, name: str, on_done: Done = None) -> Task:
+        library = self.ctx.library
+        return self.run("Naming", lambda: edits.name_person(library, person_id, name), on_done)
+
+    def merge(self, person_ids: Sequence[int], on_done: Done = None) -> Task:
+        library, ids = self.ctx.library, list(person_ids)
+        return self.run("Merging", lambda: edits.merge_people(library, ids), on_done)
+
+    def move(self, face_ids: Iterable[int], to_person: int | None, on_done: Done = None) -> Task:
+        """Move faces to a person, or to a new person (None)."""
+        library, ids = self.ctx.library, list(face_ids)
+        return self.run("Moving faces", lambda: edits.move_faces(library, ids, to_person), on_done)
+
+    def move_to_new(self, face_ids: Iterable[int], name: str, on_done: Done = None) -> Task:
+        """Move faces to a new person with this name (one undo step each)."""
+        library, ids = self.ctx.library, list(face_ids)
+
+        def work() -> Change:
+            change = edits.move_faces(library, ids, None)
+            if name and change.person_id is not None:
+                return edits.name_person(library, change.person_id, name)
+            return change
+
+        return self.run("Moving faces", work, on_done)
+
+    def not_this_person(
+        self, face_ids: Iterable[int], person_id: int, on_done: Done = None
+    ) -> Task:
+        library, ids = self.ctx.library, list(face_ids)
+        return self.run(
+            "Not this person", lambda: edits.remove_faces(library, ids, person_id), on_done
+        )
+
+    def confirm_suggestions(
+        self, person_id: int, face_ids: Iterable[int] | None = None, on_done: Done = None
+    ) -> Task:
+        library = self.ctx.library
+        ids = None if face_ids is None else list(face_ids)
+        return self.run(
+            "Confirming",
+            lambda: edits.confirm_suggestions(library, ids, person_id=person_id),
+            on_done,
+        )
+
+    def reject_suggestions(
+        self, person_id: int, face_ids: Iterable[int] | None = None, on_done: Done = None
+    ) -> Task:
+        library = self.ctx.library
+        ids = None if face_ids is None else list(face_ids)
+        return self.run(
+            "Rejecting",
+            lambda: edits.reject_suggestions(library, ids, person_id=person_id),
+            on_done,
+        )
+
+    def ignore(self, face_ids: Iterable[int], ignored: bool = True, on_done: Done = None) -> Task:
+        library, ids = self.ctx.library, list(face_ids)
+        return self.run(
+            "Ignoring faces" if ignored else "Restoring faces",
+            lambda: edits.ignore_faces(library, ids, ignored),
+            on_done,
+        )
+
+    def hide(self, person_id: int, hidden: bool = True, on_done: Done = None) -> Task:
+        library = self.ctx.library
+        return self.run(
+            "Hiding" if hidden else "Showing",
+            lambda: edits.hide_person(library, person_id, hidden),
+            on_done,
+        )
+
+    def set_cover(self, person_id: int, face_id: int, on_done: Done = None) -> Task:
+        library = self.ctx.library
+        return self.run(
+            "Choosing the cover", lambda: edits.set_cover(library, person_id, face_id), on_done
+        )
+
+    def undo(self, on_done: Done = None) -> Task | None:
+        if not self.undo_text:
+            self.ctx.say("Nothing to undo")
+            return None
+        library = self.ctx.library
+        return self.run("Undo", lambda: edits.undo(library), on_done)

@@ -1,0 +1,131 @@
+"""The reads the pages need, composed from the core's people queries into plain values.
+
+Each function here runs in the task runner's read lane (never on the GUI thread) and returns
+frozen values the models hold and the delegates paint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from facenet_core.library import browse
+from facenet_core.library.browse import NamedFace, PhotoFaces
+from facenet_core.people.queries import (
+    FaceInfo,
+    Page,
+    PersonSummary,
+    PhotoInfo,
+    cover_faces,
+    faces_by_id,
+    get_person,
+    ignored_faces,
+    list_people,
+    person_faces,
+    photos_with_people,
+    suggested_faces,
+    unassigned_faces,
+)
+from facenet_core.store import Library
+
+__all__ = [
+    "FaceInfo",
+    "NamedFace",
+    "Page",
+    "PersonCard",
+    "PhotoFaces",
+    "PhotoInfo",
+    "ignored_page",
+    "people_cards",
+    "person_card",
+    "person_page",
+    "photo_faces",
+    "photo_page",
+    "unassigned_page",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCard:
+    """A person as the grid shows it: the summary's figures and the cover face itself (its
+    photo and box, to make its thumbnail)."""
+
+    id: int
+    name: str | None
+    faces: int
+    confirmed: int
+    suggestions: int
+    is_hidden: bool
+    cover_face: FaceInfo | None
+
+    @property
+    def label(self) -> str:
+        return self.name or "Unnamed"
+
+
+def _cards(library: Library, people: Sequence[PersonSummary]) -> list[PersonCard]:
+    """The summaries with their cover faces: the chosen cover, else the one the core picks."""
+    with library.session() as session:
+        covers: dict[int, int | None] = {p.id: p.cover_face_id for p in people}
+        unchosen = [p.id for p in people if p.cover_face_id is None]
+        if unchosen:
+            covers.update(cover_faces(session, unchosen))
+        wanted = [f for f in covers.values() if f is not None]
+        faces = {f.id: f for f in faces_by_id(session, wanted)} if wanted else {}
+    out = []
+    for p in people:
+        cover = covers.get(p.id)
+        face = faces.get(cover) if cover is not None else None
+        out.append(PersonCard(p.id, p.name, p.faces, p.confirmed, p.suggestions, p.is_hidden, face))
+    return out
+
+
+def people_cards(
+    library: Library, *, include_hidden: bool = False, min_faces: int = 1
+) -> list[PersonCard]:
+    """Every person for the grid: named first (by name), then unnamed by size."""
+    with library.session() as session:
+        people = list_people(session, include_hidden=include_hidden, min_faces=min_faces)
+    return _cards(library, people)
+
+
+def person_card(library: Library, person_id: int) -> PersonCard:
+    with library.session() as session:
+        person = get_person(session, person_id)
+    return _cards(library, [person])[0]
+
+
+def person_page(
+    library: Library, person_id: int, offset: int, limit: int, *, suggestions: bool = False
+) -> Page[FaceInfo]:
+    """A page of a person's faces, or of the suggestions waiting for an answer."""
+    with library.session() as session:
+        if suggestions:
+            return suggested_faces(session, person_id, offset=offset, limit=limit)
+        return person_faces(session, person_id, offset=offset, limit=limit)
+
+
+def unassigned_page(library: Library, offset: int, limit: int) -> Page[FaceInfo]:
+    with library.session() as session:
+        return unassigned_faces(session, offset=offset, limit=limit)
+
+
+def ignored_page(library: Library, offset: int, limit: int) -> Page[FaceInfo]:
+    with library.session() as session:
+        return ignored_faces(session, offset=offset, limit=limit)
+
+
+def photo_page(
+    library: Library, person_ids: Sequence[int], offset: int, limit: int
+) -> Page[PhotoInfo]:
+    """A page of the photos with all these people together (every photo when none)."""
+    with library.session() as session:
+        if person_ids:
+            return photos_with_people(session, person_ids, offset=offset, limit=limit)
+        return browse.all_photos(session, offset=offset, limit=limit)
+
+
+def photo_faces(library: Library, photo_id: int) -> PhotoFaces:
+    """One photo with its faces and their people's names (the viewer)."""
+    with library.session() as session:
+        return browse.photo_faces(session, photo_id)

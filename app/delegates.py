@@ -1,0 +1,301 @@
+"""Painting the grids: face thumbnails, person cards and photo tiles.
+
+Delegates paint from the row's plain value and the shared thumbnail cache only; a thumbnail not
+cached yet is drawn as a soft placeholder and asked for (it arrives within a frame or two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QLineEdit,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from app.models import ItemRole
+from app.resources import icon
+from app.thumbs import FaceRef, PhotoRef, Shape, ThumbnailLoader
+
+Index = QModelIndex | QPersistentModelIndex
+
+SELECTED = QColor("#dbe5f8")
+SELECTED_RING = QColor("#3b6fd8")
+HOVER = QColor("#eef1f5")
+PLACEHOLDER = QColor("#e4e8ee")
+TEXT = QColor("#1f2630")
+MUTED = QColor("#6b7482")
+SUGGESTION = QColor("#f59e0b")
+TOP_CENTRE = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+
+
+def face_ref(item: Any) -> FaceRef:
+    """What the thumbnail loader needs from a face row (``FaceInfo``)."""
+    return FaceRef(item.id, item.photo_path, tuple(item.box))
+
+
+def _placeholder(painter: QPainter, rect: QRect, shape: Shape, missing: bool) -> None:
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(PLACEHOLDER)
+    if shape == "circle":
+        painter.drawEllipse(rect)
+    else:
+        painter.drawRoundedRect(rect, rect.width() * 0.08, rect.width() * 0.08)
+    if missing:  # the photo is gone: a faint person outline instead of the face
+        side = rect.width() // 3
+        centre = rect.center()
+        painter.setOpacity(0.35)
+        icon("person").paint(
+            painter, QRect(centre.x() - side // 2, centre.y() - side // 2, side, side)
+        )
+        painter.setOpacity(1.0)
+
+
+def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) -> None:
+    state = option.state
+    if state & QStyle.StateFlag.State_Selected:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(SELECTED)
+        painter.drawRoundedRect(rect, 12, 12)
+    elif state & QStyle.StateFlag.State_MouseOver:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(HOVER)
+        painter.drawRoundedRect(rect, 12, 12)
+
+
+class FaceDelegate(QStyledItemDelegate):
+    """A face thumbnail (a circle), with a dashed amber ring on suggestions and a caption
+    (``caption(item)``, optional) under it."""
+
+    def __init__(
+        self,
+        loader: ThumbnailLoader,
+        size: int = 104,
+        *,
+        shape: Shape = "circle",
+        caption: Callable[[Any], str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.size = size
+        self.shape = shape
+        self.caption = caption
+        self.pad = 8
+        self.caption_height = 20 if caption else 0
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        side = self.size + 2 * self.pad
+        return QSize(side, side + self.caption_height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        item = index.data(ItemRole)
+        if item is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        cell = option.rect.adjusted(2, 2, -2, -2)
+        _background(painter, option, cell)
+        x = option.rect.x() + (option.rect.width() - self.size) // 2
+        target = QRect(x, option.rect.y() + self.pad, self.size, self.size)
+        pixmap = self.loader.face(face_ref(item), self.size, self.shape)
+        if pixmap is None:
+            missing = self.loader.face_missing(item.id, self.size, self.shape)
+            _placeholder(painter, target, self.shape, missing)
+        else:
+            painter.drawPixmap(target, pixmap)
+        if getattr(item, "kind", "") == "suggested":
+            pen = QPen(SUGGESTION, 3, Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(target.adjusted(1, 1, -1, -1))
+            _badge(painter, target, "?")
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(QPen(SELECTED_RING, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            if self.shape == "circle":
+                painter.drawEllipse(target.adjusted(-1, -1, 1, 1))
+            else:
+                painter.drawRoundedRect(target.adjusted(-1, -1, 1, 1), 10, 10)
+        if self.caption is not None:
+            text = self.caption(item)
+            rect = QRect(cell.x() + 4, target.bottom() + 4, cell.width() - 8, self.caption_height)
+            painter.setPen(MUTED)
+            metrics = QFontMetrics(option.font)
+            elided = metrics.elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+            painter.drawText(
+                rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided
+            )
+        painter.restore()
+
+
+def _badge(painter: QPainter, target: QRect, text: str) -> None:
+    """A small amber pill at the top right of ``target``."""
+    font = QFont(painter.font())
+    font.setBold(True)
+    font.setPixelSize(11)
+    painter.setFont(font)
+    width = max(20, QFontMetrics(font).horizontalAdvance(text) + 12)
+    rect = QRectF(target.right() - width + 4, target.top() - 2, width, 20)
+    path = QPainterPath()
+    path.addRoundedRect(rect, 10, 10)
+    painter.setPen(QPen(QColor("white"), 2))
+    painter.setBrush(SUGGESTION)
+    painter.drawPath(path)
+    painter.setPen(QColor("white"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class PersonDelegate(QStyledItemDelegate):
+    """A person card: the cover face in a circle, the name (or "Unnamed"), the face count, and
+    an amber badge counting the suggestions waiting for an answer. F2 or a double click on the
+    name renames in place."""
+
+    def __init__(
+        self,
+        loader: ThumbnailLoader,
+        rename: Callable[[int, str], None],
+        size: int = 120,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.rename = rename
+        self.size = size
+        self.width = size + 44
+        self.height = size + 70
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        return QSize(self.width, self.height)
+
+    def _cover_rect(self, option: QStyleOptionViewItem) -> QRect:
+        x = option.rect.x() + (option.rect.width() - self.size) // 2
+        return QRect(x, option.rect.y() + 12, self.size, self.size)
+
+    def name_rect(self, rect: QRect) -> QRect:
+        return QRect(rect.x() + 6, rect.y() + self.size + 18, rect.width() - 12, 24)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        person = index.data(ItemRole)
+        if person is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        cell = option.rect.adjusted(3, 3, -3, -3)
+        _background(painter, option, cell)
+        target = self._cover_rect(option)
+        cover = person.cover_face
+        pixmap = self.loader.face(face_ref(cover), self.size, "circle") if cover else None
+        if pixmap is None:
+            missing = cover is None or self.loader.face_missing(cover.id, self.size, "circle")
+            _placeholder(painter, target, "circle", missing)
+        else:
+            painter.drawPixmap(target, pixmap)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(QPen(SELECTED_RING, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawEllipse(target.adjusted(-2, -2, 2, 2))
+        if person.suggestions:
+            _badge(painter, target, f"{person.suggestions:,}")
+        name_rect = self.name_rect(option.rect)
+        font = QFont(option.font)
+        font.setPixelSize(14)
+        font.setBold(bool(person.name))
+        font.setItalic(not person.name)
+        painter.setFont(font)
+        painter.setPen(TEXT if person.name else MUTED)
+        metrics = QFontMetrics(font)
+        name = person.name or "Add a name"
+        painter.drawText(
+            name_rect,
+            Qt.AlignmentFlag.AlignCenter,
+            metrics.elidedText(name, Qt.TextElideMode.ElideRight, name_rect.width()),
+        )
+        small = QFont(option.font)
+        small.setPixelSize(12)
+        painter.setFont(small)
+        painter.setPen(MUTED)
+        count = f"{person.faces:,} photo" + ("" if person.faces == 1 else "s")
+        if person.is_hidden:
+            count += " · hidden"
+        painter.drawText(
+            QRect(name_rect.x(), name_rect.bottom() + 1, name_rect.width(), 18),
+            Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
+            count,
+        )
+        painter.restore()
+
+    # -- renaming in place -----------------------------------------------------------------------
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: Index) -> QWidget:
+        editor = QLineEdit(parent)
+        editor.setPlaceholderText("Name")
+        editor.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        editor.setFrame(True)
+        return editor
+
+    def setEditorData(self, editor: QWidget, index: Index) -> None:
+        person = index.data(ItemRole)
+        if isinstance(editor, QLineEdit) and person is not None:
+            editor.setText(person.name or "")
+            editor.selectAll()
+
+    def updateEditorGeometry(
+        self, editor: QWidget, option: QStyleOptionViewItem, index: Index
+    ) -> None:
+        editor.setGeometry(self.name_rect(option.rect).adjusted(-2, -3, 2, 3))
+
+    def setModelData(self, editor: QWidget, model: Any, index: Index) -> None:
+        person = index.data(ItemRole)
+        if isinstance(editor, QLineEdit) and person is not None:
+            text = editor.text().strip()
+            if text != (person.name or ""):
+                self.rename(person.id, text)
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    """A photo tile: a rounded square thumbnail."""
+
+    def __init__(
+        self, loader: ThumbnailLoader, size: int = 168, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.size = size
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        return QSize(self.size + 12, self.size + 12)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        photo = index.data(ItemRole)
+        if photo is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        target = QRect(
+            option.rect.x() + (option.rect.width() - self.size) // 2,
+            option.rect.y() + (option.rect.height() - self.size) // 2,
+            self.size,
+            self.size,
+        )
+        pixmap = self.loader.photo(PhotoRef(photo.id, photo.path), self.size, "rounded")
+        if pixmap is None:
+            missing = self.loader.photo_missing(photo.id, self.size, "rounded")
+            _placeholder(painter, target, "rounded", missing)
+        else:
+            painter.drawPixmap(target, pixmap)
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.setPen(QPen(SELECTED_RING, 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(target.adjusted(-2, -2, 2, 2), 14, 14)
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.setPen(QPen(QColor(255, 255, 255, 180), 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(target.adjusted(1, 1, -1, -1), 12, 12)
+        painter.restore()

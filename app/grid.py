@@ -1,0 +1,87 @@
+"""The thumbnail grid every page uses: a list view in icon mode over a model of plain values,
+repainted when thumbnails arrive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractItemModel, QSize, Qt
+from PySide6.QtGui import QResizeEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from app.models import ItemRole
+from app.thumbs import ThumbnailLoader
+
+
+class Grid(QListView):
+    """A wrapping grid of same-size cells, multi-select, scrolled by pixel."""
+
+    def __init__(
+        self,
+        model: QAbstractItemModel,
+        delegate: QStyledItemDelegate,
+        loader: ThumbnailLoader,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("grid")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        # lay out thousands of cells a batch per turn of the event loop, not all at once
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(300)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(32)
+        self.setSpacing(2)
+        self.setMouseTracking(True)
+        self.setWrapping(True)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setModel(model)
+        self.setItemDelegate(delegate)
+        loader.updated.connect(self.viewport().update)
+        model.modelReset.connect(self.spread)
+        model.rowsInserted.connect(self.spread)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.spread()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.spread()
+
+    def spread(self) -> None:
+        """Spread the columns over the whole width (no ragged empty band on the right)."""
+        delegate = self.itemDelegate()
+        if self.flow() != QListView.Flow.LeftToRight or not self.isWrapping():
+            return
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        hint = delegate.sizeHint(option, self.model().index(0, 0))
+        width = self.viewport().width() - 4
+        step = hint.width() + 2 * self.spacing()
+        if hint.width() <= 0 or width <= 0:
+            return
+        columns = max(1, width // step)
+        cell = QSize(width // columns - 2 * self.spacing(), hint.height())
+        if self.gridSize() != cell:
+            self.setGridSize(cell)
+
+    def selected(self) -> list[Any]:
+        """The plain values of the selected cells, in grid order."""
+        rows = sorted(self.selectionModel().selectedIndexes(), key=lambda i: i.row())
+        return [index.data(ItemRole) for index in rows]
+
+    def current(self) -> Any:
+        index = self.currentIndex()
+        return index.data(ItemRole) if index.isValid() else None

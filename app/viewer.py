@@ -1,0 +1,174 @@
+"""The photo viewer: one photo, fitted to the window, with its faces boxed and labelled.
+
+The photo is decoded off the GUI thread (an upright preview from the core, decoded into a
+:class:`~PySide6.QtGui.QImage` in the worker). Boxes are in the photo's displayed-orientation
+pixels, mapped through the preview's scale. Clicking a box emits :attr:`PhotoCanvas.face_clicked`
+(the page opens the person picker for it); hovering shows who it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QPixmap,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+BOX = QColor("#ffd166")
+BOX_NAMED = QColor("#4ade80")
+BOX_HOVER = QColor("#ffffff")
+
+
+@dataclass(frozen=True, slots=True)
+class BoxedFace:
+    """A face as the viewer draws it: its box in photo pixels and its label."""
+
+    id: int
+    box: tuple[float, float, float, float]
+    label: str
+    person_id: int | None
+    kind: str  # none / auto / suggested / confirmed
+
+
+def decode_preview(data: bytes) -> QImage:
+    """JPEG bytes -> QImage (in a worker: QImage, unlike QPixmap, is safe off the GUI thread)."""
+    image = QImage.fromData(data)
+    if image.isNull():
+        raise ValueError("the photo could not be decoded")
+    return image
+
+
+class PhotoCanvas(QWidget):
+    """Paints the photo letterboxed in the widget, with labelled face boxes on top."""
+
+    face_clicked = Signal(int)  # face id
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(320, 240))
+        self.pixmap: QPixmap | None = None
+        self.photo_size = (0, 0)  # displayed-orientation pixels of the photo
+        self.faces: list[BoxedFace] = []
+        self.hover: int | None = None
+        self.message = "Loading…"
+
+    def set_photo(self, image: QImage | None, photo_size: tuple[int, int]) -> None:
+        self.pixmap = QPixmap.fromImage(image) if image is not None else None
+        w, h = photo_size
+        if (not w or not h) and image is not None:
+            w, h = image.width(), image.height()
+        self.photo_size = (w, h)
+        self.message = "" if image is not None else "This photo cannot be shown"
+        self.update()
+
+    def set_faces(self, faces: Sequence[BoxedFace]) -> None:
+        self.faces = list(faces)
+        self.update()
+
+    def clear(self, message: str = "Loading…") -> None:
+        self.pixmap = None
+        self.faces = []
+        self.message = message
+        self.update()
+
+    # -- geometry --------------------------------------------------------------------------------
+
+    def photo_rect(self) -> QRectF:
+        """Where the photo is drawn: fitted into the widget, centred."""
+        w, h = self.photo_size
+        if not w or not h:
+            return QRectF()
+        scale = min(self.width() / w, self.height() / h)
+        dw, dh = w * scale, h * scale
+        return QRectF((self.width() - dw) / 2, (self.height() - dh) / 2, dw, dh)
+
+    def box_rect(self, face: BoxedFace) -> QRectF:
+        area = self.photo_rect()
+        w, _ = self.photo_size
+        scale = area.width() / w if w else 0
+        x1, y1, x2, y2 = face.box
+        return QRectF(
+            area.x() + x1 * scale, area.y() + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale
+        )
+
+    def face_at(self, point: QPointF) -> BoxedFace | None:
+        for face in sorted(self.faces, key=lambda f: f.box[2] - f.box[0]):  # smallest first
+            if self.box_rect(face).adjusted(-4, -4, 4, 4).contains(point):
+                return face
+        return None
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        face = self.face_at(event.position())
+        hover = face.id if face else None
+        if hover != self.hover:
+            self.hover = hover
+            self.setCursor(
+                Qt.CursorShape.PointingHandCursor if face else Qt.CursorShape.ArrowCursor
+            )
+            self.setToolTip(f"{face.label} — click to name or change" if face else "")
+            self.update()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        face = self.face_at(event.position())
+        if face is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.face_clicked.emit(face.id)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), QColor("#16191d"))
+        if self.pixmap is None:
+            painter.setPen(QColor("#c4cad3"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message)
+            return
+        area = self.photo_rect()
+        painter.drawPixmap(area, self.pixmap, QRectF(self.pixmap.rect()))
+        font = QFont(self.font())
+        font.setPixelSize(12)
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = QFontMetrics(font)
+        for face in self.faces:
+            rect = self.box_rect(face)
+            named = face.person_id is not None and face.kind in ("auto", "confirmed")
+            colour = BOX_HOVER if face.id == self.hover else (BOX_NAMED if named else BOX)
+            painter.setPen(QPen(QColor(0, 0, 0, 110), 4))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect, 6, 6)
+            pen = QPen(
+                colour,
+                2,
+                Qt.PenStyle.DashLine if face.kind == "suggested" else Qt.PenStyle.SolidLine,
+            )
+            painter.setPen(pen)
+            painter.drawRoundedRect(rect, 6, 6)
+            text = face.label + ("?" if face.kind == "suggested" else "")
+            width = metrics.horizontalAdvance(text) + 14
+            tag = QRectF(rect.x(), rect.bottom() + 5, width, 22)
+            if tag.bottom() > self.height() - 2:
+                tag.moveBottom(rect.top() - 5)
+            path = QPainterPath()
+            path.addRoundedRect(tag, 11, 11)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(20, 24, 30, 200))
+            painter.drawPath(path)
+            painter.setPen(colour)
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+        painter.end()

@@ -1,0 +1,441 @@
+"""The Library page: the folders of the library with their counts, adding (button, Ctrl+O or a
+dropped folder), scanning and removing folders, the progress of the running job with Cancel, and
+the files that could not be read, with their reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QMessageBox,
+    QProgressBar,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.jobs import ScanOutcome, scan_job
+from app.resources import icon
+from app.tasks import Task, TaskInfo
+from app.views.base import View
+from app.widgets import DropZone, PageHeader, button, duration, label, plural
+from facenet_core.library.roots import (
+    FailedPhoto,
+    RemovedRoot,
+    RootSummary,
+    failed_photos,
+    list_roots,
+    remove_root,
+)
+from facenet_core.progress import Progress
+
+ROOT_ID = Qt.ItemDataRole.UserRole
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryState:
+    roots: tuple[RootSummary, ...]
+    failed: tuple[FailedPhoto, ...]
+
+
+def describe(event: Progress) -> tuple[str, str]:
+    """A progress event as two lines for people: what is happening, and the figures."""
+    if event.task == "scan" and event.phase == "walk":
+        return "Looking for photos…", f"{plural(event.done, 'photo')} found so far"
+    if event.task == "scan" and event.phase == "faces":
+        head = f"Finding faces: {event.done:,} of {event.total or 0:,} photos"
+        parts = []
+        if event.rate:
+            parts.append(f"{event.rate:.1f} photos/s")
+        faces = int(event.counters.get("faces", 0))
+        parts.append(f"{plural(faces, 'face')} found")
+        failed = int(event.counters.get("failed", 0))
+        if failed:
+            parts.append(f"{failed:,} unreadable")
+        left = event.seconds_left
+        if left is not None and event.done:
+            parts.append(f"about {duration(left)} left")
+        return head, " · ".join(parts)
+    if event.task in ("recognize", "cluster"):
+        doing = "Recognising people" if event.task == "recognize" else "Grouping faces"
+        head = f"{doing}: {event.message or event.phase}"
+        figures = f"{event.done:,} of {event.total:,} faces" if event.total else ""
+        return head, figures
+    head = event.message or f"{event.phase.capitalize()}"
+    if event.total:
+        figures = f"{event.done:,} of {event.total:,} {event.unit}s"
+    else:
+        figures = f"{event.done:,} {event.unit}s"
+    if event.seconds_left is not None and event.done:
+        figures += f" · about {duration(event.seconds_left)} left"
+    return head, figures
+
+
+class JobPanel(QFrame):
+    """The running job: what it does, a bar, its figures, and Cancel."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 14)
+        layout.setSpacing(8)
+        top = QHBoxLayout()
+        self.title = label("", "sectionTitle")
+        top.addWidget(self.title, 1)
+        self.cancel_button = button(
+            "Cancel",
+            tooltip="Stop after the photos in hand; scanning again later resumes where it stopped",
+        )
+        top.addWidget(self.cancel_button)
+        layout.addLayout(top)
+        self.bar = QProgressBar(self)
+        self.bar.setFixedHeight(10)
+        self.bar.setTextVisible(False)
+        layout.addWidget(self.bar)
+        self.figures = label("", "muted")
+        layout.addWidget(self.figures)
+        self.task: Task | None = None
+        self.cancel_button.clicked.connect(self._cancel)
+        self.hide()
+
+    def start(self, task: Task, title: str) -> None:
+        self.task = task
+        self.title.setText(title)
+        self.figures.setText("Getting ready (loading the face models)…")
+        self.bar.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.show()
+
+    def update_progress(self, event: Progress) -> None:
+        head, figures = describe(event)
+        self.title.setText(head)
+        self.figures.setText(figures)
+        if event.total:
+            self.bar.setRange(0, event.total)
+            self.bar.setValue(min(event.done, event.total))
+        else:
+            self.bar.setRange(0, 0)
+
+    def finish(self) -> None:
+        self.task = None
+        self.hide()
+
+    def _cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Stopping…")
+
+
+class LibraryView(View):
+    title = "Library"
+    icon_name = "library"
+    topics = frozenset({"roots", "photos"})
+
+    add_requested = Signal()  # the window asks for a folder (one dialog for button and Ctrl+O)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.header = PageHeader("Library", "")
+        self.add_button = self.header.add(
+            button("Add folder…", primary=True, tooltip="Add a folder of photos (Ctrl+O)")
+        )
+        self.rescan_button = self.header.add(
+            button("Rescan all", tooltip="Look for new, changed and removed photos in every folder")
+        )
+        self.page.addWidget(self.header)
+
+        self.stack = QStackedWidget(self)
+        self.page.addWidget(self.stack, 1)
+        self.drop_zone = DropZone()
+        empty = QWidget()
+        empty_layout = QVBoxLayout(empty)
+        empty_layout.setContentsMargins(0, 0, 0, 0)
+        empty_layout.addWidget(self.drop_zone)
+        self.stack.addWidget(empty)
+
+        content = QWidget()
+        body = QVBoxLayout(content)
+        body.setContentsMargins(0, 0, 0, 0)
+        body.setSpacing(12)
+        self.job_panel = JobPanel()
+        body.addWidget(self.job_panel)
+        body.addWidget(label("Folders", "sectionTitle"))
+        self.folders = QTreeWidget()
+        self.folders.setHeaderLabels(["Folder", "Photos", "Faces", "Unreadable", ""])
+        self.folders.setRootIsDecorated(False)
+        self.folders.setUniformRowHeights(True)
+        self.folders.setAlternatingRowColors(False)
+        self.folders.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.folders.setIconSize(QSize(18, 18))
+        head = self.folders.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3, 4):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.folders.setMinimumHeight(120)
+        body.addWidget(self.folders, 2)
+        row = QHBoxLayout()
+        self.scan_button = button("Scan now", tooltip="Scan the selected folders for new photos")
+        self.open_button = button("Show in file manager")
+        self.remove_button = button(
+            "Remove from library…",
+            danger=True,
+            tooltip="Take the folder and everything found in it out of the library; "
+            "the files stay on disk",
+        )
+        for b in (self.scan_button, self.open_button):
+            row.addWidget(b)
+        row.addStretch(1)
+        row.addWidget(self.remove_button)
+        body.addLayout(row)
+        self.failed_title = label("", "sectionTitle")
+        body.addWidget(self.failed_title)
+        self.failed = QTreeWidget()
+        self.failed.setHeaderLabels(["File", "Why it could not be read"])
+        self.failed.setRootIsDecorated(False)
+        self.failed.setUniformRowHeights(True)
+        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.failed.header().resizeSection(0, 420)
+        self.failed.setMinimumHeight(90)
+        body.addWidget(self.failed, 1)
+        self.stack.addWidget(content)
+
+        self.state = LibraryState((), ())
+        self.scan_task: Task | None = None
+        self._last_phase = ""
+        self.add_button.clicked.connect(self.add_requested)
+        self.drop_zone.add_clicked.connect(self.add_requested)
+        self.rescan_button.clicked.connect(lambda: self.scan(None))
+        self.scan_button.clicked.connect(self._scan_selected)
+        self.remove_button.clicked.connect(self._remove_selected)
+        self.open_button.clicked.connect(self._open_selected)
+        self.folders.itemSelectionChanged.connect(self._update_buttons)
+        self.folders.itemDoubleClicked.connect(lambda *_: self._open_selected())
+        runner = ctx.runner
+        runner.job_started.connect(self._job_started)
+        runner.job_progress.connect(self._job_progress)
+        runner.job_ended.connect(self._job_ended)
+        self._update_buttons()
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        super().reload()
+        library = self.ctx.library
+
+        def read() -> LibraryState:
+            return LibraryState(tuple(list_roots(library)), tuple(failed_photos(library)))
+
+        self.ctx.runner.query(read, self._show, key="library-view", owner=self)
+
+    def _show(self, state: LibraryState) -> None:
+        self.state = state
+        roots = state.roots
+        photos = sum(r.photos for r in roots)
+        faces = sum(r.faces for r in roots)
+        self.header.set_subtitle(
+            f"{plural(len(roots), 'folder')} · {plural(photos, 'photo')} · {plural(faces, 'face')}"
+            if roots
+            else "No folders yet"
+        )
+        empty = not roots and self.scan_task is None
+        self.stack.setCurrentIndex(0 if empty else 1)
+        self.add_button.setVisible(not empty)  # the empty page has its own big button
+        self.rescan_button.setVisible(not empty)
+        selected = {item.data(0, ROOT_ID) for item in self.folders.selectedItems()}
+        self.folders.clear()
+        for root in roots:
+            state_text = ""
+            if not root.exists:
+                state_text = "Folder not found (unplugged drive?)"
+            elif root.pending:
+                state_text = f"{root.pending:,} waiting to be scanned"
+            elif root.missing:
+                state_text = f"{root.missing:,} photos gone from disk"
+            item = QTreeWidgetItem(
+                [
+                    root.path,
+                    f"{root.photos:,}",
+                    f"{root.faces:,}",
+                    f"{root.failed:,}" if root.failed else "",
+                    state_text,
+                ]
+            )
+            item.setData(0, ROOT_ID, root.id)
+            item.setToolTip(0, root.path)
+            item.setIcon(0, icon("library"))
+            for col in (1, 2, 3):
+                item.setTextAlignment(col, RIGHT)
+            self.folders.addTopLevelItem(item)
+            item.setSelected(root.id in selected)
+        self.failed.clear()
+        for failed in state.failed:
+            item = QTreeWidgetItem([failed.path, failed.error])
+            item.setToolTip(0, failed.path)
+            item.setToolTip(1, failed.error)
+            self.failed.addTopLevelItem(item)
+        count = len(state.failed)
+        self.failed_title.setText(f"Files that could not be read ({count:,})")
+        self.failed_title.setVisible(bool(count))
+        self.failed.setVisible(bool(count))
+        self._update_buttons()
+        self.loaded()
+
+    def _update_buttons(self) -> None:
+        busy = self.scan_task is not None
+        chosen = bool(self.folders.selectedItems())
+        self.scan_button.setEnabled(chosen and not busy)
+        self.remove_button.setEnabled(chosen and not busy)
+        self.open_button.setEnabled(len(self.folders.selectedItems()) == 1)
+        self.rescan_button.setEnabled(bool(self.state.roots) and not busy)
+        if busy:
+            self.remove_button.setToolTip("Wait for the scan to finish, or cancel it")
+        else:
+            self.remove_button.setToolTip(
+                "Take the folder and everything found in it out of the library; "
+                "the files stay on disk"
+            )
+
+    def _selected_roots(self) -> list[RootSummary]:
+        ids = {item.data(0, ROOT_ID) for item in self.folders.selectedItems()}
+        return [r for r in self.state.roots if r.id in ids]
+
+    # -- scanning --------------------------------------------------------------------------------
+
+    def scan(self, folders: list[str] | None) -> Task | None:
+        """Scan ``folders`` (adding them), or every folder when None."""
+        if self.scan_task is not None:
+            if folders:
+                self.ctx.say("A scan is running; the new folders are scanned after it")
+            else:
+                return None
+        names = "every folder" if folders is None else ", ".join(folders)
+        task = self.ctx.runner.run(
+            scan_job(self.ctx.library, folders),
+            title=f"Scanning {names}",
+            on_done=self._scan_done,
+            owner=self,
+        )
+        if self.scan_task is None:
+            self.scan_task = task
+        self.stack.setCurrentIndex(1)
+        self._update_buttons()
+        return task
+
+    def _scan_selected(self) -> None:
+        roots = self._selected_roots()
+        if roots:
+            self.scan([r.path for r in roots])
+
+    def _job_started(self, info: TaskInfo) -> None:
+        task = next((t for t in self.ctx.runner.running_jobs() if t.id == info.id), None)
+        if task is not None:
+            if info.title.startswith("Scanning"):
+                self.scan_task = task
+            self.job_panel.start(task, info.title)
+            self.stack.setCurrentIndex(1)
+            self._update_buttons()
+
+    def _job_progress(self, info: TaskInfo, event: Progress) -> None:
+        if self.job_panel.task is not None and self.job_panel.task.id == info.id:
+            self.job_panel.update_progress(event)
+        if event.phase != self._last_phase:
+            self._last_phase = event.phase
+            self.reload()  # the folder is listed from the scan's start, its counts grow
+
+    def _job_ended(self, info: TaskInfo) -> None:
+        if self.scan_task is not None and self.scan_task.id == info.id:
+            self.scan_task = None
+        if self.job_panel.task is not None and self.job_panel.task.id == info.id:
+            self.job_panel.finish()
+        self._update_buttons()
+        # the scan's photos and faces are in the library even when it was cancelled
+        self.ctx.notify("roots", "photos", "faces", "people")
+
+    def _scan_done(self, outcome: ScanOutcome) -> None:
+        r = outcome.result
+        if r.cancelled:
+            text = (
+                f"Scan stopped: {plural(r.faces_added, 'face')} found so far are kept. "
+                "Scan again to finish."
+            )
+        else:
+            parts = [f"{plural(r.photos_added, 'new photo')}"]
+            if r.photos_changed:
+                parts.append(f"{r.photos_changed:,} changed")
+            if r.photos_moved:
+                parts.append(f"{r.photos_moved:,} moved")
+            if r.photos_missing:
+                parts.append(f"{r.photos_missing:,} gone from disk")
+            if r.photos_failed:
+                parts.append(f"{r.photos_failed:,} unreadable")
+            text = (
+                f"Scan finished: {', '.join(parts)}; {plural(r.faces_added, 'face')} found "
+                f"in {duration(r.seconds)}."
+            )
+            people = r.people
+            if people is not None and (people.assigned or people.suggested or people.new_people):
+                found = []
+                if people.assigned:
+                    found.append(f"{plural(people.assigned, 'face')} recognised")
+                if people.suggested:
+                    found.append(f"{plural(people.suggested, 'suggestion')} to review")
+                if people.new_people:
+                    found.append(f"{plural(people.new_people, 'new person', 'new people')}")
+                text += " " + ", ".join(found).capitalize() + "."
+        if outcome.absent:
+            text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
+        self.ctx.say(text)
+
+    # -- removing and opening --------------------------------------------------------------------
+
+    def _remove_selected(self) -> None:
+        roots = self._selected_roots()
+        if not roots:
+            return
+        photos = sum(r.photos for r in roots)
+        faces = sum(r.faces for r in roots)
+        what = f"“{roots[0].path}”" if len(roots) == 1 else plural(len(roots), "folder")
+        answer = QMessageBox.question(
+            self,
+            "Remove from library",
+            f"Remove {what} from the library?\n\n"
+            f"Its {plural(photos, 'photo')} and {plural(faces, 'face')}, and the names given to "
+            "them, are taken out of the library. The files on disk are not touched; add the "
+            "folder again to bring the photos back.",
+            QMessageBox.StandardButton.Cancel | QMessageBox.StandardButton.Yes,
+            QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove([r.id for r in roots])
+
+    def remove(self, root_ids: list[int]) -> Task:
+        library = self.ctx.library
+
+        def work() -> list[RemovedRoot]:
+            return [remove_root(library, rid) for rid in root_ids]
+
+        return self.ctx.runner.edit(work, self._removed, title="Removing the folder", owner=self)
+
+    def _removed(self, removed: list[RemovedRoot]) -> None:
+        photos = sum(r.photos for r in removed)
+        self.ctx.say(f"Removed {plural(len(removed), 'folder')} ({plural(photos, 'photo')})")
+        self.ctx.notify("roots", "photos", "faces", "people", "history")
+
+    def _open_selected(self) -> None:
+        roots = self._selected_roots()
+        if len(roots) == 1:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(roots[0].path))

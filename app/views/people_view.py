@@ -1,0 +1,497 @@
+"""The People page: a grid of person cards (named people first, then unnamed groups by size),
+search, rename in place (F2), merge, hide; and, on double click, one person's page: every face
+(paged as you scroll), the suggestions to confirm or reject, "Not this person" (Delete), move to
+someone else or a new person, choose the cover. Every edit can be undone (Ctrl+Z)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QMenu,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.actions import PeopleActions
+from app.context import AppContext
+from app.data import FaceInfo, PersonCard, people_cards, person_card, person_page
+from app.delegates import FaceDelegate, PersonDelegate
+from app.grid import Grid
+from app.jobs import recluster_job
+from app.models import ItemRole, ListModel, PagedModel
+from app.picker import Choice, PersonPicker
+from app.views.base import View
+from app.widgets import EmptyState, PageHeader, button, label, plural
+
+
+def pick_person(
+    parent: QWidget,
+    ctx: AppContext,
+    title: str,
+    then: Callable[[Choice], None],
+    *,
+    exclude: set[int] | None = None,
+) -> None:
+    """Read the people (off the GUI thread), then ask who with the picker; ``then(choice)``."""
+    library = ctx.library
+
+    def ask(people: list[PersonCard]) -> None:
+        picker = PersonPicker(people, title=title, exclude=exclude, parent=parent)
+        if picker.exec() and picker.choice is not None:
+            then(picker.choice)
+
+    ctx.runner.query(
+        lambda: people_cards(library, include_hidden=True), ask, key="picker-people", owner=parent
+    )
+
+
+class PeopleFilter(QSortFilterProxyModel):
+    """Keeps the cards whose name contains the search text (any case)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.needle = ""
+
+    def set_needle(self, text: str) -> None:
+        self.needle = text.strip().casefold()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # type: ignore[no-untyped-def]
+        if not self.needle:
+            return True
+        card = self.sourceModel().index(row, 0, parent).data(ItemRole)
+        return card is not None and self.needle in (card.name or "unnamed").casefold()
+
+
+class PeopleGrid(QWidget):
+    """The grid of people."""
+
+    open_person = Signal(int)
+    shown = Signal()  # a fresh list is on screen
+
+    def __init__(
+        self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.edits = actions
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(12)
+        self.header = PageHeader("People", "")
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search people")
+        self.search.setClearButtonEnabled(True)
+        self.search.setFixedWidth(190)
+        self.search.setToolTip("Show the people whose name contains this (Ctrl+F)")
+        self.header.add(self.search)
+        self.hidden_box = QCheckBox("Show hidden")
+        self.hidden_box.setToolTip("Also show the people you hid")
+        self.header.add(self.hidden_box)
+        self.merge_button = self.header.add(
+            button("Merge", tooltip="Merge the selected people into one (Ctrl+M)")
+        )
+        self.hide_button = self.header.add(
+            button("Hide", tooltip="Hide the selected people from this grid (Ctrl+H)")
+        )
+        self.regroup_button = self.header.add(
+            button(
+                "Group again",
+                tooltip="Group every face into people again; names, confirmations and "
+                "\u201cnot this person\u201d are kept",
+            )
+        )
+        layout.addWidget(self.header)
+        self.stack = QStackedWidget()
+        self.empty = EmptyState(
+            "No people yet",
+            "Add a folder of photos in the Library page. Faces are grouped into people as "
+            "they are found; name a group once and the app finds that person everywhere.",
+            "people",
+        )
+        self.stack.addWidget(self.empty)
+        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, editable=True)
+        self.proxy = PeopleFilter()
+        self.proxy.setSourceModel(self.model)
+        self.delegate = PersonDelegate(ctx.thumbs, self._rename)
+        self.grid = Grid(self.proxy, self.delegate, ctx.thumbs)
+        self.grid.setSpacing(6)
+        self.grid.setToolTip("")
+        self.stack.addWidget(self.grid)
+        layout.addWidget(self.stack, 1)
+
+        self.search.textChanged.connect(self.proxy.set_needle)
+        self.hidden_box.toggled.connect(lambda _: self.reload())
+        self.merge_button.clicked.connect(self.merge_selected)
+        self.hide_button.clicked.connect(self.hide_selected)
+        self.regroup_button.clicked.connect(self.regroup)
+        self.grid.activated.connect(self._open_index)
+        self.grid.doubleClicked.connect(self._open_index)
+        self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
+        for text, keys, slot in (
+            ("Merge", "Ctrl+M", self.merge_selected),
+            ("Hide", "Ctrl+H", self.hide_selected),
+            ("Search", "Ctrl+F", self.search.setFocus),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+        self._update_buttons()
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        library = self.ctx.library
+        include_hidden = self.hidden_box.isChecked()
+        min_faces = self.ctx.settings.min_cluster_faces
+
+        def read() -> list[PersonCard]:
+            return people_cards(library, include_hidden=include_hidden, min_faces=min_faces)
+
+        self.ctx.runner.query(read, self.show_people, key="people-grid", owner=self)
+
+    def show_people(self, people: list[PersonCard]) -> None:
+        selected = {c.id for c in self.grid.selected()}
+        self.model.set_items(people)
+        named = sum(1 for p in people if p.name)
+        self.header.set_subtitle(f"{plural(len(people), 'person', 'people')} · {named:,} named")
+        self.stack.setCurrentIndex(1 if people else 0)
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, 0)
+            if index.data(ItemRole).id in selected:
+                self.grid.selectionModel().select(
+                    index, self.grid.selectionModel().SelectionFlag.Select
+                )
+        self._update_buttons()
+        self.shown.emit()
+
+    def _update_buttons(self, *_: object) -> None:
+        chosen = self.grid.selected()
+        self.merge_button.setEnabled(len(chosen) >= 2)
+        self.hide_button.setEnabled(bool(chosen))
+        if chosen and all(c.is_hidden for c in chosen):
+            self.hide_button.setText("Show")
+        else:
+            self.hide_button.setText("Hide")
+
+    # -- edits -----------------------------------------------------------------------------------
+
+    def regroup(self) -> None:
+        def done(report: object) -> None:
+            self.ctx.notify("people", "faces", "photos")
+
+        self.ctx.runner.run(
+            recluster_job(self.ctx.library),
+            title="Grouping faces into people",
+            on_done=done,
+            owner=self,
+        )
+
+    def _rename(self, person_id: int, name: str) -> None:
+        if name:
+            self.edits.name(person_id, name)
+
+    def rename_current(self) -> None:
+        index = self.grid.currentIndex()
+        if index.isValid():
+            self.grid.edit(index)
+
+    def merge_selected(self) -> None:
+        chosen = self.grid.selected()
+        if len(chosen) >= 2:
+            self.edits.merge([c.id for c in chosen])
+
+    def hide_selected(self) -> None:
+        chosen = self.grid.selected()
+        hide = not all(c.is_hidden for c in chosen)
+        for card in chosen:
+            self.edits.hide(card.id, hide)
+
+    def _open_index(self, index) -> None:  # type: ignore[no-untyped-def]
+        card = index.data(ItemRole)
+        if card is not None:
+            self.open_person.emit(card.id)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        index = self.grid.indexAt(self.grid.viewport().mapFromGlobal(event.globalPos()))
+        if not index.isValid():
+            return
+        if not self.grid.selectionModel().isSelected(index):
+            self.grid.setCurrentIndex(index)
+        menu = QMenu(self)
+        menu.addAction("Open", lambda: self._open_index(index))
+        menu.addAction("Rename…\tF2", lambda: self.grid.edit(index))
+        if len(self.grid.selected()) >= 2:
+            menu.addAction("Merge\tCtrl+M", self.merge_selected)
+        menu.addAction(self.hide_button.text(), self.hide_selected)
+        menu.exec(event.globalPos())
+
+
+class PersonPage(QWidget):
+    """One person: suggestions to answer, then every face, with the edits."""
+
+    back = Signal()
+
+    def __init__(
+        self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.edits = actions
+        self.person: PersonCard | None = None
+        self.person_id: int | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        top = QHBoxLayout()
+        self.back_button = QToolButton()
+        self.back_button.setText("‹  People")
+        self.back_button.setToolTip("Back to everyone (Esc)")
+        self.back_button.clicked.connect(self.back)
+        top.addWidget(self.back_button)
+        top.addStretch(1)
+        layout.addLayout(top)
+        self.header = PageHeader("", "")
+        self.rename_button = self.header.add(button("Rename", tooltip="Name this person (F2)"))
+        self.hide_button = self.header.add(button("Hide", tooltip="Hide this person"))
+        layout.addWidget(self.header)
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("Who is this? Type a name and press Enter")
+        self.name_edit.hide()
+        layout.addWidget(self.name_edit)
+
+        # suggestions
+        self.suggest_box = QFrame()
+        self.suggest_box.setObjectName("card")
+        sbox = QVBoxLayout(self.suggest_box)
+        sbox.setContentsMargins(14, 10, 14, 10)
+        srow = QHBoxLayout()
+        self.suggest_title = label("", "sectionTitle")
+        srow.addWidget(self.suggest_title, 1)
+        self.yes_button = button("Yes", tooltip="The selected faces are this person (Y)")
+        self.no_button = button("No", tooltip="The selected faces are not this person (N)")
+        self.all_button = button("Confirm all", primary=True)
+        for b in (self.yes_button, self.no_button, self.all_button):
+            srow.addWidget(b)
+        sbox.addLayout(srow)
+        self.suggestions: PagedModel[FaceInfo] = PagedModel(ctx.runner, page_size=120)
+        self.suggest_grid = Grid(self.suggestions, FaceDelegate(ctx.thumbs, 84), ctx.thumbs)
+        self.suggest_grid.setFixedHeight(118)
+        self.suggest_grid.setFlow(Grid.Flow.LeftToRight)
+        self.suggest_grid.setWrapping(False)
+        self.suggest_grid.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        sbox.addWidget(self.suggest_grid)
+        layout.addWidget(self.suggest_box)
+
+        # faces
+        frow = QHBoxLayout()
+        self.faces_title = label("Photos", "sectionTitle")
+        frow.addWidget(self.faces_title, 1)
+        self.cover_button = button("Make cover", tooltip="Show this face for the person")
+        self.move_button = button("Move to…", tooltip="Give the selected faces to someone else")
+        self.not_button = button(
+            "Not this person", danger=True, tooltip="The selected faces are someone else (Delete)"
+        )
+        for b in (self.cover_button, self.move_button, self.not_button):
+            frow.addWidget(b)
+        layout.addLayout(frow)
+        self.faces: PagedModel[FaceInfo] = PagedModel(ctx.runner)
+        self.grid = Grid(self.faces, FaceDelegate(ctx.thumbs, 104), ctx.thumbs)
+        layout.addWidget(self.grid, 1)
+
+        self.rename_button.clicked.connect(self.start_rename)
+        self.name_edit.returnPressed.connect(self._finish_rename)
+        self.hide_button.clicked.connect(self._toggle_hidden)
+        self.yes_button.clicked.connect(self.confirm_selected)
+        self.no_button.clicked.connect(self.reject_selected)
+        self.all_button.clicked.connect(self.confirm_all)
+        self.cover_button.clicked.connect(self.make_cover)
+        self.move_button.clicked.connect(self.move_selected)
+        self.not_button.clicked.connect(self.not_this_person)
+        self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.suggest_grid.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.faces.loaded.connect(self._update_titles)
+        self.suggestions.loaded.connect(self._update_titles)
+        for text, keys, slot in (
+            ("Not this person", "Delete", self.not_this_person),
+            ("Rename", "F2", self.start_rename),
+            ("Back", "Esc", self.back.emit),
+            ("Yes", "Y", self.confirm_selected),
+            ("No", "N", self.reject_selected),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def open(self, person_id: int) -> None:
+        if person_id != self.person_id:
+            self.person = None
+            self.header.title.setText("")
+            self.header.set_subtitle("")
+        self.person_id = person_id
+        library = self.ctx.library
+        self.ctx.runner.query(
+            lambda: person_card(library, person_id),
+            self._show_person,
+            key="person-page",
+            owner=self,
+            on_error=lambda reason: self.back.emit(),  # the person went (merged, emptied)
+        )
+        self.faces.reset(lambda offset, limit: person_page(library, person_id, offset, limit))
+        self.suggestions.reset(
+            lambda offset, limit: person_page(library, person_id, offset, limit, suggestions=True)
+        )
+        self.name_edit.hide()
+
+    def refresh(self) -> None:
+        if self.person_id is not None:
+            self.open(self.person_id)
+
+    def _show_person(self, card: PersonCard) -> None:
+        self.person = card
+        self.header.title.setText(card.name or "Unnamed person")
+        self.hide_button.setText("Show" if card.is_hidden else "Hide")
+        self._update_titles()
+        if not card.name:
+            self.name_edit.show()
+
+    def _update_titles(self) -> None:
+        card = self.person
+        if card is None:
+            return
+        parts = [plural(card.faces, "photo")]
+        if card.suggestions:
+            parts.append(f"{card.suggestions:,} to review")
+        self.header.set_subtitle(" · ".join(parts))
+        who = card.name or "this person"
+        count = self.suggestions.total
+        self.suggest_title.setText(f"Is this {who}?  {plural(count, 'suggestion')}")
+        self.suggest_box.setVisible(count > 0)
+        self.faces_title.setText(f"{plural(self.faces.total, 'photo')} of {who}")
+        self._update_buttons()
+
+    def _update_buttons(self, *_: object) -> None:
+        faces = self.grid.selected()
+        suggestions = self.suggest_grid.selected()
+        self.cover_button.setEnabled(len(faces) == 1)
+        self.move_button.setEnabled(bool(faces))
+        self.not_button.setEnabled(bool(faces))
+        self.yes_button.setEnabled(bool(suggestions))
+        self.no_button.setEnabled(bool(suggestions))
+
+    # -- edits -----------------------------------------------------------------------------------
+
+    def start_rename(self) -> None:
+        self.name_edit.setText(self.person.name or "" if self.person else "")
+        self.name_edit.show()
+        self.name_edit.setFocus()
+        self.name_edit.selectAll()
+
+    def _finish_rename(self) -> None:
+        name = self.name_edit.text().strip()
+        if name and self.person_id is not None:
+            self.edits.name(self.person_id, name)
+            self.name_edit.hide()
+
+    def _toggle_hidden(self) -> None:
+        if self.person is not None:
+            self.edits.hide(self.person.id, not self.person.is_hidden)
+
+    def confirm_selected(self) -> None:
+        chosen = self.suggest_grid.selected()
+        if chosen and self.person_id is not None:
+            self.suggestions.remove_ids({f.id for f in chosen})
+            self.edits.confirm_suggestions(self.person_id, [f.id for f in chosen])
+
+    def reject_selected(self) -> None:
+        chosen = self.suggest_grid.selected()
+        if chosen and self.person_id is not None:
+            self.suggestions.remove_ids({f.id for f in chosen})
+            self.edits.reject_suggestions(self.person_id, [f.id for f in chosen])
+
+    def confirm_all(self) -> None:
+        if self.person_id is not None and self.suggestions.total:
+            self.edits.confirm_suggestions(self.person_id)
+
+    def make_cover(self) -> None:
+        chosen = self.grid.selected()
+        if len(chosen) == 1 and self.person_id is not None:
+            self.edits.set_cover(self.person_id, chosen[0].id)
+
+    def not_this_person(self) -> None:
+        chosen = self.grid.selected() or self.suggest_grid.selected()
+        if not chosen or self.person_id is None:
+            return
+        if chosen[0].kind == "suggested":
+            self.reject_selected()
+            return
+        self.faces.remove_ids({f.id for f in chosen})  # at once; the edit follows
+        self.edits.not_this_person([f.id for f in chosen], self.person_id)
+
+    def move_selected(self) -> None:
+        chosen = self.grid.selected()
+        if not chosen or self.person_id is None:
+            return
+        ids = [f.id for f in chosen]
+
+        def moved(choice: Choice) -> None:
+            self.faces.remove_ids(set(ids))
+            if choice.person_id is None:
+                self.edits.move_to_new(ids, choice.name)
+            else:
+                self.edits.move(ids, choice.person_id)
+
+        pick_person(
+            self, self.ctx, f"Move {plural(len(ids), 'face')} to…", moved, exclude={self.person_id}
+        )
+
+
+class PeopleView(View):
+    title = "People"
+    icon_name = "people"
+    topics = frozenset({"people", "faces", "settings"})
+
+    def __init__(
+        self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(ctx, parent)
+        self.edits = actions
+        self.stack = QStackedWidget()
+        self.people = PeopleGrid(ctx, actions)
+        self.person = PersonPage(ctx, actions)
+        self.stack.addWidget(self.people)
+        self.stack.addWidget(self.person)
+        self.page.addWidget(self.stack)
+        self.people.open_person.connect(self.open_person)
+        self.people.shown.connect(self.loaded)
+        self.person.back.connect(self.show_grid)
+
+    def reload(self) -> None:
+        super().reload()
+        self.people.reload()
+        if self.stack.currentWidget() is self.person:
+            self.person.refresh()
+
+    def open_person(self, person_id: int) -> None:
+        self.stack.setCurrentWidget(self.person)
+        self.person.open(person_id)
+        self.person.grid.setFocus()
+
+    def show_grid(self) -> None:
+        self.stack.setCurrentWidget(self.people)
+        self.people.grid.setFocus()

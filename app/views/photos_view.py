@@ -1,0 +1,276 @@
+"""The Photos page: every photo, or the photos with one or several people together (chosen
+with "Add person…"), as a grid; double click opens the viewer with the faces boxed and named.
+Clicking a face names it or gives it to someone else."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.actions import PeopleActions
+from app.context import AppContext
+from app.data import PhotoFaces, PhotoInfo, photo_faces, photo_page
+from app.delegates import PhotoDelegate
+from app.grid import Grid
+from app.models import ItemRole, PagedModel
+from app.picker import Choice
+from app.viewer import BoxedFace, PhotoCanvas, decode_preview
+from app.views.base import View
+from app.views.people_view import pick_person
+from app.widgets import EmptyState, PageHeader, button, label, plural
+from facenet_core.thumbnails import photo_preview
+
+PREVIEW_SIDE = 1600
+
+
+class Chip(QWidget):
+    """A chosen person in the filter, with a button to take them out."""
+
+    def __init__(self, person_id: int, name: str, view: PhotosView) -> None:
+        super().__init__()
+        self.person_id = person_id
+        self.setObjectName("chip")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 2, 4, 2)
+        row.setSpacing(2)
+        row.addWidget(QLabel(name))
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip(f"Show photos without requiring {name}")
+        close.clicked.connect(lambda: view.remove_person(person_id))
+        row.addWidget(close)
+
+
+class PhotosView(View):
+    title = "Photos"
+    icon_name = "photos"
+    topics = frozenset({"photos", "people", "faces"})
+
+    def __init__(
+        self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(ctx, parent)
+        self.edits = actions
+        self.people: list[tuple[int, str]] = []  # the filter: (id, name)
+        self.stack = QStackedWidget()
+        self.page.addWidget(self.stack)
+
+        # the grid
+        grid_page = QWidget()
+        column = QVBoxLayout(grid_page)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(12)
+        self.header = PageHeader("Photos", "")
+        self.add_person_button = self.header.add(
+            button(
+                "Add person…",
+                tooltip="Show only the photos with this person (and the others chosen)",
+            )
+        )
+        self.clear_button = self.header.add(button("Everyone", tooltip="Show every photo"))
+        column.addWidget(self.header)
+        self.chips = QHBoxLayout()
+        self.chips.setSpacing(6)
+        self.chips_label = label("With:", "muted")
+        self.chips.addWidget(self.chips_label)
+        self.chips.addStretch(1)
+        column.addLayout(self.chips)
+        self.grid_stack = QStackedWidget()
+        self.empty = EmptyState("No photos yet", "Add a folder in the Library page.", "photos")
+        self.grid_stack.addWidget(self.empty)
+        self.model: PagedModel[PhotoInfo] = PagedModel(ctx.runner, page_size=200)
+        self.grid = Grid(self.model, PhotoDelegate(ctx.thumbs, 160), ctx.thumbs)
+        self.grid_stack.addWidget(self.grid)
+        column.addWidget(self.grid_stack, 1)
+        self.stack.addWidget(grid_page)
+
+        # the viewer
+        viewer_page = QWidget()
+        vcol = QVBoxLayout(viewer_page)
+        vcol.setContentsMargins(0, 0, 0, 0)
+        vcol.setSpacing(8)
+        top = QHBoxLayout()
+        self.back_button = QToolButton()
+        self.back_button.setText("‹  Photos")
+        self.back_button.setToolTip("Back to the grid (Esc)")
+        top.addWidget(self.back_button)
+        self.viewer_title = label("", "muted")
+        self.viewer_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addWidget(self.viewer_title, 1)
+        self.prev_button = button("‹", tooltip="Previous photo (Left)")
+        self.next_button = button("›", tooltip="Next photo (Right)")
+        top.addWidget(self.prev_button)
+        top.addWidget(self.next_button)
+        vcol.addLayout(top)
+        self.canvas = PhotoCanvas()
+        vcol.addWidget(self.canvas, 1)
+        self.viewer_hint = label("Click a face to name it or to say who it really is.", "muted")
+        vcol.addWidget(self.viewer_hint)
+        self.stack.addWidget(viewer_page)
+        self.viewing: int = -1  # row shown in the viewer
+        self.shown: PhotoFaces | None = None
+
+        self.add_person_button.clicked.connect(self.choose_person)
+        self.clear_button.clicked.connect(self.clear_people)
+        self.grid.activated.connect(self.open_index)
+        self.grid.doubleClicked.connect(self.open_index)
+        self.back_button.clicked.connect(self.close_viewer)
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.next_button.clicked.connect(lambda: self.step(1))
+        self.canvas.face_clicked.connect(self.face_clicked)
+        self.model.loaded.connect(self._update_header)
+        for text, keys, slot in (
+            ("Back", "Esc", self.close_viewer),
+            ("Previous", "Left", lambda: self.step(-1)),
+            ("Next", "Right", lambda: self.step(1)),
+        ):
+            action = QAction(text, viewer_page)
+            action.setShortcut(QKeySequence(keys))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(slot)
+            viewer_page.addAction(action)
+        self._update_chips()
+
+    # -- the grid --------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        super().reload()
+        library = self.ctx.library
+        ids = [pid for pid, _ in self.people]
+        self.model.reset(lambda offset, limit: photo_page(library, ids, offset, limit))
+        if self.stack.currentIndex() == 1 and self.shown is not None:
+            self._load_faces(self.shown.photo.id)
+
+    def _update_header(self) -> None:
+        total = self.model.total
+        if self.people:
+            names = " and ".join(name for _, name in self.people)
+            self.header.set_subtitle(f"{plural(total, 'photo')} with {names}")
+        else:
+            self.header.set_subtitle(plural(total, "photo"))
+        self.grid_stack.setCurrentIndex(1 if total or self.people else 0)
+        self.loaded()
+
+    def set_people(self, people: list[tuple[int, str]]) -> None:
+        """Show the photos in which all these people appear (none: every photo)."""
+        self.people = list(dict.fromkeys(people))
+        self._update_chips()
+        self.reload()
+
+    def choose_person(self) -> None:
+        def chosen(choice: Choice) -> None:
+            if choice.person_id is not None:
+                name = choice.name or f"Unnamed person {choice.person_id}"
+                self.set_people([*self.people, (choice.person_id, name)])
+
+        taken = {pid for pid, _ in self.people}
+        pick_person(self, self.ctx, "Photos with…", chosen, exclude=taken)
+
+    def remove_person(self, person_id: int) -> None:
+        self.set_people([p for p in self.people if p[0] != person_id])
+
+    def clear_people(self) -> None:
+        self.set_people([])
+
+    def _update_chips(self) -> None:
+        while self.chips.count() > 2:
+            item = self.chips.takeAt(1)
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
+        for n, (pid, name) in enumerate(self.people):
+            self.chips.insertWidget(1 + n, Chip(pid, name, self))
+        self.chips_label.setText("With:" if self.people else "Showing every photo.")
+        self.clear_button.setVisible(bool(self.people))
+        self.add_person_button.setText("Add person…" if self.people else "Filter by person…")
+
+    # -- the viewer ------------------------------------------------------------------------------
+
+    def open_index(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_row(index.row())
+
+    def open_row(self, row: int) -> None:
+        if not 0 <= row < self.model.rowCount():
+            return
+        self.viewing = row
+        photo: PhotoInfo = self.model.item(row)
+        self.stack.setCurrentIndex(1)
+        self.canvas.clear()
+        self.canvas.setFocus()
+        self.viewer_title.setText(photo.path)
+        self.prev_button.setEnabled(row > 0)
+        self.next_button.setEnabled(row + 1 < self.model.total)
+        path = photo.path
+        self.ctx.runner.query(
+            lambda: decode_preview(photo_preview(path, PREVIEW_SIDE)),
+            lambda image: self.canvas.set_photo(image, (photo.width or 0, photo.height or 0)),
+            key="viewer-image",
+            owner=self,
+            on_error=lambda reason: self.canvas.clear(f"This photo cannot be shown: {reason}"),
+        )
+        self._load_faces(photo.id)
+
+    def _load_faces(self, photo_id: int) -> None:
+        library = self.ctx.library
+        self.ctx.runner.query(
+            lambda: photo_faces(library, photo_id), self._show_faces, key="viewer-faces", owner=self
+        )
+
+    def _show_faces(self, shown: PhotoFaces) -> None:
+        self.shown = shown
+        boxes = []
+        for named in shown.faces:
+            face = named.face
+            if face.is_ignored:
+                continue
+            who = named.person_name or "Unnamed"
+            text = "Who is this?" if face.person_id is None else who
+            boxes.append(BoxedFace(face.id, face.box, text, face.person_id, face.kind))
+        self.canvas.set_faces(boxes)
+        self.loaded()
+
+    def step(self, delta: int) -> None:
+        if self.stack.currentIndex() != 1:
+            return
+        row = self.viewing + delta
+        if row >= self.model.rowCount() and self.model.canFetchMore():
+            self.model.fetchMore()
+            return
+        self.open_row(row)
+
+    def close_viewer(self) -> None:
+        self.stack.setCurrentIndex(0)
+        if 0 <= self.viewing < self.model.rowCount():
+            index = self.model.index(self.viewing, 0)
+            self.grid.setCurrentIndex(index)
+            self.grid.scrollTo(index)
+        self.grid.setFocus()
+
+    def face_clicked(self, face_id: int) -> None:
+        if self.shown is None:
+            return
+        face = next((n.face for n in self.shown.faces if n.face.id == face_id), None)
+        if face is None:
+            return
+
+        def chosen(choice: Choice) -> None:
+            if choice.person_id is None:
+                self.edits.move_to_new([face_id], choice.name)
+            else:  # to someone else, or confirmed where it is
+                self.edits.move([face_id], choice.person_id)
+
+        pick_person(self, self.ctx, "Who is this?", chosen)
+
+    def current_photo(self) -> PhotoInfo | None:
+        index = self.grid.currentIndex()
+        return index.data(ItemRole) if index.isValid() else None

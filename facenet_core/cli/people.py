@@ -1,0 +1,427 @@
+"""People commands: ``cluster``, ``recognize``, ``people``, ``faces``, ``photos``, ``history``,
+and the edits ``name``, ``merge``, ``move``, ``reject``, ``confirm``, ``ignore``, ``unignore``,
+``hide``, ``unhide``, ``cover`` and ``undo``.
+
+A person is given by its id or by its name (any case); a face by its id (``faces`` lists them).
+A bad id or an unknown name is a one-line error (exit status 1) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from facenet_core.cli.common import (
+    CLUSTERING,
+    EXIT_INTERRUPTED,
+    CliError,
+    ProgressBar,
+    add_json_option,
+    add_settings_options,
+    ctrl_c_cancels,
+    open_library,
+    say,
+    settings_from,
+    write_json,
+)
+from facenet_core.people import edits, queries
+from facenet_core.people.edits import Change
+from facenet_core.people.errors import PeopleError
+from facenet_core.people.jobs import recluster, recognize_new
+from facenet_core.progress import CancelToken
+from facenet_core.store import Library
+
+RECOGNITION = ["suggest_confidence", "auto_confidence", *CLUSTERING]
+
+
+def _face_ids(texts: Sequence[str]) -> list[int]:
+    ids = []
+    for text in texts:
+        if not text.strip().isdigit():
+            raise CliError(f"not a face id: {text!r} (face ids are whole numbers; see 'faces')")
+        ids.append(int(text))
+    return ids
+
+
+def _person(library: Library, text: str) -> int:
+    with library.session() as session:
+        try:
+            return queries.resolve_person(session, text)
+        except PeopleError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def _edit(args: argparse.Namespace, action: Callable[[Library], Change]) -> int:
+    """Run one edit on the library and say what changed."""
+    library = open_library(args)
+    try:
+        change = action(library)
+    except PeopleError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        library.close()
+    say(args, change.summary if change.changed else "nothing to change")
+    return 0
+
+
+# -- automatic runs -------------------------------------------------------------------------------
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    settings = settings_from(args, library.settings())
+    bar, cancel = ProgressBar(), CancelToken()
+    try:
+        with ctrl_c_cancels(cancel, "the step in hand; nothing will be changed"):
+            report = recluster(library, settings, reporter=bar, cancel=cancel)
+    finally:
+        bar.close()
+        library.close()
+    if report.cancelled:
+        print("interrupted: nothing was changed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(
+        args,
+        f"{report.people} people ({report.named_people} named); {report.assigned_faces} faces"
+        f" assigned, {report.unassigned_faces} unassigned; {report.moved} faces moved,"
+        f" {report.created} people added, {report.deleted} removed in {report.seconds:.1f} s",
+    )
+    write_json(report.to_json_dict(), args.json)
+    return 0
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    settings = settings_from(args, library.settings())
+    bar, cancel = ProgressBar(), CancelToken()
+    try:
+        with ctrl_c_cancels(cancel, "the step in hand; nothing will be changed"):
+            report = recognize_new(
+                library, settings, everything=args.all, reporter=bar, cancel=cancel
+            )
+    finally:
+        bar.close()
+        library.close()
+    if report.cancelled:
+        print("interrupted: nothing was changed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(args, recognition_line(report.to_json_dict()))
+    write_json(report.to_json_dict(), args.json)
+    return 0
+
+
+def recognition_line(r: dict[str, Any]) -> str:
+    """One line about a recognition run (also printed after a scan)."""
+    if not r["faces"]:
+        return "people: no new faces to recognise"
+    return (
+        f"people: of {r['faces']} new faces, {r['assigned']} given to known people,"
+        f" {r['suggested']} suggested, {r['joined']} joined unnamed groups,"
+        f" {r['grouped']} formed {r['new_people']} new groups, {r['unassigned']} left alone"
+    )
+
+
+# -- looking --------------------------------------------------------------------------------------
+
+
+def cmd_people(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    settings = settings_from(args, library.settings())
+    try:
+        with library.session() as session:
+            people = queries.list_people(
+                session, include_hidden=args.all, min_faces=settings.min_cluster_faces
+            )
+    finally:
+        library.close()
+    for p in people:
+        extra = []
+        if p.suggestions:
+            extra.append(f"{p.suggestions} suggested")
+        if p.is_hidden:
+            extra.append("hidden")
+        more = f"  ({', '.join(extra)})" if extra else ""
+        say(args, f"{p.id:>7}  {p.faces:>6} faces  {p.label}{more}")
+    if not people:
+        say(args, "no people yet: scan some photos, then run 'cluster'")
+    write_json(
+        [
+            {
+                "id": p.id,
+                "name": p.name,
+                "faces": p.faces,
+                "confirmed": p.confirmed,
+                "suggestions": p.suggestions,
+                "hidden": p.is_hidden,
+            }
+            for p in people
+        ],
+        args.json,
+    )
+    return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    try:
+        with library.session() as session:
+            try:
+                if args.person is not None:
+                    pid = queries.resolve_person(session, args.person)
+                    kinds = ["confirmed", "auto"] + (["suggested"] if args.suggested else [])
+                    page = queries.person_faces(
+                        session, pid, kinds=kinds, offset=args.offset, limit=args.limit
+                    )
+                elif args.suggested:
+                    page = queries.suggested_faces(session, offset=args.offset, limit=args.limit)
+                elif args.ignored:
+                    page = queries.ignored_faces(session, offset=args.offset, limit=args.limit)
+                else:
+                    page = queries.unassigned_faces(session, offset=args.offset, limit=args.limit)
+            except PeopleError as exc:
+                raise CliError(str(exc)) from exc
+    finally:
+        library.close()
+    for f in page.items:
+        conf = f" {f.confidence:.2f}" if f.confidence is not None else ""
+        who = f" person {f.person_id}" if f.person_id is not None else ""
+        say(args, f"{f.id:>8}  {f.kind}{conf}{who}  {f.photo_path}")
+    say(args, f"{len(page.items)} of {page.total} faces (from {page.offset})")
+    write_json(
+        {
+            "total": page.total,
+            "offset": page.offset,
+            "faces": [
+                {
+                    "id": f.id,
+                    "photo": f.photo_path,
+                    "person": f.person_id,
+                    "kind": f.kind,
+                    "confidence": f.confidence,
+                    "box": list(f.box),
+                }
+                for f in page.items
+            ],
+        },
+        args.json,
+    )
+    return 0
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    try:
+        ids = [_person(library, text) for text in args.people]
+        with library.session() as session:
+            page = queries.photos_with_people(session, ids, offset=args.offset, limit=args.limit)
+    finally:
+        library.close()
+    for photo in page.items:
+        say(args, photo.path)
+    say(args, f"{len(page.items)} of {page.total} photos with all of them")
+    write_json({"total": page.total, "photos": [p.path for p in page.items]}, args.json)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    try:
+        with library.session() as session:
+            history = queries.edit_history(session)
+    finally:
+        library.close()
+    for h in history:
+        say(args, f"{h.created_at:%Y-%m-%d %H:%M}  {h.summary}")
+    if not history:
+        say(args, "no edits to undo")
+    return 0
+
+
+# -- edits ----------------------------------------------------------------------------------------
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    return _edit(
+        args, lambda lib: edits.name_person(lib, _person(lib, args.person), " ".join(args.name))
+    )
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    return _edit(args, lambda lib: edits.merge_people(lib, [_person(lib, t) for t in args.people]))
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    faces = _face_ids(args.faces)
+    if args.new == (args.to is not None):
+        raise CliError("say where the faces go: --to PERSON or --new")
+    return _edit(
+        args,
+        lambda lib: edits.move_faces(lib, faces, None if args.new else _person(lib, args.to)),
+    )
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    faces = _face_ids(args.faces)
+    return _edit(args, lambda lib: edits.remove_faces(lib, faces, _person(lib, args.from_)))
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    if args.person is None and not args.faces:
+        raise CliError("give FACE_IDs, or --person PERSON to confirm all of its suggestions")
+    faces = _face_ids(args.faces) if args.faces else None
+
+    def action(lib: Library) -> Change:
+        if faces is None:
+            return edits.confirm_suggestions(lib, person_id=_person(lib, args.person))
+        if args.person is not None:
+            return edits.confirm_suggestions(lib, faces, person_id=_person(lib, args.person))
+        return edits.confirm_faces(lib, faces)
+
+    return _edit(args, action)
+
+
+def cmd_ignore(args: argparse.Namespace) -> int:
+    faces = _face_ids(args.faces)
+    return _edit(args, lambda lib: edits.ignore_faces(lib, faces, ignored=not args.undo_mark))
+
+
+def cmd_hide(args: argparse.Namespace) -> int:
+    return _edit(
+        args, lambda lib: edits.hide_person(lib, _person(lib, args.person), hidden=args.hidden)
+    )
+
+
+def cmd_cover(args: argparse.Namespace) -> int:
+    (face,) = _face_ids([args.face])
+    return _edit(args, lambda lib: edits.set_cover(lib, _person(lib, args.person), face))
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    return _edit(args, edits.undo)
+
+
+# -- registration ---------------------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    person_help = "a person's id, or name (any case)"
+
+    p = sub.add_parser(
+        "cluster",
+        parents=[common],
+        help="group every face into people again (your edits are kept)",
+        description="Cluster all faces again: confirmed faces never move, rejected faces never "
+        "go back, named people keep their names and faces, unnamed people keep their ids where "
+        "their groups stay. Ctrl-C stops without changing anything.",
+    )
+    add_json_option(p)
+    add_settings_options(p, CLUSTERING)
+    p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser(
+        "recognize",
+        parents=[common],
+        help="find people for the faces added since the last time (scan does this too)",
+        description="Match new faces against the faces you confirmed: sure matches are "
+        "assigned, likely ones suggested for you to confirm; the others join the nearest "
+        "unnamed group or form new ones.",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="look at every unassigned face, not only new ones"
+    )
+    add_json_option(p)
+    add_settings_options(p, RECOGNITION)
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("people", parents=[common], help="list the people: id, faces, name")
+    p.add_argument("--all", action="store_true", help="hidden people too")
+    add_json_option(p)
+    add_settings_options(p, ["min_cluster_faces"])
+    p.set_defaults(func=cmd_people)
+
+    p = sub.add_parser(
+        "faces",
+        parents=[common],
+        help="list face ids: a person's, the unassigned, ignored or suggested ones",
+    )
+    p.add_argument("person", nargs="?", metavar="PERSON", help=person_help)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--suggested", action="store_true", help="suggestions (of PERSON, or everyone's)"
+    )
+    which.add_argument("--ignored", action="store_true", help="faces marked ignored")
+    p.add_argument("--offset", type=int, default=0, metavar="N")
+    p.add_argument("--limit", type=int, default=100, metavar="N")
+    add_json_option(p)
+    p.set_defaults(func=cmd_faces)
+
+    p = sub.add_parser("photos", parents=[common], help="photos in which ALL these people appear")
+    p.add_argument("people", nargs="+", metavar="PERSON", help=person_help)
+    p.add_argument("--offset", type=int, default=0, metavar="N")
+    p.add_argument("--limit", type=int, default=100, metavar="N")
+    add_json_option(p)
+    p.set_defaults(func=cmd_photos)
+
+    p = sub.add_parser("history", parents=[common], help="your recent edits (newest first)")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("name", parents=[common], help="name or rename a person")
+    p.add_argument("person", metavar="PERSON", help=person_help)
+    p.add_argument("name", nargs="+", metavar="NAME")
+    p.set_defaults(func=cmd_name)
+
+    p = sub.add_parser(
+        "merge",
+        parents=[common],
+        help="merge people into one (the first named of them, else the first)",
+    )
+    p.add_argument("people", nargs="+", metavar="PERSON", help=person_help)
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("move", parents=[common], help="move faces to a person (or a new one)")
+    p.add_argument("faces", nargs="+", metavar="FACE_ID")
+    p.add_argument("--to", metavar="PERSON", help=person_help)
+    p.add_argument("--new", action="store_true", help="to a new, unnamed person")
+    p.set_defaults(func=cmd_move)
+
+    p = sub.add_parser(
+        "reject", parents=[common], help="not this person: take faces out of a person for good"
+    )
+    p.add_argument("faces", nargs="+", metavar="FACE_ID")
+    p.add_argument("--from", dest="from_", required=True, metavar="PERSON", help=person_help)
+    p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser(
+        "confirm",
+        parents=[common],
+        help="confirm faces where they are (suggestions or automatic ones)",
+    )
+    p.add_argument("faces", nargs="*", metavar="FACE_ID")
+    p.add_argument(
+        "--person", metavar="PERSON", help="whose suggestions (all of them, if no FACE_ID)"
+    )
+    p.set_defaults(func=cmd_confirm)
+
+    p = sub.add_parser("ignore", parents=[common], help="ignore faces (strangers, not faces)")
+    p.add_argument("faces", nargs="+", metavar="FACE_ID")
+    p.set_defaults(func=cmd_ignore, undo_mark=False)
+    p = sub.add_parser("unignore", parents=[common], help="stop ignoring faces")
+    p.add_argument("faces", nargs="+", metavar="FACE_ID")
+    p.set_defaults(func=cmd_ignore, undo_mark=True)
+
+    p = sub.add_parser("hide", parents=[common], help="hide a person from the people list")
+    p.add_argument("person", metavar="PERSON", help=person_help)
+    p.set_defaults(func=cmd_hide, hidden=True)
+    p = sub.add_parser("unhide", parents=[common], help="show a hidden person again")
+    p.add_argument("person", metavar="PERSON", help=person_help)
+    p.set_defaults(func=cmd_hide, hidden=False)
+
+    p = sub.add_parser("cover", parents=[common], help="choose the face shown for a person")
+    p.add_argument("person", metavar="PERSON", help=person_help)
+    p.add_argument("face", metavar="FACE_ID")
+    p.set_defaults(func=cmd_cover)
+
+    p = sub.add_parser("undo", parents=[common], help="undo your last edit (repeatable)")
+    p.set_defaults(func=cmd_undo)

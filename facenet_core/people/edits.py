@@ -1,0 +1,855 @@
+"""The user's edits of people: each one transaction, each undoable, the user's word is law.
+
+Every public function here takes the open :class:`~facenet_core.store.Library`, checks its
+request first (an unknown id, an empty name, merging a person with itself... raise
+:class:`~facenet_core.people.errors.PeopleError` with a one-line message and change nothing),
+then makes the whole edit in one transaction and returns a :class:`Change`: which people and
+faces it touched. An edit that would change nothing returns an empty change and leaves no
+history entry.
+
+The rules (the automatic runs in :mod:`.jobs` never undo them):
+
+- Moving faces to a person, merging people, naming, hiding and choosing a cover all make the
+  faces concerned *confirmed*: a person-level decision confirms the faces the user saw in that
+  person (its automatic ones; pending suggestions stay suggestions). Confirmed faces never move
+  by themselves again.
+- "Not this person" (:func:`remove_faces`, :func:`reject_suggestions`) records a
+  :class:`~facenet_core.store.FaceRejection` and leaves the face unassigned; no automatic run
+  ever gives it to that person again. Moving a face to a person lifts its rejection of that
+  person (the user's latest word wins).
+- Ignoring a face takes it out of its person; clustering and recognition leave ignored faces
+  alone.
+- An edit that leaves an unnamed, visible person without any face deletes that person.
+
+Undo: every edit writes the *before-image* of each row it changes (people, faces, rejections)
+into the history tables (:class:`~facenet_core.store.Edit` and its children); :func:`undo`
+writes the newest entry's rows back and deletes it, and can be repeated down to the oldest of
+the last :data:`HISTORY_DEPTH` edits. A person the edit deleted comes back with the same id; a
+person it created goes again. If an automatic run deleted a person since, faces that belonged
+to it come back unassigned.
+
+Writes go through SQL statements, not ORM objects, so that confirming or merging people with
+tens of thousands of faces stays fast; per-person face counts follow through triggers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from facenet_core.people.errors import PeopleError
+from facenet_core.store import (
+    Assignment,
+    Edit,
+    EditFace,
+    EditPerson,
+    EditRejection,
+    Face,
+    FaceRejection,
+    Library,
+    Person,
+)
+
+log = logging.getLogger(__name__)
+
+HISTORY_DEPTH = 50
+"""Edits kept for undo (the oldest beyond this are forgotten)."""
+
+MAX_NAME_LENGTH = 200
+
+CHUNK = 500
+"""Ids per ``IN (...)`` list (SQLite limits the parameters of one statement)."""
+
+NONE, AUTO, SUGGESTED, CONFIRMED = (
+    Assignment.NONE.value,
+    Assignment.AUTO.value,
+    Assignment.SUGGESTED.value,
+    Assignment.CONFIRMED.value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one edit (or undo) did.
+
+    ``kind`` names the edit (``"name"``, ``"merge"``, ``"move"``, ``"remove"``, ``"confirm"``,
+    ``"reject"``, ``"ignore"``, ``"unignore"``, ``"hide"``, ``"unhide"``, ``"cover"``,
+    ``"undo"``), ``summary`` says it in one line, ``people`` and ``faces`` are the ids touched
+    (created and deleted people included), ``person_id`` is the person the edit was about (the
+    one named, merged into, moved to or created; None for undo and for edits of faces alone)
+    and ``edit_id`` the history entry undo would revert (None when nothing changed, and for
+    undo itself)."""
+
+    kind: str
+    summary: str
+    people: frozenset[int] = frozenset()
+    faces: frozenset[int] = frozenset()
+    person_id: int | None = None
+    edit_id: int | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.people or self.faces)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield list(ids[start : start + CHUNK])
+
+
+def _label(name: str | None, person_id: int) -> str:
+    return f'"{name}" (#{person_id})' if name else f"person #{person_id}"
+
+
+def _faces_word(n: int) -> str:
+    return f"{n} face" if n == 1 else f"{n} faces"
+
+
+class _Recorder:
+    """Writes the before-image of every row an edit changes, once per row (the first write
+    wins: it is the state before the edit)."""
+
+    def __init__(self, session: Session, kind: str) -> None:
+        self.session = session
+        self.kind = kind
+        edit = Edit(kind=kind, summary="")
+        session.add(edit)
+        session.flush()
+        self.edit_id = edit.id
+        self.people: set[int] = set()
+        self.faces: set[int] = set()
+        self.rejections: set[tuple[int, int]] = set()
+
+    # -- before-images -------------------------------------------------------------------------
+
+    def person(self, person_id: int) -> None:
+        """Remember the person as it is now (it exists)."""
+        if person_id in self.people:
+            return
+        self.people.add(person_id)
+        self.session.execute(
+            insert(EditPerson).from_select(
+                [
+                    "edit_id",
+                    "person_id",
+                    "existed",
+                    "name",
+                    "is_hidden",
+                    "cover_face_id",
+                    "created_at",
+                ],
+                select(
+                    literal(self.edit_id),
+                    Person.id,
+                    literal(True),
+                    Person.name,
+                    Person.is_hidden,
+                    Person.cover_face_id,
+                    Person.created_at,
+                ).where(Person.id == person_id),
+            )
+        )
+
+    def created(self, person_id: int) -> None:
+        """Remember that the person did not exist before this edit."""
+        self.people.add(person_id)
+        self.session.execute(
+            insert(EditPerson).values(
+                edit_id=self.edit_id, person_id=person_id, existed=False, is_hidden=False
+            )
+        )
+
+    def faces_where(self, *where: Any) -> list[int]:
+        """Remember the faces matching ``where`` (those not remembered yet); returns all their
+        ids."""
+        ids = list(self.session.scalars(select(Face.id).where(*where)))
+        self.face_ids(ids)
+        return ids
+
+    def face_ids(self, ids: Iterable[int]) -> None:
+        new = [i for i in dict.fromkeys(ids) if i not in self.faces]
+        self.faces.update(new)
+        for chunk in _chunks(new):
+            self.session.execute(
+                insert(EditFace).from_select(
+                    [
+                        "edit_id",
+                        "face_id",
+                        "person_id",
+                        "assignment",
+                        "assignment_confidence",
+                        "is_ignored",
+                    ],
+                    select(
+                        literal(self.edit_id),
+                        Face.id,
+                        Face.person_id,
+                        Face.assignment,
+                        Face.assignment_confidence,
+                        Face.is_ignored,
+                    ).where(Face.id.in_(chunk)),
+                )
+            )
+
+    def rejection(self, face_id: int, person_id: int) -> None:
+        """Remember whether the face is rejected from the person now."""
+        if (face_id, person_id) in self.rejections:
+            return
+        self.rejections.add((face_id, person_id))
+        existed = self.session.scalar(
+            select(
+                exists().where(
+                    FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
+                )
+            )
+        )
+        self.session.execute(
+            insert(EditRejection).values(
+                edit_id=self.edit_id, face_id=face_id, person_id=person_id, existed=bool(existed)
+            )
+        )
+
+    # -- common changes --------------------------------------------------------------------------
+
+    def reject(self, face_id: int, person_id: int) -> None:
+        self.rejection(face_id, person_id)
+        self.session.execute(
+            insert(FaceRejection)
+            .prefix_with("OR IGNORE")
+            .values(face_id=face_id, person_id=person_id)
+        )
+
+    def lift_rejection(self, face_id: int, person_id: int) -> None:
+        self.rejection(face_id, person_id)
+        self.session.execute(
+            delete(FaceRejection).where(
+                FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
+            )
+        )
+
+    def set_faces(self, ids: Sequence[int], **values: Any) -> None:
+        """Give the faces ``values`` (their before-image is written first)."""
+        self.face_ids(ids)
+        if "person_id" in values and values["person_id"] is None:
+            values.setdefault("assignment", NONE)
+            values.setdefault("assignment_confidence", None)
+        for chunk in _chunks(list(ids)):
+            self.session.execute(update(Face).where(Face.id.in_(chunk)).values(**values))
+
+    def confirm_automatic(self, person_id: int) -> list[int]:
+        """Confirm the person's automatic faces (the user decided about the whole person)."""
+        ids = self.faces_where(Face.person_id == person_id, Face.assignment == AUTO)
+        self.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
+        return ids
+
+    def delete_person(self, person_id: int) -> None:
+        """Delete a person (its faces become unassigned, its rejections go with it)."""
+        self.person(person_id)
+        self.faces_where(Face.person_id == person_id)
+        for face_id in self.session.scalars(
+            select(FaceRejection.face_id).where(FaceRejection.person_id == person_id)
+        ).all():
+            self.rejection(face_id, person_id)
+        self.session.execute(delete(Person).where(Person.id == person_id))
+
+    def drop_if_empty(self, person_ids: Iterable[int]) -> None:
+        """Delete the unnamed, visible people among ``person_ids`` left without any face."""
+        for pid in sorted(set(person_ids)):
+            row = self.session.execute(
+                select(
+                    Person.name, Person.is_hidden, Person.face_count, Person.suggestion_count
+                ).where(Person.id == pid)
+            ).one_or_none()
+            if row is None:
+                continue
+            name, hidden, faces, suggestions = row
+            if not name and not hidden and faces == 0 and suggestions == 0:
+                self.delete_person(pid)
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def finish(self, summary: str, person_id: int | None = None) -> Change:
+        """Keep the history entry (or drop it if nothing changed) and say what changed."""
+        changed_faces = self._really_changed_faces()
+        changed_people = set(self.people)
+        if not changed_faces and not changed_people and not self._rejections_changed():
+            self.session.execute(delete(Edit).where(Edit.id == self.edit_id))
+            return Change(self.kind, "nothing to change", person_id=person_id)
+        self.session.execute(update(Edit).where(Edit.id == self.edit_id).values(summary=summary))
+        keep = select(Edit.id).order_by(Edit.id.desc()).limit(HISTORY_DEPTH).scalar_subquery()
+        self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
+        touched = changed_faces | {f for f, _ in self.rejections}
+        people = changed_people | {p for _, p in self.rejections}
+        log.info("edit %d: %s", self.edit_id, summary)
+        return Change(
+            self.kind,
+            summary,
+            frozenset(people),
+            frozenset(touched),
+            person_id=person_id,
+            edit_id=self.edit_id,
+        )
+
+    def _really_changed_faces(self) -> set[int]:
+        """Faces whose row differs from its before-image (drops the others' entries)."""
+        same: list[int] = []
+        rows = self.session.execute(
+            select(
+                EditFace.face_id,
+                EditFace.person_id,
+                EditFace.assignment,
+                EditFace.assignment_confidence,
+                EditFace.is_ignored,
+                Face.person_id,
+                Face.assignment,
+                Face.assignment_confidence,
+                Face.is_ignored,
+            )
+            .join(Face, Face.id == EditFace.face_id)
+            .where(EditFace.edit_id == self.edit_id)
+        )
+        changed: set[int] = set()
+        for face_id, *values in rows:
+            if tuple(values[:4]) == tuple(values[4:]):
+                same.append(face_id)
+            else:
+                changed.add(face_id)
+        for chunk in _chunks(same):
+            self.session.execute(
+                delete(EditFace).where(
+                    EditFace.edit_id == self.edit_id, EditFace.face_id.in_(chunk)
+                )
+            )
+        return changed
+
+    def _rejections_changed(self) -> bool:
+        for face_id, person_id in self.rejections:
+            now = self.session.scalar(
+                select(
+                    exists().where(
+                        FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
+                    )
+                )
+            )
+            before = self.session.scalar(
+                select(EditRejection.existed).where(
+                    EditRejection.edit_id == self.edit_id,
+                    EditRejection.face_id == face_id,
+                    EditRejection.person_id == person_id,
+                )
+            )
+            if bool(now) != bool(before):
+                return True
+        return False
+
+
+# -- checking requests ----------------------------------------------------------------------------
+
+
+def _person(session: Session, person_id: int) -> Any:
+    row = session.execute(
+        select(Person.id, Person.name, Person.is_hidden, Person.cover_face_id).where(
+            Person.id == person_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise PeopleError(f"there is no person {person_id}")
+    return row
+
+
+def _faces(session: Session, face_ids: Iterable[int]) -> dict[int, Any]:
+    """The faces' current labels, in the order given; PeopleError names the first unknown id."""
+    ids = list(dict.fromkeys(int(i) for i in face_ids))
+    if not ids:
+        raise PeopleError("no faces given")
+    found: dict[int, Any] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(
+            select(
+                Face.id,
+                Face.photo_id,
+                Face.person_id,
+                Face.assignment,
+                Face.assignment_confidence,
+                Face.is_ignored,
+            ).where(Face.id.in_(chunk))
+        ):
+            found[row.id] = row
+    for face_id in ids:
+        if face_id not in found:
+            raise PeopleError(f"there is no face {face_id}")
+    return {i: found[i] for i in ids}
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(str(name).split())
+    if not cleaned:
+        raise PeopleError("a name cannot be empty")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise PeopleError(f"a name can have at most {MAX_NAME_LENGTH} characters")
+    return cleaned
+
+
+# -- the edits ------------------------------------------------------------------------------------
+
+
+def name_person(library: Library, person_id: int, name: str) -> Change:
+    """Name or rename a person. Naming an unnamed person confirms its automatic faces (the user
+    saw them together and gave them a name); renaming changes only the name."""
+    name = _clean_name(name)
+    with library.session() as session, session.begin():
+        person = _person(session, person_id)
+        rec = _Recorder(session, "name")
+        if person.name == name:
+            return rec.finish("", person_id)
+        rec.person(person_id)
+        session.execute(update(Person).where(Person.id == person_id).values(name=name))
+        if not person.name:
+            rec.confirm_automatic(person_id)
+            summary = f'named person #{person_id} "{name}"'
+        else:
+            summary = f'renamed "{person.name}" (#{person_id}) to "{name}"'
+        return rec.finish(summary, person_id)
+
+
+def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
+    """Merge people into one: the first *named* of them in the order given (else the first).
+
+    Its name, hidden flag and cover stay (a cover is taken from the others when it has none);
+    every face of the others joins it, automatic faces become confirmed (the user said these are
+    one person), suggestions stay suggestions. "Not this person" rejections of the others carry
+    over to the merged person; a face rejected from one of them and merely automatic or
+    suggested in another leaves the merged person, while a face the user had confirmed stays
+    (the latest word wins) and its rejection goes. The others are deleted."""
+    ids = [int(i) for i in person_ids]
+    if len(ids) < 2:
+        raise PeopleError("merging needs at least two people")
+    if len(set(ids)) < len(ids):
+        raise PeopleError("cannot merge a person with itself")
+    with library.session() as session, session.begin():
+        people = [_person(session, pid) for pid in ids]
+        target = next((p for p in people if p.name), people[0])
+        sources = [p for p in people if p.id != target.id]
+        rec = _Recorder(session, "merge")
+        rec.person(target.id)
+        for source in sources:
+            rec.person(source.id)
+        source_ids = [s.id for s in sources]
+        everyone = [target.id, *source_ids]
+        # 1. the others' rejections now hold for the merged person too
+        moved_rejections = session.execute(
+            select(FaceRejection.face_id, FaceRejection.person_id).where(
+                FaceRejection.person_id.in_(source_ids)
+            )
+        ).all()
+        for face_id, source_id in moved_rejections:
+            rec.rejection(face_id, source_id)  # deleted with its person below
+            rec.reject(face_id, target.id)
+        # 2. faces of the merged group rejected from it: the confirmed ones win over the old
+        #    rejection, the automatic and suggested ones leave
+        conflicts = session.execute(
+            select(Face.id, Face.assignment)
+            .join(FaceRejection, FaceRejection.face_id == Face.id)
+            .where(Face.person_id.in_(everyone), FaceRejection.person_id == target.id)
+        ).all()
+        for face_id, kind in conflicts:
+            if kind == CONFIRMED:
+                rec.lift_rejection(face_id, target.id)
+            else:
+                rec.set_faces([face_id], person_id=None)
+        # 3. everyone's faces join the target; automatic ones become confirmed
+        for source_id in source_ids:
+            rec.faces_where(Face.person_id == source_id)
+            session.execute(
+                update(Face)
+                .where(Face.person_id == source_id, Face.assignment == SUGGESTED)
+                .values(person_id=target.id)
+            )
+            session.execute(
+                update(Face)
+                .where(Face.person_id == source_id)
+                .values(
+                    person_id=target.id,
+                    assignment=CONFIRMED,
+                    assignment_confidence=None,
+                )
+            )
+        rec.confirm_automatic(target.id)
+        if target.cover_face_id is None:
+            cover = next((s.cover_face_id for s in sources if s.cover_face_id), None)
+            if cover is not None:
+                session.execute(
+                    update(Person).where(Person.id == target.id).values(cover_face_id=cover)
+                )
+        for source_id in source_ids:
+            rec.delete_person(source_id)
+        summary = (
+            f"merged {len(sources)} {'person' if len(sources) == 1 else 'people'}"
+            f" into {_label(target.name, target.id)}"
+        )
+        return rec.finish(summary, target.id)
+
+
+def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None) -> Change:
+    """Move faces to a person (``to_person``), or to a new unnamed person (None). They become
+    confirmed there and stop being ignored; a rejection of that person is lifted. People left
+    empty and unnamed are deleted."""
+    with library.session() as session, session.begin():
+        faces = _faces(session, face_ids)
+        target = _person(session, to_person) if to_person is not None else None
+        rec = _Recorder(session, "move")
+        if target is None:
+            person = Person()
+            session.add(person)
+            session.flush()
+            rec.created(person.id)
+            target_id, target_name = person.id, None
+        else:
+            target_id, target_name = target.id, target.name
+        ids = [
+            f.id
+            for f in faces.values()
+            if not (f.person_id == target_id and f.assignment == CONFIRMED and not f.is_ignored)
+        ]
+        rec.set_faces(
+            ids,
+            person_id=target_id,
+            assignment=CONFIRMED,
+            assignment_confidence=None,
+            is_ignored=False,
+        )
+        for face_id in ids:
+            rejected = session.scalar(
+                select(
+                    exists().where(
+                        FaceRejection.face_id == face_id, FaceRejection.person_id == target_id
+                    )
+                )
+            )
+            if rejected:
+                rec.lift_rejection(face_id, target_id)
+        rec.drop_if_empty(f.person_id for f in faces.values() if f.person_id is not None)
+        where = _label(target_name, target_id) if target is not None else f"new person #{target_id}"
+        return rec.finish(f"moved {_faces_word(len(ids))} to {where}", target_id)
+
+
+def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> Change:
+    """ "Not this person": each face (which must be with the person now, in any way) is
+    rejected from the person for good and left unassigned."""
+    with library.session() as session, session.begin():
+        person = _person(session, person_id)
+        faces = _faces(session, face_ids)
+        for f in faces.values():
+            if f.person_id != person_id:
+                raise PeopleError(f"face {f.id} is not with {_label(person.name, person.id)}")
+        rec = _Recorder(session, "remove")
+        ids = list(faces)
+        for face_id in ids:
+            rec.reject(face_id, person_id)
+        rec.set_faces(ids, person_id=None)
+        rec.drop_if_empty([person_id])
+        summary = f"removed {_faces_word(len(ids))} from {_label(person.name, person.id)}"
+        return rec.finish(summary, person_id)
+
+
+def _suggestions(
+    session: Session, face_ids: Iterable[int] | None, person_id: int | None
+) -> tuple[list[int], Any]:
+    """The suggested faces an answer is about: the given ones (each must be a suggestion, of
+    ``person_id`` when given), or all of ``person_id``'s."""
+    person = _person(session, person_id) if person_id is not None else None
+    if face_ids is None:
+        if person is None:
+            raise PeopleError("name the faces or the person whose suggestions these are")
+        ids = list(
+            session.scalars(
+                select(Face.id)
+                .where(Face.person_id == person.id, Face.assignment == SUGGESTED)
+                .order_by(Face.id)
+            )
+        )
+        return ids, person
+    faces = _faces(session, face_ids)
+    for f in faces.values():
+        if f.assignment != SUGGESTED:
+            raise PeopleError(f"face {f.id} is not a suggestion")
+        if person is not None and f.person_id != person.id:
+            raise PeopleError(f"face {f.id} is not suggested for {_label(person.name, person.id)}")
+    return list(faces), person
+
+
+def confirm_suggestions(
+    library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
+) -> Change:
+    """Answer "yes" to suggestions: the given suggested faces, or all of ``person_id``'s."""
+    with library.session() as session, session.begin():
+        ids, person = _suggestions(session, face_ids, person_id)
+        rec = _Recorder(session, "confirm")
+        rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
+        whose = f" for {_label(person.name, person.id)}" if person is not None else ""
+        word = "suggestion" if len(ids) == 1 else "suggestions"
+        return rec.finish(f"confirmed {len(ids)} {word}{whose}", person_id)
+
+
+def reject_suggestions(
+    library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
+) -> Change:
+    """Answer "no" to suggestions: each face is rejected from the suggested person for good and
+    left unassigned."""
+    with library.session() as session, session.begin():
+        ids, person = _suggestions(session, face_ids, person_id)
+        rec = _Recorder(session, "reject")
+        owners = _owners(session, ids)
+        for face_id in ids:
+            rec.reject(face_id, owners[face_id])
+        rec.set_faces(ids, person_id=None)
+        whose = f" for {_label(person.name, person.id)}" if person is not None else ""
+        word = "suggestion" if len(ids) == 1 else "suggestions"
+        return rec.finish(f"rejected {len(ids)} {word}{whose}", person_id)
+
+
+def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        for face_id, person_id in session.execute(
+            select(Face.id, Face.person_id).where(Face.id.in_(chunk))
+        ):
+            if person_id is not None:
+                out[face_id] = person_id
+    return out
+
+
+def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
+    """Confirm faces where they are (automatic or suggested); a face without a person cannot be
+    confirmed (move it instead)."""
+    with library.session() as session, session.begin():
+        faces = _faces(session, face_ids)
+        for f in faces.values():
+            if f.person_id is None:
+                raise PeopleError(f"face {f.id} has no person to confirm; move it to one")
+        rec = _Recorder(session, "confirm")
+        ids = [f.id for f in faces.values() if f.assignment != CONFIRMED]
+        rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
+        return rec.finish(f"confirmed {_faces_word(len(ids))}")
+
+
+def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True) -> Change:
+    """Mark faces ignored ("not a face", "a stranger"): they leave their person and clustering
+    and recognition leave them alone. ``ignored=False`` takes the mark off again (the face stays
+    unassigned until the next clustering or recognition run, or until moved)."""
+    with library.session() as session, session.begin():
+        faces = _faces(session, face_ids)
+        kind = "ignore" if ignored else "unignore"
+        rec = _Recorder(session, kind)
+        ids = [f.id for f in faces.values() if bool(f.is_ignored) != ignored]
+        if ignored:
+            rec.set_faces(ids, is_ignored=True, person_id=None)
+            rec.drop_if_empty(f.person_id for f in faces.values() if f.person_id is not None)
+        else:
+            rec.set_faces(ids, is_ignored=False)
+        verb = "ignored" if ignored else "stopped ignoring"
+        return rec.finish(f"{verb} {_faces_word(len(ids))}")
+
+
+def unignore_faces(library: Library, face_ids: Iterable[int]) -> Change:
+    return ignore_faces(library, face_ids, ignored=False)
+
+
+def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change:
+    """Hide a person from the people grid (or show it again with ``hidden=False``). Hiding
+    confirms the person's automatic faces, so that the hidden group stays as the user saw it
+    and new photos of that person join it instead of showing up as someone new."""
+    with library.session() as session, session.begin():
+        person = _person(session, person_id)
+        rec = _Recorder(session, "hide" if hidden else "unhide")
+        if bool(person.is_hidden) == hidden:
+            return rec.finish("", person_id)
+        rec.person(person_id)
+        session.execute(update(Person).where(Person.id == person_id).values(is_hidden=hidden))
+        if hidden:
+            rec.confirm_automatic(person_id)
+        verb = "hid" if hidden else "showed"
+        return rec.finish(f"{verb} {_label(person.name, person_id)}", person_id)
+
+
+def unhide_person(library: Library, person_id: int) -> Change:
+    return hide_person(library, person_id, hidden=False)
+
+
+def set_cover(library: Library, person_id: int, face_id: int) -> Change:
+    """Show this face for the person; the face must be the person's (a suggestion counts) and
+    becomes confirmed."""
+    with library.session() as session, session.begin():
+        person = _person(session, person_id)
+        face = _faces(session, [face_id])[face_id]
+        if face.person_id != person_id:
+            raise PeopleError(f"face {face_id} is not with {_label(person.name, person_id)}")
+        rec = _Recorder(session, "cover")
+        if person.cover_face_id != face_id:
+            rec.person(person_id)
+            session.execute(
+                update(Person).where(Person.id == person_id).values(cover_face_id=face_id)
+            )
+        if face.assignment != CONFIRMED:
+            rec.set_faces([face_id], assignment=CONFIRMED, assignment_confidence=None)
+        summary = f"chose face {face_id} as the cover of {_label(person.name, person_id)}"
+        return rec.finish(summary, person_id)
+
+
+# -- undo -----------------------------------------------------------------------------------------
+
+
+def undo(library: Library) -> Change:
+    """Revert the newest edit in the history exactly, and forget it. Repeatable; PeopleError
+    when there is nothing left to undo."""
+    with library.session() as session, session.begin():
+        edit = session.execute(
+            select(Edit.id, Edit.summary).order_by(Edit.id.desc()).limit(1)
+        ).one_or_none()
+        if edit is None:
+            raise PeopleError("nothing to undo")
+        people = session.execute(
+            select(
+                EditPerson.person_id,
+                EditPerson.existed,
+                EditPerson.name,
+                EditPerson.is_hidden,
+                EditPerson.cover_face_id,
+                EditPerson.created_at,
+            ).where(EditPerson.edit_id == edit.id)
+        ).all()
+        faces = session.execute(
+            select(
+                EditFace.face_id,
+                EditFace.person_id,
+                EditFace.assignment,
+                EditFace.assignment_confidence,
+                EditFace.is_ignored,
+            ).where(EditFace.edit_id == edit.id)
+        ).all()
+        rejections = session.execute(
+            select(EditRejection.face_id, EditRejection.person_id, EditRejection.existed).where(
+                EditRejection.edit_id == edit.id
+            )
+        ).all()
+        existing = _existing_people(
+            session,
+            {p.person_id for p in people}
+            | {f.person_id for f in faces if f.person_id is not None}
+            | {r.person_id for r in rejections},
+        )
+        # 1. people the edit deleted come back, with their ids
+        for p in people:
+            if p.existed and p.person_id not in existing:
+                values: dict[str, Any] = {
+                    "id": p.person_id,
+                    "name": p.name,
+                    "is_hidden": p.is_hidden,
+                }
+                if p.created_at is not None:
+                    values["created_at"] = p.created_at
+                session.execute(insert(Person).values(**values))
+                existing.add(p.person_id)
+        # 2. faces as they were (a person deleted since by an automatic run: unassigned)
+        for f in faces:
+            gone = f.person_id is not None and f.person_id not in existing
+            session.execute(
+                update(Face)
+                .where(Face.id == f.face_id)
+                .values(
+                    person_id=None if gone else f.person_id,
+                    assignment=NONE if gone or f.person_id is None else f.assignment,
+                    assignment_confidence=None if gone else f.assignment_confidence,
+                    is_ignored=f.is_ignored,
+                )
+            )
+        # 3. rejections as they were
+        for r in rejections:
+            if r.existed and r.person_id in existing:
+                session.execute(
+                    insert(FaceRejection)
+                    .prefix_with("OR IGNORE")
+                    .values(face_id=r.face_id, person_id=r.person_id)
+                )
+            elif not r.existed:
+                session.execute(
+                    delete(FaceRejection).where(
+                        FaceRejection.face_id == r.face_id,
+                        FaceRejection.person_id == r.person_id,
+                    )
+                )
+        # 4. people's names, flags and covers as they were; people the edit created go
+        for p in people:
+            if p.existed:
+                cover: int | None = p.cover_face_id
+                if cover is not None and session.get(Face, cover) is None:
+                    cover = None
+                session.execute(
+                    update(Person)
+                    .where(Person.id == p.person_id)
+                    .values(name=p.name, is_hidden=p.is_hidden, cover_face_id=cover)
+                )
+            else:
+                session.execute(delete(Person).where(Person.id == p.person_id))
+        session.execute(delete(Edit).where(Edit.id == edit.id))
+        summary = f"undid: {edit.summary}"
+        log.info("%s", summary)
+        return Change(
+            "undo",
+            summary,
+            frozenset(p.person_id for p in people)
+            | frozenset(r.person_id for r in rejections)
+            | frozenset(f.person_id for f in faces if f.person_id is not None),
+            frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections),
+        )
+
+
+def _existing_people(session: Session, ids: Iterable[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(sorted(ids)):
+        found.update(session.scalars(select(Person.id).where(Person.id.in_(chunk))))
+    return found
+
+
+# -- keeping the history with the faces -----------------------------------------------------------
+
+
+def follow_faces(session: Session, renamed: Mapping[int, int]) -> None:
+    """A changed photo was detected again and face ``old`` is now face ``new``: its history
+    entries and any cover choice follow it, so undo and covers keep working. Call before the old
+    faces are deleted (their history would go with them)."""
+    for old, new in renamed.items():
+        session.execute(update(EditFace).where(EditFace.face_id == old).values(face_id=new))
+        session.execute(
+            update(EditRejection).where(EditRejection.face_id == old).values(face_id=new)
+        )
+        session.execute(
+            update(EditPerson).where(EditPerson.cover_face_id == old).values(cover_face_id=new)
+        )
+        session.execute(update(Person).where(Person.cover_face_id == old).values(cover_face_id=new))
+
+
+__all__ = [
+    "HISTORY_DEPTH",
+    "Change",
+    "PeopleError",
+    "confirm_faces",
+    "confirm_suggestions",
+    "follow_faces",
+    "hide_person",
+    "ignore_faces",
+    "merge_people",
+    "move_faces",
+    "name_person",
+    "reject_suggestions",
+    "remove_faces",
+    "set_cover",
+    "undo",
+    "unhide_person",
+    "unignore_faces",
+]

@@ -1,0 +1,106 @@
+"""GUI test fixtures: an isolated window state, a small folder of real photos, and a stall meter
+for the GUI event loop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings, QTimer
+
+PEOPLE_IN_FOLDER = 5
+
+
+@pytest.fixture(autouse=True)
+def isolated_qsettings(tmp_path: Path) -> None:
+    """Window geometry and the last page go to a temporary folder, not the user's config."""
+    folder = tmp_path / "qsettings"
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+
+
+@pytest.fixture(autouse=True)
+def styled_app(qapp) -> None:
+    from app.resources import apply_style
+
+    apply_style(qapp)
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path, lfw_mini: Path) -> Path:
+    """40 real photos: 8 each of 5 people, in a folder per person, plus one broken file."""
+    folder = tmp_path / "Family photos"
+    people: dict[str, list[str]] = {}
+    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
+        path, person = line.split("\t")
+        people.setdefault(person, []).append(path)
+    for person in list(people)[:PEOPLE_IN_FOLDER]:
+        (folder / person).mkdir(parents=True)
+        for rel in people[person][:8]:
+            shutil.copy(lfw_mini / "images" / rel, folder / person / Path(rel).name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a photo")
+    return folder
+
+
+class StallMeter:
+    """Measures how long the GUI event loop is blocked: a 10 ms timer records the gaps between
+    its ticks; the longest gap minus the interval is the longest stall. It also records the GUI
+    thread's own CPU time between ticks: on a loaded machine a wall-clock gap also holds the
+    time the thread waited for a CPU (or for Python's GIL), the CPU time only its own work."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        self.interval = interval_ms / 1000
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.last_cpu = 0.0
+        self.gaps: list[float] = []
+        self.busy: list[float] = []
+
+    def _tick(self) -> None:
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self.last:
+            self.gaps.append(now - self.last)
+            self.busy.append(cpu - self.last_cpu)
+        self.last, self.last_cpu = now, cpu
+
+    def start(self) -> None:
+        self.last = 0.0
+        self.gaps = []
+        self.busy = []
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    @property
+    def worst_ms(self) -> float:
+        return max(0.0, (max(self.gaps, default=0.0) - self.interval) * 1000)
+
+    @property
+    def worst_busy_ms(self) -> float:
+        """The GUI thread's longest stretch of its own work between two ticks."""
+        return max(self.busy, default=0.0) * 1000
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.gaps:
+            return 0.0
+        ordered = sorted(self.gaps)
+        return max(
+            0.0, (ordered[min(len(ordered) - 1, int(q * len(ordered)))] - self.interval) * 1000
+        )
+
+
+@pytest.fixture
+def stall_meter(qapp) -> Iterator[StallMeter]:
+    meter = StallMeter()
+    yield meter
+    meter.stop()

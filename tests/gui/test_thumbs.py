@@ -1,0 +1,71 @@
+"""The shared thumbnail loader: faces are cut and decoded off the GUI thread, cached, remade
+from the photo when the file is lost, and a face whose photo is gone gets a placeholder."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+from PIL import Image
+
+from app.tasks import TaskRunner
+from app.thumbs import FaceRef, PhotoRef, ThumbnailLoader, shaped
+from facenet_core.thumbnails import thumbnail_path
+
+
+def test_faces_load_off_thread_and_lost_files_are_remade(qtbot, tmp_path, lfw_images) -> None:
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(lfw_images[0], photo)
+    runner = TaskRunner()
+    folder = tmp_path / "thumbs"
+    loader = ThumbnailLoader(runner, folder)
+    box = (70.0, 70.0, 180.0, 180.0)  # LFW faces sit in the middle of the 250 px photo
+    refs = [FaceRef(i, str(photo), box) for i in range(1, 6)]
+    gone = FaceRef(99, str(tmp_path / "deleted.jpg"), box)
+    worker_threads: set[bool] = set()
+    original = loader._work
+
+    def spy() -> None:
+        worker_threads.add(threading.current_thread() is threading.main_thread())
+        original()
+
+    loader._work = spy  # type: ignore[method-assign]
+    assert all(loader.face(ref, 96) is None for ref in [*refs, gone])  # all on their way
+    qtbot.waitUntil(lambda: loader.pending() == 0, timeout=20_000)
+    qtbot.wait(50)
+    assert worker_threads == {False}
+    for ref in refs:
+        pixmap = loader.face(ref, 96)
+        assert pixmap is not None and pixmap.width() == round(96 * pixmap.devicePixelRatio())
+        assert thumbnail_path(folder, ref.face_id).is_file()  # made from the photo
+    assert loader.face(gone, 96) is None and loader.face_missing(99, 96)
+    # a corner of a circle thumbnail is transparent, its middle is the face
+    image = loader.face(refs[0], 96).toImage()
+    assert image.pixelColor(1, 1).alpha() == 0 and image.pixelColor(48, 48).alpha() == 255
+    assert loader.photo(PhotoRef(1, str(photo)), 120) is None
+    qtbot.waitUntil(lambda: loader.photo(PhotoRef(1, str(photo)), 120) is not None, timeout=20_000)
+    runner.wait(5000)
+
+
+def test_requests_are_served_newest_first_and_the_queue_is_bounded(qtbot, tmp_path) -> None:
+    runner = TaskRunner()
+    loader = ThumbnailLoader(runner, tmp_path, workers=0, max_queue=3)  # nothing runs
+    for i in range(10):
+        loader.face(FaceRef(i, "nowhere.jpg", (0, 0, 1, 1)), 64)
+    assert list(loader._queue) == ["f7:64:circle", "f8:64:circle", "f9:64:circle"]
+    loader.face(FaceRef(7, "nowhere.jpg", (0, 0, 1, 1)), 64)  # painted again: served first
+    assert list(loader._queue)[-1] == "f7:64:circle"
+
+
+def test_shaping_keeps_the_centre_square(tmp_path) -> None:
+    wide = Image.new("RGB", (300, 100), "blue")
+    wide.paste((255, 0, 0), (100, 0, 200, 100))  # the centre square is red
+    path = tmp_path / "wide.png"
+    wide.save(path)
+    out = shaped(path, 50, "rounded", 2.0)
+    assert (out.width(), out.height(), out.devicePixelRatio()) == (100, 100, 2.0)
+    centre = out.pixelColor(50, 50)
+    assert centre.red() > 240 and centre.blue() < 15 and centre.alpha() == 255
+    assert out.pixelColor(0, 0).alpha() < 40  # a rounded corner
+    circle = shaped(path, 50, "circle")
+    assert circle.pixelColor(2, 2).alpha() == 0 and circle.pixelColor(25, 2).alpha() > 0
