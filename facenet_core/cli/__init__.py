@@ -1,7 +1,7 @@
 """The headless command line: ``facenet-photos COMMAND`` (or ``python -m facenet_core``).
 
 One module per command group, each with a ``register(subparsers, common)`` function:
-:mod:`.library` (scan, status), :mod:`.evaluate` (eval-lfw, eval-detect, verify). Settings
+:mod:`.library` (scan, status, backup), :mod:`.evaluate` (eval-lfw, eval-detect, verify). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from facenet_core import __version__
 from facenet_core.cli import evaluate, library
-from facenet_core.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
+from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
 
 GROUPS = (library, evaluate)
 
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CliError as exc:
         print(f"facenet-photos {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.code
     except KeyboardInterrupt:
         print(f"facenet-photos {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,13 +69,15 @@ class Ingest:
         )
         thumbs: list[tuple[Face, bytes]] = []
         removed: list[int] = []
-        faces_added = failed = 0
+        faces_added = failed = detected = 0
         offset = 0
         settings = dataclasses.asdict(self.job.detector)
-        with self.library.session() as session, session.begin():
+        with self.library.write() as session:
             for photo_id, found in batch:
+                n = len(found.detections) if found.error is None else 0
                 photo = session.get(Photo, photo_id)
-                if photo is None:
+                if photo is None or photo.status != PhotoStatus.PENDING:
+                    offset += n  # gone or changed meanwhile: leave it to the next scan
                     continue
                 photo.scanned_at = utcnow()
                 photo.detector = self.job.detector.name
@@ -83,7 +86,6 @@ class Ingest:
                     photo.status, photo.error = PhotoStatus.FAILED, found.error
                     failed += 1  # faces it had before (and their labels) are kept
                     continue
-                n = len(found.detections)
                 vectors = embeddings[offset : offset + n]
                 offset += n
                 old_faces = list(photo.faces)
@@ -112,12 +114,15 @@ class Ingest:
                     iou = _iou(old_faces, new_faces)
                     removed += carry_labels(session, old_faces, new_faces, iou)
                 faces_added += n
+                detected += 1
                 thumbs.extend(zip(new_faces, found.thumbnails, strict=False))
             session.flush()
             thumb_files = [(f.id, data) for f, data in thumbs]
         # counted once committed, so a crash or cancel never over-reports
         self.result.faces_added += faces_added
+        self.result.faces_removed += len(removed)
         self.result.photos_failed += failed
+        self.result.photos_detected += detected
         remove_thumbnails(self.library.thumbnails_dir, removed)
         for face_id, data in thumb_files:
             write_thumbnail(self.library.thumbnails_dir, face_id, data)
@@ -137,15 +142,16 @@ def ingest_pending(
     clock = PhaseClock("scan", "faces", "photo")
     if not total:
         return
-    ids = {path: pid for pid, path in queue}
+    ids: deque[int] = deque()  # results come back in input order
     done = 0
     batch: list[tuple[int, PhotoFaces]] = []
     last_commit = time.monotonic()
 
     def paths() -> Iterator[Path]:
-        for _, path in queue:
+        for photo_id, path in queue:
             if cancel.cancelled:
                 return
+            ids.append(photo_id)
             yield Path(path)
 
     def event() -> None:
@@ -153,7 +159,7 @@ def ingest_pending(
         reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
 
     for found in find_faces(paths(), ingest.job, workers, detector=detector):
-        batch.append((ids[str(found.path)], found))
+        batch.append((ids.popleft(), found))
         pending_faces = sum(len(r.detections) for _, r in batch)
         if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
             done += ingest.store(batch)

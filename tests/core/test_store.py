@@ -25,6 +25,7 @@ from facenet_core.store import (
     Embedding,
     Face,
     FaceRejection,
+    FolderProblem,
     LibraryError,
     ModelVersion,
     Person,
@@ -314,10 +315,15 @@ def test_status_counts(library: sessionmaker[Session]) -> None:
     with library() as session:
         assert status_counts(session) == {
             "photos": 0,
+            "pending": 0,
+            "done": 0,
+            "failed": 0,
+            "missing": 0,
+            "unavailable": 0,
             "faces": 0,
             "people": 0,
             "named_people": 0,
-            "failed": 0,
+            "unreadable_folders": 0,
             "model_version": None,
         }
     with library.begin() as session:
@@ -331,16 +337,25 @@ def test_status_counts(library: sessionmaker[Session]) -> None:
                 make_face(second, person=ada, assignment="auto"),
                 make_photo(3, status=PhotoStatus.FAILED, error="not an image file"),
                 make_photo(4),
+                make_photo(5, status=PhotoStatus.MISSING),
+                make_photo(6, status=PhotoStatus.UNAVAILABLE, error="permission denied"),
+                make_photo(7, status=PhotoStatus.UNAVAILABLE, error="permission denied"),
+                FolderProblem(path="/photos/locked", error="permission denied"),
                 Person(name=" "),
             ]
         )
     with library() as session:
         assert status_counts(session) == {
-            "photos": 4,
+            "photos": 7,
+            "pending": 1,
+            "done": 2,
+            "failed": 1,
+            "missing": 1,
+            "unavailable": 2,
             "faces": 3,
             "people": 3,
             "named_people": 1,
-            "failed": 1,
+            "unreadable_folders": 1,
             "model_version": "dlib-resnet-v1",
         }
 
