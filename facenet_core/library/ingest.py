@@ -11,6 +11,7 @@ commit (they are a cache, made again when missing).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import torch
 import torchvision.ops
 
 from facenet_core.library.result import ScanResult
+from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
@@ -82,6 +84,11 @@ class Ingest:
                 photo.scanned_at = utcnow()
                 photo.detector = self.job.detector.name
                 photo.detector_settings = settings
+                if _changed_since_plan(photo):
+                    # what was read (faces, or a failure) may come from other bytes than the
+                    # hash the plan recorded: record neither; the next scan reads it again
+                    offset += n
+                    found = dataclasses.replace(found, error=CHANGED_WHILE_READ)
                 if found.error is not None:
                     photo.status, photo.error = PhotoStatus.FAILED, found.error
                     failed += 1  # faces it had before (and their labels) are kept
@@ -127,6 +134,15 @@ class Ingest:
         for face_id, data in thumb_files:
             write_thumbnail(self.library.thumbnails_dir, face_id, data)
         return len(batch)
+
+
+def _changed_since_plan(photo: Photo) -> bool:
+    """Whether the file is no longer what the plan saw (size and modification time)."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return True
+    return (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
 
 
 def ingest_pending(

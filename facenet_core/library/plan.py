@@ -21,6 +21,7 @@ it leaves the library as it was).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from facenet_core.library.walk import (
     UnreadableFolder,
     hash_file,
     is_access_error,
+    is_transient,
     walk_photos,
 )
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
@@ -121,6 +123,26 @@ class _Planner:
         self.to_hash_changed: list[tuple[FoundFile, Known]] = []
         self.to_hash_new: list[FoundFile] = []
         self.folders: list[UnreadableFolder] = []
+        self._by_stat: dict[tuple[int, int], list[Known]] | None = None
+
+    def same_inode(self, f: FoundFile) -> Known | None:
+        """The known photo that is this very file under another name (a hard link), if any.
+        Which name of a hard-linked file a walk meets first depends on where it starts; the one
+        the library already knows wins."""
+        if f.file_id is None:
+            return None
+        if self._by_stat is None:
+            self._by_stat = {}
+            for row in self.known.values():
+                self._by_stat.setdefault((row.size, row.mtime_ns), []).append(row)
+        for row in self._by_stat.get((f.size, f.mtime_ns), []):
+            try:
+                st = os.stat(row.path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == f.file_id:
+                return row
+        return None
 
     def root_for(self, path: str) -> int | None:
         best: ScanRoot | None = None
@@ -158,9 +180,13 @@ class _Planner:
             self.counts.photos_failed += 1
 
     def found(self, f: FoundFile) -> None:
+        row = self.known.get(f.path)
+        if row is None:
+            row = self.same_inode(f)
+            if row is not None:
+                f = dataclasses.replace(f, path=row.path)
         self.seen.add(f.path)
         self.counts.photos_found += 1
-        row = self.known.get(f.path)
         if f.error is not None:
             if row is None:
                 self.failed_row(f, f.error)
@@ -177,7 +203,7 @@ class _Planner:
             self.to_hash_new.append(f)
             return
         same_stat = row.size == f.size and row.mtime_ns == f.mtime_ns
-        if not same_stat or (row.status == PhotoStatus.FAILED and is_access_error(row.error)):
+        if not same_stat or (row.status == PhotoStatus.FAILED and is_transient(row.error)):
             self.to_hash_changed.append((f, row))
         elif row.status == PhotoStatus.PENDING:
             self.counts.photos_resumed += 1
@@ -222,6 +248,8 @@ class _Planner:
         if digest == row.content_hash:  # touched, not changed: only the stat is new
             if row.status in (PhotoStatus.MISSING, PhotoStatus.UNAVAILABLE):
                 self.plan.update(row, **stat, status=PhotoStatus.DONE.value, error=None)
+            elif row.status == PhotoStatus.FAILED and is_transient(row.error):
+                self.plan.update(row, **stat, status=PhotoStatus.PENDING.value, error=None)
             else:
                 self.plan.update(row, **stat)
             if row.status == PhotoStatus.PENDING:
@@ -348,8 +376,7 @@ def plan_scan(
         known = _load_known(session)
         root_paths = {r.id: r.path for r in session.scalars(select(Root))}
     planner = _Planner(known, roots, root_paths)
-    exclude = [library.thumbnails_dir, library.path, library.lock_path]
-    for item in walk_photos([r.path for r in roots], exclude=exclude):
+    for item in walk_photos([r.path for r in roots], exclude=library.own_paths()):
         if isinstance(item, UnreadableFolder):
             planner.unreadable_folder(item)
             continue
@@ -388,7 +415,8 @@ def plan_scan(
         setattr(result, name, getattr(result, name) + getattr(counts, name))
     result.folders_unreadable = len(planner.folders)
     found = counts.photos_found
-    reporter(clock.event(found, found, message=f"found {found} photos"))
+    # after the commit: "found N photos" means the plan is in the library
+    reporter(clock.event(found, None, message=f"found {found} photos"))
 
 
 def _write(library: Library, planner: _Planner, roots: list[ScanRoot]) -> None:

@@ -28,6 +28,7 @@ SUPPORTED_SUFFIXES = frozenset(
 
 PERMISSION_FILE = "permission denied: the file cannot be read"
 PERMISSION_FOLDER = "permission denied: the folder cannot be read"
+CHANGED_WHILE_READ = "the file changed while it was being read; the next scan reads it again"
 _BAD_NAME = "the file name is not valid UTF-8 text; rename the file to scan it"
 
 
@@ -42,6 +43,8 @@ class FoundFile:
     mtime_ns: int = 0
     error: str | None = None
     access: bool = False
+    file_id: tuple[int, int] | None = None
+    """Device and inode when the file has more than one name (a hard link), else None."""
 
 
 @dataclass
@@ -54,7 +57,13 @@ class UnreadableFolder:
 
 def is_access_error(reason: str | None) -> bool:
     """Whether a recorded reason is an access problem (it may go away: try again)."""
-    return bool(reason) and reason.startswith("permission denied")  # type: ignore[union-attr]
+    return reason is not None and reason.startswith("permission denied")
+
+
+def is_transient(reason: str | None) -> bool:
+    """Whether a recorded failure may go away by itself (permission, a file being written):
+    the next scan tries again even if the file's stat did not change."""
+    return is_access_error(reason) or reason == CHANGED_WHILE_READ
 
 
 def _stat_error(exc: OSError, path: str) -> str:
@@ -163,9 +172,9 @@ def _examine(
         return FoundFile(shown, error=_BAD_NAME), None
     key = (st.st_dev, st.st_ino) if st.st_nlink > 1 and st.st_ino else None
     if not os.access(real, os.R_OK):
-        found = FoundFile(real, st.st_size, st.st_mtime_ns, error=PERMISSION_FILE, access=True)
+        found = FoundFile(real, st.st_size, st.st_mtime_ns, PERMISSION_FILE, True, key)
         return found, key
-    return FoundFile(real, st.st_size, st.st_mtime_ns), key
+    return FoundFile(real, st.st_size, st.st_mtime_ns, file_id=key), key
 
 
 def hash_file(path: str) -> tuple[str, str | None]:

@@ -223,7 +223,11 @@ def describe_sqlite_error(exc: BaseException, path: Path) -> str:
             f" limit ({text}); nothing already saved was lost: free some space and run it again"
         )
     if "disk i/o" in low:
-        return f"the disk failed while reading or writing the library {path} ({text})"
+        return (
+            f"reading or writing the library {path} failed ({text}: the disk may be full or"
+            " failing, or the file too large for this system); what was already saved is kept:"
+            " fix that and run the command again"
+        )
     return f"Cannot open the photo library {path}: {text}. {DAMAGED}"
 
 

@@ -295,7 +295,9 @@ class Library:
 
     # -- copies and closing ----------------------------------------------------------------------
 
-    def _own_files(self) -> set[str]:
+    def own_paths(self) -> list[Path]:
+        """The library's own files and folders (database, its SQLite side files, the writer
+        lock, the thumbnails): never photos, however a scan reaches them."""
         names = (
             self.path.name,
             self.path.name + "-wal",
@@ -304,7 +306,10 @@ class Library:
             self.lock_path.name,
             self._owner_path.name,
         )
-        return {os.path.realpath(self.path.with_name(n)) for n in names}
+        return [*(self.path.with_name(n) for n in names), self.thumbnails_dir]
+
+    def _own_files(self) -> set[str]:
+        return {os.path.realpath(p) for p in self.own_paths()}
 
     def backup(self, dest: Path | str, *, overwrite: bool = False) -> Path:
         """A consistent copy of the library while it is in use (SQLite's backup API), written
