@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -310,9 +308,28 @@ def test_unreadable_folders_and_files_keep_their_photos(
 # -- a write that fails -------------------------------------------------------------------------
 
 
-def _limit_file_size(limit: int) -> None:
+LIMITED_SCAN = """
+import importlib, os, resource, signal, sys
+from facenet_core.cli import main
+from facenet_core.library import ingest
+
+scan_module = importlib.import_module("facenet_core.library.scan")  # the module, not scan()
+plan_scan = scan_module.plan_scan
+
+
+def plan_then_limit(library, *args, **kwargs):
+    # once the plan is written, no file may grow past a little more than the write-ahead log
+    # holds now: a few of the faces' commits fit, then a write fails (EFBIG)
+    plan_scan(library, *args, **kwargs)
+    limit = os.path.getsize(str(library.path) + "-wal") + int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+
+
+scan_module.plan_scan = plan_then_limit
+ingest.BATCH_FACES = 1  # a commit per photo
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 def _faces_per_photo(library: Path) -> dict[str, int]:
@@ -338,15 +355,12 @@ def test_a_failed_write_loses_nothing_and_the_next_scan_finishes(
     kept = _faces_per_photo(library)
     for src in lfw_images[6:30]:
         shutil.copy(src, photos / src.name)
-    # the scan's process may not grow any file past 113 KB: its write-ahead log (which starts
-    # empty) holds the plan of the new photos (about 40 KB) but fills up part way through their
-    # faces (about 145 KB in all)
-    limit = 112 * 1024 + 1000
     proc = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "facenet_core",
+            "-c",
+            LIMITED_SCAN,
+            str(40 * 1024 + 1000),
             "--library",
             str(library),
             "scan",
@@ -361,7 +375,6 @@ def test_a_failed_write_loses_nothing_and_the_next_scan_finishes(
         capture_output=True,
         text=True,
         timeout=600,
-        preexec_fn=lambda: _limit_file_size(limit),
     )
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -371,7 +384,8 @@ def test_a_failed_write_loses_nothing_and_the_next_scan_finishes(
     with closing(sqlite3.connect(library)) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         pending = db.execute("SELECT count(*) FROM photos WHERE status = 'pending'").fetchone()
-        assert pending[0] > 0  # it did fail part way
+        done = db.execute("SELECT count(*) FROM photos WHERE status = 'done'").fetchone()
+        assert pending[0] > 0 and done[0] > len(kept)  # it did fail part way
         assert db.execute(
             "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id"
             " WHERE p.status != 'done'"

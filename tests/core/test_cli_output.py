@@ -243,31 +243,18 @@ def test_cancelled_then_resumed_scans_count_what_was_committed(
 
 
 @pytest.mark.slow
-def test_ctrl_c_summary_matches_the_library(tmp_path: Path, lfw_images: list[Path]) -> None:
+def test_ctrl_c_summary_matches_the_library(tmp_path: Path, lfw_mini: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
-    for src in lfw_images[:40]:
+    for src in sorted((lfw_mini / "images").glob("*/*.jpg"))[::4][:120]:
         shutil.copy(src, folder / src.name)
     library = tmp_path / "library.db"
     out = tmp_path / "scan.json"
     log = tmp_path / "scan.log"
+    command = [sys.executable, "-m", "facenet_core", "--library", str(library), "scan"]
     with open(log, "w") as err:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "facenet_core",
-                "--library",
-                str(library),
-                "scan",
-                str(folder),
-                "--json",
-                str(out),
-                "--device",
-                "cpu",
-                "--workers",
-                "1",
-            ],
+            [*command, str(folder), "--json", str(out), "--device", "cpu", "--workers", "1"],
             cwd=REPO,
             env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.DEVNULL,
@@ -275,10 +262,10 @@ def test_ctrl_c_summary_matches_the_library(tmp_path: Path, lfw_images: list[Pat
         )
     try:
         deadline = time.monotonic() + 300
-        while not re.search(r"faces:.*\b([1-9]\d*)/40 \[", log.read_text()):
+        while not re.search(r"faces:.*\b[1-9]\d*/120 \[", log.read_text()):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C, once the first photos are committed
         code = proc.wait(timeout=300)
     finally:
         proc.kill()
@@ -346,3 +333,39 @@ def test_no_face_hint_names_the_option_of_the_detector_in_use(
     assert main(["verify", good, str(blank), "--device", "cpu", "--detector", "hog"]) == 1
     err = capsys.readouterr().err
     assert "no face found" in err and "--upsample" in err and "--min-face-size" not in err
+
+
+def test_backup_refuses_the_library_itself_and_existing_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_models: None
+) -> None:
+    library = tmp_path / "lib" / "library.db"
+    make_library(library)
+    (tmp_path / "link.db").symlink_to(library)
+    lib = ["--library", str(library)]
+    for dest in (
+        library,
+        tmp_path / "link.db",
+        tmp_path / "lib" / ".." / "lib" / "library.db",
+        tmp_path / "lib" / "library.db-wal",
+    ):
+        assert main([*lib, "backup", str(dest), "--force"]) == 1, dest
+        err = capsys.readouterr().err
+        assert "is the library itself" in err and len(err.strip().splitlines()) == 1, err
+    assert main([*lib, "status", "--json", "-"]) == 0  # untouched
+    assert only_json(capsys.readouterr().out)["photos"] == 3
+    other = tmp_path / "other.db"
+    other.write_text("keep me")
+    assert main([*lib, "backup", str(other)]) == 1
+    assert "already exists" in capsys.readouterr().err and other.read_text() == "keep me"
+    assert main([*lib, "backup", str(other), "--force", "--json", "-"]) == 0
+    assert only_json(capsys.readouterr().out)["photos"] == 3
+    with closing(sqlite3.connect(other)) as db:
+        assert db.execute("SELECT count(*) FROM photos").fetchone() == (3,)
+    # a folder: a dated copy inside it
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    assert main([*lib, "backup", str(folder)]) == 0
+    capsys.readouterr()
+    (copy,) = folder.iterdir()
+    assert copy.name.startswith("library-") and copy.suffix == ".db"
+    assert not list(folder.glob(".*.tmp")) and not list((tmp_path / "lib").glob(".*.tmp"))

@@ -211,6 +211,7 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     library = tmp_path / "library" / "library.db"
+    library.parent.mkdir()  # the command line makes a new library only in an existing folder
 
     # 1. a complete scan of the first half, then the user's labels
     for path in first:
@@ -274,6 +275,7 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
 
     # 5. a clean reference scan of the same folder, in another library
     reference = tmp_path / "reference" / "library.db"
+    reference.parent.mkdir()
     in_process_scan(reference, folder)
 
     check_library(library, folder)
