@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from facenet_core import __version__
 from facenet_core.cli import evaluate, library, people
-from facenet_core.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
+from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
 
 GROUPS = (library, people, evaluate)
 
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CliError as exc:
         print(f"facenet-photos {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.code
     except KeyboardInterrupt:
         print(f"facenet-photos {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

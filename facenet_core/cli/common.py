@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,11 +24,17 @@ from facenet_core.settings import SETTINGS, SPECS, Settings, SettingsError, Sett
 from facenet_core.store import Library, LibraryError
 
 EXIT_FAILED = 1
+EXIT_BUSY = 75
+"""The library is being changed by another process (sysexits' EX_TEMPFAIL: try again later)."""
 EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
-    """A failure to report as one line, without a traceback."""
+    """A failure to report as one line, without a traceback, and the exit status to end with."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -145,9 +152,16 @@ def library_path(args: argparse.Namespace) -> Path:
     return Path(args.library) if args.library else default_library_path()
 
 
-def open_library(args: argparse.Namespace, *, create: bool = False) -> Library:
+def open_library(args: argparse.Namespace, *, create: bool = False, write: bool = True) -> Library:
+    """The library of ``--library`` (or the default one). ``create``: make it when missing (its
+    folder too, for the default location only: a mistyped folder is an error, not a new one).
+    ``write``: the command changes the library (a read-only one is refused with the reason);
+    reading commands pass False and get a read-only library when that is all this process may
+    have."""
     try:
-        return Library.open(library_path(args), create=create)
+        return Library.open(
+            library_path(args), create=create, create_folder=not args.library, write=write
+        )
     except LibraryError as exc:
         raise CliError(str(exc)) from exc
 
@@ -163,13 +177,17 @@ class ProgressBar:
         self.enabled = enabled
         self._bar: tqdm[Any] | None = None
         self._phase: tuple[str, str] | None = None
+        self._line_open = False  # a message was printed without its newline
 
     def __call__(self, event: Progress) -> None:
         if not self.enabled:
             return
         phase = (event.task, event.phase)
         if event.total is None:
+            if self._bar is not None:
+                self.close()
             print(f"\r{event.message or f'{event.done} {event.unit}s'}", end="", file=sys.stderr)
+            self._line_open = True
             return
         if self._phase != phase or self._bar is None:
             self.close()
@@ -181,6 +199,9 @@ class ProgressBar:
                 dynamic_ncols=True,
                 file=sys.stderr,
             )
+            # the rate is work done over the phase's own time, not over the moment since this
+            # bar appeared (which made the first line claim thousands of photos per second)
+            self._bar.start_t = time.time() - event.elapsed
         self._bar.n = event.done
         if event.counters:
             shown = {
@@ -191,11 +212,12 @@ class ProgressBar:
         self._bar.refresh()
 
     def close(self) -> None:
+        if self._line_open:
+            print(file=sys.stderr)
+            self._line_open = False
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self._phase is None and self.enabled:
-            pass
         self._phase = None
 
 

@@ -22,7 +22,11 @@ from facenet_core.cli.common import (
     write_json,
 )
 from facenet_core.evaluation.clusters import evaluate_clusters
-from facenet_core.evaluation.detection import evaluate_detector
+from facenet_core.evaluation.detection import (
+    evaluate_detector,
+    read_wider_annotations,
+    select_evenly,
+)
 from facenet_core.evaluation.lfw import evaluate_lfw
 from facenet_core.imageio import ImageLoadError, load_image
 from facenet_core.vision.align import face_chip
@@ -95,6 +99,13 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
         if not path.exists():
             raise CliError(f"{path}: not found")
     settings = settings_from(args)
+    try:  # the annotations and their photos are checked before any model loads
+        annotations = select_evenly(read_wider_annotations(Path(args.truth)), args.limit)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"{args.truth}: not a WIDER FACE annotation file ({exc})") from exc
+    absent = [a.path for a in annotations if not (Path(args.images) / a.path).is_file()]
+    if absent:
+        raise CliError(f"{len(absent)} annotated photos are not in {args.images}, e.g. {absent[0]}")
     engines = shared_engines()
     detector = engines.detector(engines.detector_config(settings))
     bar = ProgressBar()

@@ -11,7 +11,9 @@ commit (they are a cache, made again when missing).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 import torchvision.ops
 
 from facenet_core.library.result import ScanResult
+from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
@@ -74,22 +77,28 @@ class Ingest:
         )
         thumbs: list[tuple[Face, bytes]] = []
         removed: list[int] = []
-        faces_added = failed = 0
+        faces_added = failed = detected = 0
         offset = 0
         settings = dataclasses.asdict(self.job.detector)
-        with self.library.session() as session, session.begin():
+        with self.library.write() as session:
             for photo_id, found in batch:
+                n = len(found.detections) if found.error is None else 0
                 photo = session.get(Photo, photo_id)
-                if photo is None:
+                if photo is None or photo.status != PhotoStatus.PENDING:
+                    offset += n  # gone or changed meanwhile: leave it to the next scan
                     continue
                 photo.scanned_at = utcnow()
                 photo.detector = self.job.detector.name
                 photo.detector_settings = settings
+                if _changed_since_plan(photo):
+                    # what was read (faces, or a failure) may come from other bytes than the
+                    # hash the plan recorded: record neither; the next scan reads it again
+                    offset += n
+                    found = dataclasses.replace(found, error=CHANGED_WHILE_READ)
                 if found.error is not None:
                     photo.status, photo.error = PhotoStatus.FAILED, found.error
                     failed += 1  # faces it had before (and their labels) are kept
                     continue
-                n = len(found.detections)
                 vectors = embeddings[offset : offset + n]
                 offset += n
                 old_faces = list(photo.faces)
@@ -118,16 +127,28 @@ class Ingest:
                     iou = _iou(old_faces, new_faces)
                     removed += carry_labels(session, old_faces, new_faces, iou)
                 faces_added += n
+                detected += 1
                 thumbs.extend(zip(new_faces, found.thumbnails, strict=False))
             session.flush()
             thumb_files = [(f.id, data) for f, data in thumbs]
         # counted once committed, so a crash or cancel never over-reports
         self.result.faces_added += faces_added
+        self.result.faces_removed += len(removed)
         self.result.photos_failed += failed
+        self.result.photos_detected += detected
         remove_thumbnails(self.library.thumbnails_dir, removed)
         for face_id, data in thumb_files:
             write_thumbnail(self.library.thumbnails_dir, face_id, data)
         return len(batch)
+
+
+def _changed_since_plan(photo: Photo) -> bool:
+    """Whether the file is no longer what the plan saw (size and modification time)."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return True
+    return (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
 
 
 def ingest_pending(
@@ -143,15 +164,16 @@ def ingest_pending(
     clock = PhaseClock("scan", "faces", "photo")
     if not total:
         return
-    ids = {path: pid for pid, path in queue}
+    ids: deque[int] = deque()  # results come back in input order
     done = 0
     batch: list[tuple[int, PhotoFaces]] = []
     last_commit = time.monotonic()
 
     def paths() -> Iterator[Path]:
-        for _, path in queue:
+        for photo_id, path in queue:
             if cancel.cancelled:
                 return
+            ids.append(photo_id)
             yield Path(path)
 
     def event() -> None:
@@ -163,7 +185,7 @@ def ingest_pending(
     with single_torch_thread_executor() as writer:
         storing: Future[int] | None = None
         for found in find_faces(paths(), ingest.job, workers, detector=detector):
-            batch.append((ids[str(found.path)], found))
+            batch.append((ids.popleft(), found))
             pending_faces = sum(len(r.detections) for _, r in batch)
             if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
                 if storing is not None:

@@ -10,16 +10,37 @@ from facenet_core.people.jobs import RecognizeReport
 
 @dataclass
 class ScanResult:
-    """Counts of one scan. ``photos_failed`` counts files found unreadable in this scan;
-    ``people`` is what recognising the new faces did (None when it did not run)."""
+    """Counts of one scan, each counted when it is committed (a cancelled or failed scan never
+    reports work the library does not hold).
 
+    The plan sorts every photo file found (``photos_found``) into exactly one of ``added``
+    (new), ``changed`` (new content: detected again), ``moved`` (known content at a new path,
+    the old one truly gone), ``unchanged``, ``resumed`` (left pending by an earlier scan) or
+    ``failed``/``unavailable`` (cannot be read). Known photos whose file is gone are
+    ``missing``; ``unavailable`` also counts photos in folders that cannot be read.
+    ``photos_detected``: photos whose faces were found and stored by this run (added, changed,
+    moved-while-pending and resumed ones); ``photos_failed`` also counts those that turned out to
+    be unreadable then. ``photos_pending``: photos below the roots still waiting (non-zero only
+    after a cancel or a failure). ``people``: what recognising the new faces did (None when it
+    did not run).
+    """
+
+    photos_found: int = 0
     photos_added: int = 0
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_changed: int = 0
+    photos_resumed: int = 0
     photos_failed: int = 0
     photos_missing: int = 0
+    photos_unavailable: int = 0
+    folders_unreadable: int = 0
+    photos_detected: int = 0
+    photos_pending: int = 0
     faces_added: int = 0
+    faces_removed: int = 0
+    thumbnails_made: int = 0
+    thumbnails_removed: int = 0
     seconds: float = 0.0
     cancelled: bool = False
     people: RecognizeReport | None = None

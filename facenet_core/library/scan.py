@@ -2,31 +2,51 @@
 
 ``scan(library, roots, settings, reporter=..., cancel=...)`` is the long job: phase 1
 (:mod:`.plan`) writes down what changed on disk, phase 2 (:mod:`.ingest`) finds, embeds and stores
-the faces of every pending photo; phase 3 (:func:`facenet_core.people.jobs.recognize_new`) finds
-people for the new faces. A :class:`~facenet_core.store.ScanJob` row records each run, so
-a run that died is noticed (marked ``crashed``) and the next scan resumes from the pending photos.
-Bad files never stop a scan: each is recorded as ``failed`` with a reason a person understands.
+the faces of every pending photo, a third step (:func:`facenet_core.people.jobs.recognize_new`)
+finds people for the new faces, and a last step makes the face thumbnails match the faces
+(:mod:`.thumbs`). A :class:`~facenet_core.store.ScanJob` row records each run, so a run that died
+is noticed (marked ``crashed``) and the next scan resumes from the pending photos. Bad files never
+stop a scan: each is recorded as ``failed`` with a reason a person understands.
+
+One scan at a time: the whole job holds the library's writer lock
+(:meth:`~facenet_core.store.Library.writer`); a second scan of the same library, from this
+process or another, fails at once with :class:`~facenet_core.store.LibraryBusy` or, with
+``wait=True``, waits for the first to finish. Everything is checked (roots, the lock) before any
+model loads.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from facenet_core.library.ingest import Ingest, ingest_pending
-from facenet_core.library.plan import pending_photos, plan_scan
+from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.result import ScanResult
+from facenet_core.library.thumbs import sync_thumbnails
 from facenet_core.people.jobs import recognize_new
-from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
-from facenet_core.store import Library, ScanJob, ScanStatus, ensure_active_model_version
+from facenet_core.store import (
+    Library,
+    Photo,
+    PhotoStatus,
+    Root,
+    ScanJob,
+    ScanStatus,
+    ensure_active_model_version,
+)
 from facenet_core.store.models import utcnow
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob
+
+log = logging.getLogger(__name__)
 
 
 def scan(
@@ -38,65 +58,132 @@ def scan(
     recognize: bool = True,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
+    wait: bool = False,
 ) -> ScanResult:
     """Scan ``roots`` into ``library``; returns the counts. Cancelling stops cleanly (the result
     says ``cancelled``) and a later scan resumes. A root that is not a folder is an error raised
-    before anything changes. ``recognize``: then find people for the new faces (known people by
-    k-NN, unnamed groups otherwise; ``result.people`` says what it did)."""
+    before anything changes; so is a library being scanned by another process (unless ``wait``:
+    then a ``wait`` progress event says who is being waited for). ``recognize``: then find people
+    for the new faces (known people by k-NN, unnamed groups otherwise; ``result.people`` says
+    what it did)."""
     start = time.perf_counter()
-    engines = engines or shared_engines()
     cancel = cancel or CancelToken()
-    paths = [Path(os.path.abspath(r)) for r in roots]
-    for root in paths:
+    given = [Path(os.path.abspath(os.path.expanduser(r))) for r in roots]
+    for root in given:
         if not root.is_dir():
             raise NotADirectoryError(f"{root}: not a folder")
+
+    def waiting(message: str) -> None:
+        reporter(Progress(task="scan", phase="wait", done=0, message=message))
+
     result = ScanResult()
-    with library.session() as session, session.begin():
-        session.execute(
-            update(ScanJob)
-            .where(ScanJob.status == ScanStatus.RUNNING)
-            .values(status=ScanStatus.CRASHED)
-        )
-        record = ScanJob(roots=[str(p) for p in paths], status=ScanStatus.RUNNING)
-        session.add(record)
-        session.flush()
-        job_id = record.id
-    status = ScanStatus.CANCELLED
+    with library.writer("scan", wait=wait, on_wait=waiting):
+        scan_roots = _roots(library, given)
+        with library.write() as session:
+            # we hold the writer lock: a job still "running" is one whose process died
+            session.execute(
+                update(ScanJob)
+                .where(ScanJob.status == ScanStatus.RUNNING)
+                .values(status=ScanStatus.CRASHED)
+            )
+            record = ScanJob(roots=[r.path for r in scan_roots], status=ScanStatus.RUNNING)
+            session.add(record)
+            session.flush()
+            job_id = record.id
+        status = ScanStatus.CRASHED
+        try:
+            plan_scan(library, scan_roots, result, reporter, cancel)
+            if not result.cancelled:
+                queue = list(pending_photos(library, scan_roots))
+                if queue:
+                    _find_faces(library, queue, settings, engines, result, reporter, cancel)
+            if recognize and not result.cancelled and not cancel.cancelled:
+                result.people = recognize_new(library, settings, reporter=reporter, cancel=cancel)
+            if not result.cancelled and not cancel.cancelled:
+                result.thumbnails_made, result.thumbnails_removed = sync_thumbnails(
+                    library, reporter, cancel
+                )
+            status = (
+                ScanStatus.CANCELLED if result.cancelled or cancel.cancelled else ScanStatus.DONE
+            )
+        except KeyboardInterrupt:
+            status = ScanStatus.CANCELLED
+            raise
+        finally:
+            result.seconds = time.perf_counter() - start
+            result.cancelled = status != ScanStatus.DONE
+            _finish(library, job_id, status, result, scan_roots)
+    return result
+
+
+def _roots(library: Library, given: list[Path]) -> list[ScanRoot]:
+    """The library's root for each folder, created when new. A root is its real path: a link
+    to a known root, ``..`` in the path, or (on a case-insensitive file system) another spelling
+    of it all find the same root."""
+    found: list[ScanRoot] = []
+    with library.write() as session:
+        existing = list(session.scalars(select(Root)))
+        for path in given:
+            real = os.path.realpath(path)
+            root = next((r for r in existing if r.path == real), None)
+            if root is None:
+                root = next((r for r in existing if _same_folder(r.path, real)), None)
+            if root is None:
+                root = Root(path=real, added_path=str(path))
+                session.add(root)
+                session.flush()
+                existing.append(root)
+            if all(r.id != root.id for r in found):
+                found.append(ScanRoot(root.id, root.path))
+    return found
+
+
+def _same_folder(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _finish(
+    library: Library,
+    job_id: int,
+    status: ScanStatus,
+    result: ScanResult,
+    roots: list[ScanRoot],
+) -> None:
+    """Record how the run ended. Best effort: when the disk is full this write fails too, and
+    the job stays "running" (the next scan marks it crashed); the first error is what counts."""
     try:
         with library.session() as session:
-            plan_scan(session, paths, result, reporter, cancel)
-        if not result.cancelled:
-            with library.session() as session:
-                queue = list(pending_photos(session, paths))
-            if queue:
-                _find_faces(library, queue, settings, engines, result, reporter, cancel)
-        if recognize and not result.cancelled and not cancel.cancelled:
-            result.people = recognize_new(library, settings, reporter=reporter, cancel=cancel)
-        if not result.cancelled and not cancel.cancelled:
-            status = ScanStatus.DONE
-    finally:
-        result.seconds = time.perf_counter() - start
-        result.cancelled = status != ScanStatus.DONE
-        with library.session() as session, session.begin():
+            pending = session.execute(
+                select(Photo.path, Photo.root_id).where(Photo.status == PhotoStatus.PENDING)
+            ).all()
+        scope = [r.path for r in roots]
+        ids = {r.id for r in roots}
+        result.photos_pending = sum(1 for p in pending if under(p.path, scope) or p.root_id in ids)
+        with library.write() as session:
             job = session.get(ScanJob, job_id)
             if job is not None:
                 job.status, job.finished_at, job.counts = status, utcnow(), result.counts()
-    return result
+    except SQLAlchemyError as exc:
+        log.warning("could not record the end of scan %d: %s", job_id, exc)
 
 
 def _find_faces(
     library: Library,
     queue: list[tuple[int, str]],
     settings: Settings,
-    engines: Engines,
+    engines: Engines | None,
     result: ScanResult,
     reporter: Reporter,
     cancel: CancelToken,
 ) -> None:
+    engines = engines or shared_engines()
     embedder = engines.embedder(settings)
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, reduce_jpeg=True, thumbnails=True)
-    with library.session() as session, session.begin():
+    with library.write() as session:
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
     # HOG runs in worker processes, each with its own detector; MTCNN threads share one

@@ -14,11 +14,12 @@ from facenet_core.store.db import (
     LibraryError,
     alembic_config,
     create_library_engine,
+    describe_sqlite_error,
     integrity_check,
     open_library,
     upgrade_library,
 )
-from facenet_core.store.library import Library
+from facenet_core.store.library import Library, LibraryBusy
 from facenet_core.store.models import (
     EMBEDDING_BYTES,
     Assignment,
@@ -30,6 +31,7 @@ from facenet_core.store.models import (
     Embedding,
     Face,
     FaceRejection,
+    FolderProblem,
     JobState,
     LandmarkScheme,
     LibrarySetting,
@@ -47,6 +49,7 @@ from facenet_core.store.queries import (
     activate_model_version,
     ensure_active_model_version,
     get_active_model_version,
+    photo_counts,
     status_counts,
 )
 
@@ -61,9 +64,11 @@ __all__ = [
     "Embedding",
     "Face",
     "FaceRejection",
+    "FolderProblem",
     "JobState",
     "LandmarkScheme",
     "Library",
+    "LibraryBusy",
     "LibraryError",
     "LibrarySetting",
     "ModelVersion",
@@ -77,11 +82,13 @@ __all__ = [
     "alembic_config",
     "create_library_engine",
     "default_library_path",
+    "describe_sqlite_error",
     "ensure_active_model_version",
     "get_active_model_version",
     "integrity_check",
     "open_library",
     "pack_landmarks",
+    "photo_counts",
     "status_counts",
     "unpack_landmarks",
     "upgrade_library",

@@ -26,10 +26,13 @@ development, start from autogenerate and then review it by hand::
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -50,6 +53,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """Alembic's script location (``env.py``, ``script.py.mako``, ``versions/``), shipped as package
 data so that an installed app can upgrade its users' libraries."""
 
+Access = Literal["rw", "ro", "immutable"]
+"""How a connection opens the file: read-write; read-only (SQLite ``mode=ro``: another process
+may still write, WAL readers see its commits); or ``immutable`` (nothing can change the file: no
+locks, no ``-shm`` file, for a library in a folder this process cannot write)."""
+
 
 class LibraryError(RuntimeError):
     """The library file cannot be opened or upgraded; the message says why and what to do."""
@@ -59,31 +67,69 @@ def _sqlite_url(path: Path) -> URL:
     return URL.create("sqlite", database=str(path))
 
 
-def _set_pragmas(dbapi_connection: Any, *, foreign_keys: bool) -> None:
+def sqlite_uri(path: Path, access: Access) -> str:
+    """The SQLite URI that opens ``path`` with ``access`` (percent-encoded, so any name works)."""
+    uri = Path(os.path.abspath(path)).as_uri()
+    return {"rw": uri, "ro": f"{uri}?mode=ro", "immutable": f"{uri}?mode=ro&immutable=1"}[access]
+
+
+def connect(path: Path, access: Access = "rw") -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection (for the backup API) with the library's busy timeout."""
+    return sqlite3.connect(
+        sqlite_uri(path, access),
+        uri=True,
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        check_same_thread=False,
+    )
+
+
+def _set_pragmas(dbapi_connection: Any, *, foreign_keys: bool, access: Access) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        if access == "rw":
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     finally:
         cursor.close()
 
 
-def create_library_engine(path: Path, *, foreign_keys: bool = True, **kwargs: Any) -> Engine:
+def create_library_engine(
+    path: Path,
+    *,
+    foreign_keys: bool = True,
+    access: Access = "rw",
+    begin: str = "DEFERRED",
+    **kwargs: Any,
+) -> Engine:
     """An Engine for the SQLite file at ``path`` with the library's connection settings.
 
     This does not create tables or migrate: use :func:`open_library` for that. ``foreign_keys``
     is only turned off for migrations (SQLite rebuilds tables to alter them, and enforcing
     foreign keys mid-rebuild would cascade deletes); keep it on everywhere else.
+
+    Transactions are begun explicitly (the driver's own implicit transactions are off):
+    ``BEGIN`` + ``begin`` (``DEFERRED`` by default; a connection or engine with the execution
+    option ``sqlite_begin="IMMEDIATE"`` takes the write lock at once, so a transaction that reads
+    and then writes never fails half way with "database is locked" because another connection
+    committed in between).
     """
     engine = create_engine(
-        _sqlite_url(path), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs
+        _sqlite_url(path),
+        creator=lambda: connect(path, access),
+        **kwargs,
     )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        _set_pragmas(dbapi_connection, foreign_keys=foreign_keys)
+        dbapi_connection.isolation_level = None  # SQLAlchemy begins every transaction (below)
+        _set_pragmas(dbapi_connection, foreign_keys=foreign_keys, access=access)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", begin)
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
@@ -91,24 +137,13 @@ def create_library_engine(path: Path, *, foreign_keys: bool = True, **kwargs: An
 def _migration_engine(path: Path) -> Engine:
     """An engine for schema upgrades: foreign keys off, and one real SQLite transaction.
 
-    Python's ``sqlite3`` does not wrap DDL in a transaction by itself; here the driver is put in
-    autocommit mode and SQLAlchemy's ``begin`` emits ``BEGIN IMMEDIATE``, so a migration that
-    fails half way rolls back completely (SQLite's DDL is transactional) instead of leaving a
-    half-changed library behind.
+    SQLAlchemy's ``begin`` emits ``BEGIN IMMEDIATE`` (the driver's implicit transactions are off,
+    see :func:`create_library_engine`), so a migration that fails half way rolls back completely
+    (SQLite's DDL is transactional) instead of leaving a half-changed library behind, and a second
+    app instance opening the same file waits for this upgrade to finish and then finds the schema
+    already current.
     """
-    engine = create_library_engine(path, foreign_keys=False, poolclass=NullPool)
-
-    @event.listens_for(engine, "connect")
-    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        # IMMEDIATE: take the write lock now, so a second app instance opening the same file
-        # waits for this upgrade to finish and then finds the schema already current.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    return create_library_engine(path, foreign_keys=False, begin="IMMEDIATE", poolclass=NullPool)
 
 
 def alembic_config(*, connection: Connection | None = None, url: str | None = None) -> Config:
@@ -126,10 +161,83 @@ def alembic_config(*, connection: Connection | None = None, url: str | None = No
     return config
 
 
-def copy_database(path: Path, target: Path) -> Path:
-    """A consistent copy of the SQLite file at ``path`` (WAL included) made with SQLite's backup
-    API, safe while other connections read and write it."""
-    source = sqlite3.connect(path)
+# -- what went wrong, in words -------------------------------------------------------------
+
+
+def _why_not(exc: OSError, what: str) -> str:
+    if exc.errno == errno.EROFS:
+        return f"{what} is on a read-only file system"
+    if exc.errno == errno.EPERM:
+        return f"{what} is marked unchangeable by the system (immutable, e.g. chattr +i)"
+    if exc.errno == errno.EACCES:
+        return f"you have no permission to change {what}"
+    return f"{what} cannot be changed ({exc.strerror or exc})"
+
+
+def write_problem(path: Path) -> str | None:
+    """Why this process cannot write the library at ``path`` (the file, and its folder, where
+    SQLite keeps its ``-wal`` and ``-shm`` files and the app its thumbnails); None when it can.
+    Asks the file system itself, so it is right for root, for ``chattr +i`` and read-only mounts.
+    """
+    path = Path(path)
+    if path.exists():
+        try:
+            os.close(os.open(path, os.O_RDWR))
+        except OSError as exc:
+            return _why_not(exc, f"the file {path}")
+    folder = path.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        try:  # ask for the real reason
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=".facenet-probe-")
+        except OSError as exc:
+            return _why_not(exc, f"its folder {folder}")
+        os.close(fd)
+        os.unlink(probe)
+    return None
+
+
+DAMAGED = (
+    "If this file is not a FaceNet Photos library or is damaged, choose another file (or restore"
+    " a backup)."
+)
+
+
+def describe_sqlite_error(exc: BaseException, path: Path) -> str:
+    """One line for a person: what an SQLite error means for the library at ``path``. Permission
+    and space problems are named as such, never called damage."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        return f"the library {path} is read-only for this process ({text})"
+    if "unable to open" in low or "permission" in low:
+        return (
+            f"cannot open the library {path}: {text} (check that you may read the file and its"
+            " folder)"
+        )
+    if "locked" in low or "busy" in low:
+        return f"the library {path} is busy: another program is writing to it ({text}); try again"
+    if "full" in low:
+        return (
+            f"cannot write the library {path}: the disk is full or the file reached its size"
+            f" limit ({text}); nothing already saved was lost: free some space and run it again"
+        )
+    if "disk i/o" in low:
+        return (
+            f"reading or writing the library {path} failed ({text}: the disk may be full or"
+            " failing, or the file too large for this system); what was already saved is kept:"
+            " fix that and run the command again"
+        )
+    return f"Cannot open the photo library {path}: {text}. {DAMAGED}"
+
+
+# -- opening and upgrading ----------------------------------------------------------------------
+
+
+def _backup(path: Path, current: str) -> Path:
+    """Copy the library (WAL included) before changing its schema, using SQLite's backup API."""
+    target = path.with_name(f"{path.name}.before-upgrade-from-{current}.bak")
+    source = connect(path)
     try:
         dest = sqlite3.connect(target)
         try:
@@ -138,83 +246,96 @@ def copy_database(path: Path, target: Path) -> Path:
             dest.close()
     finally:
         source.close()
-    return target
-
-
-def _backup(path: Path, current: str) -> Path:
-    """Copy the library before changing its schema."""
-    target = copy_database(path, path.with_name(f"{path.name}.before-upgrade-from-{current}.bak"))
     log.info("backed up %s to %s before upgrading its schema", path, target)
     return target
 
 
-def upgrade_library(path: Path, revision: str = "head") -> None:
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _check_known(script: ScriptDirectory, current: str | None, path: Path) -> None:
+    if current is None:
+        return
+    try:
+        known = script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise LibraryError(
+            f"The photo library {path} was written by a newer version of FaceNet"
+            f" Photos (schema revision {current!r}). Update the app, or choose"
+            " another library file."
+        )
+
+
+def upgrade_library(path: Path, revision: str = "head", *, access: Access = "rw") -> None:
     """Bring the library file at ``path`` to ``revision`` (creating it if it does not exist).
 
-    All revisions run in one transaction: if one fails, the file is left as it was. An existing
-    library made by an older version of the app is also copied to
+    The schema version is read first without taking the write lock, so opening a current library
+    never waits for a running scan. All revisions run in one transaction: if one fails, the file
+    is left as it was. An existing library made by an older version of the app is also copied to
     ``<name>.before-upgrade-from-<revision>.bak`` first. A library from a *newer* version of the
-    app is refused rather than damaged.
+    app is refused rather than damaged; a read-only library that needs upgrading is refused.
     """
-    engine = _migration_engine(path)
+    script = ScriptDirectory.from_config(alembic_config())
+    target = script.get_revision(revision)
     try:
-        with engine.begin() as connection:
-            config = alembic_config(connection=connection)
-            script = ScriptDirectory.from_config(config)
-            current = MigrationContext.configure(connection).get_current_revision()
-            if current is not None:
-                try:
-                    known = script.get_revision(current) is not None
-                except CommandError:
-                    known = False
-                if not known:
+        reader = create_library_engine(path, access=access, poolclass=NullPool)
+        try:
+            with reader.connect() as connection:
+                current = _current_revision(connection)
+        finally:
+            reader.dispose()
+        _check_known(script, current, path)
+        if target is not None and current == target.revision:
+            return
+        if access != "rw":
+            raise LibraryError(
+                f"the library {path} is from an older version of FaceNet Photos and must be"
+                " upgraded, but this process cannot write it; open it once with write access"
+            )
+        engine = _migration_engine(path)
+        try:
+            with engine.begin() as connection:
+                current = _current_revision(connection)  # another process may have upgraded
+                _check_known(script, current, path)
+                if target is not None and current == target.revision:
+                    return
+                config = alembic_config(connection=connection)
+                if current is not None:
+                    _backup(path, current)
+                log.info("upgrading library %s from %s to %s", path, current or "empty", revision)
+                command.upgrade(config, revision)
+                problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if problems:
                     raise LibraryError(
-                        f"The photo library {path} was written by a newer version of FaceNet"
-                        f" Photos (schema revision {current!r}). Update the app, or choose"
-                        " another library file."
+                        f"Upgrading the photo library {path} left {len(problems)} broken"
+                        f" references (first: {tuple(problems[0])}); nothing was changed."
                     )
-            target = script.get_revision(revision)
-            if current is not None and target is not None and current == target.revision:
-                return
-            if current is not None:
-                _backup(path, current)
-            log.info("upgrading library %s from %s to %s", path, current or "empty", revision)
-            command.upgrade(config, revision)
-            problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-            if problems:
-                raise LibraryError(
-                    f"Upgrading the photo library {path} left {len(problems)} broken"
-                    f" references (first: {tuple(problems[0])}); nothing was changed."
-                )
-    except DBAPIError as exc:
-        raise LibraryError(
-            f"Cannot open the photo library {path}: {exc.orig}. If this file is not a"
-            " FaceNet Photos library or is damaged, choose another file (or restore a backup)."
-        ) from exc
-    except sqlite3.DatabaseError as exc:
-        raise LibraryError(
-            f"Cannot open the photo library {path}: {exc}. If this file is not a FaceNet Photos"
-            " library or is damaged, choose another file (or restore a backup)."
-        ) from exc
-    finally:
-        engine.dispose()
+        finally:
+            engine.dispose()
+    except (DBAPIError, sqlite3.DatabaseError) as exc:
+        raise LibraryError(describe_sqlite_error(exc, path)) from exc
 
 
-def open_library(path: Path) -> sessionmaker[Session]:
+def open_library(path: Path, *, access: Access = "rw") -> sessionmaker[Session]:
     """Open (or create) the library at ``path``, upgrade its schema, and return a session factory.
 
-    The parent folder is created if needed. The factory's engine is ``factory.kw["bind"]``.
+    The parent folder is created if needed (read-write only). The factory's engine is
+    ``factory.kw["bind"]``.
     """
     path = Path(path).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LibraryError(
-            f"Cannot create the folder {path.parent} for the photo library: {exc.strerror}."
-            " Choose a folder you can write to."
-        ) from exc
-    upgrade_library(path)
-    return sessionmaker(bind=create_library_engine(path))
+    if access == "rw":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(
+                f"Cannot create the folder {path.parent} for the photo library: {exc.strerror}."
+                " Choose a folder you can write to."
+            ) from exc
+    upgrade_library(path, access=access)
+    return sessionmaker(bind=create_library_engine(path, access=access))
 
 
 def integrity_check(engine: Engine) -> str:

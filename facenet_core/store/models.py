@@ -14,6 +14,7 @@ Why each table exists, in one line each:
 - :class:`FaceRejection`: the user said "this face is NOT this person"; it must never be
   assigned to that person again, by any clustering or recognition run.
 - :class:`ScanJob`: one run of the scanner, so that an interrupted scan can be noticed and resumed.
+- :class:`FolderProblem`: a folder below a root that a scan could not read (and why).
 - :class:`LibrarySetting`: the library's own settings (``facenet_core.settings``), one row per key.
 - :class:`Edit` (+ :class:`EditPerson`, :class:`EditFace`, :class:`EditRejection`): the user's
   recent edits of people, each with the before-image of every row it changed, for undo.
@@ -74,6 +75,9 @@ class PhotoStatus(enum.StrEnum):
     DONE = "done"  # faces detected (possibly none) and embedded
     FAILED = "failed"  # could not be processed; ``Photo.error`` says why
     MISSING = "missing"  # the file is gone from disk; its faces and labels are kept
+    # the file or its folder cannot be read now (permission denied): it may well still be there,
+    # so its faces and labels are kept and no copy elsewhere is ever taken for it moving
+    UNAVAILABLE = "unavailable"
 
 
 class Assignment(enum.StrEnum):
@@ -179,8 +183,10 @@ class Root(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(String, unique=True)
-    """Absolute folder path, as the scanner normalises it."""
+    """The folder's real path (``os.path.realpath``: links and ``..`` resolved): its identity."""
     added_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    added_path: Mapped[str | None] = mapped_column(String)
+    """The path as the user gave it (absolute, links not resolved), to show back to them."""
 
     photos: Mapped[list[Photo]] = relationship(back_populates="root", passive_deletes=True)
 
@@ -212,6 +218,8 @@ class Photo(Base):
     root_id: Mapped[int | None] = mapped_column(ForeignKey("roots.id", ondelete="SET NULL"))
     """The root it was found under; NULL once that root is removed (the photo's labels stay)."""
     path: Mapped[str] = mapped_column(String, unique=True)
+    """The file's real path (links and ``..`` resolved), so one file is one photo however it is
+    reached."""
     size: Mapped[int] = mapped_column(BigInteger)
     """File size in bytes."""
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
@@ -513,6 +521,26 @@ class ScanJob(Base):
 
     def __repr__(self) -> str:
         return f"ScanJob(id={self.id!r}, status={self.status!r})"
+
+
+class FolderProblem(Base):
+    """A folder below a root that the last scan of that root could not read (permission denied,
+    ...). The photos already known below it are ``unavailable``, not missing; the row goes away
+    when a scan can read the folder again (or finds it gone)."""
+
+    __tablename__ = "folder_problems"
+    __table_args__ = (Index(None, "root_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    root_id: Mapped[int | None] = mapped_column(ForeignKey("roots.id", ondelete="SET NULL"))
+    path: Mapped[str] = mapped_column(String, unique=True)
+    """The folder's path as the scan reached it (real path)."""
+    error: Mapped[str] = mapped_column(Text)
+    """Why it could not be read, in words a person understands."""
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"FolderProblem(path={self.path!r}, error={self.error!r})"
 
 
 class LibrarySetting(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from facenet_core.store.models import Face, ModelVersion, Person, Photo, PhotoStatus
+from facenet_core.store.models import Face, FolderProblem, ModelVersion, Person, Photo, PhotoStatus
 
 
 def get_active_model_version(session: Session) -> ModelVersion | None:
@@ -73,26 +73,37 @@ def ensure_active_model_version(
     return version
 
 
-def status_counts(session: Session) -> dict[str, int | str | None]:
-    """What the status bar and ``python -m facenet_core status`` show.
+def photo_counts(session: Session) -> dict[str, int]:
+    """How many photos are in each state: a key per :class:`PhotoStatus` value (0 when none)."""
+    counts = dict.fromkeys((s.value for s in PhotoStatus), 0)
+    for status, n in session.execute(select(Photo.status, func.count()).group_by(Photo.status)):
+        counts[status] = n
+    return counts
 
-    Keys: ``photos`` (every photo row, whatever its status), ``faces`` (every detected face,
-    ignored ones included), ``people`` (every person, hidden ones included), ``named_people``
-    (people with a non-empty name), ``failed`` (photos that could not be processed) and
+
+def status_counts(session: Session) -> dict[str, int | str | None]:
+    """What the status bar and ``facenet-photos status`` show.
+
+    Keys: ``photos`` (every photo row, whatever its state) and one key per state that adds up
+    to it: ``done`` (faces found, possibly none), ``pending`` (waiting for a scan to finish
+    them), ``failed`` (could not be processed; ``status --failed`` says why), ``missing`` (the
+    file is gone; faces and labels kept) and ``unavailable`` (the file cannot be read now,
+    e.g. permission denied; faces and labels kept); ``faces`` (every detected face, ignored ones
+    included), ``people`` (every person, hidden ones included), ``named_people`` (people with a
+    non-empty name), ``unreadable_folders`` (folders the last scan could not read) and
     ``model_version`` (the active version's name, or None).
     """
     active = get_active_model_version(session)
+    by_state = photo_counts(session)
     return {
-        "photos": session.scalar(select(func.count()).select_from(Photo)) or 0,
+        "photos": sum(by_state.values()),
+        **by_state,
         "faces": session.scalar(select(func.count()).select_from(Face)) or 0,
         "people": session.scalar(select(func.count()).select_from(Person)) or 0,
         "named_people": session.scalar(
             select(func.count()).select_from(Person).where(func.trim(Person.name) != "")
         )
         or 0,
-        "failed": session.scalar(
-            select(func.count()).select_from(Photo).where(Photo.status == PhotoStatus.FAILED)
-        )
-        or 0,
+        "unreadable_folders": session.scalar(select(func.count()).select_from(FolderProblem)) or 0,
         "model_version": active.name if active is not None else None,
     }

@@ -1,14 +1,23 @@
 """A deterministic corpus of bad and odd files, for testing that scans survive anything.
 
-``build_corpus(folder, face_photo)`` writes a few hundred files into ``folder`` and returns one
-:class:`Entry` per thing written, saying what a scan should make of it:
+``build_corpus(folder, face_photo, library=...)`` writes over a thousand files into ``folder`` and
+returns one :class:`Entry` per thing written, saying what a scan should make of it:
 
 - ``"done"``: a readable image, however odd (16-bit, CMYK, palette, tiny, rotated by EXIF...);
   ``faces``, when set, is the exact number of faces it must yield;
 - ``"failed"``: cannot be read (truncated, not an image, a decompression bomb, a broken link...);
 - ``"either"``: damaged in a way a decoder may or may not shrug off (flipped bytes, the last
   bytes of a JPEG missing); the scan must still end with ``done`` or ``failed``;
-- ``"none"``: not a photo file at all (a folder named ``x.jpg``, a named pipe): no Photo row.
+- ``"none"``: not a photo of its own (a folder named ``x.jpg``, a named pipe, a second name of
+  a file that is already a photo, a link into the library): no Photo row at that path;
+- ``"folder-problem"``: a folder that cannot be read: recorded as such, with its reason.
+
+Most cases are tiny (a few bytes to a few hundred pixels), so that a scan of the whole corpus
+stays quick: generated valid images in every format and mode, junk, truncated and mutated files;
+names in every Unicode normalisation (NFC, NFD, NFKC, NFKD: distinct files on Linux, each stored
+exactly as spelled); links of every kind, into the library too; unreadable files and folders
+(``needs_unreadable``: meaningful only where permissions bind the scanning process); and files
+that change while the scan reads them (``versions``: a test rewrites them during the scan).
 
 Everything is seeded: the same seed gives the same bytes. The real faces come from LFW
 (``face_photo`` is one LFW JPEG with exactly one face, upright).
@@ -20,6 +29,7 @@ import io
 import os
 import random
 import struct
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +74,7 @@ class Entry:
     faces: int | None = None
     reason: str | None = None  # a word the failure reason must contain
     needs_unreadable: bool = False  # only meaningful where chmod 000 stops this process reading
+    versions: tuple[bytes, ...] = ()  # contents to cycle through while a scan runs; first=last
 
 
 def face_photo_path() -> Path:
@@ -164,6 +175,14 @@ def _long(v: int) -> bytes:
 # -- the corpus ------------------------------------------------------------------------------
 
 
+class Corpus(list[Entry]):
+    """The entries, and the folder they were written to (the folder to scan)."""
+
+    def __init__(self, root: Path, entries: list[Entry]) -> None:
+        super().__init__(entries)
+        self.root = root
+
+
 class _Writer:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -178,8 +197,11 @@ class _Writer:
         return path
 
 
-def build_corpus(folder: Path, face_photo: Path, seed: int = 20240611) -> list[Entry]:
-    """Write the corpus into ``folder`` (created) and return what each entry should become."""
+def build_corpus(
+    folder: Path, face_photo: Path, seed: int = 20240611, library: Path | None = None
+) -> Corpus:
+    """Write the corpus into ``folder`` (created) and return what each entry should become.
+    ``library``: the library file that will scan it (links into it are added)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
@@ -195,11 +217,17 @@ def build_corpus(folder: Path, face_photo: Path, seed: int = 20240611) -> list[E
         _odd_but_valid,
         _orientations_and_exif,
         _names,
+        _unicode_normalisations,
         _other_formats_damaged,
+        _bulk_valid,
+        _bulk_not_images,
+        _bulk_damaged,
+        _changing,
     ):
         part(w, rng, nrng, face, face_jpeg)
-    _links_and_specials(w, face_jpeg)
-    return w.entries
+    _links_and_specials(w, face_jpeg, library)
+    _unreadable(w, rng, nrng)
+    return Corpus(folder, w.entries)
 
 
 def _truncated_jpegs(
@@ -602,7 +630,7 @@ def _other_formats_damaged(
             w.add(f"damaged/{stem}_body_{i}.{suffix}", bytes(damaged), "bad-body", "either")
 
 
-def _links_and_specials(w: _Writer, jpeg: bytes) -> None:
+def _links_and_specials(w: _Writer, jpeg: bytes, library: Path | None) -> None:
     folder = w.folder / "links"
     folder.mkdir()
     (folder / "broken.jpg").symlink_to(folder / "nowhere.jpg")
@@ -616,14 +644,209 @@ def _links_and_specials(w: _Writer, jpeg: bytes) -> None:
     (folder / "itself").symlink_to(folder / "itself")  # a folder link to itself
     (folder / "target.jpg").write_bytes(jpeg)
     w.add("links/target.jpg", None, "link-target", "done", faces=1)
-    (folder / "alias.jpg").symlink_to("target.jpg")  # relative link to a real photo
-    w.add("links/alias.jpg", None, "good-link", "done", faces=1)
+    # a relative link to a real photo: the same file, so no photo of its own
+    (folder / "alias.jpg").symlink_to("target.jpg")
+    w.add("links/alias.jpg", None, "good-link", "none")
+    os.link(folder / "target.jpg", folder / "zz_hard_link.jpg")  # a second name of the same file
+    w.add("links/zz_hard_link.jpg", None, "hard-link", "none")
+    # a folder link inside the root, and one to a folder outside it (photos stored under their
+    # real paths there)
+    (folder / "same_folder").symlink_to(w.folder / "odd")
+    w.add("links/same_folder", None, "folder-link", "none")
+    outside = w.folder.parent / f"{w.folder.name}-outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "out.png").write_bytes(encode(Image.new("RGB", (6, 6), (1, 2, 3)), "PNG"))
+    (folder / "outside").symlink_to(outside)
+    w.entries.append(Entry(outside / "out.png", "link-outside", "done", faces=0))
+    (folder / "dotdot.png").symlink_to("../links/../odd/plain.bmp")  # a longer way to a photo
+    w.add("links/dotdot.png", None, "good-link", "none")
+    if library is not None:  # links into the library: never photos
+        thumbs = library.with_name(library.name + ".thumbnails")
+        (folder / "library_thumbnails").symlink_to(thumbs, target_is_directory=True)
+        w.add("links/library_thumbnails", None, "into-library", "none")
+        (folder / "library.jpg").symlink_to(library)
+        w.add("links/library.jpg", None, "into-library", "none")
     # a folder named like a photo (with a real photo inside) and a named pipe named like one
     w.add("folder.jpg/inside.jpg", jpeg, "folder-named-photo", "done", faces=1)
     w.entries.append(Entry(w.folder / "folder.jpg", "folder-named-photo", "none"))
     if hasattr(os, "mkfifo"):
         os.mkfifo(w.folder / "pipe.jpg")
         w.entries.append(Entry(w.folder / "pipe.jpg", "named-pipe", "none"))
-    # unreadable: only meaningful where permissions bind this process (not as root)
+    # unreadable: only meaningful where permissions bind the scanning process (not root)
     path = w.add("perm/locked.jpg", jpeg, "no-permission", "failed", needs_unreadable=True)
     path.chmod(0)
+
+
+# -- the generated bulk: many tiny cases ----------------------------------------------------
+
+_FORMATS = {
+    # format: (suffix, modes it can store)
+    "PNG": (".png", ("RGB", "RGBA", "L", "LA", "P", "1", "I;16")),
+    "JPEG": (".jpg", ("RGB", "L", "CMYK")),
+    "BMP": (".bmp", ("RGB", "L", "P", "1")),
+    "TIFF": (".tif", ("RGB", "L", "CMYK", "I;16", "F", "RGBA")),
+    "WEBP": (".webp", ("RGB", "RGBA")),
+    "GIF": (".png", ("P", "L")),  # a GIF named .png: read by its content
+}
+
+
+def tiny_image(rng: random.Random, nrng: np.random.Generator) -> tuple[bytes, str, str, str]:
+    """A random valid tiny image: ``(bytes, format, mode, suffix)``, 1-24 px a side."""
+    fmt = rng.choice(sorted(_FORMATS))
+    suffix, modes = _FORMATS[fmt]
+    mode = rng.choice(modes)
+    width, height = rng.randint(1, 24), rng.randint(1, 24)
+    rgb = Image.fromarray(nrng.integers(0, 256, (height, width, 3), np.uint8))
+    if mode == "I;16":
+        img = Image.fromarray(nrng.integers(0, 65536, (height, width), np.uint16))
+    elif mode == "F":
+        img = Image.fromarray(nrng.random((height, width), np.float32))
+    else:
+        img = rgb.convert(mode)
+    params: dict[str, object] = {"lossless": True} if fmt == "WEBP" else {}
+    return encode(img, fmt, **params), fmt, mode, suffix
+
+
+def _bulk_valid(
+    w: _Writer, rng: random.Random, nrng: np.random.Generator, face: Image.Image, jpeg: bytes
+) -> None:
+    for i in range(360):
+        data, fmt, mode, suffix = tiny_image(rng, nrng)
+        name = f"bulk/valid/{i:03d}_{fmt}_{mode.replace(';', '')}{suffix}"
+        w.add(name, data, "bulk-valid", "done", faces=0)
+
+
+def _bulk_not_images(
+    w: _Writer, rng: random.Random, nrng: np.random.Generator, face: Image.Image, jpeg: bytes
+) -> None:
+    texts = (
+        b'{"photo": true}\n',
+        b"<?xml version='1.0'?><svg xmlns='http://www.w3.org/2000/svg'/>",
+        b"#!/bin/sh\necho not a photo\n",
+        b"Date,Amount\n2024-01-01,3.50\n",
+    )
+    for i in range(200):
+        suffix = rng.choice(SUPPORTED)
+        kind = i % 4
+        if kind == 0:  # text of some kind
+            data = rng.choice(texts) * rng.randint(1, 40)
+        elif kind == 1:  # random bytes behind a marker no image format starts with
+            data = b"NOT-AN-IMAGE" + nrng.integers(0, 256, rng.randint(0, 2000), np.uint8).tobytes()
+        elif kind == 2:  # nothing but zeros or one repeated byte
+            data = bytes([rng.randrange(256) if i % 8 == 2 else 0]) * rng.randint(1, 5000)
+            if data[:1] in (b"\xff", b"\x89", b"B", b"I", b"M", b"R", b"G", b"P"):
+                data = b"\x00" * len(data)
+        else:  # an image's magic number and then text
+            magic = rng.choice([b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00",
+                                b"RIFF\x10\x00\x00\x00WEBP", b"GIF89a"])  # fmt: skip
+            data = magic + b" this is where the picture would be" * rng.randint(1, 5)
+        w.add(f"bulk/junk/{i:03d}{suffix}", data, "bulk-junk", "failed")
+
+
+def _bulk_damaged(
+    w: _Writer, rng: random.Random, nrng: np.random.Generator, face: Image.Image, jpeg: bytes
+) -> None:
+    for i in range(150):
+        data, fmt, _, suffix = tiny_image(rng, nrng)
+        cut = rng.randint(1, max(1, len(data) - 1))
+        w.add(f"bulk/truncated/{i:03d}_{fmt}{suffix}", data[:cut], "bulk-truncated", "either")
+    for i in range(100):
+        data, fmt, _, suffix = tiny_image(rng, nrng)
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        w.add(f"bulk/mutated/{i:03d}_{fmt}{suffix}", bytes(damaged), "bulk-mutated", "either")
+
+
+# -- names in every Unicode normalisation -------------------------------------------------------
+
+UNICODE_NAMES = (
+    "Café",  # é: one code point (NFC) or e + combining acute (NFD)
+    "Zoë Ångström",
+    "naïve résumé",
+    "\u212bngström",  # ANGSTROM SIGN: NFC makes it Å (U+00C5)
+    "\u2126 ohm",  # OHM SIGN: NFC makes it Greek capital omega
+    "ﬁle ﬂower",  # ligatures: NFKC makes them "fi", "fl"
+    "Ｆｕｌｌ ｗｉｄｔｈ",  # full-width letters: NFKC makes them ASCII
+    "ﾊﾝｶｸ",  # half-width katakana: NFKC makes them full-width
+    "①②③ x² H₂O",  # circled and super/subscript digits: NFKC makes them plain
+    "한국어 사진",  # Hangul syllables: NFD splits them into jamo
+    "Ǆemal ǅ",  # digraph letters: NFKC splits them
+    "e\u0323\u0301 order",  # combining marks in an order NFC changes
+    "ñandú über ő",
+    "Å\u030a double ring",  # a combining mark on a precomposed letter
+)
+
+
+def _unicode_normalisations(
+    w: _Writer, rng: random.Random, nrng: np.random.Generator, face: Image.Image, jpeg: bytes
+) -> None:
+    for i, base in enumerate(UNICODE_NAMES):
+        spellings = dict.fromkeys(
+            [base, *(unicodedata.normalize(form, base) for form in ("NFC", "NFD", "NFKC", "NFKD"))]
+        )
+        for j, name in enumerate(spellings):
+            if "/" in name or "\x00" in name:
+                continue
+            # a real face for the first name, tiny images (each different) for the rest
+            if i == 0:
+                w.add(f"unicode/{name} {j}.jpg", jpeg, "unicode", "done", faces=1)
+            else:
+                data, _, _, suffix = tiny_image(rng, nrng)
+                w.add(f"unicode/{name}{suffix}", data, "unicode", "done", faces=0)
+            # the same spellings as folder names
+            data, _, _, suffix = tiny_image(rng, nrng)
+            w.add(f"unicode/folders/{name}/inside{suffix}", data, "unicode-folder", "done", faces=0)
+
+
+# -- files that change while they are read --------------------------------------------------
+
+
+def _changing(
+    w: _Writer, rng: random.Random, nrng: np.random.Generator, face: Image.Image, jpeg: bytes
+) -> None:
+    half = jpeg[: len(jpeg) // 2]
+    other = encode(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=80)
+    for i in range(4):
+        versions = (jpeg, half, other, b"", jpeg + b"trailer" * (i + 1), jpeg)
+        w.add(f"changing/face_{i}.jpg", jpeg, "changing", "either", faces=1, versions=versions)
+    for i in range(4):
+        a, _, _, suffix = tiny_image(rng, nrng)
+        b, _, _, _ = tiny_image(rng, nrng)
+        versions = (a, b, a[:3], a)
+        w.add(f"changing/tiny_{i}{suffix}", a, "changing", "either", faces=0, versions=versions)
+
+
+# -- unreadable files and folders ---------------------------------------------------------------
+
+
+def _unreadable(w: _Writer, rng: random.Random, nrng: np.random.Generator) -> None:
+    # a folder that cannot be listed: its photos cannot even be named
+    for i in range(3):
+        data, _, _, suffix = tiny_image(rng, nrng)
+        w.add(f"perm/locked_folder/photo_{i}{suffix}", data, "in-locked-folder", "done",
+              faces=0, needs_unreadable=True)  # fmt: skip
+    locked = w.folder / "perm" / "locked_folder"
+    w.entries.append(Entry(locked, "unreadable-folder", "folder-problem", reason="permission",
+                           needs_unreadable=True))  # fmt: skip
+    # a folder that can be listed but not entered (no x bit): each file is named, none opened
+    for i in range(3):
+        data, _, _, suffix = tiny_image(rng, nrng)
+        w.add(f"perm/no_entry/photo_{i}{suffix}", data, "no-permission", "failed",
+              reason="permission denied", needs_unreadable=True)  # fmt: skip
+    for mode, name in ((0o200, "write_only.png"), (0o000, "nothing.tif")):
+        data, _, _, _ = tiny_image(rng, nrng)
+        path = w.add(f"perm/{name}", data, "no-permission", "failed",
+                     reason="permission denied", needs_unreadable=True)  # fmt: skip
+        path.chmod(mode)
+    (w.folder / "perm" / "no_entry").chmod(0o644)
+    locked.chmod(0)
+
+
+def restore_permissions(entries: list[Entry]) -> None:
+    """Make everything readable again (so that temporary folders can be removed)."""
+    for entry in entries:
+        if entry.needs_unreadable:
+            for path in (entry.path.parent, entry.path):
+                if path.exists() or path.is_symlink():
+                    path.chmod(0o755 if path.is_dir() else 0o644)

@@ -211,6 +211,7 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     library = tmp_path / "library" / "library.db"
+    library.parent.mkdir()  # the command line makes a new library only in an existing folder
 
     # 1. a complete scan of the first half, then the user's labels
     for path in first:
@@ -235,13 +236,14 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
         old_face_ids = {f.id for f in faces if f.photo.path in touched}
     sessions.kw["bind"].dispose()
 
-    # 2. the second half arrives, and two labelled photos are touched (same bytes, new time),
-    # so the killed scans also re-detect them and must carry the labels over atomically
+    # 2. the second half arrives, and two labelled photos are edited (bytes appended after the
+    # JPEG's end: new content, same pixels), so the killed scans also re-detect them and must
+    # carry the labels over atomically (a mere touch is not a change: nothing is re-detected)
     for path in second:
         shutil.move(path, folder / path.name)
     for path in touched:
-        st = os.stat(path)
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+        with open(path, "ab") as f:
+            f.write(b"edited")
 
     # 3. kill real scans at random moments
     rng = random.Random(SEED)
@@ -273,6 +275,7 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
 
     # 5. a clean reference scan of the same folder, in another library
     reference = tmp_path / "reference" / "library.db"
+    reference.parent.mkdir()
     in_process_scan(reference, folder)
 
     check_library(library, folder)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facenet_core import paths
@@ -25,6 +29,9 @@ from facenet_core.store import (
     Embedding,
     Face,
     FaceRejection,
+    FolderProblem,
+    Library,
+    LibraryBusy,
     LibraryError,
     ModelVersion,
     Person,
@@ -314,10 +321,15 @@ def test_status_counts(library: sessionmaker[Session]) -> None:
     with library() as session:
         assert status_counts(session) == {
             "photos": 0,
+            "pending": 0,
+            "done": 0,
+            "failed": 0,
+            "missing": 0,
+            "unavailable": 0,
             "faces": 0,
             "people": 0,
             "named_people": 0,
-            "failed": 0,
+            "unreadable_folders": 0,
             "model_version": None,
         }
     with library.begin() as session:
@@ -331,16 +343,25 @@ def test_status_counts(library: sessionmaker[Session]) -> None:
                 make_face(second, person=ada, assignment="auto"),
                 make_photo(3, status=PhotoStatus.FAILED, error="not an image file"),
                 make_photo(4),
+                make_photo(5, status=PhotoStatus.MISSING),
+                make_photo(6, status=PhotoStatus.UNAVAILABLE, error="permission denied"),
+                make_photo(7, status=PhotoStatus.UNAVAILABLE, error="permission denied"),
+                FolderProblem(path="/photos/locked", error="permission denied"),
                 Person(name=" "),
             ]
         )
     with library() as session:
         assert status_counts(session) == {
-            "photos": 4,
+            "photos": 7,
+            "pending": 1,
+            "done": 2,
+            "failed": 1,
+            "missing": 1,
+            "unavailable": 2,
             "faces": 3,
             "people": 3,
             "named_people": 1,
-            "failed": 1,
+            "unreadable_folders": 1,
             "model_version": "dlib-resnet-v1",
         }
 
@@ -403,6 +424,45 @@ def test_library_at_revision_0001_is_upgraded_and_readable(tmp_path: Path) -> No
         assert session.scalars(select(ScanJob)).one().status == "running"
     assert integrity_check(engine_of(factory)) == "ok"
     engine_of(factory).dispose()
+
+
+def test_upgrade_to_0004_keeps_rows_and_allows_unavailable_photos(tmp_path: Path) -> None:
+    """0004 rebuilds roots and photos (a CHECK and a column cannot be changed in place): ids,
+    rows and the faces pointing at them survive, and the way back maps the new state."""
+    path = tmp_path / "library.db"
+    config = alembic_config(url=f"sqlite:///{path}")
+    command.upgrade(config, "0003")
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO roots (id, path) VALUES (7, '/photos')")
+        conn.execute(
+            "INSERT INTO photos (id, root_id, path, size, mtime_ns, content_hash, status)"
+            " VALUES (3, 7, '/photos/a.jpg', 1, 2, ?, 'missing')",
+            ("c" * 64,),
+        )
+        conn.execute(
+            "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme,"
+            " detector, det_score) VALUES (5, 3, 1, 2, 3, 4, ?, 'mtcnn5', 'mtcnn', 0.9)",
+            (pack_landmarks(LANDMARKS),),
+        )
+    conn.close()
+    factory = open_library(path)  # 0003 -> head, after a backup
+    with factory.begin() as session:
+        root = session.get(Root, 7)
+        assert root is not None and root.added_path == "/photos"
+        photo = session.get(Photo, 3)
+        assert photo is not None and photo.status == "missing" and photo.root_id == 7
+        assert [f.id for f in photo.faces] == [5]
+        photo.status = PhotoStatus.UNAVAILABLE
+        session.add(FolderProblem(path="/photos/locked", root_id=7, error="permission denied"))
+    engine_of(factory).dispose()
+    assert (tmp_path / "library.db.before-upgrade-from-0003.bak").is_file()
+    command.downgrade(config, "0003")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT status FROM photos WHERE id = 3").fetchone() == ("missing",)
+    assert conn.execute("SELECT photo_id FROM faces").fetchall() == [(3,)]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
 
 
 def test_models_match_migrated_schema(library: sessionmaker[Session]) -> None:
@@ -585,3 +645,83 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database, it is a shopping list" * 100)
     with pytest.raises(LibraryError, match="not a FaceNet Photos library"):
         open_library(path)
+
+
+# --- one writer ----------------------------------------------------------------------------------
+
+
+def test_writer_lock_is_exclusive_reentrant_and_names_its_holder(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    with Library.open(path, create=True) as a, Library.open(path) as b:
+        with a.writer("scan"):
+            with a.writer("scan"):  # the same job may take it again
+                pass
+            with pytest.raises(LibraryBusy) as busy, b.writer("scan"):
+                pass
+            assert busy.value.pid == os.getpid()
+            assert "is being scanned by process" in str(busy.value)
+            assert b.writer_owner() is not None
+        with b.writer("scan"):  # released
+            assert a.writer_owner() == b.writer_owner()
+        assert a.writer_owner() is None
+        # another spelling of the same file (a link) is the same library, with the same lock
+        (tmp_path / "link.db").symlink_to(path)
+        with Library.open(tmp_path / "link.db") as c, a.writer("scan"):
+            assert c.path == a.path
+            with pytest.raises(LibraryBusy), c.writer("scan"):
+                pass
+
+
+def test_write_transactions_never_fail_half_way_on_a_concurrent_commit(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    with Library.open(path, create=True) as a, Library.open(path) as b:
+        # the deferred way: read, someone else commits, then write -> "database is locked" at
+        # once (SQLite cannot upgrade a stale read snapshot; waiting would not help)
+        with a.session() as s:
+            s.begin()
+            s.scalar(select(func.count()).select_from(Photo))
+            with b.write() as t:
+                t.add(make_photo(1))
+            s.add(make_photo(2))
+            with pytest.raises(OperationalError, match="locked"):
+                s.flush()
+            s.rollback()
+        # Library.write(): the write lock is taken first, the other writer waits its turn
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                with b.write() as t:
+                    t.add(make_photo(3))
+            except BaseException as exc:
+                errors.append(exc)
+
+        with a.write() as s:
+            s.scalar(select(func.count()).select_from(Photo))
+            thread = threading.Thread(target=other)
+            thread.start()
+            time.sleep(0.5)
+            s.add(make_photo(4))
+        thread.join()
+        assert errors == []
+        with a.session() as s:
+            assert sorted(s.scalars(select(Photo.size))) == [1001, 1003, 1004]
+
+
+def test_read_only_access_is_chosen_from_what_the_file_system_allows(tmp_path: Path) -> None:
+    path = tmp_path / "library.db"
+    with Library.open(path, create=True) as lib:
+        assert lib.read_only is None and lib.access == "rw"
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)]).returncode:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(LibraryError, match=r"cannot change the library .*immutable"):
+            Library.open(path)
+        with Library.open(path, write=False) as lib:
+            assert lib.access == "ro" and "immutable" in (lib.read_only or "")
+            with lib.session() as s:
+                assert s.scalar(select(func.count()).select_from(Photo)) == 0
+            with pytest.raises(LibraryError, match="cannot change"), lib.writer("scan"):
+                pass
+    finally:
+        subprocess.run(["chattr", "-i", str(path)])
