@@ -10,6 +10,7 @@ Bad files never stop a scan: each is recorded as ``failed`` with a reason a pers
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from facenet_core.library.ingest import Ingest, ingest_pending
 from facenet_core.library.plan import pending_photos, plan_scan
 from facenet_core.library.result import ScanResult
 from facenet_core.people.jobs import recognize_new
-from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ScanJob, ScanStatus, ensure_active_model_version
 from facenet_core.store.models import utcnow
@@ -71,7 +72,9 @@ def scan(
             if queue:
                 _find_faces(library, queue, settings, engines, result, reporter, cancel)
         if recognize and not result.cancelled and not cancel.cancelled:
-            result.people = recognize_new(library, settings, reporter=reporter, cancel=cancel)
+            result.people = recognize_new(
+                library, settings, reporter=_people_phase(reporter), cancel=cancel
+            )
         if not result.cancelled and not cancel.cancelled:
             status = ScanStatus.DONE
     finally:
@@ -82,6 +85,15 @@ def scan(
             if job is not None:
                 job.status, job.finished_at, job.counts = status, utcnow(), result.counts()
     return result
+
+
+def _people_phase(reporter: Reporter) -> Reporter:
+    """Recognition's events as phases of the scan (``people: new groups``, ...)."""
+
+    def relay(event: Progress) -> None:
+        reporter(dataclasses.replace(event, task="scan", phase=f"people: {event.phase}"))
+
+    return relay
 
 
 def _find_faces(
