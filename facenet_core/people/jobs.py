@@ -525,7 +525,8 @@ def recognize_new(
         version = get_active_model_version(session)
         if version is None:
             return RecognizeReport(seconds=time.perf_counter() - start)
-        mark = 0 if everything else _mark(session)
+        bookmark = _mark(session)
+        mark = 0 if everything else bookmark
         connection = session.connection()
         newest = session.scalar(select(Face.id).order_by(Face.id.desc()).limit(1)) or 0
         queries = _read_faces(
@@ -536,9 +537,9 @@ def recognize_new(
             newest=newest,
         )
         if not len(queries):
-            if not everything:
-                with library.session() as write, write.begin():
-                    _set_mark(write, newest)
+            session.rollback()
+            with library.session() as write, write.begin():
+                _set_mark(write, max(newest, bookmark))
             return RecognizeReport(seconds=time.perf_counter() - start)
         known = _read_faces(connection, version.id, "f.person_id IS NOT NULL AND f.is_ignored = 0")
         rejected = _rejections(session, queries.ids)
@@ -632,7 +633,7 @@ def recognize_new(
         writes,
         reporter,
         "recognize",
-        finish=None if everything else lambda session: _set_mark(session, max(newest, mark)),
+        finish=lambda session: _set_mark(session, max(newest, bookmark)),
     )
     unassigned = int(n - assigned - suggested - joined - grouped)
     log.info(
