@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from facenet_core.people import edits
 from facenet_core.people import queries as q
 from facenet_core.store import Library
 
@@ -206,6 +207,39 @@ def main(argv: list[str] | None = None) -> int:
         size = getattr(result, "total", None)
         size = size if size is not None else (len(result) if isinstance(result, list) else "")
         print(f"{name:<45} {ms:8.1f} ms   {size}")
+    # edits at this scale (each then undone, so the library is as built)
+    print("edits (each one transaction, then undone):")
+    edit_cases: list[tuple[str, Callable[[], Any]]] = [
+        ("rename the largest person", lambda: edits.name_person(library, big.id, "Renamed")),
+        (
+            f"merge the 2nd largest ({second.faces} faces) into the largest",
+            lambda: edits.merge_people(library, [big.id, second.id]),
+        ),
+        (
+            f"confirm all suggestions of the largest ({big.suggestions})",
+            lambda: edits.confirm_suggestions(library, person_id=big.id),
+        ),
+        ("hide the largest (confirms its faces)", lambda: edits.hide_person(library, big.id)),
+    ]
+    for name, edit in edit_cases:
+        start = time.perf_counter()
+        change = edit()
+        ms = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
+        edits.undo(library)
+        undo_ms = (time.perf_counter() - start) * 1000
+        results[f"edit: {name}"] = round(ms, 1)
+        results[f"undo: {name}"] = round(undo_ms, 1)
+        print(f"  {name:<60} {ms:8.1f} ms, undo {undo_ms:8.1f} ms  ({len(change.faces)} faces)")
+    with library.session() as session:
+        start = time.perf_counter()
+        session.connection().exec_driver_sql(
+            "SELECT person_id, assignment, count(*) FROM faces"
+            " WHERE person_id IS NOT NULL GROUP BY person_id, assignment"
+        ).all()
+        counting = (time.perf_counter() - start) * 1000
+    results["counting every person's faces in SQL (no stored counts)"] = round(counting, 1)
+    print(f"(for comparison: counting every person's faces in SQL takes {counting:.1f} ms)")
     library.close()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
