@@ -128,7 +128,8 @@ def chinese_whispers(x: np.ndarray, squared_threshold: float) -> np.ndarray:
     import dlib
 
     vectors = [dlib.vector(row.astype(np.float64).tolist()) for row in x]
-    return np.asarray(dlib.chinese_whispers_clustering(vectors, float(np.sqrt(squared_threshold))))
+    labels = dlib.chinese_whispers_clustering(vectors, float(np.sqrt(squared_threshold)))
+    return np.asarray(labels, dtype=np.int64) + 1  # 0 means "no cluster" to our scores
 
 
 def sklearn_average(x: np.ndarray, squared_threshold: float) -> np.ndarray:
@@ -141,7 +142,7 @@ def sklearn_average(x: np.ndarray, squared_threshold: float) -> np.ndarray:
         linkage="average",
         distance_threshold=squared_threshold,
     )
-    return model.fit_predict(d)
+    return model.fit_predict(d).astype(np.int64) + 1  # 0 means "no cluster" to our scores
 
 
 def quality(x: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:

@@ -210,7 +210,7 @@ class Settings:
     )
     # -- people ----------------------------------------------------------------------------------
     cluster_threshold: float = setting(
-        0.20,
+        0.15,
         kind="float",
         minimum=0.05,
         maximum=0.6,

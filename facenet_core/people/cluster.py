@@ -129,6 +129,7 @@ def cluster_faces(
     state = _Agglomeration(x[rows], photos[rows], fixed[rows], inp.forbidden, rows, threshold)
     if len(rows) > 1:
         state.add_graph(*knn_graph(x[rows], k, exact=exact_knn))
+    state.seed_people()
     state.run()
     local = state.labels(min_size)
     labels[rows] = local
@@ -139,11 +140,17 @@ class _Agglomeration:
     """Graph-constrained average-linkage agglomeration with cannot-link constraints.
 
     Clusters are named by a member face (their "root"); ``root[i]`` is face ``i``'s cluster.
-    Singletons keep their graph neighbours in CSR arrays; merged clusters hold an array of
-    neighbouring roots (possibly stale, mapped through ``root`` when used). Candidate merges
-    come from two sorted sources: the graph's own edges (valid while both ends are untouched
-    singletons, whose average linkage is the edge's length) and a heap of linkages recomputed
-    after each merge (valid while neither cluster has changed since: ``version``).
+    Singletons find their graph neighbours in CSR arrays; a merged cluster keeps an array of
+    neighbouring roots (possibly stale: mapped through ``root`` when used).
+
+    The heap holds, for each cluster, its best allowed neighbour when it last changed:
+    ``(linkage, cluster, neighbour, versions)``. An entry whose cluster has changed since is
+    dropped (the change pushed a fresh one); an entry whose neighbour has changed is recomputed.
+    For any two clusters, the one that changed last computed its best neighbour after both
+    changes, so the smallest linkage in the graph always has an entry no larger than it on the
+    heap: the merges are exactly those of greedy average linkage restricted to the graph.
+    A refused pair stays refused (constraints only grow as clusters merge), so it is dropped
+    from the neighbour list for good.
     """
 
     def __init__(
@@ -175,14 +182,14 @@ class _Agglomeration:
         self.adj: dict[int, np.ndarray] = {}
         self.indptr = np.zeros(n + 1, dtype=np.int64)
         self.indices = np.zeros(0, dtype=np.int64)
-        self.edges = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.merges = 0
 
     # -- setup ------------------------------------------------------------------------------------
 
     def add_graph(self, neighbours: np.ndarray, distances: np.ndarray) -> None:
-        """Keep the undirected edges shorter than the threshold; merge confirmed faces."""
+        """Keep the undirected edges shorter than the threshold; each face's nearest one goes
+        on the heap."""
         n = self.n
         ok = (neighbours >= 0) & (distances < self.threshold)
         i = np.broadcast_to(np.arange(n)[:, None], neighbours.shape)[ok]
@@ -190,17 +197,28 @@ class _Agglomeration:
         a, b = np.minimum(i, j), np.maximum(i, j)
         key = np.unique(a * n + b)
         a, b = key // n, key % n
-        d = exact_squared_distances(self.sums, a, b)  # sums are still the embeddings
-        order = np.lexsort((b, a, d))
-        self.edges = (a[order], b[order], d[order])
+        d = exact_squared_distances(self.sums, a, b)  # the sums are still the embeddings
         both = np.concatenate([a, b])
         other = np.concatenate([b, a])
-        order = np.argsort(both, kind="stable")
-        self.indices = other[order]
+        dd = np.concatenate([d, d])
+        order = np.lexsort((other, dd, both))
+        both, other, dd = both[order], other[order], dd[order]
+        self.indices = other
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(both, minlength=n))])
-        self._seed_people()
+        first = self.indptr[:-1][np.diff(self.indptr) > 0]
+        self.heap = list(
+            zip(
+                dd[first].astype(np.float64).tolist(),
+                both[first].tolist(),
+                other[first].tolist(),
+                [0] * len(first),
+                [0] * len(first),
+                strict=True,
+            )
+        )
 
-    def _seed_people(self) -> None:
+    def seed_people(self) -> None:
+        """Faces confirmed for one person start as one cluster."""
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(self.person):
             if p > 0:
@@ -208,51 +226,28 @@ class _Agglomeration:
         for faces in groups.values():
             first = faces[0]
             for other in faces[1:]:
-                first = self._merge(first, other, force=True)
-        for first in sorted({self._find(f[0]) for f in groups.values()}):
-            self._push_neighbours(first)
+                first = self._merge(first, other)
+        heapq.heapify(self.heap)
+        for root in sorted({self._find(f[0]) for f in groups.values()}):
+            self._push_best(root)
 
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        ea, eb, ed = self.edges
         heap = self.heap
+        heapq.heapify(heap)
         version = self.version
-        chunk = 1 << 16
-        p, stop = 0, len(ed)
-        ca: list[int] = []
-        cb: list[int] = []
-        cd: list[float] = []
-        q = 0
-        while True:
-            if q == len(cd) and p < stop:
-                ca, cb, cd = (
-                    ea[p : p + chunk].tolist(),
-                    eb[p : p + chunk].tolist(),
-                    ed[p : p + chunk].tolist(),
-                )
-                p += len(cd)
-                q = 0
-            if q < len(cd) and (not heap or cd[q] <= heap[0][0]):
-                a, b = ca[q], cb[q]
-                q += 1
-                if version[a] != 0 or version[b] != 0:
-                    continue
-            elif heap:
-                _, a, b, va, vb = heapq.heappop(heap)
-                if version[a] != va or version[b] != vb:
-                    continue
-            else:
-                break
-            if self._allowed(a, b):
-                self._push_neighbours(self._merge(a, b))
+        while heap:
+            _, a, b, va, vb = heapq.heappop(heap)
+            if version[a] != va:
+                continue  # a changed (and pushed its new best then) or is gone
+            if version[b] != vb or not self._allowed(a, b):
+                self._push_best(a)
+                continue
+            self._push_best(self._merge(a, b))
 
     def _find(self, i: int) -> int:
         return int(self.root[i])
-
-    def _photos(self, r: int) -> set[int]:
-        s = self.photo_sets.get(r)
-        return s if s is not None else {self.photo[r]}
 
     def _allowed(self, a: int, b: int) -> bool:
         pa, pb = self.person[a], self.person[b]
@@ -264,7 +259,7 @@ class _Agglomeration:
             return False
         sa, sb = self.photo_sets.get(a), self.photo_sets.get(b)
         if sa is None and sb is None:
-            return self.photo[a] != self.photo[b]
+            return bool(self.photo[a] != self.photo[b])
         if sa is None:
             return self.photo[a] not in sb  # type: ignore[operator]
         if sb is None:
@@ -272,7 +267,7 @@ class _Agglomeration:
         small, large = (sa, sb) if len(sa) <= len(sb) else (sb, sa)
         return small.isdisjoint(large)
 
-    def _merge(self, a: int, b: int, *, force: bool = False) -> int:
+    def _merge(self, a: int, b: int) -> int:
         """Merge the clusters rooted at ``a`` and ``b``; returns the surviving root."""
         a, b = self._find(a), self._find(b)
         if a == b:
@@ -297,10 +292,8 @@ class _Agglomeration:
             self.forbidden.setdefault(keep, set()).update(forb)
         self.version[keep] += 1
         self.version[gone] = -1
-        parts = [self._neighbour_ids(keep), self._neighbour_ids(gone)]
+        self.adj[keep] = np.concatenate([self._neighbour_ids(keep), self._neighbour_ids(gone)])
         self.adj.pop(gone, None)
-        nb = np.unique(self.root[np.concatenate(parts)])
-        self.adj[keep] = nb[nb != keep]
         self.merges += 1
         return keep
 
@@ -310,21 +303,33 @@ class _Agglomeration:
             return nb
         return self.indices[self.indptr[r] : self.indptr[r + 1]]
 
-    def _push_neighbours(self, c: int) -> None:
-        nb = self.adj.get(c)
-        if nb is None or len(nb) == 0:
+    def _push_best(self, c: int) -> None:
+        """Push ``c``'s allowed neighbour of least linkage below the threshold, if any."""
+        nb = np.unique(self.root[self._neighbour_ids(c)])
+        nb = nb[nb != c]
+        if c in self.adj:
+            self.adj[c] = nb
+        if len(nb) == 0:
             return
-        link = 2.0 - 2.0 * (self.sums[nb] @ self.sums[c]) / (self.size[nb] * self.size[c])
-        close = link < self.threshold
-        if not close.any():
+        size_c = int(self.size[c])
+        link = 2.0 - 2.0 * (self.sums[nb] @ self.sums[c]).astype(np.float64) / (
+            self.size[nb] * size_c
+        )
+        close = np.flatnonzero(link < self.threshold)
+        if len(close) == 0:
             return
-        version = self.version
-        vc = version[c]
-        for other, value in zip(nb[close].tolist(), link[close].tolist(), strict=True):
-            if other < c:
-                heapq.heappush(self.heap, (value, other, c, version[other], vc))
-            else:
-                heapq.heappush(self.heap, (value, c, other, vc, version[other]))
+        refused: list[int] = []
+        for j in close[np.lexsort((nb[close], link[close]))].tolist():
+            other = int(nb[j])
+            if self._allowed(c, other):
+                heapq.heappush(
+                    self.heap,
+                    (float(link[j]), c, other, self.version[c], self.version[other]),
+                )
+                break
+            refused.append(other)
+        if refused:
+            self.adj[c] = np.setdiff1d(nb, refused)
 
     # -- result -----------------------------------------------------------------------------------
 
