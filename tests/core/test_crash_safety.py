@@ -282,12 +282,14 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
     with sessions() as s:
         alice = s.scalars(select(Person).where(Person.name == "Alice")).one()
         mine = [f for f in alice.faces if f.assignment == Assignment.CONFIRMED]
-        assert len(alice.faces) == 2 and len(mine) == 2
+        # (recognising the new photos at the end of a scan may add suggestions or sure matches)
+        assert len(mine) == 2
         assert {f.photo.path for f in mine} == confirmed_paths
         rejections = s.scalars(select(FaceRejection)).all()
         assert len(rejections) == 1
         assert rejections[0].person_id == alice.id
         assert rejections[0].face.photo.path == rejected_path
+        assert rejections[0].face.person_id != alice.id
         # the touched photos really were detected again: their labels moved to new faces
         new_faces = s.scalars(select(Face).join(Photo).where(Photo.path.in_(touched))).all()
         assert new_faces and not {f.id for f in new_faces} & old_face_ids
