@@ -17,6 +17,7 @@ model loads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -98,7 +99,9 @@ def scan(
                 if queue:
                     _find_faces(library, queue, settings, engines, result, reporter, cancel)
             if recognize and not result.cancelled and not cancel.cancelled:
-                result.people = recognize_new(library, settings, reporter=reporter, cancel=cancel)
+                result.people = recognize_new(
+                    library, settings, reporter=_people_phase(reporter), cancel=cancel
+                )
             if not result.cancelled and not cancel.cancelled:
                 result.thumbnails_made, result.thumbnails_removed = sync_thumbnails(
                     library, reporter, cancel
@@ -168,6 +171,15 @@ def _finish(
                 job.status, job.finished_at, job.counts = status, utcnow(), result.counts()
     except SQLAlchemyError as exc:
         log.warning("could not record the end of scan %d: %s", job_id, exc)
+
+
+def _people_phase(reporter: Reporter) -> Reporter:
+    """Recognition's events as phases of the scan (``people: new groups``, ...)."""
+
+    def relay(event: Progress) -> None:
+        reporter(dataclasses.replace(event, task="scan", phase=f"people: {event.phase}"))
+
+    return relay
 
 
 def _find_faces(

@@ -1,4 +1,11 @@
 """People: who each face belongs to, and the rules that keep the user's word.
 
+- :mod:`.cluster`, :mod:`.knn`, :mod:`.recognize`: the engine (pure numpy + faiss).
+- :mod:`.jobs`: the automatic runs on a library: :func:`~.jobs.recluster` and
+  :func:`~.jobs.recognize_new` (run by every scan).
+- :mod:`.edits`: the user's edits, each one transaction, each undoable.
+- :mod:`.queries`: what the people views show, as plain frozen dataclasses.
+- :mod:`.rules`: labels carried to the new faces of a changed photo.
+
 Works on numpy arrays and the store; never imports torch.
 """

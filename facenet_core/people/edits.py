@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, literal, select, update
+from sqlalchemy import delete, exists, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -165,36 +165,42 @@ class _Recorder:
         )
 
     def faces_where(self, *where: Any) -> list[int]:
-        """Remember the faces matching ``where`` (those not remembered yet); returns all their
-        ids."""
+        """Remember the faces matching ``where`` (a face already remembered keeps its first
+        before-image); returns all their ids."""
+        self._remember(*where)
         ids = list(self.session.scalars(select(Face.id).where(*where)))
-        self.face_ids(ids)
+        self.faces.update(ids)
         return ids
 
     def face_ids(self, ids: Iterable[int]) -> None:
         new = [i for i in dict.fromkeys(ids) if i not in self.faces]
         self.faces.update(new)
         for chunk in _chunks(new):
-            self.session.execute(
-                insert(EditFace).from_select(
-                    [
-                        "edit_id",
-                        "face_id",
-                        "person_id",
-                        "assignment",
-                        "assignment_confidence",
-                        "is_ignored",
-                    ],
-                    select(
-                        literal(self.edit_id),
-                        Face.id,
-                        Face.person_id,
-                        Face.assignment,
-                        Face.assignment_confidence,
-                        Face.is_ignored,
-                    ).where(Face.id.in_(chunk)),
-                )
+            self._remember(Face.id.in_(chunk))
+
+    def _remember(self, *where: Any) -> None:
+        self.session.execute(
+            insert(EditFace)
+            .prefix_with("OR IGNORE")
+            .from_select(
+                [
+                    "edit_id",
+                    "face_id",
+                    "person_id",
+                    "assignment",
+                    "assignment_confidence",
+                    "is_ignored",
+                ],
+                select(
+                    literal(self.edit_id),
+                    Face.id,
+                    Face.person_id,
+                    Face.assignment,
+                    Face.assignment_confidence,
+                    Face.is_ignored,
+                ).where(*where),
             )
+        )
 
     def rejection(self, face_id: int, person_id: int) -> None:
         """Remember whether the face is rejected from the person now."""
@@ -296,36 +302,11 @@ class _Recorder:
         )
 
     def _really_changed_faces(self) -> set[int]:
-        """Faces whose row differs from its before-image (drops the others' entries)."""
-        same: list[int] = []
-        rows = self.session.execute(
-            select(
-                EditFace.face_id,
-                EditFace.person_id,
-                EditFace.assignment,
-                EditFace.assignment_confidence,
-                EditFace.is_ignored,
-                Face.person_id,
-                Face.assignment,
-                Face.assignment_confidence,
-                Face.is_ignored,
-            )
-            .join(Face, Face.id == EditFace.face_id)
-            .where(EditFace.edit_id == self.edit_id)
+        """Faces whose row differs from its before-image (the others' entries are dropped)."""
+        self.session.execute(_DROP_UNCHANGED, {"edit": self.edit_id})
+        return set(
+            self.session.scalars(select(EditFace.face_id).where(EditFace.edit_id == self.edit_id))
         )
-        changed: set[int] = set()
-        for face_id, *values in rows:
-            if tuple(values[:4]) == tuple(values[4:]):
-                same.append(face_id)
-            else:
-                changed.add(face_id)
-        for chunk in _chunks(same):
-            self.session.execute(
-                delete(EditFace).where(
-                    EditFace.edit_id == self.edit_id, EditFace.face_id.in_(chunk)
-                )
-            )
-        return changed
 
     def _rejections_changed(self) -> bool:
         for face_id, person_id in self.rejections:
@@ -755,19 +736,10 @@ def undo(library: Library) -> Change:
                     values["created_at"] = p.created_at
                 session.execute(insert(Person).values(**values))
                 existing.add(p.person_id)
-        # 2. faces as they were (a person deleted since by an automatic run: unassigned)
-        for f in faces:
-            gone = f.person_id is not None and f.person_id not in existing
-            session.execute(
-                update(Face)
-                .where(Face.id == f.face_id)
-                .values(
-                    person_id=None if gone else f.person_id,
-                    assignment=NONE if gone or f.person_id is None else f.assignment,
-                    assignment_confidence=None if gone else f.assignment_confidence,
-                    is_ignored=f.is_ignored,
-                )
-            )
+        # 2. faces as they were (a person deleted since by an automatic run: unassigned), in
+        #    two statements whatever the number of faces
+        session.execute(_RESTORE_FACES, {"edit": edit.id})
+        session.execute(_RESTORE_FACES_OF_GONE_PEOPLE, {"edit": edit.id})
         # 3. rejections as they were
         for r in rejections:
             if r.existed and r.person_id in existing:
@@ -807,6 +779,38 @@ def undo(library: Library) -> Change:
             | frozenset(f.person_id for f in faces if f.person_id is not None),
             frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections),
         )
+
+
+_DROP_UNCHANGED = text(
+    """
+    DELETE FROM edit_faces WHERE edit_id = :edit AND EXISTS (
+        SELECT 1 FROM faces f WHERE f.id = edit_faces.face_id
+            AND f.person_id IS edit_faces.person_id AND f.assignment = edit_faces.assignment
+            AND f.assignment_confidence IS edit_faces.assignment_confidence
+            AND f.is_ignored = edit_faces.is_ignored)
+    """
+)
+"""An edit keeps only the before-images of faces it really changed."""
+
+_RESTORE_FACES = text(
+    """
+    UPDATE faces SET person_id = ef.person_id, assignment = ef.assignment,
+        assignment_confidence = ef.assignment_confidence, is_ignored = ef.is_ignored
+    FROM edit_faces AS ef
+    WHERE ef.edit_id = :edit AND faces.id = ef.face_id
+        AND (ef.person_id IS NULL OR EXISTS (SELECT 1 FROM people WHERE id = ef.person_id))
+    """
+)
+_RESTORE_FACES_OF_GONE_PEOPLE = text(
+    """
+    UPDATE faces SET person_id = NULL, assignment = 'none', assignment_confidence = NULL,
+        is_ignored = ef.is_ignored
+    FROM edit_faces AS ef
+    WHERE ef.edit_id = :edit AND faces.id = ef.face_id AND ef.person_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM people WHERE id = ef.person_id)
+    """
+)
+"""Undo's face restore (SQLite's UPDATE ... FROM, 3.33 and later)."""
 
 
 def _existing_people(session: Session, ids: Iterable[int]) -> set[int]:

@@ -1,9 +1,9 @@
 """The automatic people runs: re-cluster the library, and recognise new faces after a scan.
 
 Both are long jobs of the usual shape (``job(library, settings, *, reporter, cancel) ->
-Report``): they read, think (no lock held, so the user keeps editing), then write everything in
-one short transaction at the end. A cancelled run writes nothing. The rules they keep, whatever
-the algorithm says:
+Report``): they read, think (no lock held, so the user keeps editing), then write. A run
+cancelled before it writes changes nothing; once writing has begun it completes. The rules they
+keep, whatever the algorithm says:
 
 - Only automatic assignments are written. Confirmed faces never move; ignored faces and pending
   suggestions are left alone; faces too small or too doubtful to group (``cluster_mask``) are not
@@ -16,7 +16,8 @@ the algorithm says:
   their ids across runs; the others become new people. People left empty and unnamed (and not
   hidden) are deleted.
 - A write only lands on a face whose labels are still what the run read: an edit the user makes
-  meanwhile always wins.
+  meanwhile always wins. Writes go in short transactions (:data:`WRITE_BATCH` faces), so the
+  app never waits long behind a big run; each leaves the library consistent on its own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -204,24 +205,44 @@ class _Write:
     confidence: float | None
 
 
+WRITE_BATCH = 5_000
+"""Faces written per transaction: each holds the write lock for well under a second, so the
+user's edits (and the app) never wait long behind a big run."""
+
+
 def _apply(
-    session: Session,
+    library: Library,
     writes: list[_Write],
     reporter: Reporter,
     task: str,
+    finish: Callable[[Session], None] | None = None,
 ) -> tuple[int, dict[int, int]]:
-    """Write the labels, each only if the face is still as read (the user's edits meanwhile
-    win). New people (``new_person <= -2``) are created first, only if one of their faces is
-    still free. Returns (faces written, new person key -> id)."""
+    """Write the labels in short transactions, each face only if it is still as read (the
+    user's edits meanwhile win). A new person (``new_person <= -2``) is created with the first
+    of its faces still free. ``finish`` runs in the last transaction. Once writing has begun it
+    is not cancelled: every batch leaves the library consistent on its own. Returns (faces
+    written, new person key -> id)."""
     clock = PhaseClock(task, "write", "face")
-    # a face still as read: same person, same assignment, not ignored
+    writes = sorted(writes, key=lambda w: w.face_id)
+    new_ids: dict[int, int] = {}
+    done = 0
+    batches = [writes[i : i + WRITE_BATCH] for i in range(0, len(writes), WRITE_BATCH)] or [[]]
+    for n, batch in enumerate(batches):
+        with library.session() as session, session.begin():
+            done += _apply_batch(session, batch, new_ids)
+            if finish is not None and n == len(batches) - 1:
+                finish(session)
+        reporter(clock.event(min(len(writes), (n + 1) * WRITE_BATCH), len(writes)))
+    return done, new_ids
+
+
+def _apply_batch(session: Session, writes: list[_Write], new_ids: dict[int, int]) -> int:
     current: dict[int, tuple[int, str, bool]] = {}
     ids = [w.face_id for w in writes]
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
         for face_id, person_id, kind, ignored in session.execute(
             select(Face.id, Face.person_id, Face.assignment, Face.is_ignored).where(
-                Face.id.in_(chunk)
+                Face.id.in_(ids[start : start + CHUNK])
             )
         ):
             current[face_id] = (-1 if person_id is None else person_id, kind, bool(ignored))
@@ -231,16 +252,14 @@ def _apply(
         if current.get(w.face_id) == (w.old_person, w.old_kind, False)
         and (w.old_person, w.old_kind) != (w.new_person, w.new_kind)
     ]
-    existing = set(session.scalars(select(Person.id)))
-    keys = sorted({w.new_person for w in still if w.new_person <= -2}, reverse=True)
-    new_ids: dict[int, int] = {}
+    keys = sorted({w.new_person for w in still if w.new_person <= -2} - set(new_ids), reverse=True)
     if keys:
         rows = session.execute(
             insert(Person).returning(Person.id, sort_by_parameter_order=True),
             [{"name": None} for _ in keys],
         )
-        new_ids = dict(zip(keys, [r[0] for r in rows], strict=True))
-    existing.update(new_ids.values())
+        new_ids.update(zip(keys, [r[0] for r in rows], strict=True))
+    existing = set(session.scalars(select(Person.id)))
     params = []
     for w in still:
         person = new_ids.get(w.new_person, w.new_person)
@@ -254,13 +273,9 @@ def _apply(
                 "assignment_confidence": w.confidence if person >= 0 else None,
             }
         )
-    done = 0
-    for start in range(0, len(params), 20_000):
-        part = params[start : start + 20_000]
-        session.execute(update(Face), part)  # executemany, by primary key
-        done += len(part)
-        reporter(clock.event(done, len(params)))
-    return done, new_ids
+    if params:
+        session.execute(update(Face), params)  # executemany, by primary key
+    return len(params)
 
 
 def _drop_empty_people(session: Session) -> int:
@@ -420,8 +435,8 @@ def recluster(
             writes.append(_Write(f, old, kind, new, new_kind, float(conf) if keep_conf else None))
     if cancel.cancelled:
         return ClusterReport(seconds=time.perf_counter() - start, cancelled=True)
+    moved, new_ids = _apply(library, writes, reporter, "cluster")
     with library.session() as session, session.begin():
-        moved, new_ids = _apply(session, writes, reporter, "cluster")
         deleted = _drop_empty_people(session)
     log.info(
         "re-clustered %d faces: %d moved, %d new people, %d deleted",
@@ -510,7 +525,8 @@ def recognize_new(
         version = get_active_model_version(session)
         if version is None:
             return RecognizeReport(seconds=time.perf_counter() - start)
-        mark = 0 if everything else _mark(session)
+        bookmark = _mark(session)
+        mark = 0 if everything else bookmark
         connection = session.connection()
         newest = session.scalar(select(Face.id).order_by(Face.id.desc()).limit(1)) or 0
         queries = _read_faces(
@@ -521,9 +537,9 @@ def recognize_new(
             newest=newest,
         )
         if not len(queries):
-            if not everything:
-                with library.session() as write, write.begin():
-                    _set_mark(write, newest)
+            session.rollback()
+            with library.session() as write, write.begin():
+                _set_mark(write, max(newest, bookmark))
             return RecognizeReport(seconds=time.perf_counter() - start)
         known = _read_faces(connection, version.id, "f.person_id IS NOT NULL AND f.is_ignored = 0")
         rejected = _rejections(session, queries.ids)
@@ -612,10 +628,13 @@ def recognize_new(
     for face_id, label in old_members.items():
         writes.append(_Write(face_id, -1, NONE, key_of[label], AUTO, None))
     grouped = sum(len(m) for m in new_groups.values())
-    with library.session() as session, session.begin():
-        _, new_ids = _apply(session, writes, reporter, "recognize")
-        if not everything:
-            _set_mark(session, max(newest, mark))
+    _, new_ids = _apply(
+        library,
+        writes,
+        reporter,
+        "recognize",
+        finish=lambda session: _set_mark(session, max(newest, bookmark)),
+    )
     unassigned = int(n - assigned - suggested - joined - grouped)
     log.info(
         "recognised %d new faces: %d assigned, %d suggested, %d joined groups, %d in %d new",

@@ -294,6 +294,7 @@ def test_killed_scans_lose_nothing(tmp_path: Path, photo_sets) -> None:
         assert len(rejections) == 1
         assert rejections[0].person_id == alice.id
         assert rejections[0].face.photo.path == rejected_path
+        assert rejections[0].face.person_id != alice.id
         # the touched photos really were detected again: their labels moved to new faces
         new_faces = s.scalars(select(Face).join(Photo).where(Photo.path.in_(touched))).all()
         assert new_faces and not {f.id for f in new_faces} & old_face_ids

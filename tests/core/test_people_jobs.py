@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.people import edits, queries
+from facenet_core.people import jobs as people_jobs
 from facenet_core.people.jobs import recluster, recognize_new
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
@@ -227,3 +228,14 @@ def test_groups_are_pure_on_blobs(blobs: Blobs) -> None:
     recluster(blobs.lib, SETTINGS)
     sizes = Counter(len(v) for v in groups(blobs).values())
     assert sizes == {1: 6}
+
+
+def test_writes_in_small_batches_give_the_same_people(
+    blobs: Blobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(people_jobs, "WRITE_BATCH", 3)  # groups spread over many transactions
+    for k in range(4):
+        blobs.add_many(k, 5)
+    report = recluster(blobs.lib, SETTINGS)
+    assert sorted(map(sorted, groups(blobs).values())) == [[0], [1], [2], [3]]
+    assert report.created == 4 and report.moved == 20
