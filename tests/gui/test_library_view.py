@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.main import warm_up
 from app.main_window import MainWindow
 from facenet_core.store import Library
+from tests.gui.conftest import shut_down
 
 
 @pytest.fixture
@@ -24,9 +25,7 @@ def window(qtbot, tmp_path: Path):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    win.ctx.runner.cancel_all()
-    win.ctx.runner.wait(60_000)
-    library.close()
+    shut_down(win, library, qtbot)
 
 
 def test_an_empty_library_asks_for_a_folder(window, qtbot) -> None:

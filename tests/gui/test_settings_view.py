@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 from app.main_window import MainWindow
 from facenet_core.settings import SETTINGS, Settings
 from facenet_core.store import Library
+from tests.gui.conftest import shut_down
 
 KINDS = {"bool": QCheckBox, "choice": QComboBox, "device": QComboBox, "int": QSpinBox}
 
@@ -21,8 +22,7 @@ def window(qtbot, tmp_path: Path):
     qtbot.addWidget(win)
     win.show()
     yield win
-    win.ctx.runner.wait(10_000)
-    library.close()
+    shut_down(win, library, qtbot)
 
 
 def test_every_setting_gets_the_right_control(window, qtbot) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.main_window import MainWindow
+from tests.gui.conftest import shut_down
 from tests.gui.speed import open_people, scroll_person
 from tests.gui.synthetic import build
 
@@ -25,8 +26,7 @@ def big_window(qtbot, tmp_path: Path, lfw_mini: Path):
     window.show()
     qtbot.waitExposed(window)
     yield window, syn
-    window.ctx.runner.wait(30_000)
-    syn.library.close()
+    shut_down(window, syn.library, qtbot)
 
 
 def test_people_page_and_scrolling_a_big_person(big_window, record_property) -> None:

@@ -17,6 +17,7 @@ from app.main_window import MainWindow
 from app.models import ItemRole
 from facenet_core.people.queries import photos_with_people
 from facenet_core.store import Library
+from tests.gui.conftest import shut_down
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +51,7 @@ def window(qtbot, tmp_path: Path):
     win.show()
     qtbot.waitExposed(win)
     yield win
-    win.ctx.runner.cancel_all()
-    win.ctx.runner.wait(60_000)
-    library.close()
+    shut_down(win, library, qtbot)
 
 
 def people_cards(window) -> list:  # type: ignore[no-untyped-def]
