@@ -21,9 +21,10 @@ faces moved by Gaussian noise (so identities sit where real faces do, ~0.5 apart
 distance on average and no closer than real people are), each identity's faces are its centre
 plus Gaussian noise of the per-component spread measured within real LFW people. Identity sizes
 follow a Zipf law (a few people with thousands of faces, most with a handful), faces are put in
-photos of 1-4 faces, and 1% of faces are "confirmed" for their identity. Each size runs in a
-fresh process: wall time of ``cluster_faces`` (kNN graph + agglomeration, separately) and peak
-resident memory of that process (``ru_maxrss``, including the embeddings themselves).
+photos of 1-4 faces (never one identity twice in a photo), and 1% of faces are "confirmed" for
+their identity. Each size runs in a fresh process: wall and CPU time of ``cluster_faces`` (kNN
+graph and agglomeration separately), peak resident memory of that process (``ru_maxrss``,
+including the embeddings themselves), and BCubed F1 against the synthetic identities.
 """
 
 from __future__ import annotations
@@ -175,8 +176,11 @@ def quality(x: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any
 # -- speed ------------------------------------------------------------------------------------
 
 
-def synthetic(real: np.ndarray, truth: np.ndarray, n: int, seed: int = 0) -> ClusterInput:
-    """A synthetic library of ``n`` faces built around the real embeddings (see the docstring)."""
+def synthetic(
+    real: np.ndarray, truth: np.ndarray, n: int, seed: int = 0
+) -> tuple[ClusterInput, np.ndarray]:
+    """A synthetic library of ``n`` faces built around the real embeddings (see the docstring),
+    and each face's identity."""
     rng = np.random.default_rng(seed)
     names, inv = np.unique(truth, return_inverse=True)
     centres = np.zeros((len(names), real.shape[1]))
@@ -198,15 +202,23 @@ def synthetic(real: np.ndarray, truth: np.ndarray, n: int, seed: int = 0) -> Clu
         x[s : s + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
     order = rng.permutation(n)
     x, ids = x[order], ids[order]
-    photos = np.cumsum(rng.random(n) < 0.5)  # about two faces per photo
+    # photos of 1-4 faces, never one identity twice in a photo (a face that would repeat one
+    # starts the next photo)
+    photos = np.empty(n, dtype=np.int64)
+    photo, members, want = 0, set(), 1 + rng.integers(0, 4)
+    for i, ident in enumerate(ids.tolist()):
+        if len(members) >= want or ident in members:
+            photo, members, want = photo + 1, set(), 1 + rng.integers(0, 4)
+        members.add(ident)
+        photos[i] = photo
     fixed = np.where(rng.random(n) < 0.01, ids + 1, -1).astype(np.int64)
-    return ClusterInput(x, photos.astype(np.int64), fixed, {})
+    return ClusterInput(x, photos, fixed, {}), ids
 
 
 def child(n: int, cache: Path, threshold: float) -> None:
     """One size, in a fresh process: prints one JSON line."""
     data = np.load(cache)
-    inp = synthetic(data["embeddings"], data["people"], n)
+    inp, ids = synthetic(data["embeddings"], data["people"], n)
     del data
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from facenet_core.people import cluster as cluster_module
@@ -222,15 +234,18 @@ def child(n: int, cache: Path, threshold: float) -> None:
         return out
 
     cluster_module.knn_graph = timed_knn
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     labels = cluster_faces(inp, threshold)
-    total = time.perf_counter() - start
+    total, cpu = time.perf_counter() - start, time.process_time() - cpu
+    b3 = bcubed_scores(ids, labels)
     cluster_module.knn_graph = original
     print(
         json.dumps(
             {
                 "faces": n,
                 "seconds": total,
+                "cpu_seconds": cpu,
+                "bcubed_f1_synthetic": b3.f1,
                 "knn_seconds": timings.get("knn_s"),
                 "merge_seconds": total - timings.get("knn_s", 0.0),
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -289,10 +304,11 @@ def main() -> int:
         row = json.loads(out.stdout.strip().splitlines()[-1])
         speed.append(row)
         print(
-            f"  {n:>9,d} faces: {row['seconds']:7.1f} s (kNN {row['knn_seconds']:.1f} s, "
+            f"  {n:>9,d} faces: {row['seconds']:7.1f} s wall, {row['cpu_seconds']:.1f} s CPU "
+            f"(kNN {row['knn_seconds']:.1f} s, "
             f"merging {row['merge_seconds']:.1f} s), peak RSS {row['peak_rss_mib']:.0f} MiB "
             f"({row['rss_after_data_mib']:.0f} MiB after making the data), "
-            f"{row['clusters']:,d} clusters"
+            f"{row['clusters']:,d} clusters, BCubed F1 {row['bcubed_f1_synthetic']:.4f}"
         )
     report["speed"] = speed
     if args.json:
