@@ -251,6 +251,7 @@ def child(path: Path, threshold: float) -> None:
     labels = cluster_faces(inp, threshold)
     total, cpu = time.perf_counter() - start, time.process_time() - cpu
     cluster_module.knn_graph = original
+    print(f"clustered in {total:.1f} s ({cpu:.1f} s CPU)", file=sys.stderr, flush=True)
     b3 = bcubed_scores(ids, labels)
     print(
         json.dumps(
@@ -315,7 +316,10 @@ def main() -> int:
     for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         cmd = [sys.executable, __file__, "--child", str(synthetic_file(n, args.cache))]
         cmd += ["--threshold", str(threshold)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stderr, file=sys.stderr)
+            raise SystemExit(f"the {n}-face run failed")
         row = json.loads(out.stdout.strip().splitlines()[-1])
         speed.append(row)
         print(

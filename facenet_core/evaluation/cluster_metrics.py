@@ -41,27 +41,30 @@ def noise_as_singletons(pred: np.ndarray) -> np.ndarray:
     return pred
 
 
-def _contingency(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Counts n[i, j] of faces with true class i and predicted cluster j (0 = singleton)."""
-    t = np.unique(np.asarray(truth), return_inverse=True)[1].reshape(-1)
-    p = np.unique(noise_as_singletons(pred), return_inverse=True)[1].reshape(-1)
+def _contingency(
+    truth: Sequence[Any] | np.ndarray, pred: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse counts: ``n`` (faces per non-empty (true class, predicted cluster) pair), the
+    class sizes and the cluster sizes (0 = a cluster of its own)."""
+    t = np.unique(np.asarray(truth), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    p = np.unique(noise_as_singletons(pred), return_inverse=True)[1].reshape(-1).astype(np.int64)
     if len(t) != len(p):
         raise ValueError(f"truth has {len(t)} faces, prediction {len(p)}")
-    counts = np.zeros((t.max(initial=-1) + 1, p.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(counts, (t, p), 1)
-    return counts
+    width = int(p.max(initial=-1)) + 1
+    _, n = np.unique(t * width + p, return_counts=True)
+    return n, np.bincount(t), np.bincount(p)
 
 
 def pairwise_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
     """Pairwise precision, recall and F1 (see the module's docstring)."""
-    n = _contingency(truth, pred)
+    n, classes, clusters = _contingency(truth, pred)
 
     def pairs(c: np.ndarray) -> float:
         return float((c * (c - 1) // 2).sum())
 
     together = pairs(n)
-    claimed = pairs(n.sum(axis=0))
-    true = pairs(n.sum(axis=1))
+    claimed = pairs(clusters)
+    true = pairs(classes)
     p = together / claimed if claimed else 1.0
     r = together / true if true else 1.0
     return Scores(p, r, _f1(p, r))
@@ -69,11 +72,18 @@ def pairwise_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scor
 
 def bcubed_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
     """BCubed precision, recall and F1 (see the module's docstring)."""
-    n = _contingency(truth, pred).astype(np.float64)
-    total = n.sum()
+    t = np.unique(np.asarray(truth), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    p = np.unique(noise_as_singletons(pred), return_inverse=True)[1].reshape(-1).astype(np.int64)
+    if len(t) != len(p):
+        raise ValueError(f"truth has {len(t)} faces, prediction {len(p)}")
+    total = len(t)
     if total == 0:
         return Scores(1.0, 1.0, 1.0)
-    sq = n * n
-    p = float((sq.sum(axis=0) / np.maximum(n.sum(axis=0), 1)).sum() / total)
-    r = float((sq.sum(axis=1) / np.maximum(n.sum(axis=1), 1)).sum() / total)
-    return Scores(p, r, _f1(p, r))
+    width = int(p.max()) + 1
+    keys, n = np.unique(t * width + p, return_counts=True)
+    classes, clusters = np.bincount(t), np.bincount(p)
+    sq = n.astype(np.float64) ** 2
+    # each face of cell (i, j) scores n_ij / |cluster j| (precision) and n_ij / |class i|
+    prec = float((sq / clusters[keys % width]).sum() / total)
+    rec = float((sq / classes[keys // width]).sum() / total)
+    return Scores(prec, rec, _f1(prec, rec))
