@@ -39,7 +39,9 @@ from facenet_core.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 20
-"""Neighbours per face in the graph (measured: more changes nothing on LFW; see README)."""
+"""Neighbours per face in the graph. On LFW (5,985 faces, threshold 0.15) k = 5, 10, 20 and 50
+gave BCubed F1 0.976, 0.973, 0.973 and 0.973: the graph only needs each face's close
+neighbours; 20 leaves room for faces whose nearest neighbours are refused (same photo)."""
 
 
 @dataclass(frozen=True)
