@@ -220,7 +220,7 @@ class Settings:
         group="People",
     )
     suggest_confidence: float = setting(
-        0.5,
+        0.8,
         kind="float",
         minimum=0.0,
         maximum=1.0,
@@ -229,7 +229,7 @@ class Settings:
         group="People",
     )
     auto_confidence: float = setting(
-        0.9,
+        0.98,
         kind="float",
         minimum=0.0,
         maximum=1.0,

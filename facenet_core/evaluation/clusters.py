@@ -1,17 +1,8 @@
 """How well does clustering find the people? Pairwise and BCubed scores against a truth file.
 
-Metrics (all fractions in [0, 1]) compare a predicted labelling with the true one over the same
-faces; a predicted label of 0 ("no cluster") counts as a cluster of its own for each face:
-
-- pairwise: precision = of the face pairs put in one cluster, the share that are one person;
-  recall = of the pairs of one person, the share put in one cluster; F1 their harmonic mean.
-  With no predicted pair, precision is 1 (nothing was claimed); with no true pair, recall is 1.
-- BCubed (Bagga & Baldwin 1998; Amigo et al. 2009): for each face, precision = share of its
-  cluster that is its person, recall = share of its person that is in its cluster; averaged
-  over the faces. Unlike pairwise scores, large clusters do not dominate.
-
 :func:`evaluate_clusters` runs the product's own path: scan the images listed in a truth file
-into a temporary library, cluster every face found, and score the labelled faces.
+into a temporary library, cluster every face found, and score the labelled faces. The metrics
+themselves are in :mod:`.cluster_metrics` (numpy only).
 """
 
 from __future__ import annotations
@@ -28,6 +19,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from facenet_core.evaluation.cluster_metrics import (
+    Scores,
+    bcubed_scores,
+    noise_as_singletons,
+    pairwise_scores,
+)
 from facenet_core.evaluation.lfw import nearest_centre
 from facenet_core.library.scan import scan
 from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
@@ -45,69 +42,18 @@ from facenet_core.types import EMBEDDING_DIM
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, find_faces
 
+__all__ = [
+    "ClusterEvaluation",
+    "Scores",
+    "bcubed_scores",
+    "embed_centre_faces",
+    "evaluate_clusters",
+    "noise_as_singletons",
+    "pairwise_scores",
+    "read_truth",
+]
+
 log = logging.getLogger(__name__)
-
-
-# -- metrics ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scores:
-    precision: float
-    recall: float
-    f1: float
-
-
-def _f1(p: float, r: float) -> float:
-    return 0.0 if p + r == 0 else 2 * p * r / (p + r)
-
-
-def noise_as_singletons(pred: np.ndarray) -> np.ndarray:
-    """``pred`` with every 0 ("no cluster") replaced by a label of its own."""
-    pred = np.asarray(pred, dtype=np.int64).copy()
-    zero = pred == 0
-    if zero.any():
-        start = max(int(pred.max()), 0) + 1
-        pred[zero] = np.arange(start, start + int(zero.sum()))
-    return pred
-
-
-def _contingency(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Counts n[i, j] of faces with true class i and predicted cluster j (0 = singleton)."""
-    t = np.unique(np.asarray(truth), return_inverse=True)[1].reshape(-1)
-    p = np.unique(noise_as_singletons(pred), return_inverse=True)[1].reshape(-1)
-    if len(t) != len(p):
-        raise ValueError(f"truth has {len(t)} faces, prediction {len(p)}")
-    counts = np.zeros((t.max(initial=-1) + 1, p.max(initial=-1) + 1), dtype=np.int64)
-    np.add.at(counts, (t, p), 1)
-    return counts
-
-
-def pairwise_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
-    """Pairwise precision, recall and F1 (see the module's docstring)."""
-    n = _contingency(truth, pred)
-
-    def pairs(c: np.ndarray) -> float:
-        return float((c * (c - 1) // 2).sum())
-
-    together = pairs(n)
-    claimed = pairs(n.sum(axis=0))
-    true = pairs(n.sum(axis=1))
-    p = together / claimed if claimed else 1.0
-    r = together / true if true else 1.0
-    return Scores(p, r, _f1(p, r))
-
-
-def bcubed_scores(truth: Sequence[Any] | np.ndarray, pred: np.ndarray) -> Scores:
-    """BCubed precision, recall and F1 (see the module's docstring)."""
-    n = _contingency(truth, pred).astype(np.float64)
-    total = n.sum()
-    if total == 0:
-        return Scores(1.0, 1.0, 1.0)
-    sq = n * n
-    p = float((sq.sum(axis=0) / np.maximum(n.sum(axis=0), 1)).sum() / total)
-    r = float((sq.sum(axis=1) / np.maximum(n.sum(axis=1), 1)).sum() / total)
-    return Scores(p, r, _f1(p, r))
 
 
 # -- truth files and labelled embeddings ------------------------------------------------------

@@ -33,13 +33,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facenet_core.people.knn import exact_squared_distances, knn_graph
+from facenet_core.people.knn import knn_graph
 from facenet_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_K = 20
-"""Neighbours per face in the graph (measured: more changes nothing on LFW; see README)."""
+"""Neighbours per face in the graph. On LFW (5,985 faces, threshold 0.15) k = 5, 10, 20 and 50
+gave BCubed F1 0.976, 0.973, 0.973 and 0.973: the graph only needs each face's close
+neighbours; 20 leaves room for faces whose nearest neighbours are refused (same photo)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ class _Agglomeration:
             if i is not None and people:
                 self.forbidden[i] = {int(p) for p in people}
         self.adj: dict[int, np.ndarray] = {}
+        self.deduped: dict[int, int] = {}
         self.indptr = np.zeros(n + 1, dtype=np.int64)
         self.indices = np.zeros(0, dtype=np.int64)
         self.heap: list[tuple[float, int, int, int, int]] = []
@@ -195,9 +198,14 @@ class _Agglomeration:
         i = np.broadcast_to(np.arange(n)[:, None], neighbours.shape)[ok]
         j = neighbours[ok]
         a, b = np.minimum(i, j), np.maximum(i, j)
-        key = np.unique(a * n + b)
+        d = distances[ok]
+        key = a * n + b
+        order = np.lexsort((d, key))  # an edge found from both ends: keep its shorter length
+        key, d = key[order], d[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        key, d = key[first], d[first]
         a, b = key // n, key % n
-        d = exact_squared_distances(self.sums, a, b)  # the sums are still the embeddings
         both = np.concatenate([a, b])
         other = np.concatenate([b, a])
         dd = np.concatenate([d, d])
@@ -294,6 +302,7 @@ class _Agglomeration:
         self.version[gone] = -1
         self.adj[keep] = np.concatenate([self._neighbour_ids(keep), self._neighbour_ids(gone)])
         self.adj.pop(gone, None)
+        self.deduped.pop(gone, None)
         self.merges += 1
         return keep
 
@@ -305,9 +314,13 @@ class _Agglomeration:
 
     def _push_best(self, c: int) -> None:
         """Push ``c``'s allowed neighbour of least linkage below the threshold, if any."""
-        nb = np.unique(self.root[self._neighbour_ids(c)])
+        nb = self.root[self._neighbour_ids(c)]
         nb = nb[nb != c]
         if c in self.adj:
+            # neighbour lists grow by concatenation; deduplicate once they have doubled
+            if len(nb) > 2 * self.deduped.get(c, 0) + 64:
+                nb = np.unique(nb)
+                self.deduped[c] = len(nb)
             self.adj[c] = nb
         if len(nb) == 0:
             return
@@ -318,8 +331,10 @@ class _Agglomeration:
         close = np.flatnonzero(link < self.threshold)
         if len(close) == 0:
             return
+        if len(close) > 1:
+            close = close[np.lexsort((nb[close], link[close]))]
         refused: list[int] = []
-        for j in close[np.lexsort((nb[close], link[close]))].tolist():
+        for j in close.tolist():
             other = int(nb[j])
             if self._allowed(c, other):
                 heapq.heappush(
@@ -329,7 +344,7 @@ class _Agglomeration:
                 break
             refused.append(other)
         if refused:
-            self.adj[c] = np.setdiff1d(nb, refused)
+            self.adj[c] = nb[~np.isin(nb, refused)]
 
     # -- result -----------------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facenet_core.people.cluster import ClusterInput, cluster_faces
+from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
 from facenet_core.people.knn import knn_graph
+from facenet_core.settings import Settings
 
 T = 0.3
 
@@ -209,3 +210,12 @@ def test_bad_shapes_are_errors() -> None:
         ClusterInput(x, np.arange(2), np.full(3, -1), {})
     with pytest.raises(ValueError, match="forbidden"):
         ClusterInput(x, np.arange(3), np.full(3, -1), {5: frozenset({1})})
+
+
+def test_cluster_mask_follows_the_settings() -> None:
+    sizes = np.array([10.0, 29.9, 30.0, 200.0])
+    scores = np.array([0.99, 0.99, 0.5, 0.95])
+    default = cluster_mask(sizes, scores, Settings())
+    assert default.tolist() == [False, False, True, True]  # 30 px by default
+    strict = cluster_mask(sizes, scores, Settings(cluster_min_face_px=0, cluster_min_score=0.9))
+    assert strict.tolist() == [True, True, False, True]

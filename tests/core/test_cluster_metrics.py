@@ -9,10 +9,12 @@ import pytest
 
 from facenet_core.evaluation.clusters import (
     bcubed_scores,
+    evaluate_clusters,
     noise_as_singletons,
     pairwise_scores,
     read_truth,
 )
+from facenet_core.settings import Settings
 
 
 def test_worked_example() -> None:
@@ -70,3 +72,10 @@ def test_read_truth(tmp_path: Path) -> None:
     f.write_text("A/A_1.jpg A\n", encoding="utf-8")
     with pytest.raises(ValueError, match=":1: expected PATH<TAB>PERSON"):
         read_truth(f)
+
+
+def test_evaluate_clusters_names_a_missing_image_before_any_work(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.txt"
+    truth.write_text("A/A_0001.jpg\tA\n", encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"A_0001\.jpg"):
+        evaluate_clusters(tmp_path, truth, Settings(device="cpu"))
