@@ -195,7 +195,13 @@ def evaluate_clusters(
         try:
             start = time.perf_counter()
             result = scan(
-                library, [root], settings, engines=engines, reporter=reporter, cancel=cancel
+                library,
+                [root],
+                settings,
+                engines=engines,
+                recognize=False,
+                reporter=reporter,
+                cancel=cancel,
             )
             if result.cancelled:
                 raise Cancelled
@@ -203,9 +209,10 @@ def evaluate_clusters(
             faces = _library_faces(library)
         finally:
             library.close()
+    # the library knows each photo by its real path (the links' targets): match on that
     by_path: dict[str, list[int]] = {}
     for i, path in enumerate(faces.paths):
-        by_path.setdefault(os.path.relpath(path, root), []).append(i)
+        by_path.setdefault(os.path.realpath(path), []).append(i)
     start = time.perf_counter()
     inp = ClusterInput(
         embeddings=faces.embeddings,
@@ -223,7 +230,7 @@ def evaluate_clusters(
     pred: list[int] = []
     no_face: list[str] = []
     for rel, person in truth:
-        found = by_path.get(rel)
+        found = by_path.get(os.path.realpath(images_dir / rel))
         people.append(person)
         if not found:
             no_face.append(rel)
