@@ -110,10 +110,14 @@ def shut_down(window, library, qtbot) -> None:  # type: ignore[no-untyped-def]
     """End a test's window the way the app ends: cancel every task, wait until the worker
     threads are idle (generously: the machine may be loaded), deliver what they queued, and only
     then close the window and the library, so no worker still reads a library being closed."""
+    from shiboken6 import isValid
+
     runner = window.ctx.runner
     runner.cancel_all()
     assert runner.wait(300_000), "worker threads still busy after 5 minutes"
     qtbot.wait(20)
-    window.close()
+    if isValid(window):  # a test may have closed (and so deleted) it already
+        window.close()
     assert runner.wait(60_000)
+    qtbot.wait(20)
     library.close()
