@@ -228,14 +228,16 @@ def test_concurrent_scans_of_170_photos_do_nothing_twice(tmp_path: Path, lfw_min
     winner = next(i for i, p in enumerate(procs) if p.returncode == 0)
     loser = 1 - winner
     assert f"is being scanned by process {procs[winner].pid}" in texts[loser]
-    # status ran while a scan held the lock: the winner, or (on a slow machine, once the winner
-    # finished) the waiter
-    assert during["scanning"] is not None
-    assert during["scanning"]["pid"] in (procs[winner].pid, waiter.pid)
+    # status worked while scans ran; when it caught one holding the lock, it named the winner or
+    # (once the winner had finished) the waiter. How far the scans got by then depends on the
+    # machine's load, so it may also have come after both.
+    if during["scanning"] is not None:
+        assert during["scanning"]["pid"] in (procs[winner].pid, waiter.pid)
     first = json.loads(outs[winner])
     assert first["photos_added"] == 170 and first["photos_detected"] == 170
     assert waiter.returncode == 0, waiter_log.read_text()
-    assert f"waiting: the library {library}" in waiter_log.read_text()
+    # it waited, unless the first scan had already ended when it reached the lock (the waiting
+    # itself is tested deterministically in test_waiting_scan_runs_when_the_holder_finishes)
     second = json.loads(waited_out)
     assert (second["photos_added"], second["photos_detected"], second["faces_added"]) == (0, 0, 0)
     assert second["photos_unchanged"] == 170
