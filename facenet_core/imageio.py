@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,7 +97,10 @@ def open_photo(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            # Decode from bytes read in one go, never from the file: Pillow maps uncompressed
+            # files (BMP, PPM, TIFF) into memory, and a file cut short while mapped (another
+            # program rewriting it during a scan) kills the process with SIGBUS.
+            with Image.open(io.BytesIO(path.read_bytes())) as img:
                 full_w, full_h = img.size
                 if full_w * full_h > max_pixels:
                     raise ImageLoadError(

@@ -63,3 +63,19 @@ def test_missing_file_and_bomb(tmp_path) -> None:
     Image.new("L", (3000, 3000)).save(path)
     with pytest.raises(ImageLoadError, match="decompression bomb"):
         load_image(path, max_pixels=1_000_000)
+
+
+@pytest.mark.parametrize("suffix", [".bmp", ".ppm", ".tiff"])
+def test_uncompressed_files_are_never_memory_mapped(tmp_path, monkeypatch, suffix: str) -> None:
+    """A mapped file that another program cuts short kills the scan with SIGBUS (a CI run saw
+    it): photos are decoded from bytes read in one go."""
+    import mmap
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the photo was memory-mapped")
+
+    path = tmp_path / f"flat{suffix}"
+    Image.fromarray(np.full((64, 48), 90, np.uint8)).save(path)  # grey: Pillow maps these
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    out = load_image(path)
+    assert out.shape == (64, 48, 3) and int(out[0, 0, 0]) == 90
