@@ -1,7 +1,8 @@
 """The headless command line: ``facenet-photos COMMAND`` (or ``python -m facenet_core``).
 
 One module per command group, each with a ``register(subparsers, common)`` function:
-:mod:`.library` (scan, status), :mod:`.evaluate` (eval-lfw, eval-detect, verify). Settings
+:mod:`.library` (scan, status), :mod:`.evaluate` (eval-lfw, eval-detect, verify),
+:mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 """
 
@@ -14,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli import evaluate, library
+from facenet_core.cli import evaluate, library, training
 from facenet_core.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, CliError
 
-GROUPS = (library, evaluate)
+GROUPS = (library, evaluate, training)
 
 
 def build_parser() -> argparse.ArgumentParser:

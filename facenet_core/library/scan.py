@@ -18,10 +18,17 @@ from sqlalchemy import update
 
 from facenet_core.library.ingest import Ingest, ingest_pending
 from facenet_core.library.plan import pending_photos, plan_scan
+from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
-from facenet_core.store import Library, ScanJob, ScanStatus, ensure_active_model_version
+from facenet_core.store import (
+    Library,
+    ScanJob,
+    ScanStatus,
+    ensure_active_model_version,
+    get_active_model_version,
+)
 from facenet_core.store.models import utcnow
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob
@@ -87,7 +94,11 @@ def _find_faces(
     reporter: Reporter,
     cancel: CancelToken,
 ) -> None:
-    embedder = engines.embedder(settings)
+    with library.session() as session:
+        active = get_active_model_version(session)
+        # a fine-tuned active version embeds new faces too; the shipped weights otherwise
+        model = version_info(active) if active is not None and active.weights_path else None
+    embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, reduce_jpeg=True, thumbnails=True)
     with library.session() as session, session.begin():
