@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ import torch
 from facenet_core import calibration
 from facenet_core.evaluation.lfw import lfw_chips
 from facenet_core.evaluation.verification import kfold_report, read_pairs, squared_distances
-from facenet_core.metrics import bcubed, nearest_person_accuracy, val_at_far
+from facenet_core.metrics import all_pairs, bcubed, nearest_person_accuracy, val_at_far
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Progress
 from facenet_core.settings import Settings
@@ -111,7 +112,7 @@ def cached_chips(
     with torch_threads(1):
         chips, fallbacks, _ = lfw_chips(lfw_dir, keys, settings, reporter=Bar())
     say(f"  {len(fallbacks)} images without a detected face (centre box used)")
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, chips)
     os.replace(tmp, path)
     return np.load(path, mmap_mode="r")
@@ -124,7 +125,7 @@ def cached_features(
     path = cache / f"lfw-trunk{CACHE_SPLIT}-{info.sha256[:12]}-{chips_tag}.npy"
     if not path.is_file():
         say(f"frozen trunk over {len(chips)} chips, plain and mirrored (cached in {path})")
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
         out = np.lib.format.open_memmap(tmp, "w+", np.float32, (2, len(chips), 128, 8, 8))
         step = 512
         for start in range(0, len(chips), step):
@@ -143,6 +144,27 @@ def cached_features(
     return FeatureBank(plain, mirrored, CACHE_SPLIT)
 
 
+def cached_split(
+    bank8: Callable[[], FeatureBank], model: torch.nn.Module, split: int, tag: str, cache: Path
+) -> FeatureBank:
+    """The activations of every chip at ``split`` (the frozen blocks from 8 run once, cached)."""
+    if split == CACHE_SPLIT:
+        return bank8()
+    path = cache / f"lfw-split{split}-{tag}.npy"
+    if not path.is_file():
+        say(f"frozen blocks 8-{split - 1} over every chip (cached in {path})")
+        moved = bank8().advanced(model, split)  # type: ignore[arg-type]
+        assert moved.mirrored is not None
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, torch.stack([moved.plain, moved.mirrored]).cpu().numpy())
+        os.replace(tmp, path)
+        return moved
+    data = np.load(path, mmap_mode="r")
+    device = next(model.parameters()).device
+    plain = torch.from_numpy(np.ascontiguousarray(data[0])).to(device)
+    return FeatureBank(plain, torch.from_numpy(np.ascontiguousarray(data[1])).to(device), split)
+
+
 def measure(
     model: torch.nn.Module,
     bank: FeatureBank,
@@ -156,12 +178,23 @@ def measure(
     un = sets["unseen"]
     dist = squared_distances(emb[un["left"]], emb[un["right"]])
     report = kfold_report(dist, un["same"], un["folds"])
+    # diagnostics: the threshold of best BCubed on the confirmed half, applied to the other half
+    # (separates a changed distance scale from a worse clustering), and the distance scale
+    fitted = max(
+        (bcubed(cluster(gallery, t), sets["train_labels"])["f1"], t)
+        for t in threshold * np.geomspace(0.5, 8.0, 13)
+    )[1]
+    dist_held, same_held = all_pairs(held, sets["held_labels"])
     return {
         "nearest_error": 1.0 - nearest,
         "val": val_at_far(held, sets["held_labels"]),
         "bcubed": bcubed(cluster(held, threshold), sets["held_labels"])["f1"],
         "lfw_unseen": report.accuracy,
         "lfw_unseen_sem": report.accuracy_sem,
+        "bcubed_fitted": bcubed(cluster(held, fitted), sets["held_labels"])["f1"],
+        "bcubed_fitted_threshold": fitted,
+        "mean_same_distance": float(dist_held[same_held].mean()),
+        "mean_different_distance": float(dist_held[~same_held].mean()),
     }
 
 
@@ -183,11 +216,16 @@ def main() -> int:
     p.add_argument("--extra", type=float, default=defaults.extra)
     p.add_argument("--fallback", default=defaults.fallback, choices=("skip", "hard", "hardest"))
     p.add_argument("--lr-drop-at", type=float, default=defaults.lr_drop_at)
+    p.add_argument("--margin", type=float, default=defaults.margin)
+    p.add_argument("--anchor", type=float, default=defaults.anchor)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--no-validation", action="store_true", help="no per-epoch curve")
     args = p.parse_args()
 
     started = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lfw_dir = Path(args.lfw_dir).expanduser()
     images = lfw_dir / "images" if (lfw_dir / "images").is_dir() else lfw_dir
     if not images.is_dir() or not (lfw_dir / "pairs.txt").is_file():
@@ -212,8 +250,9 @@ def main() -> int:
     t0 = time.perf_counter()
     chips = cached_chips(lfw_dir, keys, settings, cache)
     tag = hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:12]
-    bank8 = cached_features(chips, tag, device, cache)
-    data_seconds = time.perf_counter() - t0
+
+    def bank8() -> FeatureBank:
+        return cached_features(chips, tag, device, cache)
 
     # half of each person's photos are confirmed, the other half are the faces to recognise
     labels_all = np.array([names.index(n) for n, _ in person_keys])
@@ -241,13 +280,6 @@ def main() -> int:
     detector = shared_engines().detector_config(settings)
     threshold, _ = calibration.thresholds("dlib-resnet-v1", detector.alignment, True)
 
-    model, _ = load_dlib_resnet()
-    model = model.to(device)
-    t0 = time.perf_counter()
-    before = measure(model, bank8, device, sets, threshold)
-    eval_seconds = time.perf_counter() - t0
-    say(f"before: {json.dumps({k: round(v, 5) for k, v in before.items()})}")
-
     config = TrainConfig(
         epochs=args.epochs,
         optimiser=args.optimiser,
@@ -258,17 +290,33 @@ def main() -> int:
         extra=args.extra,
         fallback=args.fallback,
         lr_drop_at=args.lr_drop_at,
+        margin=args.margin,
+        anchor=args.anchor,
         seed=args.seed,
     )
     split = config.split
     if split < CACHE_SPLIT:
         say(f"--top-blocks at most {14 - CACHE_SPLIT} here (the trunk is cached at block 8)")
         return 2
-    train_bank = bank8.subset(sets["train"]).advanced(model, split)
+    model, _ = load_dlib_resnet()
+    model = model.to(device)
+    bank = cached_split(bank8, model, split, tag, cache)
+    data_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    before_file = cache / f"before-{tag}-split{split}-seed{args.split_seed}.json"
+    if before_file.is_file():
+        before = json.loads(before_file.read_text())
+    else:
+        before = measure(model, bank, device, sets, threshold)
+        before_file.write_text(json.dumps(before))
+    eval_seconds = time.perf_counter() - t0
+    say(f"before: {json.dumps({k: round(v, 5) for k, v in before.items()})}")
+
+    train_bank = bank.subset(sets["train"])
     validation = None
     if not args.no_validation:
         validation = Validation(
-            queries=bank8.subset(sets["held"]).advanced(model, split),
+            queries=bank.subset(sets["held"]),
             query_labels=sets["held_labels"],
             gallery=train_bank,
             gallery_labels=sets["train_labels"],
@@ -284,7 +332,7 @@ def main() -> int:
         reporter=Bar(),
     )
     train_seconds = time.perf_counter() - t0
-    after = measure(model, bank8, device, sets, threshold)
+    after = measure(model, bank, device, sets, threshold)
     say(f"after:  {json.dumps({k: round(v, 5) for k, v in after.items()})}")
     seconds = time.perf_counter() - started
     out = {
@@ -298,6 +346,8 @@ def main() -> int:
         "lfw_unseen_after": after["lfw_unseen"],
         "lfw_unseen_sem_before": before["lfw_unseen_sem"],
         "lfw_unseen_sem_after": after["lfw_unseen_sem"],
+        "diagnostics_before": before,
+        "diagnostics_after": after,
         "device": str(device),
         "epochs": config.epochs,
         "seconds": seconds,

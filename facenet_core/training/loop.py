@@ -83,6 +83,8 @@ class TrainConfig:
     without a semi-hard negative gets (:mod:`.mining`). ``lr_drop_at``: fraction of the steps
     after which the rate is divided by 10 (1.0: never). ``validate_every``: steps between
     validations (0: once per epoch). ``from_scratch``: start from random weights.
+    ``anchor``: weight of a term keeping each face's embedding near the one the starting
+    network gave it, ``anchor * mean ||f(x) - f_start(x)||^2`` (0: the paper's loss alone).
     """
 
     epochs: int = 10
@@ -100,12 +102,15 @@ class TrainConfig:
     validate_every: int = 0
     checkpoint_every: int = 25
     from_scratch: bool = False
+    anchor: float = 0.0
 
     def __post_init__(self) -> None:
         if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
             raise ValueError(f"top_blocks must be 0 to {N_BLOCKS} or None (every layer)")
         if self.epochs < 1 or self.learning_rate <= 0 or self.faces_per_person < 2:
             raise ValueError("epochs >= 1, learning_rate > 0 and faces_per_person >= 2 needed")
+        if self.anchor < 0 or (self.anchor > 0 and self.from_scratch):
+            raise ValueError("anchor must be >= 0, and 0 when training from scratch")
 
     @property
     def split(self) -> int:
@@ -336,6 +341,18 @@ def auto_batch_size(
     return int(max(16, min(cap, fit)))
 
 
+def _anchor_embeddings(model: DlibResNet, bank: FeatureBank, device: torch.device) -> torch.Tensor:
+    """(N, 2, 128): every face's embedding, plain and mirrored, by the starting network."""
+    plain = embed_bank(model, bank, device, flip=False)
+    if bank.split == INPUT or bank.mirrored is None:
+        raise ValueError("anchoring needs a frozen trunk (cached features)")
+    mirrored = embed_bank(
+        model, FeatureBank(bank.mirrored, bank.plain, bank.split), device, flip=False
+    )
+    model.train()
+    return torch.from_numpy(np.stack([plain, mirrored], axis=1)).to(device)
+
+
 def _fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(config.as_dict(), sort_keys=True).encode())
@@ -457,6 +474,7 @@ def train(
     result = TrainResult(
         steps=0, total_steps=sampler.total_steps, resumed_from=0, batch_size=batch_size
     )
+    anchors = _anchor_embeddings(model, bank, device) if config.anchor > 0 else None
     start_step = 0
     if checkpoint is not None and checkpoint.is_file():
         start_step = _resume(checkpoint, fingerprint, model, optimiser, result)
@@ -494,8 +512,15 @@ def train(
                 loss_fn.distances(emb), batch_labels, config.margin, config.fallback
             )
             loss = loss_fn(emb, mined)
+            anchor_loss = 0.0
+            if anchors is not None:
+                idx = torch.as_tensor(batch.indices, device=device)
+                flip = torch.as_tensor(batch.flips, device=device).long()
+                drift = ((emb - anchors[idx, flip]) ** 2).sum(dim=1).mean()
+                anchor_loss = float(drift.detach())
+                loss = loss + config.anchor * drift
             optimiser.zero_grad(set_to_none=True)
-            if len(mined):
+            if len(mined) or anchors is not None:
                 loss.backward()
                 optimiser.step()
             done = step + 1
@@ -509,6 +534,7 @@ def train(
                 "d_ap": mined.mean_ap,
                 "d_an": mined.mean_an,
                 "lr": lr,
+                "drift": anchor_loss,
             }
             if done % validate_every == 0 or done == sampler.total_steps:
                 counters.update(validate(done))

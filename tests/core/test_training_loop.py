@@ -1,7 +1,6 @@
-"""A training run stopped mid-way (cancel token, or SIGKILL of the process) resumes from its
-checkpoint and ends at exactly the weights of an uninterrupted run with the same seed.
-
-Tiny runs on real faces (6 lfw-mini people x 8 photos, the top block + fc, batches of 24)."""
+"""The training loop on real faces (6 lfw-mini people x 8 photos, tiny runs): a run stopped
+mid-way (cancel token, or SIGKILL of the process) resumes from its checkpoint and ends at exactly
+the weights of an uninterrupted run with the same seed; anchoring keeps the distance scale."""
 
 from __future__ import annotations
 
@@ -16,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Cancelled, CancelToken
-from facenet_core.training.loop import FeatureBank, TrainConfig, train
+from facenet_core.training.loop import FeatureBank, TrainConfig, embed_bank, train
 from facenet_core.vision.device import torch_threads
 from facenet_core.vision.faces import FaceJob, find_faces
 
@@ -32,6 +32,7 @@ CONFIG = TrainConfig(
     seed=5,
     checkpoint_every=2,
     fallback="hard",
+    anchor=1.0,
 )
 CPU = torch.device("cpu")
 
@@ -105,7 +106,7 @@ SCRIPT = textwrap.dedent(
     from pathlib import Path
     import numpy as np, torch
     sys.path.insert(0, {repo!r})
-    from tests.core.test_training_resume import CONFIG, CPU
+    from tests.core.test_training_loop import CONFIG, CPU
     from facenet_core.models.registry import load_dlib_resnet
     from facenet_core.training.loop import FeatureBank, train
     torch.set_num_threads(1)
@@ -151,3 +152,48 @@ def test_a_checkpoint_of_another_run_is_not_resumed(faces, tmp_path) -> None:
             model, bank, np.load(labels), other, device=CPU, checkpoint=ckpt, data_key="test"
         )
     assert result.resumed_from == 0
+
+
+def mean_distances(model, bank, labels) -> tuple[float, float]:
+    emb = embed_bank(model, bank, CPU, flip=False)
+    dist, same = all_pairs(emb, labels)
+    return float(dist[same].mean()), float(dist[~same].mean())
+
+
+@pytest.mark.slow
+def test_anchoring_keeps_the_distance_scale_the_paper_loss_expands_it(faces) -> None:
+    """In dlib's compact space the plain triplet loss spreads every face apart (the calibrated
+    thresholds then mean something else); the anchor term holds the scale."""
+    chips, labels_file = faces
+    labels = np.load(labels_file)
+    pretrained, _ = load_dlib_resnet()
+    bank = FeatureBank.from_chips(pretrained, np.load(chips), 11, CPU)
+    _, start = mean_distances(pretrained, bank, labels)
+    spread = {}
+    for anchor in (0.0, 10.0):
+        model, _ = load_dlib_resnet()
+        config = TrainConfig(
+            epochs=10,
+            top_blocks=3,
+            batch_size=48,
+            faces_per_person=8,
+            learning_rate=1e-5,
+            margin=0.2,
+            anchor=anchor,
+            extra=0.0,
+        )
+        events: list = []
+        with torch_threads(1):
+            train(model, bank, labels, config, device=CPU, reporter=events.append)
+        last = events[-1].counters
+        assert {"loss", "active", "semihard", "d_ap", "d_an", "drift", "lr", "step"} <= last.keys()
+        assert (last["drift"] > 0) == (anchor > 0)
+        spread[anchor] = mean_distances(model, bank, labels)[1] / start
+    assert spread[0.0] > 2.0  # the plain loss blew the space up (measured: x3.3)
+    # anchored: about the same scale (measured: x1.10)
+    assert abs(spread[10.0] - 1.0) < 0.15
+
+
+def test_anchoring_is_refused_from_scratch() -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        TrainConfig.paper(anchor=1.0)
