@@ -224,6 +224,7 @@ def main() -> int:
     args = p.parse_args()
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if args.threads:
         torch.set_num_threads(args.threads)
     lfw_dir = Path(args.lfw_dir).expanduser()
@@ -322,6 +323,7 @@ def main() -> int:
             gallery_labels=sets["train_labels"],
         )
     t0 = time.perf_counter()
+    cpu_t0 = time.process_time()
     result = train(
         model,
         train_bank,
@@ -332,6 +334,7 @@ def main() -> int:
         reporter=Bar(),
     )
     train_seconds = time.perf_counter() - t0
+    train_cpu_seconds = time.process_time() - cpu_t0
     after = measure(model, bank, device, sets, threshold)
     say(f"after:  {json.dumps({k: round(v, 5) for k, v in after.items()})}")
     seconds = time.perf_counter() - started
@@ -351,6 +354,8 @@ def main() -> int:
         "device": str(device),
         "epochs": config.epochs,
         "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "cpu_seconds_train": train_cpu_seconds,
         "seconds_data": data_seconds,
         "seconds_train": train_seconds,
         "seconds_one_evaluation": eval_seconds,

@@ -178,6 +178,12 @@ def decide(
         reasons.append("VAL could not be measured (the held-out faces have no same-person pair)")
     elif va > vb:
         reasons.append(f"VAL at FAR=1e-3 on held-out faces rose {100 * vb:.2f}% -> {100 * va:.2f}%")
+    elif vb >= 1.0:
+        ok = False
+        reasons.append(
+            "VAL at FAR=1e-3 on the held-out faces was already 100%: nothing to improve "
+            "(confirm more faces, or faces the model gets wrong)"
+        )
     else:
         ok = False
         reasons.append(f"VAL at FAR=1e-3 did not improve ({100 * vb:.2f}% -> {100 * va:.2f}%)")

@@ -4,6 +4,7 @@ people) is ever touched."""
 
 from __future__ import annotations
 
+import math
 import shutil
 import sqlite3
 from pathlib import Path
@@ -334,3 +335,18 @@ def test_models_and_use_model_commands(library, capsys) -> None:
     assert '"active": true' in out and "dlib-resnet-v1@" in out
     assert cli_main(["use-model", "--library", str(library.path), "previous"]) == 1
     assert "no previous version" in capsys.readouterr().err
+
+
+def test_the_promotion_rule() -> None:
+    decide = promote.decide
+    before = {"val": 0.90, "nearest": 0.95}
+    assert decide(before, {"val": 0.93, "nearest": 0.95}, 0.990, 0.986)[0]  # guard -0.4 pp: ok
+    ok, reasons = decide(before, {"val": 0.93, "nearest": 0.95}, 0.990, 0.984)  # -0.6 pp
+    assert not ok and any("guard dropped by more than 0.5 pp" in r for r in reasons)
+    assert not decide(before, {"val": 0.90, "nearest": 0.96}, None, None)[0]  # VAL not up
+    ok, reasons = decide(before, {"val": 0.95, "nearest": 0.94}, None, None)
+    assert not ok and any("nearest-person accuracy dropped" in r for r in reasons)
+    ok, reasons = decide({"val": 1.0, "nearest": 1.0}, {"val": 1.0, "nearest": 1.0}, None, None)
+    assert not ok and "already 100%" in reasons[0]
+    unmeasured = {"val": math.nan, "nearest": 1.0}
+    assert not decide(unmeasured, {"val": 0.5, "nearest": 1.0}, None, None)[0]
