@@ -139,8 +139,8 @@ def cached_features(
         del out
         os.replace(tmp, path)
     data = np.load(path, mmap_mode="r")
-    plain = torch.from_numpy(np.ascontiguousarray(data[0])).to(device)
-    mirrored = torch.from_numpy(np.ascontiguousarray(data[1])).to(device)
+    plain = torch.from_numpy(np.array(data[0])).to(device)
+    mirrored = torch.from_numpy(np.array(data[1])).to(device)
     return FeatureBank(plain, mirrored, CACHE_SPLIT)
 
 
@@ -161,8 +161,8 @@ def cached_split(
         return moved
     data = np.load(path, mmap_mode="r")
     device = next(model.parameters()).device
-    plain = torch.from_numpy(np.ascontiguousarray(data[0])).to(device)
-    return FeatureBank(plain, torch.from_numpy(np.ascontiguousarray(data[1])).to(device), split)
+    plain = torch.from_numpy(np.array(data[0])).to(device)
+    return FeatureBank(plain, torch.from_numpy(np.array(data[1])).to(device), split)
 
 
 def measure(
