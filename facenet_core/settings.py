@@ -229,7 +229,7 @@ class Settings:
 
     # -- training (fine-tuning on the user's confirmed faces) -----------------------------------
     epochs: int = setting(
-        20,
+        30,
         kind="int",
         minimum=1,
         maximum=1000,

@@ -93,9 +93,11 @@ class TrainConfig:
     validations (0: once per epoch). ``from_scratch``: start from random weights.
     ``anchor``: weight of a term keeping each face's embedding near the one the starting
     network gave it, ``anchor * mean ||f(x) - f_start(x)||^2`` (0: the paper's loss alone).
+    ``scale``: weight of a term holding the batch's mean squared distance, which is exactly
+    ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``.
     """
 
-    epochs: int = 20
+    epochs: int = 30
     optimiser: Optimiser = "adam"
     learning_rate: float = 1e-5
     top_blocks: int | None = 3
@@ -112,6 +114,7 @@ class TrainConfig:
     checkpoint_every: int = 25
     from_scratch: bool = False
     anchor: float = 1.0
+    scale: float = 0.0
 
     def __post_init__(self) -> None:
         if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
@@ -120,6 +123,8 @@ class TrainConfig:
             raise ValueError("epochs >= 1, learning_rate > 0 and faces_per_person >= 2 needed")
         if self.anchor < 0 or (self.anchor > 0 and self.from_scratch):
             raise ValueError("anchor must be >= 0, and 0 when training from scratch")
+        if self.scale < 0 or (self.scale > 0 and self.from_scratch):
+            raise ValueError("scale must be >= 0, and 0 when training from scratch")
 
     @property
     def split(self) -> int:
@@ -489,7 +494,8 @@ def train(
     result = TrainResult(
         steps=0, total_steps=sampler.total_steps, resumed_from=0, batch_size=batch_size
     )
-    anchors = _anchor_embeddings(model, bank, device) if config.anchor > 0 else None
+    anchored = config.anchor > 0 or config.scale > 0
+    anchors = _anchor_embeddings(model, bank, device) if anchored else None
     start_step = 0
     if checkpoint is not None and checkpoint.is_file():
         start_step = _resume(checkpoint, fingerprint, model, optimiser, result)
@@ -527,13 +533,20 @@ def train(
                 loss_fn.distances(emb), batch_labels, config.margin, config.fallback
             )
             loss = loss_fn(emb, mined)
-            anchor_loss = 0.0
+            anchor_loss = spread = 0.0
             if anchors is not None:
                 idx = torch.as_tensor(batch.indices, device=device)
                 flip = torch.as_tensor(batch.flips, device=device).long()
-                drift = ((emb - anchors[idx, flip]) ** 2).sum(dim=1).mean()
+                start = anchors[idx, flip]
+                drift = ((emb - start) ** 2).sum(dim=1).mean()
                 anchor_loss = float(drift.detach())
                 loss = loss + config.anchor * drift
+                # mean squared distance of the batch = 2 (1 - |mean embedding|^2)
+                now = 1.0 - (emb.mean(dim=0) ** 2).sum()
+                then = 1.0 - (start.mean(dim=0) ** 2).sum()
+                spread = float((now / then).detach())
+                if config.scale > 0:
+                    loss = loss + config.scale * (now / then - 1.0) ** 2
             optimiser.zero_grad(set_to_none=True)
             if len(mined) or anchors is not None:
                 loss.backward()
@@ -550,6 +563,7 @@ def train(
                 "d_an": mined.mean_an,
                 "lr": lr,
                 "drift": anchor_loss,
+                "spread": spread,
             }
             if done % validate_every == 0 or done == sampler.total_steps:
                 counters.update(validate(done))
