@@ -283,6 +283,103 @@ class Settings:
         group="Performance",
     )
 
+    # -- training (fine-tuning on the user's confirmed faces) -----------------------------------
+    epochs: int = setting(
+        30,
+        kind="int",
+        minimum=1,
+        maximum=1000,
+        title="Training epochs",
+        help="fine-tuning passes over the confirmed faces (every person once per pass)",
+        group="Training",
+    )
+    learning_rate: float = setting(
+        1e-5,
+        kind="float",
+        minimum=1e-8,
+        maximum=1.0,
+        title="Learning rate",
+        help="Adam's step size for fine-tuning (the paper's AdaGrad at 0.05 is for training "
+        "from scratch and destroys the pretrained network)",
+        group="Training",
+    )
+    top_blocks: int = setting(
+        3,
+        kind="int",
+        minimum=0,
+        maximum=14,
+        title="Blocks trained",
+        help="residual blocks trained below the final layer; the rest of the network is frozen",
+        group="Training",
+    )
+    margin: float = setting(
+        0.05,
+        kind="float",
+        minimum=0.001,
+        maximum=2.0,
+        title="Triplet margin",
+        help="alpha of the triplet loss; FaceNet's 0.2 suits its distance scale (thresholds "
+        "near 1.2), this network's is about 7 times tighter (threshold 0.18)",
+        group="Training",
+    )
+    anchor: float = setting(
+        1.0,
+        kind="float",
+        minimum=0.0,
+        maximum=100.0,
+        title="Stay near the current model",
+        help="weight keeping each face's embedding near the current model's, so distances keep "
+        "their scale and the calibrated thresholds stay valid (0: the paper's loss alone)",
+        group="Training",
+    )
+    holdout: float = setting(
+        0.25,
+        kind="float",
+        minimum=0.1,
+        maximum=0.5,
+        title="Held-out share",
+        help="share of each person's confirmed faces kept out of training to validate on",
+        group="Training",
+    )
+    faces_per_person: int = setting(
+        8,
+        kind="int",
+        minimum=2,
+        maximum=200,
+        title="Faces per person per batch",
+        help="at most this many faces of one person in a training batch (FaceNet: about 40 in "
+        "batches of 1,800; fine-tuning measured better with 8 in batches of 480)",
+        group="Training",
+    )
+    train_batch_size: int | None = setting(
+        None,
+        kind="int",
+        minimum=16,
+        maximum=4096,
+        optional=True,
+        title="Training batch size",
+        help="faces per training batch (empty: sized to the memory available, at most 480)",
+        group="Training",
+    )
+    semihard_fallback: str = setting(
+        "skip",
+        kind="choice",
+        choices=("skip", "hard", "hardest"),
+        title="Without a semi-hard negative",
+        help="what a face pair with no semi-hard negative trains on: nothing (skip), the "
+        "mildest hard negative, or the hardest one",
+        group="Training",
+    )
+    seed: int = setting(
+        0,
+        kind="int",
+        minimum=0,
+        maximum=999_999,
+        title="Training seed",
+        help="seed of the held-out choice, the batches and the mirroring (same seed, same run)",
+        group="Training",
+    )
+
     def __post_init__(self) -> None:
         for spec in SETTINGS:
             checked = spec.check(getattr(self, spec.key))

@@ -3,7 +3,8 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-undo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify). Settings
+undo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
+:mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 """
 
@@ -16,10 +17,10 @@ import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli import evaluate, library, people
+from facenet_core.cli import evaluate, library, people, training
 from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
 
-GROUPS = (library, people, evaluate)
+GROUPS = (library, people, evaluate, training)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -205,7 +205,7 @@ class ProgressBar:
         self._bar.n = event.done
         if event.counters:
             shown = {
-                k: (int(v) if float(v).is_integer() else round(v, 4))
+                k: (int(v) if float(v).is_integer() else float(f"{v:.4g}"))
                 for k, v in event.counters.items()
             }
             self._bar.set_postfix(shown, refresh=False)

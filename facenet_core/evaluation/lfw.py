@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from facenet_core import calibration
 from facenet_core.evaluation.verification import (
+    Pair,
     VerificationReport,
     fixed_threshold_report,
     kfold_report,
@@ -25,6 +27,7 @@ from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, 
 from facenet_core.quantize import dequantize, quantize
 from facenet_core.settings import Settings
 from facenet_core.types import CHIP_SIZE
+from facenet_core.vision.detectors import DetectorConfig
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
@@ -77,6 +80,86 @@ class LfwEvaluation:
         }
 
 
+@dataclass
+class PairChips:
+    """The aligned chip of every image a pairs file names, and the pairs as indices into them."""
+
+    chips: np.ndarray  # (N, 150, 150, 3) uint8
+    keys: list[tuple[str, int]]  # (person, image number) of each chip
+    left: np.ndarray
+    right: np.ndarray
+    same: np.ndarray
+    folds: np.ndarray
+    fallbacks: list[str]
+    detector: DetectorConfig
+
+
+def lfw_pair_chips(
+    lfw_dir: Path,
+    pairs_file: Path,
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    keep: Callable[[Pair], bool] | None = None,
+) -> PairChips:
+    """Detect and align the face of every image named by the pairs (``keep``: only the pairs it
+    accepts): the face nearest the image centre, or the fixed centre box when none is found.
+    Raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    pairs = [p for p in read_pairs(pairs_file) if keep is None or keep(p)]
+    keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
+    chips, fallbacks, detector = lfw_chips(
+        lfw_dir, keys, settings, engines=engines, reporter=reporter, cancel=cancel
+    )
+    index = {key: i for i, key in enumerate(keys)}
+    return PairChips(
+        chips=chips,
+        keys=keys,
+        left=np.array([index[p.left] for p in pairs], dtype=np.int64),
+        right=np.array([index[p.right] for p in pairs], dtype=np.int64),
+        same=np.array([p.same for p in pairs], dtype=bool),
+        folds=np.array([p.fold for p in pairs], dtype=np.int64),
+        fallbacks=fallbacks,
+        detector=detector,
+    )
+
+
+def lfw_chips(
+    lfw_dir: Path,
+    keys: list[tuple[str, int]],
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> tuple[np.ndarray, list[str], DetectorConfig]:
+    """The chip of each LFW image ``(person, number)``: the detected face nearest the image
+    centre, or the fixed centre box when none is found (listed in the second value)."""
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
+    paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} images are not in {lfw_dir}, e.g. {missing[0]}")
+    detector = engines.detector_config(settings)
+    job = FaceJob(detector=detector, centre_fallback=True)
+    chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
+    fallbacks: list[str] = []
+    clock = PhaseClock("eval-lfw", "faces", "image")
+    shared = engines.detector(detector) if detector.name == "mtcnn" else None
+    for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
+        if photo.error is not None:
+            raise RuntimeError(f"{photo.path}: {photo.error}")
+        if photo.fallback:
+            fallbacks.append(str(photo.path))
+        chips[i] = photo.chips[nearest_centre(photo)]
+        if cancel.cancelled:
+            raise Cancelled
+        reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
+    return chips, fallbacks, detector
+
+
 def evaluate_lfw(
     lfw_dir: Path,
     pairs_file: Path,
@@ -90,31 +173,12 @@ def evaluate_lfw(
     protocol). Raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
-    pairs = read_pairs(pairs_file)
-    keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
-    paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} images named by {pairs_file} are not in {lfw_dir}, e.g. {missing[0]}"
-        )
-    detector = engines.detector_config(settings)
-    job = FaceJob(detector=detector, centre_fallback=True)
-    embedder = engines.embedder(settings)
-    chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
-    fallbacks: list[str] = []
     start = time.perf_counter()
-    clock = PhaseClock("eval-lfw", "faces", "image")
-    shared = engines.detector(detector) if detector.name == "mtcnn" else None
-    for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
-        if photo.error is not None:
-            raise RuntimeError(f"{photo.path}: {photo.error}")
-        if photo.fallback:
-            fallbacks.append(str(photo.path))
-        chips[i] = photo.chips[nearest_centre(photo)]
-        if cancel.cancelled:
-            raise Cancelled
-        reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
+    found = lfw_pair_chips(
+        lfw_dir, pairs_file, settings, engines=engines, reporter=reporter, cancel=cancel
+    )
+    chips, fallbacks, detector = found.chips, found.fallbacks, found.detector
+    embedder = engines.embedder(settings)
     clock = PhaseClock("eval-lfw", "embed", "image")
     parts = []
     for s in range(0, len(chips), 256):
@@ -124,11 +188,7 @@ def evaluate_lfw(
     embeddings = np.concatenate(parts)
     elapsed = time.perf_counter() - start
 
-    index = {key: i for i, key in enumerate(keys)}
-    left = np.array([index[p.left] for p in pairs])
-    right = np.array([index[p.right] for p in pairs])
-    same = np.array([p.same for p in pairs])
-    folds = np.array([p.fold for p in pairs])
+    left, right, same, folds = found.left, found.right, found.same, found.folds
     qemb = dequantize(quantize(embeddings))
     dist = squared_distances(embeddings[left], embeddings[right])
     qdist = squared_distances(qemb[left], qemb[right])
@@ -145,16 +205,16 @@ def evaluate_lfw(
     return LfwEvaluation(
         report=report,
         quantized=quantized,
-        n_pairs=len(pairs),
-        n_images=len(paths),
+        n_pairs=len(same),
+        n_images=len(chips),
         fallbacks=fallbacks,
-        images_per_s=len(paths) / elapsed,
+        images_per_s=len(chips) / elapsed,
         max_abs_component=float(np.abs(embeddings).max()),
         protocol=protocol,
         settings={
-            "detector": job.detector.name,
+            "detector": detector.name,
             "alignment": detector.alignment,
-            "upsample": job.detector.upsample,
+            "upsample": detector.upsample,
             "flip": embedder.flip,
             "model_version": embedder.model_version,
             "device": str(embedder.device),

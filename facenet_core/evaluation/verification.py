@@ -15,6 +15,28 @@ from pathlib import Path
 
 import numpy as np
 
+from facenet_core.metrics import (  # re-exported: the pair metrics live in a leaf module
+    accuracy_at,
+    best_threshold,
+    far_threshold,
+    squared_distances,
+    val_far,
+)
+
+__all__ = [
+    "Pair",
+    "VerificationReport",
+    "accuracy_at",
+    "best_threshold",
+    "far_threshold",
+    "fixed_threshold_report",
+    "kfold_report",
+    "lfw_image_path",
+    "read_pairs",
+    "squared_distances",
+    "val_far",
+]
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -53,50 +75,6 @@ def lfw_image_path(lfw_dir: Path, name: str, number: int) -> Path:
     """``DIR/NAME/NAME_0001.jpg``, accepting either the images folder or its parent."""
     images = lfw_dir / "images" if (lfw_dir / "images").is_dir() else lfw_dir
     return images / name / f"{name}_{number:04d}.jpg"
-
-
-def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise squared L2 distance of two (N, D) arrays."""
-    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    return np.einsum("ij,ij->i", diff, diff)
-
-
-def accuracy_at(dist: np.ndarray, same: np.ndarray, threshold: float) -> float:
-    return float(np.mean((dist <= threshold) == same))
-
-
-def best_threshold(dist: np.ndarray, same: np.ndarray) -> float:
-    """The threshold of highest accuracy: the midpoint between two neighbouring distances."""
-    order = np.argsort(dist, kind="stable")
-    d, s = dist[order], same[order]
-    # accepting the k smallest distances: correct = same among them + different among the rest
-    correct = np.concatenate([[0], np.cumsum(s)]) + (
-        np.sum(~s) - np.concatenate([[0], np.cumsum(~s)])
-    )
-    # only cut between distinct values
-    valid = np.concatenate([[True], d[1:] > d[:-1], [True]])
-    k = int(np.argmax(np.where(valid, correct, -1)))
-    if k == 0:
-        return float(d[0] - 1e-6)
-    if k == len(d):
-        return float(d[-1] + 1e-6)
-    return float((d[k - 1] + d[k]) / 2)
-
-
-def far_threshold(dist: np.ndarray, same: np.ndarray, far: float) -> float:
-    """The largest threshold whose false accept rate on these pairs is at most ``far``."""
-    diff = np.sort(dist[~same])
-    allowed = math.floor(far * len(diff) + 1e-9)
-    if allowed >= len(diff):
-        return float(diff[-1])
-    return float(np.nextafter(diff[allowed], -np.inf))
-
-
-def val_far(dist: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float]:
-    accepted = dist <= threshold
-    val = float(np.mean(accepted[same])) if same.any() else math.nan
-    far = float(np.mean(accepted[~same])) if (~same).any() else math.nan
-    return val, far
 
 
 @dataclass

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from facenet_core.library.ingest import Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
+from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
 from facenet_core.people.jobs import recognize_new
@@ -42,6 +43,7 @@ from facenet_core.store import (
     ScanJob,
     ScanStatus,
     ensure_active_model_version,
+    get_active_model_version,
 )
 from facenet_core.store.models import utcnow
 from facenet_core.vision.engines import Engines, shared_engines
@@ -192,7 +194,11 @@ def _find_faces(
     cancel: CancelToken,
 ) -> None:
     engines = engines or shared_engines()
-    embedder = engines.embedder(settings)
+    with library.session() as session:
+        active = get_active_model_version(session)
+        # a fine-tuned active version embeds new faces too; the shipped weights otherwise
+        model = version_info(active) if active is not None and active.weights_path else None
+    embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, reduce_jpeg=True, thumbnails=True)
     with library.write() as session:

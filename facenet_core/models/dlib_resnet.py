@@ -28,6 +28,8 @@ from facenet_core.models.dlib_format import DlibFormatError, DlibNetwork, LayerR
 
 CHIP_SIZE = 150
 EMBEDDING_DIM = 128
+INPUT = -1
+"""The split point "the chip itself": training from there trains every layer."""
 
 # (input channels, output channels, down) for the 14 residual blocks, input to output.
 BLOCKS: tuple[tuple[int, int, bool], ...] = (
@@ -94,6 +96,8 @@ class DlibResNet(nn.Module):
     dlib's raw, unnormalised descriptor.
     """
 
+    mean: torch.Tensor
+
     def __init__(self, means: tuple[float, float, float] = (122.782, 117.001, 104.298)) -> None:
         super().__init__()
         self.mean: torch.Tensor
@@ -106,15 +110,45 @@ class DlibResNet(nn.Module):
         self.fc = nn.Linear(256, EMBEDDING_DIM, bias=False)
 
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / 256.0
-        x = F.relu(self.stem_affine(self.stem_conv(x)))
-        x = F.max_pool2d(x, 3, 2)
-        for block in self.blocks:
-            x = block(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        return self.fc(self.features(x, len(self.blocks)).mean(dim=(2, 3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.descriptor(x), dim=1)
+
+    # -- split points, for training the top of the network on a frozen trunk ----------------
+    #
+    # Split ``s`` is the input of residual block ``s`` (0-13), or 14: the last block's output
+    # (only the fc layer above it); ``INPUT`` (-1) is the chip itself (the whole network).
+    # ``head(features(x, s), s) == forward(x)`` for every split.
+
+    def features(self, x: torch.Tensor, split: int) -> torch.Tensor:
+        """Activations at ``split`` of chips ``x`` (N, 3, 150, 150), floats in [0, 255]."""
+        if split == INPUT:
+            return x
+        x = (x - self.mean) / 256.0
+        x = F.relu(self.stem_affine(self.stem_conv(x)))
+        x = F.max_pool2d(x, 3, 2)
+        return self.advance(x, 0, split)
+
+    def advance(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Activations at split ``stop`` from those at split ``start`` (0 <= start <= stop)."""
+        for block in self.blocks[start:stop]:
+            x = block(x)
+        return x
+
+    def head(self, x: torch.Tensor, split: int) -> torch.Tensor:
+        """Unit embeddings from the activations at ``split``."""
+        if split == INPUT:
+            return self.forward(x)
+        x = self.advance(x, split, len(self.blocks))
+        return F.normalize(self.fc(x.mean(dim=(2, 3))), dim=1)
+
+    def head_parameters(self, split: int) -> list[nn.Parameter]:
+        """The parameters above ``split``: the ones a run training from there updates."""
+        if split == INPUT:
+            return list(self.parameters())
+        params = [p for block in self.blocks[split:] for p in block.parameters()]
+        return [*params, *self.fc.parameters()]
 
     def fused_for_inference(self) -> DlibResNet:
         """A copy for inference only: every affine folded into the convolution before it and
@@ -155,6 +189,7 @@ class DlibResNet(nn.Module):
             take("relu_", "relu_2")
             take("max_pool_2")
             for block in model.blocks:
+                assert isinstance(block, ResidualBlock)
                 _load_conv(block.conv1, take("con_4", "con_5"))
                 _load_affine(block.affine1, take("affine_", "affine_2"))
                 take("relu_", "relu_2")

@@ -1,13 +1,18 @@
-"""Pretrained models by name: where their weights come from, how they are cached, what they are.
+"""Models by name and version: where their weights come from, how they are cached, what they are.
 
-Weights come only from pip packages (never from a hub or URL). The dlib ResNet is converted from
-its ``.dat`` file once and cached as a PyTorch ``state_dict`` in the user cache folder, keyed by
-the sha256 of the source file, so a changed source file is converted again. Cached weights load
-with ``weights_only=True``.
+Pretrained weights come only from pip packages (never from a hub or URL). The dlib ResNet is
+converted from its ``.dat`` file once and cached as a PyTorch ``state_dict`` in the user cache
+folder, keyed by the sha256 of the source file, so a changed source file is converted again.
+
+Fine-tuned weights are a ``state_dict`` file of the same network named by its own sha256
+(``<data dir>/models/<sha256>.pt``); a library's :class:`~facenet_core.store.ModelVersion` row
+records name, sha256 and path, and :func:`model_info` + :func:`load_model` bring it back. Every
+weights file loads with ``weights_only=True`` and is checked against its recorded sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from dataclasses import dataclass
@@ -25,13 +30,21 @@ log = logging.getLogger(__name__)
 DLIB_RESNET = "dlib-resnet-v1"
 
 
+class ModelLoadError(Exception):
+    """A model version's weights cannot be loaded; the message says why and what to do."""
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
-    """Identity of a set of embedding weights; stored beside every embedding it makes."""
+    """Identity of a set of embedding weights; stored beside every embedding it makes.
+
+    ``source``: the file the weights come from (the shipped ``.dat`` file, or a fine-tuned
+    ``.pt`` file when ``fine_tuned``)."""
 
     name: str
     sha256: str
     source: Path
+    fine_tuned: bool = False
 
     @property
     def version(self) -> str:
@@ -65,3 +78,59 @@ def load_dlib_resnet(cache: Path | None = None) -> tuple[DlibResNet, ModelInfo]:
     except OSError as exc:
         log.warning("could not cache converted weights in %s: %s", folder, exc)
     return model.eval(), info
+
+
+def model_info(name: str, sha256: str, weights_path: str | Path | None) -> ModelInfo:
+    """The :class:`ModelInfo` of a recorded model version (its ``weights_path`` is None for the
+    weights that ship with the app)."""
+    if name != DLIB_RESNET:
+        raise ModelLoadError(f"unknown model {name!r}: this version of the app knows {DLIB_RESNET}")
+    if weights_path is None:
+        shipped = dlib_resnet_info()
+        return ModelInfo(name, sha256, shipped.source)
+    return ModelInfo(name, sha256, Path(weights_path), fine_tuned=True)
+
+
+def load_model(info: ModelInfo, cache: Path | None = None) -> DlibResNet:
+    """The network of a model version, in eval mode on the CPU.
+
+    Raises :class:`ModelLoadError` when the weights are gone or are not the recorded ones."""
+    if not info.fine_tuned:
+        model, shipped = load_dlib_resnet(cache)
+        if shipped.sha256 != info.sha256:
+            raise ModelLoadError(
+                f"{info.version} was made with other shipped weights than this install has"
+                f" ({shipped.version}); activate a version made with them"
+            )
+        return model
+    if not info.source.is_file():
+        raise ModelLoadError(
+            f"the weights of {info.version} are missing ({info.source}); restore the file or"
+            " activate another version (facenet-photos models)"
+        )
+    found = sha256_file(info.source)
+    if found != info.sha256:
+        raise ModelLoadError(
+            f"{info.source} is not the recorded weights of {info.version} (sha256 {found[:12]});"
+            " the file was changed or damaged"
+        )
+    model = DlibResNet()
+    try:
+        state = torch.load(info.source, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise ModelLoadError(f"{info.source}: unreadable weights ({exc})") from exc
+    return model.eval()
+
+
+def save_fine_tuned(model: DlibResNet, folder: Path, name: str = DLIB_RESNET) -> ModelInfo:
+    """Write ``model``'s weights to ``folder/<sha256>.pt`` (atomically) and describe them."""
+    buffer = io.BytesIO()
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    path = folder / f"{sha}.pt"
+    if not (path.is_file() and sha256_file(path) == sha):
+        atomic_write_bytes(path, data)
+    return ModelInfo(name, sha, path, fine_tuned=True)

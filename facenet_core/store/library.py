@@ -110,6 +110,11 @@ class Library:
         self.access: Access = access
         """How the file is open: ``rw``, ``ro`` or ``immutable`` (see :data:`~.db.Access`)."""
         self.thumbnails_dir = thumbnails_dir(path)
+        self.models_dir = path.with_name(path.name + ".models")
+        """Fine-tuned weights of this library's model versions (they travel with it)."""
+        self.training_dir = path.with_name(path.name + ".training")
+        """Checkpoints of a fine-tuning run in progress."""
+        self.backups_dir = path.with_name(path.name + ".backups")
         self._writes: sessionmaker[Session] = sessionmaker(
             bind=self.engine.execution_options(sqlite_begin="IMMEDIATE")
         )
@@ -306,7 +311,8 @@ class Library:
             self.lock_path.name,
             self._owner_path.name,
         )
-        return [*(self.path.with_name(n) for n in names), self.thumbnails_dir]
+        own = (self.thumbnails_dir, self.models_dir, self.training_dir, self.backups_dir)
+        return [*(self.path.with_name(n) for n in names), *own]
 
     def _own_files(self) -> set[str]:
         return {os.path.realpath(p) for p in self.own_paths()}

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facenet_core.models.registry import ModelInfo, load_dlib_resnet
+from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model
 from facenet_core.types import EMBEDDING_DIM
 from facenet_core.vision.device import resolve_device
 
@@ -48,6 +48,19 @@ class Embedder:
         """The shipped dlib ResNet (converted and cached on first use)."""
         model, info = load_dlib_resnet()
         return cls(model, info, device=device, batch_size=batch_size, flip=flip)
+
+    @classmethod
+    def for_model(
+        cls,
+        info: ModelInfo,
+        *,
+        device: str | torch.device | None = "auto",
+        batch_size: int = 32,
+        flip: bool = True,
+    ) -> Embedder:
+        """The embedder of a recorded model version, pretrained or fine-tuned (raises
+        :class:`~facenet_core.models.registry.ModelLoadError` when its weights are gone)."""
+        return cls(load_model(info), info, device=device, batch_size=batch_size, flip=flip)
 
     @property
     def model_version(self) -> str:

@@ -14,6 +14,7 @@ import threading
 
 import torch
 
+from facenet_core.models.registry import ModelInfo
 from facenet_core.settings import Settings
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
 from facenet_core.vision.device import resolve_device
@@ -25,19 +26,22 @@ class Engines:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._embedders: dict[tuple[str, int, bool], Embedder] = {}
+        self._embedders: dict[tuple[str, int, bool, ModelInfo | None], Embedder] = {}
         self._detectors: dict[DetectorConfig, FaceDetector] = {}
 
-    def embedder(self, settings: Settings) -> Embedder:
-        """The pretrained embedder for ``settings`` (device, batch size, flip)."""
+    def embedder(self, settings: Settings, model: ModelInfo | None = None) -> Embedder:
+        """The embedder for ``settings`` (device, batch size, flip) running ``model`` (a model
+        version, e.g. the library's active one; None: the shipped pretrained weights)."""
         device = str(resolve_device(settings.device))
-        key = (device, settings.batch_size, settings.flip)
+        key = (device, settings.batch_size, settings.flip, model)
         with self._lock:
             found = self._embedders.get(key)
             if found is None:
-                found = Embedder.pretrained(
-                    device=device, batch_size=settings.batch_size, flip=settings.flip
-                )
+                size, flip = settings.batch_size, settings.flip
+                if model is None:
+                    found = Embedder.pretrained(device=device, batch_size=size, flip=flip)
+                else:
+                    found = Embedder.for_model(model, device=device, batch_size=size, flip=flip)
                 self._embedders[key] = found
             return found
 

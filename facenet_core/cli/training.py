@@ -1,0 +1,434 @@
+"""Training commands: ``train``, ``models``, ``use-model`` and ``reembed``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+
+from facenet_core import calibration
+from facenet_core.cli.common import (
+    DETECTION,
+    EXIT_BUSY,
+    EXIT_INTERRUPTED,
+    CliError,
+    ProgressBar,
+    add_json_option,
+    add_settings_options,
+    open_library,
+    say,
+    settings_from,
+    write_json,
+)
+from facenet_core.evaluation.lfw import lfw_pair_chips
+from facenet_core.library.reembed import reembed
+from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
+from facenet_core.paths import atomic_write_bytes, cache_dir
+from facenet_core.progress import Cancelled, CancelToken
+from facenet_core.settings import Settings
+from facenet_core.store import LibraryBusy, get_active_model_version
+from facenet_core.training.data import NotEnoughFaces
+from facenet_core.training.loop import TrainConfig
+from facenet_core.training.promote import (
+    GuardSet,
+    NoModelVersion,
+    find_version,
+    finetune_dataset,
+    finetune_library,
+    list_versions,
+    use_model_version,
+)
+from facenet_core.vision.engines import shared_engines
+
+TRAINING = [
+    "epochs",
+    "learning_rate",
+    "top_blocks",
+    "holdout",
+    "faces_per_person",
+    "train_batch_size",
+    "semihard_fallback",
+    "seed",
+]
+
+
+GUARD_ENV = "FACENET_GUARD_DIR"
+
+
+# -- the guard set --------------------------------------------------------------------------
+
+
+def default_guard_dir() -> Path | None:
+    """``$FACENET_GUARD_DIR``, else the project's shared ``lfw-mini`` when this is a checkout."""
+    candidates = []
+    if os.environ.get(GUARD_ENV):
+        candidates.append(Path(os.environ[GUARD_ENV]))
+    if os.environ.get("FACENET_SHARED"):
+        candidates.append(Path(os.environ["FACENET_SHARED"]) / "datasets" / "lfw-mini")
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "lfw-mini")
+    return next((c for c in candidates if (c / "images").is_dir()), None)
+
+
+def load_guard(args: argparse.Namespace, settings: Settings, model_version: str) -> GuardSet | None:
+    """The guard set the options name (chips cached per folder, pairs file and detector)."""
+    if args.no_guard:
+        return None
+    folder = Path(args.guard_dir) if args.guard_dir else default_guard_dir()
+    if folder is None:
+        raise CliError(
+            "no guard set to check against forgetting: give --guard-dir DIR (LFW-style: "
+            f"DIR/images/NAME/NAME_0001.jpg and pairs_fold1.txt; or set {GUARD_ENV}), "
+            "or --no-guard to train without one"
+        )
+    pairs = Path(args.guard_pairs) if args.guard_pairs else folder / "pairs_fold1.txt"
+    if not pairs.is_file():
+        pairs = folder / "pairs.txt"
+    if not pairs.is_file():
+        raise CliError(f"{folder}: no pairs_fold1.txt or pairs.txt (give --guard-pairs FILE)")
+    engines = shared_engines()
+    detector = engines.detector_config(settings)
+    tag = json.dumps(
+        [
+            str(folder.resolve()),
+            hashlib.sha256(pairs.read_bytes()).hexdigest(),
+            dataclasses.asdict(detector),
+        ],
+        default=str,
+    )
+    cached = cache_dir() / "guard" / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npz"
+    if cached.is_file():
+        data = np.load(cached)
+        chips, left, right, same = data["chips"], data["left"], data["right"], data["same"]
+    else:
+        bar = ProgressBar()
+        try:
+            found = lfw_pair_chips(folder, pairs, settings, engines=engines, reporter=bar)
+        except (FileNotFoundError, ValueError) as exc:
+            raise CliError(f"guard set: {exc}") from exc
+        finally:
+            bar.close()
+        chips, left, right, same = found.chips, found.left, found.right, found.same
+        buffer = io.BytesIO()
+        np.savez(buffer, chips=chips, left=left, right=right, same=same)
+        atomic_write_bytes(cached, buffer.getvalue())
+    threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
+    return GuardSet(f"{folder.name}/{pairs.name}", chips, left, right, same, threshold)
+
+
+@contextmanager
+def ctrl_c_cancels(cancel: CancelToken, what: str) -> Iterator[None]:
+    """The first Ctrl-C asks the job to stop cleanly (``what`` says how); a second one
+    interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        print(f"\nstopping: {what} (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{100 * value:.2f}%"
+
+
+def _figures(args: argparse.Namespace, before: dict[str, float], after: dict[str, float]) -> None:
+    say(args, f"VAL @ FAR=1e-3 (held out): {_pct(before['val'])} -> {_pct(after['val'])}")
+    say(args, f"nearest-person accuracy:   {_pct(before['nearest'])} -> {_pct(after['nearest'])}")
+
+
+# -- commands -------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.dataset:
+        return _train_dataset(args)
+    if args.output or args.from_scratch:
+        raise CliError("--output and --from-scratch go with --dataset (training outside a library)")
+    library = open_library(args)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        settings = settings_from(args, library.settings())
+        with library.session() as session:
+            active = get_active_model_version(session)
+            version = f"{active.name}@{active.weights_sha256}" if active else DLIB_RESNET
+        guard = load_guard(args, settings, version)
+        with ctrl_c_cancels(cancel, "saving a checkpoint; run the same command to resume"):
+            result = finetune_library(
+                library,
+                settings,
+                guard=guard,
+                reporter=bar,
+                cancel=cancel,
+            )
+    except NotEnoughFaces as exc:
+        raise CliError(str(exc)) from exc
+    except LibraryBusy as exc:
+        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+    except (NoModelVersion, ModelLoadError) as exc:
+        raise CliError(str(exc)) from exc
+    except Cancelled:
+        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+        library.close()
+    c = result.counts
+    say(
+        args,
+        f"trained on {c['faces_train']} faces of {c['people_trained']} people "
+        f"(+{c['faces_negative_only']} negative-only faces), {c['faces_held_out']} held out; "
+        f"{result.training['steps']} steps of {result.training['batch_size']} faces on "
+        f"{result.training['device']}",
+    )
+    say(
+        args,
+        f"VAL @ FAR=1e-3 (held out): {_pct(result.before['val'])} -> {_pct(result.after['val'])}",
+    )
+    say(
+        args,
+        f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
+        f"{_pct(result.after['nearest'])}",
+    )
+    if result.guard is not None:
+        say(
+            args,
+            f"guard ({result.guard}):  {_pct(result.guard_before)} -> {_pct(result.guard_after)}",
+        )
+    verdict = "PROMOTED" if result.promoted else "NOT promoted (the active model is unchanged)"
+    say(args, f"{verdict}: {result.new_version}")
+    for reason in result.reasons:
+        say(args, f"  - {reason}")
+    if result.promoted:
+        say(args, f"backup of the library before the change: {result.backup}")
+        if result.reembed is not None:
+            r = result.reembed
+            say(
+                args, f"re-embedded {r.embedded} faces ({r.failed} unreadable, {r.missing} missing)"
+            )
+        say(args, f"people re-clustered: {result.reclustered}")
+        say(args, "restore the previous model with: facenet-photos use-model previous")
+    say(args, f"{result.seconds:.0f} s")
+    data = result.to_json_dict()
+    write_json(
+        {
+            "promoted": result.promoted,
+            "before": data["before"],
+            "after": data["after"],
+            "guard_before": data["guard_before"],
+            "guard_after": data["guard_after"],
+            "seconds": result.seconds,
+            **{k: v for k, v in data.items() if k not in ("promoted", "seconds")},
+        },
+        args.json,
+    )
+    if result.reembed is not None and result.reembed.cancelled:
+        print("interrupted: run facenet-photos reembed to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _train_dataset(args: argparse.Namespace) -> int:
+    if not args.output:
+        raise CliError("--dataset needs --output FILE (where the trained weights go)")
+    folder = Path(args.dataset)
+    if not folder.is_dir():
+        raise CliError(f"{folder}: not a folder")
+    settings = settings_from(args)
+    config = (
+        TrainConfig.paper(epochs=settings.epochs, seed=settings.seed)
+        if args.from_scratch
+        else TrainConfig.from_settings(settings)
+    )
+    guard = load_guard(args, settings, DLIB_RESNET)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        with ctrl_c_cancels(cancel, "saving a checkpoint; run the same command to resume"):
+            result = finetune_dataset(
+                folder,
+                settings,
+                Path(args.output),
+                guard=guard,
+                config=config,
+                reporter=bar,
+                cancel=cancel,
+            )
+    except (NotEnoughFaces, NotADirectoryError) as exc:
+        raise CliError(str(exc)) from exc
+    except Cancelled:
+        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    say(
+        args,
+        f"VAL @ FAR=1e-3 (held out): {_pct(result.before['val'])} -> {_pct(result.after['val'])}",
+    )
+    say(
+        args,
+        f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
+        f"{_pct(result.after['nearest'])}",
+    )
+    if result.guard is not None:
+        say(
+            args,
+            f"guard ({result.guard}):  {_pct(result.guard_before)} -> {_pct(result.guard_after)}",
+        )
+    say(args, f"{'better' if result.improved else 'NOT better'}; weights: {result.output}")
+    for reason in result.reasons:
+        say(args, f"  - {reason}")
+    data = result.to_json_dict()
+    write_json({"promoted": None, **data}, args.json)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    try:
+        rows = list_versions(library)
+    finally:
+        library.close()
+    if not rows:
+        say(args, "no model versions yet: scan some photos first")
+    for row in rows:
+        mark = "*" if row.active else " "
+        kind = "fine-tuned" if row.fine_tuned else "pretrained"
+        parent = f" from #{row.parent_id}" if row.parent_id else ""
+        say(
+            args,
+            f"{mark} #{row.id:<3} {row.version}  {kind}{parent}  {row.created_at}  "
+            f"{row.embeddings} embeddings",
+        )
+        if row.notes:
+            say(args, f"        {row.notes}")
+    if rows:
+        say(args, "(* active; restore another with: facenet-photos use-model ID)")
+    write_json([dataclasses.asdict(r) for r in rows], args.json)
+    return 0
+
+
+def cmd_use_model(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        settings = settings_from(args, library.settings())
+        version_id = find_version(library, args.version)
+        with ctrl_c_cancels(cancel, "after the current batch; run the same command to finish"):
+            result = use_model_version(library, settings, version_id, reporter=bar, cancel=cancel)
+    except LibraryBusy as exc:
+        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+    except (NoModelVersion, ModelLoadError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+        library.close()
+    say(args, f"active model: {result.version} (was {result.previous})")
+    if result.reembed is not None:
+        r = result.reembed
+        say(args, f"embedded {r.embedded} faces that had no embedding under it")
+    say(args, f"people re-clustered: {result.reclustered}")
+    write_json(result.to_json_dict(), args.json)
+    if result.reembed is not None and result.reembed.cancelled:
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_reembed(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        settings = settings_from(args, library.settings())
+        with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
+            result = reembed(library, settings, reporter=bar, cancel=cancel)
+    except LibraryBusy as exc:
+        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+    except (LookupError, ModelLoadError) as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+        library.close()
+    say(
+        args,
+        f"{result.version}: embedded {result.embedded} faces; {result.failed} unreadable, "
+        f"{result.missing} on missing photos, {result.remaining} still without an embedding "
+        f"({result.seconds:.1f} s)",
+    )
+    write_json(result.to_json_dict(), args.json)
+    return EXIT_INTERRUPTED if result.cancelled else 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="fine-tune the face network on the faces you confirmed (or on a folder of people)",
+        description="Fine-tune the active model on the library's confirmed faces (a share of "
+        "each person's held out), measure VAL at FAR=1e-3 and nearest-person accuracy on the "
+        "held-out faces and a guard set's accuracy before and after, and promote the new model "
+        "only if it is better (then back up the library, re-embed every face and re-cluster). "
+        "Ctrl-C saves a checkpoint; the same command resumes. With --dataset DIR: train on "
+        "DIR/<person>/<photos> instead and write the weights to --output.",
+    )
+    p.add_argument("--dataset", metavar="DIR", help="train on DIR/<person>/<photos> instead")
+    p.add_argument("--output", metavar="FILE", help="with --dataset: where the weights go")
+    p.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="with --dataset: the paper's recipe (every layer from random weights, AdaGrad at "
+        "0.05); needs a large dataset and a GPU",
+    )
+    p.add_argument("--guard-dir", metavar="DIR", help="LFW-style guard set (default: lfw-mini)")
+    p.add_argument("--guard-pairs", metavar="FILE", help="its pairs (default: pairs_fold1.txt)")
+    p.add_argument("--no-guard", action="store_true", help="train without a guard set")
+    add_json_option(p)
+    add_settings_options(p, [*TRAINING, "device", "flip", "workers", *DETECTION])
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", parents=[common], help="the model versions; which is active")
+    add_json_option(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "use-model",
+        parents=[common],
+        help="make another model version active (restore the previous one)",
+        description="Activate VERSION (an id from 'models', a sha256 prefix, or 'previous'). "
+        "Its stored embeddings become current at once; faces without one are embedded.",
+    )
+    p.add_argument("version", metavar="VERSION")
+    add_json_option(p)
+    add_settings_options(p, ["device", "flip", "workers"])
+    p.set_defaults(func=cmd_use_model)
+
+    p = sub.add_parser(
+        "reembed",
+        parents=[common],
+        help="embed every face lacking an embedding of the active model (resumes)",
+    )
+    add_json_option(p)
+    add_settings_options(p, ["device", "flip", "batch_size", "workers"])
+    p.set_defaults(func=cmd_reembed)

@@ -1,0 +1,636 @@
+"""The training loop: triplet loss with online semi-hard mining over P x K batches, resumable.
+
+**Two regimes.** ``TrainConfig.paper()`` is FaceNet's recipe for training from scratch: every
+layer, AdaGrad at 0.05, lowered to finish (x0.1 for the last fifth of the steps). The default,
+``TrainConfig()``, fine-tunes the pretrained network, and its settings were measured (README,
+"Training"): the paper's AdaGrad destroys a pretrained network within a few steps; what helps is
+Adam at a small rate on the top blocks only.
+
+**Frozen trunk, cached once.** When only the layers above a split point train, everything below
+it is a fixed function (dlib's batch norms are folded into affine layers, so there are no running
+statistics to update): its activations for every face, plain and mirrored, are computed once
+(:class:`FeatureBank`) and each step runs only the small top of the network. This is exactly the
+same computation as running the whole network with the lower layers frozen, and it makes
+fine-tuning on a CPU a matter of minutes.
+
+**Deterministic and resumable.** Batches are a pure function of ``(seed, step)``
+(:class:`~.sampler.PKSampler`). A checkpoint (a dict: model, optimiser, step, epoch, sampler
+position, random states, config and a data fingerprint) is written atomically every
+``checkpoint_every`` steps and on cancel; :func:`train` resumes from it when config and data
+match, and ends at the same weights as a run that was never interrupted.
+
+Progress: one event per step (``task="train"``, ``phase="train"``) with counters ``step``,
+``epoch``, ``loss``, ``active`` (share of anchor-positive pairs that yielded a triplet),
+``semihard`` (share with a semi-hard negative), ``triplets``, ``d_ap`` and ``d_an`` (mean squared
+anchor-positive and anchor-negative distances), ``lr``, and on validation steps ``val`` (VAL at
+FAR = 1e-3 on the held-out faces) and ``nearest`` (their nearest-person accuracy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from facenet_core.metrics import nearest_person_accuracy, val_at_far
+from facenet_core.models.dlib_resnet import INPUT, Affine, DlibResNet
+from facenet_core.paths import atomic_write_bytes
+from facenet_core.progress import (
+    Cancelled,
+    CancelToken,
+    PhaseClock,
+    Reporter,
+    ignore_progress,
+)
+from facenet_core.settings import Settings
+from facenet_core.training.loss import MARGIN, TripletLoss
+from facenet_core.training.mining import Fallback, mine_triplets
+from facenet_core.training.sampler import PKSampler
+
+log = logging.getLogger(__name__)
+
+N_BLOCKS = 14
+CHECKPOINT_FORMAT = 1
+PAPER_BATCH = 1800
+"""FaceNet's usual mini-batch ("around 1,800 exemplars")."""
+FINE_TUNING_BATCH = 480
+"""Largest automatic batch for fine-tuning: about 48 people x 8 faces + 96 other faces."""
+FINE_TUNING_MARGIN = 0.05
+"""The margin for fine-tuning dlib's network (measured; see README "Training"): FaceNet's 0.2 is
+relative to its own distance scale (LFW thresholds 1.1-1.24); dlib's embedding is about seven
+times tighter (calibrated threshold 0.176), where 0.2 makes every pair "semi-hard" and the loss
+blows the space apart."""
+
+Optimiser = Literal["adam", "adagrad", "sgd"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's settings (defaults: fine-tuning the pretrained network, measured).
+
+    ``top_blocks``: residual blocks trained below the final fc layer (0: the fc only; None:
+    every layer, stem included). ``batch_size``: faces per batch (None: sized to the memory
+    available, at most ``max_batch``: 480 for fine-tuning, measured better than the paper's
+    1,800 per step and per face seen). ``extra``: randomly sampled negative faces added to
+    each batch, as a fraction of its P x K faces. ``fallback``: what an anchor-positive pair
+    without a semi-hard negative gets (:mod:`.mining`). ``lr_drop_at``: fraction of the steps
+    after which the rate is divided by 10 (1.0: never). ``validate_every``: steps between
+    validations (0: once per epoch). ``from_scratch``: start from random weights.
+    ``anchor``: weight of a term keeping each face's embedding near the one the starting
+    network gave it, ``anchor * mean ||f(x) - f_start(x)||^2`` (0: the paper's loss alone).
+    ``scale``: weight of a term holding the batch's mean squared distance, which is exactly
+    ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``.
+    """
+
+    epochs: int = 30
+    optimiser: Optimiser = "adam"
+    learning_rate: float = 1e-5
+    top_blocks: int | None = 3
+    faces_per_person: int = 8
+    batch_size: int | None = None
+    max_batch: int = FINE_TUNING_BATCH
+    extra: float = 0.25
+    margin: float = FINE_TUNING_MARGIN
+    fallback: Fallback = "skip"
+    flip: bool = True
+    seed: int = 0
+    lr_drop_at: float = 1.0
+    validate_every: int = 0
+    checkpoint_every: int = 25
+    from_scratch: bool = False
+    anchor: float = 1.0
+    scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
+            raise ValueError(f"top_blocks must be 0 to {N_BLOCKS} or None (every layer)")
+        if self.epochs < 1 or self.learning_rate <= 0 or self.faces_per_person < 2:
+            raise ValueError("epochs >= 1, learning_rate > 0 and faces_per_person >= 2 needed")
+        if self.anchor < 0 or (self.anchor > 0 and self.from_scratch):
+            raise ValueError("anchor must be >= 0, and 0 when training from scratch")
+        if self.scale < 0 or (self.scale > 0 and self.from_scratch):
+            raise ValueError("scale must be >= 0, and 0 when training from scratch")
+
+    @property
+    def split(self) -> int:
+        """Where the trainable head starts (see :meth:`DlibResNet.features`)."""
+        return INPUT if self.top_blocks is None else N_BLOCKS - self.top_blocks
+
+    @classmethod
+    def paper(cls, **changes: Any) -> TrainConfig:
+        """FaceNet's settings for training from scratch (section 3.2)."""
+        base = cls(
+            optimiser="adagrad",
+            learning_rate=0.05,
+            top_blocks=None,
+            batch_size=PAPER_BATCH,
+            max_batch=PAPER_BATCH,
+            faces_per_person=40,
+            lr_drop_at=0.8,
+            margin=MARGIN,
+            anchor=0.0,
+            from_scratch=True,
+        )
+        return dataclasses.replace(base, **changes)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> TrainConfig:
+        """Fine-tuning with the user's training settings (group "Training")."""
+        base = cls(
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            top_blocks=settings.top_blocks,
+            faces_per_person=settings.faces_per_person,
+            batch_size=settings.train_batch_size,
+            fallback=settings.semihard_fallback,  # type: ignore[arg-type]
+            margin=settings.margin,
+            anchor=settings.anchor,
+            seed=settings.seed,
+        )
+        return dataclasses.replace(base, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# -- features -------------------------------------------------------------------------------
+
+
+def chips_to_tensor(chips: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(N, 150, 150, 3) uint8 chips -> (N, 3, 150, 150) float on ``device``."""
+    t = torch.as_tensor(chips).to(device)
+    return t.permute(0, 3, 1, 2).float()
+
+
+class FeatureBank:
+    """The trainable head's input for every face, plain and mirrored (``split`` >= 0), or the
+    chips themselves (``split`` = INPUT: the whole network trains, nothing is cached)."""
+
+    def __init__(self, plain: torch.Tensor, mirrored: torch.Tensor | None, split: int) -> None:
+        self.plain = plain
+        self.mirrored = mirrored
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.plain)
+
+    @property
+    def device(self) -> torch.device:
+        return self.plain.device
+
+    @classmethod
+    def from_chips(
+        cls,
+        model: DlibResNet,
+        chips: np.ndarray,
+        split: int,
+        device: torch.device,
+        *,
+        batch: int = 64,
+        reporter: Reporter = ignore_progress,
+        cancel: CancelToken | None = None,
+    ) -> FeatureBank:
+        """Run the frozen layers below ``split`` once over ``chips`` and their mirror images."""
+        if split == INPUT:
+            return cls(torch.as_tensor(np.ascontiguousarray(chips)), None, INPUT)
+        trunk = model.fused_for_inference().to(device)
+        plain: list[torch.Tensor] = []
+        mirrored: list[torch.Tensor] = []
+        clock = PhaseClock("train", "features", "face")
+        with torch.inference_mode():
+            for start in range(0, len(chips), batch):
+                x = chips_to_tensor(chips[start : start + batch], device)
+                x = x.contiguous(memory_format=torch.channels_last)
+                plain.append(trunk.features(x, split).contiguous())
+                mirrored.append(trunk.features(x.flip(3), split).contiguous())
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                reporter(clock.event(min(start + batch, len(chips)), len(chips)))
+        if not plain:
+            raise ValueError("no faces to compute features of")
+        return cls(torch.cat(plain), torch.cat(mirrored), split)
+
+    def advanced(self, model: DlibResNet, split: int, batch: int = 256) -> FeatureBank:
+        """The bank at a higher ``split``, by running the (frozen) blocks in between."""
+        if split == self.split:
+            return self
+        if split < self.split or self.split == INPUT or self.mirrored is None:
+            raise ValueError(f"cannot move features from split {self.split} down to {split}")
+        trunk = model.fused_for_inference().to(self.device)
+        out = []
+        with torch.inference_mode():
+            for source in (self.plain, self.mirrored):
+                parts = [
+                    trunk.advance(source[s : s + batch], self.split, split).contiguous()
+                    for s in range(0, len(source), batch)
+                ]
+                out.append(torch.cat(parts))
+        return FeatureBank(out[0], out[1], split)
+
+    def subset(self, indices: np.ndarray) -> FeatureBank:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        mirrored = None if self.mirrored is None else self.mirrored[idx.to(self.device)]
+        return FeatureBank(self.plain[idx.to(self.plain.device)], mirrored, self.split)
+
+    def take(self, indices: np.ndarray, flips: np.ndarray, device: torch.device) -> torch.Tensor:
+        """The head's input for a batch: face ``indices[i]``, mirrored where ``flips[i]``."""
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.plain.device)
+        if self.split == INPUT:
+            x = chips_to_tensor(self.plain[idx], device)
+            flip = torch.as_tensor(flips, device=device)
+            return torch.where(flip[:, None, None, None], x.flip(3), x)
+        assert self.mirrored is not None
+        flip = torch.as_tensor(flips, device=self.plain.device)
+        view = (-1,) + (1,) * (self.plain.dim() - 1)
+        x = torch.where(flip.view(view), self.mirrored[idx], self.plain[idx])
+        return x.to(device)
+
+
+def embed_bank(
+    model: DlibResNet,
+    bank: FeatureBank,
+    device: torch.device,
+    *,
+    flip: bool = True,
+    batch: int = 256,
+) -> np.ndarray:
+    """Unit embeddings (N, 128) of every face of ``bank`` through ``model``'s head; ``flip``:
+    average with the mirror image's and normalise again (the embedder's test-time flip)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(bank), batch):
+            idx = np.arange(start, min(start + batch, len(bank)))
+            emb = model.head(bank.take(idx, np.zeros(len(idx), bool), device), bank.split)
+            if flip:
+                other = model.head(bank.take(idx, np.ones(len(idx), bool), device), bank.split)
+                emb = torch.nn.functional.normalize(emb + other, dim=1)
+            out.append(emb.float().cpu().numpy())
+    model.train(was_training)
+    if not out:
+        return np.zeros((0, 128), np.float32)
+    return np.concatenate(out)
+
+
+# -- validation -----------------------------------------------------------------------------
+
+
+@dataclass
+class Validation:
+    """Held-out faces (``queries``) and the faces they are recognised against (``gallery``)."""
+
+    queries: FeatureBank
+    query_labels: np.ndarray
+    gallery: FeatureBank
+    gallery_labels: np.ndarray
+    flip: bool = True
+
+    def figures(self, model: DlibResNet, device: torch.device) -> dict[str, float]:
+        """``val``: VAL at FAR = 1e-3 over every pair of held-out faces; ``nearest``: share of
+        held-out faces whose nearest gallery face is the same person."""
+        q = embed_bank(model, self.queries, device, flip=self.flip)
+        g = embed_bank(model, self.gallery, device, flip=self.flip)
+        return {
+            "val": val_at_far(q, self.query_labels),
+            "nearest": nearest_person_accuracy(q, self.query_labels, g, self.gallery_labels),
+        }
+
+
+# -- the loop -------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    """What a run did: ``steps`` done of ``total_steps``, where it resumed from, the validation
+    figures over time (``history``: dicts with ``step`` and the figures) and the time taken."""
+
+    steps: int
+    total_steps: int
+    resumed_from: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    batch_size: int = 0
+    last: dict[str, float] = field(default_factory=dict)
+
+
+def _memory_available(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+
+
+def auto_batch_size(
+    model: DlibResNet, bank: FeatureBank, device: torch.device, cap: int = PAPER_BATCH
+) -> int:
+    """Faces per batch that fit in a quarter of the free memory of ``device`` (activations of
+    the trainable layers, kept for the backward pass, about 3x their size), at most ``cap``."""
+    sizes: list[int] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(out.numel()))
+        for m in model.modules()
+        if not list(m.children())
+    ]
+    try:
+        with torch.no_grad():
+            model.head(bank.take(np.array([0]), np.array([False]), device), bank.split)
+    finally:
+        for h in hooks:
+            h.remove()
+    per_face = max(1, 3 * 4 * sum(sizes))
+    fit = _memory_available(device) // 4 // per_face
+    return int(max(16, min(cap, fit)))
+
+
+def _anchor_embeddings(model: DlibResNet, bank: FeatureBank, device: torch.device) -> torch.Tensor:
+    """(N, 2, 128): every face's embedding, plain and mirrored, by the starting network."""
+    plain = embed_bank(model, bank, device, flip=False)
+    if bank.split == INPUT or bank.mirrored is None:
+        raise ValueError("anchoring needs a frozen trunk (cached features)")
+    mirrored = embed_bank(
+        model, FeatureBank(bank.mirrored, bank.plain, bank.split), device, flip=False
+    )
+    model.train()
+    return torch.from_numpy(np.stack([plain, mirrored], axis=1)).to(device)
+
+
+def _fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(config.as_dict(), sort_keys=True).encode())
+    h.update(np.asarray(labels, dtype=np.int64).tobytes())
+    h.update(data_key.encode())
+    return h.hexdigest()
+
+
+def _rng_states() -> dict[str, Any]:
+    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _tuples(value: Any) -> Any:
+    """Lists back to tuples (the random module's state must be tuples)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def make_optimiser(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimiser == "adam":
+        return torch.optim.Adam(params, lr=config.learning_rate)
+    if config.optimiser == "adagrad":
+        return torch.optim.Adagrad(params, lr=config.learning_rate)
+    if config.optimiser == "sgd":
+        return torch.optim.SGD(params, lr=config.learning_rate, momentum=0.9)
+    raise ValueError(f"unknown optimiser {config.optimiser!r}")
+
+
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    """cuDNN's deterministic kernels for the run (CPU kernels already are)."""
+    cudnn = torch.backends.cudnn
+    saved = (cudnn.deterministic, cudnn.benchmark)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+def reset_weights(model: nn.Module, seed: int) -> None:
+    """Random weights (PyTorch's default initialisation), reproducibly from ``seed``."""
+    torch.manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            module.reset_parameters()
+        elif isinstance(module, Affine):
+            with torch.no_grad():
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+
+
+def train(
+    model: DlibResNet,
+    bank: FeatureBank,
+    labels: np.ndarray,
+    config: TrainConfig,
+    *,
+    device: torch.device,
+    validation: Validation | None = None,
+    checkpoint: Path | None = None,
+    data_key: str = "",
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` (in place) with triplets mined from ``bank`` (the head's inputs of the
+    training faces, labelled by person; < 0: negative-only faces).
+
+    ``checkpoint``: a file to save to and resume from (a checkpoint of another config or other
+    data is ignored and replaced). Raises :class:`~facenet_core.progress.Cancelled` when
+    cancelled, after saving a checkpoint. ``on_step``: called after each step (tests use it)."""
+    if bank.split != config.split:
+        raise ValueError(f"features are at split {bank.split}, the config trains {config.split}")
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    model.to(device)
+    labels = np.asarray(labels)
+    if config.from_scratch:
+        reset_weights(model, config.seed)
+    model.requires_grad_(False)
+    params = model.head_parameters(config.split)
+    for p in params:
+        p.requires_grad_(True)
+    model.train()
+    optimiser = make_optimiser(config, params)
+    batch_size = config.batch_size or auto_batch_size(model, bank, device, config.max_batch)
+    extra = round(config.extra * batch_size / (1 + config.extra))
+    sampler = PKSampler(
+        labels,
+        faces_per_person=config.faces_per_person,
+        batch_size=batch_size - extra,
+        extra=extra,
+        epochs=config.epochs,
+        flip=config.flip,
+        seed=config.seed,
+    )
+    loss_fn = TripletLoss(config.margin)
+    labels_t = torch.as_tensor(labels, dtype=torch.long, device=device)
+    fingerprint = _fingerprint(config, labels, data_key)
+    result = TrainResult(
+        steps=0, total_steps=sampler.total_steps, resumed_from=0, batch_size=batch_size
+    )
+    anchored = config.anchor > 0 or config.scale > 0
+    anchors = _anchor_embeddings(model, bank, device) if anchored else None
+    start_step = 0
+    if checkpoint is not None and checkpoint.is_file():
+        start_step = _resume(checkpoint, fingerprint, model, optimiser, result)
+    result.resumed_from = start_step
+    drop_step = math.floor(config.lr_drop_at * sampler.total_steps)
+    validate_every = config.validate_every or sampler.steps_per_epoch[0]
+    clock = PhaseClock("train", "train", "step")
+
+    def save(step: int) -> None:
+        if checkpoint is not None:
+            _save(checkpoint, fingerprint, step, sampler, model, optimiser, config, result)
+
+    def validate(step: int) -> dict[str, float]:
+        if validation is None:
+            return {}
+        figures = validation.figures(model, device)
+        result.history.append({"step": float(step), **figures})
+        return figures
+
+    with _deterministic():
+        if start_step == 0 and validation is not None:
+            reporter(clock.event(0, sampler.total_steps, "", step=0, **validate(0)))
+        for step in range(start_step, sampler.total_steps):
+            if cancel.cancelled:
+                save(step)
+                raise Cancelled
+            lr = config.learning_rate * (0.1 if step >= drop_step else 1.0)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            batch = sampler.batch(step)
+            x = bank.take(batch.indices, batch.flips, device)
+            emb = model.head(x, config.split)
+            batch_labels = labels_t[torch.as_tensor(batch.indices, device=device)]
+            mined = mine_triplets(
+                loss_fn.distances(emb), batch_labels, config.margin, config.fallback
+            )
+            loss = loss_fn(emb, mined)
+            anchor_loss = spread = 0.0
+            if anchors is not None:
+                idx = torch.as_tensor(batch.indices, device=device)
+                flip = torch.as_tensor(batch.flips, device=device).long()
+                start = anchors[idx, flip]
+                drift = ((emb - start) ** 2).sum(dim=1).mean()
+                anchor_loss = float(drift.detach())
+                loss = loss + config.anchor * drift
+                # mean squared distance of the batch = 2 (1 - |mean embedding|^2)
+                now = 1.0 - (emb.mean(dim=0) ** 2).sum()
+                then = 1.0 - (start.mean(dim=0) ** 2).sum()
+                spread = float((now / then).detach())
+                if config.scale > 0:
+                    loss = loss + config.scale * (now / then - 1.0) ** 2
+            optimiser.zero_grad(set_to_none=True)
+            if len(mined) or anchors is not None:
+                loss.backward()
+                optimiser.step()
+            done = step + 1
+            counters: dict[str, float] = {
+                "step": float(done),
+                "epoch": float(batch.epoch + 1),
+                "loss": float(loss.detach()),
+                "active": mined.active_fraction,
+                "semihard": mined.semihard_fraction,
+                "triplets": float(len(mined)),
+                "d_ap": mined.mean_ap,
+                "d_an": mined.mean_an,
+                "lr": lr,
+                "drift": anchor_loss,
+                "spread": spread,
+            }
+            if done % validate_every == 0 or done == sampler.total_steps:
+                counters.update(validate(done))
+            result.last = counters
+            result.steps = done
+            reporter(clock.event(done, sampler.total_steps, "", **counters))
+            if on_step is not None:
+                on_step(done)
+            if done % config.checkpoint_every == 0 and done < sampler.total_steps:
+                save(done)
+    model.eval()
+    model.requires_grad_(False)
+    result.seconds = time.perf_counter() - started
+    if checkpoint is not None:
+        save(result.steps)  # a finished run: resuming it again is a no-op
+    return result
+
+
+def _save(
+    path: Path,
+    fingerprint: str,
+    step: int,
+    sampler: PKSampler,
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    config: TrainConfig,
+    result: TrainResult,
+) -> None:
+    epoch = sampler.position(min(step, sampler.total_steps - 1))[0]
+    state = {
+        "format": CHECKPOINT_FORMAT,
+        "fingerprint": fingerprint,
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "step": step,
+        "epoch": epoch,
+        "sampler": {"seed": sampler.seed, "step": step, "total_steps": sampler.total_steps},
+        "rng": _rng_states(),
+        "config": config.as_dict(),
+        "history": result.history,
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _resume(
+    path: Path,
+    fingerprint: str,
+    model: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    result: TrainResult,
+) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        log.warning("ignoring the unreadable checkpoint %s (%s)", path, exc)
+        return 0
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
+        log.info("checkpoint %s belongs to another run; starting afresh", path)
+        return 0
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    rng = dict(state["rng"])
+    rng["python"] = _tuples(rng["python"])
+    _set_rng_states(rng)
+    result.history = list(state.get("history", []))
+    step = int(state["step"])
+    log.info("resuming training from step %d (%s)", step, path)
+    return step

@@ -1,0 +1,688 @@
+"""Fine-tuning from the library, the promotion decision, and restoring an older model version.
+
+:func:`finetune_library` is one long job:
+
+1. the user's confirmed faces, by person, chips re-made from the stored landmarks; a share of
+   each person's faces held out (:mod:`.data`); too few confirmed faces is a clear error;
+2. the frozen trunk's activations for every face, once (:class:`~.loop.FeatureBank`);
+3. **before**: VAL at FAR = 1e-3 over the held-out pairs and their nearest-person accuracy
+   against the training faces, and the **guard** (a face-pair set unrelated to the library,
+   e.g. LFW fold 1 = ``lfw-mini``) accuracy at the calibrated threshold;
+4. training (:func:`~.loop.train`, checkpointed: a cancelled or crashed run resumes);
+5. **after**: the same figures;
+6. the weights are saved (``<library>.models/<sha256>.pt``, next to the library) and recorded as a
+   :class:`~facenet_core.store.ModelVersion` (parent: the active version; metrics: the figures
+   and the decision). **Promoted** only if VAL improved, the nearest-person accuracy did not
+   drop and the guard dropped by at most 0.5 pp; otherwise the version stays inactive and the
+   result says why;
+7. after promotion: a backup of the library, the new version activated, every face re-embedded
+   (:func:`facenet_core.library.reembed.reembed`, resumable) and the people re-clustered (a
+   :func:`facenet_core.people.jobs.recluster`, which keeps every rule of the user's word).
+
+The whole job holds the library's writer lock (no scan or other job writes meanwhile).
+
+:func:`use_model_version` restores any recorded version in one step: it is activated (its
+embeddings are still stored), faces that lack one are embedded, and the people re-clustered.
+No user edit (names, confirmations, rejections, ignored faces) is touched by any of this: only
+embeddings and the active flag change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from sqlalchemy import func, select
+
+from facenet_core.library.reembed import ReembedResult, count_lacking, reembed, version_info
+from facenet_core.metrics import accuracy_at, squared_distances
+from facenet_core.models.dlib_resnet import DlibResNet
+from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model, save_fine_tuned
+from facenet_core.paths import atomic_write_bytes
+from facenet_core.people.jobs import recluster as recluster_people
+from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.settings import Settings
+from facenet_core.store import Embedding, Library, ModelVersion, activate_model_version
+from facenet_core.store.models import utcnow
+from facenet_core.store.queries import get_active_model_version
+from facenet_core.training.data import (
+    FaceSet,
+    NotEnoughFaces,
+    Split,
+    counts_of,
+    dataset_faces,
+    describe,
+    library_faces,
+    shortfall,
+    split_faces,
+)
+from facenet_core.training.loop import (
+    FeatureBank,
+    TrainConfig,
+    TrainResult,
+    Validation,
+    embed_bank,
+    reset_weights,
+    train,
+)
+from facenet_core.vision.device import resolve_device
+from facenet_core.vision.engines import Engines, shared_engines
+
+log = logging.getLogger(__name__)
+
+GUARD_MAX_DROP = 0.005
+"""The guard's accuracy may drop by at most 0.5 percentage points."""
+
+
+class NoModelVersion(LookupError):
+    """The library has no (active, or named) model version."""
+
+
+class Recluster(Protocol):
+    """The people re-cluster job (``facenet_core.people``): regroups faces by the active
+    version's embeddings, keeping every user edit."""
+
+    def __call__(
+        self,
+        library: Library,
+        settings: Settings,
+        *,
+        reporter: Reporter = ...,
+        cancel: CancelToken | None = ...,
+    ) -> object: ...
+
+
+@dataclass
+class GuardSet:
+    """Face pairs unrelated to the library, scored at a fixed (calibrated) threshold: a check
+    that fine-tuning did not make the network forget how to tell strangers apart."""
+
+    name: str
+    chips: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    same: np.ndarray
+    threshold: float
+
+    def accuracy(
+        self, model: DlibResNet, bank: FeatureBank, device: torch.device, flip: bool
+    ) -> float:
+        emb = embed_bank(model, bank, device, flip=flip)
+        dist = squared_distances(emb[self.left], emb[self.right])
+        return accuracy_at(dist, self.same, self.threshold)
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune_library` did and measured (fractions in [0, 1])."""
+
+    promoted: bool
+    reasons: list[str]
+    before: dict[str, float]
+    after: dict[str, float]
+    guard_before: float | None
+    guard_after: float | None
+    guard: str | None
+    seconds: float
+    counts: dict[str, int]
+    parent_version: str
+    new_version: str | None = None
+    new_version_id: int | None = None
+    weights_path: str | None = None
+    backup: str | None = None
+    reembed: ReembedResult | None = None
+    reclustered: str = "skipped"
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reembed"] = None if self.reembed is None else self.reembed.to_json_dict()
+        return _clean(data)
+
+
+def _clean(value: Any) -> Any:
+    """NaN -> None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def decide(
+    before: dict[str, float],
+    after: dict[str, float],
+    guard_before: float | None,
+    guard_after: float | None,
+) -> tuple[bool, list[str]]:
+    """Promote only if VAL at FAR = 1e-3 on the held-out faces went up, their nearest-person
+    accuracy did not go down, and the guard dropped by at most 0.5 pp. Returns the decision and
+    its reasons in words."""
+    reasons = []
+    ok = True
+    vb, va = before["val"], after["val"]
+    if math.isnan(vb) or math.isnan(va):
+        ok = False
+        reasons.append("VAL could not be measured (the held-out faces have no same-person pair)")
+    elif va > vb:
+        reasons.append(f"VAL at FAR=1e-3 on held-out faces rose {100 * vb:.2f}% -> {100 * va:.2f}%")
+    elif vb >= 1.0:
+        ok = False
+        reasons.append(
+            "VAL at FAR=1e-3 on the held-out faces was already 100%: nothing to improve "
+            "(confirm more faces, or faces the model gets wrong)"
+        )
+    else:
+        ok = False
+        reasons.append(f"VAL at FAR=1e-3 did not improve ({100 * vb:.2f}% -> {100 * va:.2f}%)")
+    nb, na = before["nearest"], after["nearest"]
+    if na < nb:
+        ok = False
+        reasons.append(f"nearest-person accuracy dropped ({100 * nb:.2f}% -> {100 * na:.2f}%)")
+    else:
+        reasons.append(f"nearest-person accuracy {100 * nb:.2f}% -> {100 * na:.2f}%")
+    if guard_before is None or guard_after is None:
+        reasons.append("no guard set was checked")
+    elif guard_after < guard_before - GUARD_MAX_DROP - 1e-12:
+        ok = False
+        reasons.append(
+            f"the guard dropped by more than 0.5 pp ({100 * guard_before:.2f}% -> "
+            f"{100 * guard_after:.2f}%): the network started to forget"
+        )
+    else:
+        reasons.append(f"guard accuracy {100 * guard_before:.2f}% -> {100 * guard_after:.2f}%")
+    return ok, reasons
+
+
+@dataclass
+class Measured:
+    """Figures before and after one training run (see :func:`train_and_measure`)."""
+
+    before: dict[str, float]
+    after: dict[str, float]
+    guard_before: float | None
+    guard_after: float | None
+    trained: TrainResult
+
+
+def train_and_measure(
+    model: DlibResNet,
+    faces: FaceSet,
+    split: Split,
+    config: TrainConfig,
+    settings: Settings,
+    device: torch.device,
+    *,
+    guard: GuardSet | None,
+    checkpoint: Path | None,
+    data_key: str,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> Measured:
+    """Validation and guard figures, training (``model`` in place), the figures again."""
+    bank = FeatureBank.from_chips(
+        model, faces.chips, config.split, device, reporter=reporter, cancel=cancel
+    )
+    guard_bank = (
+        None
+        if guard is None
+        else FeatureBank.from_chips(
+            model, guard.chips, config.split, device, reporter=reporter, cancel=cancel
+        )
+    )
+    validation = Validation(
+        queries=bank.subset(split.holdout),
+        query_labels=split.holdout_labels,
+        gallery=bank.subset(split.train),
+        gallery_labels=faces.person[split.train],
+        flip=settings.flip,
+    )
+
+    def guard_accuracy() -> float | None:
+        if guard is None or guard_bank is None:
+            return None
+        return guard.accuracy(model, guard_bank, device, settings.flip)
+
+    before = validation.figures(model, device)
+    guard_before = guard_accuracy()
+    trained = train(
+        model,
+        bank.subset(split.train),
+        split.train_labels,
+        config,
+        device=device,
+        validation=validation,
+        checkpoint=checkpoint,
+        data_key=data_key,
+        reporter=reporter,
+        cancel=cancel,
+    )
+    after = validation.figures(model, device)
+    return Measured(before, after, guard_before, guard_accuracy(), trained)
+
+
+def training_summary(trained: TrainResult, config: TrainConfig, device: torch.device) -> dict:
+    return {
+        "steps": trained.steps,
+        "resumed_from": trained.resumed_from,
+        "batch_size": trained.batch_size,
+        "seconds": trained.seconds,
+        "device": str(device),
+        "config": config.as_dict(),
+        "history": trained.history,
+    }
+
+
+def _active(library: Library) -> tuple[int, ModelInfo]:
+    with library.session() as session:
+        active = get_active_model_version(session)
+        if active is None:
+            raise NoModelVersion("the library has no model yet: scan some photos first")
+        return active.id, version_info(active)
+
+
+def finetune_library(
+    library: Library,
+    settings: Settings,
+    *,
+    guard: GuardSet | None,
+    config: TrainConfig | None = None,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    recluster: Recluster | None = None,
+    models_dir: Path | None = None,
+    work_dir: Path | None = None,
+) -> FinetuneResult:
+    """Fine-tune the active model on the user's confirmed faces; promote it if it is better.
+
+    ``guard``: the set checked against forgetting (None: not checked, and said so).
+    ``models_dir``: where weights go (default ``<library>.models``); ``work_dir``: where the
+    checkpoint goes (default ``<library>.training``). Raises
+    :class:`~facenet_core.training.data.NotEnoughFaces`, :class:`NoModelVersion`, and
+    :class:`~facenet_core.progress.Cancelled` (training resumes from its checkpoint when run
+    again)."""
+    with library.writer("train"):
+        return _finetune_library(
+            library,
+            settings,
+            guard=guard,
+            config=config,
+            engines=engines,
+            reporter=reporter,
+            cancel=cancel,
+            recluster=recluster,
+            models_dir=models_dir,
+            work_dir=work_dir,
+        )
+
+
+def _finetune_library(
+    library: Library,
+    settings: Settings,
+    *,
+    guard: GuardSet | None,
+    config: TrainConfig | None,
+    engines: Engines | None,
+    reporter: Reporter,
+    cancel: CancelToken | None,
+    recluster: Recluster | None,
+    models_dir: Path | None,
+    work_dir: Path | None,
+) -> FinetuneResult:
+    started = time.perf_counter()
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
+    config = config or TrainConfig.from_settings(settings)
+    models_dir = models_dir or library.models_dir
+    work_dir = work_dir or library.training_dir
+    parent_id, info = _active(library)
+    workers = settings.workers if settings.workers is not None else 2
+    faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel)
+    split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
+    device = resolve_device(settings.device)
+    model = load_model(info).to(device)
+    engines.release()  # the scan's models are not needed while training: give the memory back
+    data_key = json.dumps([info.sha256, faces.ids, split.train.tolist(), settings.flip])
+    checkpoint = work_dir / f"{library.path.stem}-{_digest(str(library.path))}.ckpt"
+    measured = train_and_measure(
+        model,
+        faces,
+        split,
+        config,
+        settings,
+        device,
+        guard=guard,
+        checkpoint=checkpoint,
+        data_key=data_key,
+        reporter=reporter,
+        cancel=cancel,
+    )
+    before, after = measured.before, measured.after
+    guard_before, guard_after = measured.guard_before, measured.guard_after
+    trained = measured.trained
+    promoted, reasons = decide(before, after, guard_before, guard_after)
+    result = FinetuneResult(
+        promoted=promoted,
+        reasons=reasons,
+        before=before,
+        after=after,
+        guard_before=guard_before,
+        guard_after=guard_after,
+        guard=None if guard is None else guard.name,
+        seconds=0.0,
+        counts=describe(faces, split),
+        parent_version=info.version,
+        training=training_summary(trained, config, device),
+    )
+    new = save_fine_tuned(model.cpu(), models_dir, info.name)
+    result.new_version, result.weights_path = new.version, str(new.source)
+    metrics = {
+        "before": before,
+        "after": after,
+        "guard": result.guard,
+        "guard_before": guard_before,
+        "guard_after": guard_after,
+        "promoted": promoted,
+        "reasons": reasons,
+        "counts": result.counts,
+        "training": {k: v for k, v in result.training.items() if k != "history"},
+    }
+    with library.write() as session:
+        row = session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.name == new.name, ModelVersion.weights_sha256 == new.sha256
+            )
+        ).one_or_none()
+        if row is None:
+            row = ModelVersion(
+                name=new.name,
+                weights_sha256=new.sha256,
+                weights_path=str(new.source),
+                parent_id=parent_id,
+            )
+            session.add(row)
+        row.metrics = _clean(metrics)
+        row.notes = ("promoted: " if promoted else "not promoted: ") + "; ".join(reasons)
+        session.flush()
+        result.new_version_id = row.id
+    checkpoint.unlink(missing_ok=True)  # the run is recorded; a new run starts afresh
+    if promoted:
+        result.backup = str(backup_library(library, f"before-model-{result.new_version_id}"))
+        with library.write() as session:
+            version = session.get(ModelVersion, result.new_version_id)
+            assert version is not None
+            activate_model_version(session, version)
+        result.reembed, result.reclustered = _refresh(
+            library, settings, result.new_version_id, engines, reporter, cancel, recluster
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class DatasetResult:
+    """What :func:`finetune_dataset` did and measured (fractions in [0, 1])."""
+
+    improved: bool
+    reasons: list[str]
+    before: dict[str, float]
+    after: dict[str, float]
+    guard_before: float | None
+    guard_after: float | None
+    guard: str | None
+    seconds: float
+    counts: dict[str, int]
+    output: str
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+def finetune_dataset(
+    folder: Path,
+    settings: Settings,
+    output: Path,
+    *,
+    guard: GuardSet | None,
+    config: TrainConfig | None = None,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> DatasetResult:
+    """Train on ``folder/<person>/<photos>`` (outside any library) and write the weights to
+    ``output`` (a ``state_dict`` of the network, written atomically). ``config.from_scratch``:
+    start from random weights (the paper's recipe: :meth:`TrainConfig.paper`); otherwise
+    fine-tune the shipped network. The checkpoint is ``output`` + ``.ckpt`` until the end."""
+    started = time.perf_counter()
+    engines = engines or shared_engines()
+    config = config or TrainConfig.from_settings(settings)
+    faces = dataset_faces(folder, settings, engines=engines, reporter=reporter, cancel=cancel)
+    message = shortfall(counts_of(faces))
+    if message is not None:
+        raise NotEnoughFaces(f"{folder}: {message.replace('confirmed ', '')}")
+    split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
+    device = resolve_device(settings.device)
+    model, _ = load_dlib_resnet()
+    model = model.to(device)
+    if config.from_scratch:
+        reset_weights(model, config.seed)
+    engines.release()
+    checkpoint = output.with_name(output.name + ".ckpt")
+    measured = train_and_measure(
+        model,
+        faces,
+        split,
+        config,
+        settings,
+        device,
+        guard=guard,
+        checkpoint=checkpoint,
+        data_key=json.dumps([faces.ids, split.train.tolist(), settings.flip]),
+        reporter=reporter,
+        cancel=cancel,
+    )
+    improved, reasons = decide(
+        measured.before, measured.after, measured.guard_before, measured.guard_after
+    )
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    atomic_write_bytes(output, buffer.getvalue())
+    checkpoint.unlink(missing_ok=True)
+    return DatasetResult(
+        improved=improved,
+        reasons=reasons,
+        before=measured.before,
+        after=measured.after,
+        guard_before=measured.guard_before,
+        guard_after=measured.guard_after,
+        guard=None if guard is None else guard.name,
+        seconds=time.perf_counter() - started,
+        counts=describe(faces, split),
+        output=str(output),
+        training=training_summary(measured.trained, config, device),
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def backup_library(library: Library, label: str) -> Path:
+    """A consistent copy of the library in ``<library>.backups/<time>-<label>.db``."""
+    folder = library.backups_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    return library.backup(folder / f"{stamp}-{label}.db")
+
+
+def _refresh(
+    library: Library,
+    settings: Settings,
+    version_id: int,
+    engines: Engines,
+    reporter: Reporter,
+    cancel: CancelToken,
+    recluster: Recluster | None,
+) -> tuple[ReembedResult, str]:
+    """Embed the faces lacking an embedding of the (now active) version, then re-cluster."""
+    done = reembed(
+        library, settings, version_id=version_id, engines=engines, reporter=reporter, cancel=cancel
+    )
+    if done.cancelled or done.remaining - done.missing > 0:
+        return done, "skipped: re-embedding is not finished (run facenet-photos reembed)"
+    (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
+    return done, "done"
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+@dataclass
+class VersionRow:
+    """One model version as ``models`` lists it."""
+
+    id: int
+    version: str
+    active: bool
+    parent_id: int | None
+    created_at: str
+    fine_tuned: bool
+    embeddings: int
+    notes: str | None
+    metrics: dict[str, Any] | None
+
+
+def list_versions(library: Library) -> list[VersionRow]:
+    with library.session() as session:
+        counts = dict(
+            session.execute(
+                select(Embedding.model_version_id, func.count()).group_by(
+                    Embedding.model_version_id
+                )
+            ).all()
+        )
+        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+        return [
+            VersionRow(
+                id=v.id,
+                version=f"{v.name}@{v.weights_sha256[:12]}",
+                active=bool(v.is_active),
+                parent_id=v.parent_id,
+                created_at=v.created_at.isoformat(timespec="seconds"),
+                fine_tuned=v.weights_path is not None,
+                embeddings=int(counts.get(v.id, 0)),
+                notes=v.notes,
+                metrics=v.metrics,
+            )
+            for v in rows
+        ]
+
+
+def find_version(library: Library, text: str) -> int:
+    """The id of the version named by ``text``: its id, ``name@sha`` or a sha256 prefix (at
+    least 6 characters), or ``previous`` (the active version's parent)."""
+    text = text.strip()
+    with library.session() as session:
+        versions = session.scalars(select(ModelVersion)).all()
+        if text == "previous":
+            active = next((v for v in versions if v.is_active), None)
+            if active is None or active.parent_id is None:
+                raise NoModelVersion("the active model version has no previous version")
+            return active.parent_id
+        if text.isdigit() and any(v.id == int(text) for v in versions):
+            return int(text)
+        prefix = text.split("@", 1)[1] if "@" in text else text
+        found = [
+            v for v in versions if len(prefix) >= 6 and v.weights_sha256.startswith(prefix.lower())
+        ]
+        if len(found) == 1:
+            return found[0].id
+    if len(found) > 1:
+        raise NoModelVersion(f"{text!r} names {len(found)} versions; give more of the sha256")
+    raise NoModelVersion(f"no model version {text!r} (see facenet-photos models)")
+
+
+@dataclass
+class UseResult:
+    version: str
+    previous: str | None
+    reembed: ReembedResult | None
+    reclustered: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "previous": self.previous,
+            "reembed": None if self.reembed is None else self.reembed.to_json_dict(),
+            "reclustered": self.reclustered,
+        }
+
+
+def use_model_version(
+    library: Library,
+    settings: Settings,
+    version_id: int,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    recluster: Recluster | None = None,
+) -> UseResult:
+    """Make ``version_id`` the active version: its stored embeddings become current at once;
+    faces that have none under it are embedded (resumable), then the people re-clustered.
+    Holds the library's writer lock."""
+    with library.writer("use-model"):
+        return _use_model_version(
+            library,
+            settings,
+            version_id,
+            engines=engines,
+            reporter=reporter,
+            cancel=cancel,
+            recluster=recluster,
+        )
+
+
+def _use_model_version(
+    library: Library,
+    settings: Settings,
+    version_id: int,
+    *,
+    engines: Engines | None,
+    reporter: Reporter,
+    cancel: CancelToken | None,
+    recluster: Recluster | None,
+) -> UseResult:
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
+    with library.write() as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None:
+            raise NoModelVersion(f"no model version #{version_id}")
+        previous = get_active_model_version(session)
+        previous_name = (
+            None if previous is None else f"{previous.name}@{previous.weights_sha256[:12]}"
+        )
+        name = f"{version.name}@{version.weights_sha256[:12]}"
+        load_model(version_info(version))  # refuse before switching if the weights are gone
+        activate_model_version(session, version)
+    with library.session() as session:
+        lacking = count_lacking(session, version_id)
+    if lacking == 0:
+        (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
+        return UseResult(name, previous_name, None, "done")
+    done, clustered = _refresh(library, settings, version_id, engines, reporter, cancel, recluster)
+    return UseResult(name, previous_name, done, clustered)
