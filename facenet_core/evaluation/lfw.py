@@ -105,7 +105,7 @@ def evaluate_lfw(
     fallbacks: list[str] = []
     start = time.perf_counter()
     clock = PhaseClock("eval-lfw", "faces", "image")
-    shared = engines.detector(detector) if detector.name == "mtcnn" else None
+    shared = engines.detector(detector) if detector.threaded else None
     for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
         if photo.error is not None:
             raise RuntimeError(f"{photo.path}: {photo.error}")

@@ -93,7 +93,7 @@ def _find_faces(
     with library.session() as session, session.begin():
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
-    # HOG runs in worker processes, each with its own detector; MTCNN threads share one
-    shared = engines.detector(detector) if detector.name == "mtcnn" else None
+    # HOG runs in worker processes, each with its own detector; YuNet or MTCNN threads share one
+    shared = engines.detector(detector) if detector.threaded else None
     ingest = Ingest(library, embedder, job, version_id, result)
     ingest_pending(ingest, queue, settings.workers, reporter, cancel, shared)

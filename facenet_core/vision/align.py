@@ -26,6 +26,8 @@ MTCNN_TEMPLATE = np.array(
     dtype=np.float64,
 )
 
+YUNET_TEMPLATE = MTCNN_TEMPLATE.copy()  # placeholder until fitted
+
 
 def template_chip(image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Warp ``image`` so that ``points`` land on ``template`` (chip pixels). Like dlib, a face
@@ -52,6 +54,8 @@ def face_chip(image: np.ndarray, detection: Detection, size: int = CHIP_SIZE) ->
         raise ValueError("template chips are 150 x 150")
     if detection.scheme == "mtcnn5":
         return template_chip(image, detection.landmarks, MTCNN_TEMPLATE)
+    if detection.scheme == "yunet5":
+        return template_chip(image, detection.landmarks, YUNET_TEMPLATE)
     if detection.scheme != "dlib5":
         raise ValueError(f"no chip alignment for landmark scheme {detection.scheme!r}")
     x1, y1, x2, y2 = (round(v) for v in detection.box)

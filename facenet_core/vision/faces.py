@@ -168,7 +168,7 @@ def find_faces(
         for path in paths:
             yield finder(Path(path))
         return
-    if job.detector.name == "mtcnn":
+    if job.detector.threaded:
         finder = FaceFinder(job, detector)
         with ThreadPoolExecutor(max_workers=workers) as threads:
             future: Future[PhotoFaces]
