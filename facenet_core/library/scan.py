@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import update
 
-from facenet_core.library.ingest import Ingest, ingest_pending
+from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import pending_photos, plan_scan
 from facenet_core.library.result import ScanResult
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ScanJob, ScanStatus, ensure_active_model_version
 from facenet_core.store.models import utcnow
+from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
+from facenet_core.vision.detectors import YunetDetector
 from facenet_core.vision.engines import Engines, shared_engines
-from facenet_core.vision.faces import FaceJob
+from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
 
 def scan(
@@ -93,7 +95,21 @@ def _find_faces(
     with library.session() as session, session.begin():
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
+    ingest = Ingest(library, embedder, job, version_id, result)
+    if uses_batched_pipeline(detector):
+        # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
+        # in large transactions here
+        yunet = engines.detector(detector)
+        assert isinstance(yunet, YunetDetector)
+        finder = BatchedFaceFinder(job, yunet, embedder, workers=settings.workers)
+        ingest_pending(
+            ingest, queue, reporter, cancel, finder, batch_faces=BATCHED_FACES, batch_seconds=2.0
+        )
+        return
     # HOG runs in worker processes, each with its own detector; YuNet or MTCNN threads share one
     shared = engines.detector(detector) if detector.threaded else None
-    ingest = Ingest(library, embedder, job, version_id, result)
-    ingest_pending(ingest, queue, settings.workers, reporter, cancel, shared)
+
+    def faces(paths: Iterator[Path]) -> Iterator[PhotoFaces]:
+        return find_faces(paths, job, settings.workers, detector=shared)
+
+    ingest_pending(ingest, queue, reporter, cancel, faces)

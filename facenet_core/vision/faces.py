@@ -67,6 +67,7 @@ class PhotoFaces:
     thumbnails: list[bytes] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None
+    embeddings: np.ndarray | None = None  # (N, 128) when the pipeline embedded them already
 
 
 class FaceFinder:

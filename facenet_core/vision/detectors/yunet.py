@@ -311,16 +311,37 @@ class YunetDetector:
             rows = rows_per_photo(faces, len(photos))
         return [self.to_detections(r, photo) for r, photo in zip(rows, photos, strict=True)]
 
-    def find(self, photos: Sequence[PreparedPhoto]) -> Candidates:
-        """Every level of every photo through the network, decoded, mapped to the photos'
-        pixels, each level's size range kept, merged by NMS. Stays on the device."""
-        parts = []
-        depth = max(len(p.levels) for p in photos)
-        for rank in range(depth):
+    def level_batches(
+        self, photos: Sequence[PreparedPhoto], pin: bool | None = None
+    ) -> list[tuple[list[int], Tensor]]:
+        """The CPU part of batching: per level rank, which photos have that level and their
+        levels padded into one ``(N, H, W, 3)`` uint8 CPU tensor (pinned for a fast, overlapped
+        copy when the detector is on CUDA)."""
+        pin = self.device.type == "cuda" if pin is None else pin
+        batches = []
+        for rank in range(max(len(p.levels) for p in photos)):
             members = [i for i, p in enumerate(photos) if len(p.levels) > rank]
+            batch = pad_arrays([photos[i].levels[rank] for i in members])
+            batches.append((members, batch.pin_memory() if pin else batch))
+        return batches
+
+    def find(
+        self,
+        photos: Sequence[PreparedPhoto],
+        batches: Sequence[tuple[list[int], Tensor]] | None = None,
+    ) -> Candidates:
+        """Every level of every photo through the network, decoded, mapped to the photos'
+        pixels, each level's size range kept, merged by NMS. Stays on the device. ``batches``:
+        :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
+        parts = []
+        if batches is None:
+            batches = self.level_batches(photos)
+        depth = len(batches)
+        for rank, (members, batch) in enumerate(batches):
             arrays = [photos[i].levels[rank] for i in members]
             sizes = [(int(a.shape[0]), int(a.shape[1])) for a in arrays]
-            found = self.run(pad_batch(arrays, self.device), sizes)
+            upload = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            found = self.run(upload, sizes)
             if found.boxes.shape[0] == 0:
                 continue
             side = found.boxes[:, 2:].amax(dim=1)
@@ -406,16 +427,22 @@ class YunetDetector:
         return found
 
 
-def pad_batch(images: Sequence[np.ndarray], device: torch.device) -> Tensor:
-    """RGB ``uint8`` photos as one ``(N, 3, H, W)`` uint8 batch on ``device`` (channels-last
-    memory), each in the top-left corner of black padding to the largest padded size."""
+def pad_arrays(images: Sequence[np.ndarray]) -> Tensor:
+    """RGB ``uint8`` photos as one ``(N, H, W, 3)`` uint8 CPU tensor, each in the top-left
+    corner of black padding to the largest padded size."""
     sizes = [padded_size(im.shape[0], im.shape[1]) for im in images]
     height = max(h for h, _ in sizes)
     width = max(w for _, w in sizes)
     batch = np.zeros((len(images), height, width, 3), dtype=np.uint8)
     for i, image in enumerate(images):
         batch[i, : image.shape[0], : image.shape[1]] = image
-    tensor = torch.from_numpy(batch)
+    return torch.from_numpy(batch)
+
+
+def pad_batch(images: Sequence[np.ndarray], device: torch.device) -> Tensor:
+    """RGB ``uint8`` photos as one ``(N, 3, H, W)`` uint8 batch on ``device`` (channels-last
+    memory), each in the top-left corner of black padding to the largest padded size."""
+    tensor = pad_arrays(images)
     if device.type == "cuda":
         tensor = tensor.pin_memory()
     return tensor.to(device, non_blocking=True).permute(0, 3, 1, 2)
