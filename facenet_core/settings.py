@@ -207,7 +207,15 @@ class Settings:
         minimum=1,
         maximum=4096,
         title="Batch size",
-        help="face chips per forward pass of the embedding network",
+        help="face chips per forward pass of the embedding network (on a GPU at least 512)",
+        group="Embedding",
+    )
+    precision: str = setting(
+        "auto",
+        kind="choice",
+        choices=("auto", "fp32", "bf16"),
+        title="Embedding precision",
+        help="auto: bfloat16 on a CUDA GPU (its tensor cores), float32 elsewhere",
         group="Embedding",
     )
     # -- performance -----------------------------------------------------------------------------

@@ -118,7 +118,7 @@ DETECTION = [
     "upsample",
     "detect_max_side",
 ]
-EMBEDDING = ["flip", "batch_size", "device"]
+EMBEDDING = ["flip", "batch_size", "precision", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
 
 

@@ -17,7 +17,18 @@ import torch
 from facenet_core.settings import Settings
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
 from facenet_core.vision.device import resolve_device
-from facenet_core.vision.embed import Embedder
+from facenet_core.vision.embed import Embedder, Precision
+
+GPU_BATCH = 512
+"""Smallest embedding batch on a GPU: enough chips to keep it busy (``bench/gpu_scan.py``)."""
+
+
+def embed_precision(setting: str, device: torch.device) -> Precision:
+    """``fp32`` or ``bf16`` for a precision setting on a device: ``auto`` is bfloat16 on CUDA
+    and float32 elsewhere."""
+    if setting in ("fp32", "bf16"):
+        return "bf16" if setting == "bf16" else "fp32"
+    return "bf16" if device.type == "cuda" else "fp32"
 
 
 class Engines:
@@ -25,18 +36,23 @@ class Engines:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._embedders: dict[tuple[str, int, bool], Embedder] = {}
+        self._embedders: dict[tuple[str, int, bool, str], Embedder] = {}
         self._detectors: dict[DetectorConfig, FaceDetector] = {}
 
     def embedder(self, settings: Settings) -> Embedder:
-        """The pretrained embedder for ``settings`` (device, batch size, flip)."""
-        device = str(resolve_device(settings.device))
-        key = (device, settings.batch_size, settings.flip)
+        """The pretrained embedder for ``settings`` (device, batch size, flip, precision). On
+        CUDA it runs bfloat16 unless told ``fp32``, compiled, in batches of at least
+        :data:`GPU_BATCH` chips."""
+        target = resolve_device(settings.device)
+        device = str(target)
+        precision = embed_precision(settings.precision, target)
+        batch = settings.batch_size if target.type == "cpu" else max(settings.batch_size, GPU_BATCH)
+        key = (device, batch, settings.flip, precision)
         with self._lock:
             found = self._embedders.get(key)
             if found is None:
                 found = Embedder.pretrained(
-                    device=device, batch_size=settings.batch_size, flip=settings.flip
+                    device=device, batch_size=batch, flip=settings.flip, precision=precision
                 )
                 self._embedders[key] = found
             return found

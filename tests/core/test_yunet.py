@@ -280,3 +280,60 @@ def test_cuda_finds_the_cpu_faces(lfw_images: list[Path]) -> None:
         assert len(a) == len(b)
         for x, y in zip(a, b, strict=True):
             np.testing.assert_allclose(x.box, y.box, atol=0.05)
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+
+def test_migration_0020_admits_yunet_faces_and_downgrades_without_them(tmp_path: Path) -> None:
+    """0020 rebuilds ``faces`` for the new scheme, keeping every row, id and child; going back
+    drops YuNet's faces and leaves their photos pending for the older app to scan again."""
+    import sqlite3
+
+    from alembic import command
+
+    from facenet_core.store import alembic_config, pack_landmarks
+
+    path = tmp_path / "library.db"
+    config = alembic_config(url=f"sqlite:///{path}")
+    command.upgrade(config, "0002")
+    points = pack_landmarks([(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)])
+    conn = sqlite3.connect(path)
+    insert_photo = (
+        "INSERT INTO photos (id, path, size, mtime_ns, content_hash, status)"
+        " VALUES (?, ?, 1, 1, ?, 'done')"
+    )
+    insert_face = (
+        "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme, detector,"
+        " det_score) VALUES (?, ?, 0, 0, 9, 9, ?, ?, ?, 0.9)"
+    )
+    with conn:
+        conn.execute(insert_photo, (1, "/a.jpg", "a" * 64))
+        conn.execute(insert_face, (7, 1, points, "mtcnn5", "mtcnn"))
+        conn.execute(
+            "INSERT INTO model_versions (id, name, weights_sha256, is_active)"
+            " VALUES (1, 'm', ?, 1)",
+            ("b" * 64,),
+        )
+        conn.execute("INSERT INTO embeddings VALUES (7, 1, ?)", (bytes(128),))
+        with pytest.raises(sqlite3.IntegrityError, match="landmark_scheme"):
+            conn.execute(insert_face, (8, 1, points, "yunet5", "yunet"))
+    conn.close()
+    command.upgrade(config, "0020")
+    conn = sqlite3.connect(path)
+    with conn:
+        assert conn.execute("SELECT id, landmark_scheme FROM faces").fetchall() == [(7, "mtcnn5")]
+        assert conn.execute("SELECT face_id FROM embeddings").fetchall() == [(7,)]
+        conn.execute(insert_photo, (2, "/b.jpg", "c" * 64))
+        conn.execute(insert_face, (8, 2, points, "yunet5", "yunet"))
+        conn.execute("INSERT INTO embeddings VALUES (8, 1, ?)", (bytes(128),))
+        trigger = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        assert trigger == [("trg_faces_unassigned_reset",)]
+    conn.close()
+    command.downgrade(config, "0002")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT id FROM faces").fetchall() == [(7,)]
+    assert conn.execute("SELECT face_id FROM embeddings").fetchall() == [(7,)]
+    statuses = conn.execute("SELECT id, status FROM photos ORDER BY id").fetchall()
+    assert statuses == [(1, "done"), (2, "pending")]
+    conn.close()
