@@ -5,7 +5,8 @@
 
 Every image the pairs name is detected with YuNet (the face nearest the centre; dlib's 5
 points in the fixed centre box when none is found, as ``eval-lfw`` does), aligned the variant's
-way, embedded (flip on, float32) and scored by the 10-fold protocol. Variants:
+way, embedded (flip on; float32 unless ``--precision bf16``) and scored by the 10-fold
+protocol. Variants:
 
     own       YuNet's points on YuNet's template (``yunet5``), default detector
     mtcnn     YuNet's points on MTCNN's template (``mtcnn5``)
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--variants", default="own,mtcnn")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lfw-alignment"))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
     torch.set_num_threads(1)
     pairs = read_pairs(args.lfw_dir / "pairs.txt")
@@ -111,10 +113,10 @@ def main() -> None:
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     args.cache.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder.pretrained(device="cpu", flip=True, batch_size=64)
+    embedder = Embedder.pretrained(device="cpu", flip=True, batch_size=64, precision=args.precision)
     print(f"{len(pairs)} pairs, {len(paths)} images", flush=True)
     for name in args.variants.split(","):
-        cached = args.cache / f"{name}.npy"
+        cached = args.cache / f"{name}-{args.precision}.npy"
         fallbacks = 0
         if cached.is_file():
             emb = np.load(cached)

@@ -106,10 +106,12 @@ def _find_faces(
             ingest, queue, reporter, cancel, finder, batch_faces=BATCHED_FACES, batch_seconds=2.0
         )
         return
-    # HOG runs in worker processes, each with its own detector; YuNet or MTCNN threads share one
+    # HOG runs in worker processes, each with its own detector; YuNet or MTCNN threads share one,
+    # and embed each photo's chips themselves (every core detects and embeds)
     shared = engines.detector(detector) if detector.threaded else None
+    in_threads = embedder if detector.threaded else None
 
     def faces(paths: Iterator[Path]) -> Iterator[PhotoFaces]:
-        return find_faces(paths, job, settings.workers, detector=shared)
+        return find_faces(paths, job, settings.workers, detector=shared, embedder=in_threads)
 
     ingest_pending(ingest, queue, reporter, cancel, faces)

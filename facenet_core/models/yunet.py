@@ -194,6 +194,14 @@ def _masked(x: Tensor, masks: dict[int, Tensor] | None, stride: int) -> Tensor:
     return x.mul_(masks[stride])
 
 
+def max_pool_2x2(x: Tensor) -> Tensor:
+    """``F.max_pool2d(x, 2)`` of a map with even sides (YuNet's always are), as the maximum of
+    its four strided quarters: the same numbers, about twice as fast on a CPU, where PyTorch's
+    pooling also computes the indices no one asks for."""
+    top = torch.maximum(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2])
+    return torch.maximum(top, torch.maximum(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]))
+
+
 def pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
     """A 1 x 1 convolution as a matrix product over the channels of a channels-last tensor (no
     copy in or out): on a CPU about 1.3x faster than PyTorch's own 1 x 1 convolution there,
@@ -253,18 +261,18 @@ class YuNet(nn.Module):
         ``(N, 1, H / s, W / s)`` tensor of 1 inside each photo's padded extent and 0 outside."""
         x = F.relu_(self.stem(x))  # stride 2
         x = self.stem_unit(x, masks, 2)
-        x = F.max_pool2d(x, 2)  # stride 4
+        x = max_pool_2x2(x)  # stride 4
         for unit in (*self.stage1, *self.stage2):
             x = unit(x, masks, 4)
-        x = F.max_pool2d(x, 2)
+        x = max_pool_2x2(x)
         for unit in self.stage3:
             x = unit(x, masks, 8)
         c8 = x
-        x = F.max_pool2d(x, 2)
+        x = max_pool_2x2(x)
         for unit in self.stage4:
             x = unit(x, masks, 16)
         c16 = x
-        x = F.max_pool2d(x, 2)
+        x = max_pool_2x2(x)
         for unit in self.stage5:
             x = unit(x, masks, 32)
         p32 = self.lateral[2](x, masks, 32)
