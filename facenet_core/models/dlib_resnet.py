@@ -94,6 +94,8 @@ class DlibResNet(nn.Module):
     dlib's raw, unnormalised descriptor.
     """
 
+    mean: torch.Tensor
+
     def __init__(self, means: tuple[float, float, float] = (122.782, 117.001, 104.298)) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(means, dtype=torch.float32).view(1, 3, 1, 1))
@@ -129,6 +131,7 @@ class DlibResNet(nn.Module):
         fused = copy.deepcopy(self).eval()
         with torch.no_grad():
             stem = fused.stem_conv
+            assert stem.bias is not None
             mean = fused.mean.view(1, -1, 1, 1).to(stem.weight.dtype)
             stem.bias.sub_((stem.weight * mean).sum(dim=(1, 2, 3)) / 256.0)
             stem.weight.div_(256.0)

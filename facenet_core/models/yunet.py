@@ -28,7 +28,7 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 import onnx
@@ -280,18 +280,25 @@ class YuNet(nn.Module):
         p8 = self.lateral[0](c8 + F.interpolate(p16, scale_factor=2.0, mode="nearest"), masks, 8)
         outputs = []
         for level, (feature, stride) in enumerate(zip((p8, p16, p32), STRIDES, strict=True)):
-            head = _masked(pointwise(self.head_pointwise[level], feature), masks, stride)
-            head = self.head_depthwise[level](head)
+            first, second = self.head(level)
+            head = second(_masked(pointwise(first, feature), masks, stride))
             outputs.append(torch.cat([torch.sigmoid(head[:, :2]), head[:, 2:]], dim=1))
         return outputs
+
+    def head(self, level: int) -> tuple[nn.Conv2d, nn.Conv2d]:
+        """The fused head of one level: its 1 x 1 and its depthwise 3 x 3 convolution."""
+        return (
+            cast(nn.Conv2d, self.head_pointwise[level]),
+            cast(nn.Conv2d, self.head_depthwise[level]),
+        )
 
     def backbone_convs(self) -> list[nn.Conv2d]:
         """The convolutions before the heads, in the order of the ONNX graph."""
         convs: list[nn.Conv2d] = [self.stem, *self.stem_unit.convs()]
         for unit in (*self.stage1, *self.stage2, *self.stage3, *self.stage4, *self.stage5):
-            convs += unit.convs()
+            convs += cast(SeparableUnit, unit).convs()
         for index in (2, 1, 0):  # the graph computes the pyramid top-down
-            convs += self.lateral[index].convs()
+            convs += cast(SeparableUnit, self.lateral[index]).convs()
         return convs
 
     def load_onnx_convolutions(self, convs: list[ConvArrays]) -> None:
@@ -346,10 +353,11 @@ class YuNet(nn.Module):
                 depthwise[level][0][lo : lo + width] = second.weight
                 depthwise[level][1][lo : lo + width] = second.bias
         for level in range(len(STRIDES)):
-            _copy(self.head_pointwise[level].weight, pointwise[level][0], "head 1 x 1 weight")
-            _copy(self.head_pointwise[level].bias, pointwise[level][1], "head 1 x 1 bias")
-            _copy(self.head_depthwise[level].weight, depthwise[level][0], "head 3 x 3 weight")
-            _copy(self.head_depthwise[level].bias, depthwise[level][1], "head 3 x 3 bias")
+            one, three = self.head(level)
+            _copy(one.weight, pointwise[level][0], "head 1 x 1 weight")
+            _copy(one.bias, pointwise[level][1], "head 1 x 1 bias")
+            _copy(three.weight, depthwise[level][0], "head 3 x 3 weight")
+            _copy(three.bias, depthwise[level][1], "head 3 x 3 bias")
 
 
 def _check_geometry(layer: nn.Conv2d, arrays: ConvArrays, where: str) -> None:
@@ -362,7 +370,9 @@ def _check_geometry(layer: nn.Conv2d, arrays: ConvArrays, where: str) -> None:
         )
 
 
-def _copy(parameter: Tensor, array: np.ndarray, where: str) -> None:
+def _copy(parameter: Tensor | None, array: np.ndarray, where: str) -> None:
+    if parameter is None:
+        raise ValueError(f"{where}: the module has no such parameter")
     value = torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
     if tuple(value.shape) != tuple(parameter.shape):
         raise ValueError(f"{where}: array of shape {array.shape} does not fit {parameter.shape}")
@@ -378,4 +388,4 @@ def build_yunet(
     net.load_onnx_convolutions(read_yunet_convolutions(path))
     net.eval().requires_grad_(False)
     memory = torch.channels_last if channels_last else torch.contiguous_format
-    return net.to(device, memory_format=memory)
+    return net.to(device).to(memory_format=memory)

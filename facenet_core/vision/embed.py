@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class _InferenceNet(nn.Module):
 
     def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
         super().__init__()
-        self.net = net.to(dtype=dtype, memory_format=CL)
+        self.net = net.to(dtype=dtype).to(memory_format=CL)
         fc = getattr(net, "fc", None)
         self.split = callable(getattr(net, "trunk", None)) and isinstance(fc, nn.Linear)
         if self.split:
@@ -56,7 +56,8 @@ class _InferenceNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.split:
             return self.net(x).float()
-        features = self.net.trunk(x).float().mean(dim=(2, 3))
+        trunk = cast(Callable[[Tensor], Tensor], self.net.trunk)
+        features = trunk(x).float().mean(dim=(2, 3))
         return torch.nn.functional.normalize(self.fc(features), dim=1)
 
 
