@@ -23,12 +23,26 @@ GPU_BATCH = 512
 """Smallest embedding batch on a GPU: enough chips to keep it busy (``bench/gpu_scan.py``)."""
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where a bfloat16
+    network runs about 2.7x faster than float32 (measured on the project's AMD EPYC); elsewhere
+    bfloat16 is emulated and slower."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, name, None)
+        if callable(check) and check():
+            return True
+    return False
+
+
 def embed_precision(setting: str, device: torch.device) -> Precision:
-    """``fp32`` or ``bf16`` for a precision setting on a device: ``auto`` is bfloat16 on CUDA
-    and float32 elsewhere."""
+    """``fp32`` or ``bf16`` for a precision setting on a device. ``auto`` is bfloat16 on CUDA and
+    on CPUs with native bfloat16, float32 elsewhere: on full LFW, bfloat16 embeddings scored
+    99.15% / VAL 96.97% against float32's 99.13% / 97.00% (same chips, this project's CPU)."""
     if setting in ("fp32", "bf16"):
         return "bf16" if setting == "bf16" else "fp32"
-    return "bf16" if device.type == "cuda" else "fp32"
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bf16"
+    return "fp32"
 
 
 class Engines:

@@ -10,6 +10,7 @@ import torch
 
 from facenet_core.settings import Settings
 from facenet_core.vision import embed as embed_module
+from facenet_core.vision import engines
 from facenet_core.vision.embed import Embedder
 from facenet_core.vision.engines import embed_precision
 
@@ -89,9 +90,13 @@ def test_compiled_batches_are_padded_and_cut(real_chips, embedder, monkeypatch) 
     np.testing.assert_allclose(out, reference.embed(real_chips[:6]), atol=1e-5)
 
 
-def test_precision_policy() -> None:
+def test_precision_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: False)
     assert embed_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(engines, "cpu_has_native_bf16", lambda: True)
+    assert embed_precision("auto", cpu) == "bf16"
+    assert embed_precision("auto", torch.device("mps")) == "fp32"
     assert embed_precision("auto", cuda) == "bf16"
     assert embed_precision("fp32", cuda) == "fp32"
     assert embed_precision("bf16", cpu) == "bf16"
