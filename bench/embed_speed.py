@@ -4,7 +4,9 @@
 
 Chips are real LFW faces from ../shared/datasets/lfw-mini when present (random pixels
 otherwise: the speed does not depend on the content). Prints a table with ratios; on CUDA (when
-present) also fp32 and bf16 autocast at several batch sizes and bf16's largest deviation.
+present) also fp32, bf16 weights and bf16 autocast at several batch sizes and bf16's largest
+deviation; and, on the device at hand, how many cast kernels one forward pass launches under
+autocast and with bf16 weights.
 """
 
 from __future__ import annotations
@@ -70,26 +72,62 @@ def dlib_ms(chips: np.ndarray, repeats: int) -> float:
     return 1000 * best_time(run, repeats) / len(subset)
 
 
+def cast_kernels(chips: np.ndarray, device: str) -> None:
+    """Why bf16 weights and not autocast: the cast kernels one forward pass launches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    exact = Embedder.pretrained(device=device, flip=False, compile=False)
+    low = Embedder.pretrained(device=device, flip=False, precision="bf16", compile=False)
+    x = torch.from_numpy(chips[:16]).to(device).permute(0, 3, 1, 2)
+
+    def autocast() -> None:
+        with torch.autocast(device, torch.bfloat16):
+            exact._net(x.float().contiguous(memory_format=torch.channels_last))
+
+    def weights() -> None:
+        low._net(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last))
+
+    print(f"\ncast kernels per forward pass on {device} (16 chips):")
+    with torch.inference_mode():
+        for name, run in (("autocast on float32 weights", autocast), ("bfloat16 weights", weights)):
+            run()
+            with profile(activities=activities) as prof:
+                run()
+            casts = sum(e.count for e in prof.key_averages() if e.key == "aten::_to_copy")
+            print(f"  {name:<30} {casts:>4}")
+
+
 def cuda_table(chips: np.ndarray) -> None:
-    model = Embedder.pretrained(device="cuda").model
-    x_all = torch.from_numpy(chips).cuda().permute(0, 3, 1, 2).float()
-    print("\nCUDA: faces/s by batch size (flip off)")
-    print(f"{'batch':>6} {'fp32':>10} {'bf16':>10}")
+    x_all = torch.from_numpy(chips).cuda().permute(0, 3, 1, 2)
+    print("\nCUDA: faces/s by batch size (flip off; compiled rows: bench/gpu_scan.py)")
+    print(f"{'batch':>6} {'fp32':>10} {'bf16':>10} {'autocast':>10}")
+    exact = Embedder.pretrained(device="cuda", flip=False, compile=False, batch_size=1024)
+    low = Embedder.pretrained(
+        device="cuda", flip=False, compile=False, batch_size=1024, precision="bf16"
+    )
+
+    def timed(run) -> float:
+        run()
+        torch.cuda.synchronize()
+        return best_time(lambda: (run(), torch.cuda.synchronize()), 5)
+
     for batch in (32, 128, 512, 1024):
         x = x_all.repeat((batch + len(x_all) - 1) // len(x_all), 1, 1, 1)[:batch]
-        rates = []
-        for bf16 in (False, True):
-            with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
-                model(x)
-                torch.cuda.synchronize()
-                t = best_time(lambda: (model(x), torch.cuda.synchronize()), 5)  # noqa: B023
-            rates.append(batch / t)
-        print(f"{batch:>6} {rates[0]:>10.0f} {rates[1]:>10.0f}")
-    with torch.inference_mode():
-        ref = model(x_all)
-        with torch.autocast("cuda", torch.bfloat16):
-            low = model(x_all).float()
-    print(f"bf16 vs fp32: largest |difference| {float((low - ref).abs().max()):.2e}")
+        x32 = x.float().contiguous(memory_format=torch.channels_last)
+
+        def autocast() -> None:
+            with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16):
+                exact._net(x32)  # noqa: B023
+
+        rates = [
+            batch / timed(lambda: exact.embed_tensor(x)),  # noqa: B023
+            batch / timed(lambda: low.embed_tensor(x)),  # noqa: B023
+            batch / timed(autocast),
+        ]
+        print(f"{batch:>6} {rates[0]:>10.0f} {rates[1]:>10.0f} {rates[2]:>10.0f}")
+    difference = float((low.embed_tensor(x_all) - exact.embed_tensor(x_all)).abs().max())
+    print(f"bf16 vs fp32: largest |difference| {difference:.2e}")
 
 
 def main() -> None:
@@ -110,6 +148,7 @@ def main() -> None:
             ms = ours_ms(chips, batch, "cpu", args.repeats, flip)
             name = f"ours CPU batch {batch}" + (" +flip" if flip else "")
             print(f"{name:<34} {ms:>8.2f} {reference / ms:>8.1f}x")
+    cast_kernels(chips, "cuda" if torch.cuda.is_available() else "cpu")
     if torch.cuda.is_available():
         cuda_table(chips)
     else:

@@ -31,6 +31,25 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
+def similarity_transforms(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """:func:`similarity_transform` of many point sets at once: ``src`` ``(N, K, 2)`` onto the
+    one ``dst`` ``(K, 2)``, as ``(N, 2, 3)``. The closed form of the 2-D least-squares
+    similarity (a rotation-scale ``[[a, -b], [b, a]]`` and a shift), equal to Umeyama's."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s = src.mean(axis=1, keepdims=True)
+    mu_d = dst.mean(axis=0)
+    s = src - mu_s
+    d = dst - mu_d
+    norm = (s**2).sum(axis=(1, 2))
+    a = (s[..., 0] * d[:, 0] + s[..., 1] * d[:, 1]).sum(axis=1) / norm
+    b = (s[..., 0] * d[:, 1] - s[..., 1] * d[:, 0]).sum(axis=1) / norm
+    m = np.zeros((len(src), 2, 3))
+    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = a, -b, b, a
+    m[:, :, 2] = mu_d - np.einsum("nij,nj->ni", m[:, :, :2], mu_s[:, 0])
+    return m
+
+
 def downscale(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """``image`` shrunk (area interpolation) so that its longer side is at most ``max_side``,
     and the factor used (1.0 when it was small enough, or ``max_side`` is None or <= 0)."""

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-LandmarkScheme = Literal["dlib5", "mtcnn5"]
+LandmarkScheme = Literal["dlib5", "mtcnn5", "yunet5"]
 Box = tuple[float, float, float, float]
 """``(x1, y1, x2, y2)`` in pixels, ``x2`` and ``y2`` exclusive."""
 

@@ -147,7 +147,7 @@ def lfw_chips(
     chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
     fallbacks: list[str] = []
     clock = PhaseClock("eval-lfw", "faces", "image")
-    shared = engines.detector(detector) if detector.name == "mtcnn" else None
+    shared = engines.detector(detector) if detector.threaded else None
     for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
         if photo.error is not None:
             raise RuntimeError(f"{photo.path}: {photo.error}")

@@ -1,7 +1,9 @@
 """Phase 2 of a scan: find, embed and store the faces of every pending photo.
 
-Every pending photo is decoded, detected and aligned in parallel
-(:func:`facenet_core.vision.faces.find_faces`); chips are embedded in batches; each batch of
+Every pending photo is decoded, detected and aligned in parallel by a *face source*
+(:func:`facenet_core.vision.faces.find_faces` on a CPU, whose chips are embedded here in
+batches; or the batched GPU pipeline of :mod:`facenet_core.vision.batched`, which embeds them
+itself); each batch of
 photos is committed with all their faces, embeddings and ``done`` status in one transaction. A
 crash or Ctrl-C at any moment therefore leaves each photo either done with all its faces or still
 pending, and the next scan finishes the job with no duplicates. Thumbnails are written after the
@@ -14,7 +16,7 @@ import dataclasses
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -31,17 +33,14 @@ from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pac
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
 from facenet_core.types import EMBEDDING_DIM
-from facenet_core.vision.detectors import FaceDetector
 from facenet_core.vision.embed import Embedder
-from facenet_core.vision.faces import (
-    FaceJob,
-    PhotoFaces,
-    find_faces,
-    single_torch_thread_executor,
-)
+from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_executor
 
 BATCH_FACES = 64
 """Faces embedded and committed together (a batch also closes after a second)."""
+BATCHED_FACES = 4096
+"""Faces committed together when the batched GPU pipeline embeds them (or after 2 seconds):
+large transactions, so that SQLite keeps up with the device."""
 
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
@@ -68,8 +67,11 @@ class Ingest:
         self.result = result
 
     def store(self, batch: list[tuple[int, PhotoFaces]]) -> int:
-        """Embed and commit one batch of photos: each photo with all its faces, or not at all."""
-        chips = [r.chips for _, r in batch if r.error is None and len(r.chips)]
+        """Embed (unless the pipeline already did) and commit one batch of photos: each photo
+        with all its faces, or not at all."""
+        chips = [
+            r.chips for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)
+        ]
         embeddings = (
             self.embedder.embed(np.concatenate(chips))
             if chips
@@ -99,8 +101,12 @@ class Ingest:
                     photo.status, photo.error = PhotoStatus.FAILED, found.error
                     failed += 1  # faces it had before (and their labels) are kept
                     continue
-                vectors = embeddings[offset : offset + n]
-                offset += n
+                n = len(found.detections)
+                if found.embeddings is not None:
+                    vectors = found.embeddings
+                else:
+                    vectors = embeddings[offset : offset + n]
+                    offset += n
                 old_faces = list(photo.faces)
                 photo.width, photo.height = found.width, found.height
                 photo.taken_at = found.taken_at
@@ -151,15 +157,24 @@ def _changed_since_plan(photo: Photo) -> bool:
     return (st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
 
 
+FaceSource = Callable[[Iterator[Path]], Iterator[PhotoFaces]]
+"""Photos in, their faces out in the same order: :func:`~facenet_core.vision.faces.find_faces`
+(chips, embedded here) or the batched GPU pipeline (:mod:`facenet_core.vision.batched`,
+embeddings included)."""
+
+
 def ingest_pending(
     ingest: Ingest,
     queue: list[tuple[int, str]],
-    workers: int | None,
     reporter: Reporter,
     cancel: CancelToken,
-    detector: FaceDetector | None = None,
+    faces: FaceSource,
+    *,
+    batch_faces: int = BATCH_FACES,
+    batch_seconds: float = 1.0,
 ) -> None:
-    """Find, embed and store the faces of the queued ``(photo id, path)`` pairs."""
+    """Find, embed and store the faces of the queued ``(photo id, path)`` pairs, committing a
+    batch of photos once ``batch_faces`` faces or ``batch_seconds`` have gathered."""
     total = len(queue)
     clock = PhaseClock("scan", "faces", "photo")
     if not total:
@@ -181,13 +196,13 @@ def ingest_pending(
         reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
 
     # Embedding and storing run in a thread of their own, one batch at a time, while detection
-    # goes on in find_faces' threads (each with one torch thread, like this one).
+    # goes on in the face source's threads (each with one torch thread, like this one).
     with single_torch_thread_executor() as writer:
         storing: Future[int] | None = None
-        for found in find_faces(paths(), ingest.job, workers, detector=detector):
+        for found in faces(paths()):
             batch.append((ids.popleft(), found))
             pending_faces = sum(len(r.detections) for _, r in batch)
-            if pending_faces >= BATCH_FACES or time.monotonic() - last_commit > 1.0:
+            if pending_faces >= batch_faces or time.monotonic() - last_commit > batch_seconds:
                 if storing is not None:
                     done += storing.result()
                     event()

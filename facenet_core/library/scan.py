@@ -21,13 +21,13 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from facenet_core.library.ingest import Ingest, ingest_pending
+from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
@@ -46,8 +46,10 @@ from facenet_core.store import (
     get_active_model_version,
 )
 from facenet_core.store.models import utcnow
+from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
+from facenet_core.vision.detectors import YunetDetector
 from facenet_core.vision.engines import Engines, shared_engines
-from facenet_core.vision.faces import FaceJob
+from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +206,23 @@ def _find_faces(
     with library.write() as session:
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
-    # HOG runs in worker processes, each with its own detector; MTCNN threads share one
-    shared = engines.detector(detector) if detector.name == "mtcnn" else None
     ingest = Ingest(library, embedder, job, version_id, result)
-    ingest_pending(ingest, queue, settings.workers, reporter, cancel, shared)
+    if uses_batched_pipeline(detector):
+        # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
+        # in large transactions here
+        yunet = engines.detector(detector)
+        assert isinstance(yunet, YunetDetector)
+        finder = BatchedFaceFinder(job, yunet, embedder, workers=settings.workers)
+        ingest_pending(
+            ingest, queue, reporter, cancel, finder, batch_faces=BATCHED_FACES, batch_seconds=2.0
+        )
+        return
+    # HOG runs in worker processes, each with its own detector; YuNet or MTCNN threads share one,
+    # and embed each photo's chips themselves (every core detects and embeds)
+    shared = engines.detector(detector) if detector.threaded else None
+    in_threads = embedder if detector.threaded else None
+
+    def faces(paths: Iterator[Path]) -> Iterator[PhotoFaces]:
+        return find_faces(paths, job, settings.workers, detector=shared, embedder=in_threads)
+
+    ingest_pending(ingest, queue, reporter, cancel, faces)

@@ -102,6 +102,8 @@ class DlibResNet(nn.Module):
         super().__init__()
         self.mean: torch.Tensor
         self.register_buffer("mean", torch.tensor(means, dtype=torch.float32).view(1, 3, 1, 1))
+        # the inference copy folds (x - mean) / 256 into the stem convolution (it has no padding)
+        self.normalize_input = True
         self.stem_conv = nn.Conv2d(3, 32, 7, stride=2)
         self.stem_affine = Affine(32)
         self.blocks: list[ResidualBlock] = nn.ModuleList(  # type: ignore[assignment]
@@ -109,8 +111,18 @@ class DlibResNet(nn.Module):
         )
         self.fc = nn.Linear(256, EMBEDDING_DIM, bias=False)
 
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the pooling: the last feature map ``(N, 256, h, w)``."""
+        if self.normalize_input:
+            x = (x - self.mean) / 256.0
+        x = F.relu(self.stem_affine(self.stem_conv(x)))
+        x = F.max_pool2d(x, 3, 2)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
     def descriptor(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x, len(self.blocks)).mean(dim=(2, 3)))
+        return self.fc(self.trunk(x).mean(dim=(2, 3)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.descriptor(x), dim=1)
@@ -125,7 +137,8 @@ class DlibResNet(nn.Module):
         """Activations at ``split`` of chips ``x`` (N, 3, 150, 150), floats in [0, 255]."""
         if split == INPUT:
             return x
-        x = (x - self.mean) / 256.0
+        if self.normalize_input:
+            x = (x - self.mean) / 256.0
         x = F.relu(self.stem_affine(self.stem_conv(x)))
         x = F.max_pool2d(x, 3, 2)
         return self.advance(x, 0, split)
@@ -151,9 +164,19 @@ class DlibResNet(nn.Module):
         return [*params, *self.fc.parameters()]
 
     def fused_for_inference(self) -> DlibResNet:
-        """A copy for inference only: every affine folded into the convolution before it and
-        the weights in channels-last layout (about 1.5x faster on CPU; same outputs to 1e-6)."""
+        """A copy for inference only: every affine folded into the convolution before it, the
+        input normalisation ``(x - mean) / 256`` folded into the stem convolution (exact: it
+        pads nothing), and the weights in channels-last layout (about 1.5x faster on CPU; same
+        outputs to 1e-6). Its input is the chip's pixels 0-255 in any float type: whole numbers
+        that bfloat16 holds exactly, so a bfloat16 copy loses nothing at the input."""
         fused = copy.deepcopy(self).eval()
+        with torch.no_grad():
+            stem = fused.stem_conv
+            assert stem.bias is not None
+            mean = fused.mean.view(1, -1, 1, 1).to(stem.weight.dtype)
+            stem.bias.sub_((stem.weight * mean).sum(dim=(1, 2, 3)) / 256.0)
+            stem.weight.div_(256.0)
+        fused.normalize_input = False
         pairs: list[tuple[nn.Module, str, str]] = [(fused, "stem_conv", "stem_affine")]
         for block in fused.blocks:
             pairs += [(block, "conv1", "affine1"), (block, "conv2", "affine2")]

@@ -94,6 +94,7 @@ class LandmarkScheme(enum.StrEnum):
 
     DLIB5 = "dlib5"
     MTCNN5 = "mtcnn5"
+    YUNET5 = "yunet5"
 
 
 class ScanStatus(enum.StrEnum):

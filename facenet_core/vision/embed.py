@@ -1,23 +1,73 @@
-"""Batched embedding of face chips: (N, 150, 150, 3) uint8 -> (N, 128) unit float32."""
+"""Batched embedding of face chips: (N, 150, 150, 3) uint8 -> (N, 128) unit float32.
+
+On a CPU the network runs in float32 as an inference copy (affines and the input normalisation
+folded into the convolutions, channels-last weights). On CUDA it can run faster:
+
+- **bfloat16 weights and activations** (``precision="bf16"``), channels-last, so cuDNN uses the
+  tensor cores. Not ``torch.autocast``: under ``inference_mode`` autocast's weight cast cache is
+  never used (it only caches leaves that require grad), so every call re-casts every weight,
+  and it keeps reductions and the final normalisation in float32 with casts around them: each
+  forward pass launches one extra cast kernel per layer (counted with the profiler in
+  ``bench/embed_speed.py``). A network whose weights *are* bfloat16 has none of that. Its input
+  is the chip's pixels, whole numbers 0-255 that bfloat16 holds exactly; the descriptor is
+  normalised in float32.
+- **torch.compile** (``compile=True``; ``"auto"``: on CUDA): one compiled graph per batch size;
+  the batches are padded to the configured size so the graph is compiled once. Any failure to
+  compile (no Triton, an unsupported GPU, an old torch) falls back to the plain network, with a
+  warning in the log. ``cuda_graphs=True`` compiles in ``reduce-overhead`` mode (CUDA graphs:
+  worth it for small batches, where launching kernels costs more than running them).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Literal, cast
+
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model
 from facenet_core.types import EMBEDDING_DIM
 from facenet_core.vision.device import resolve_device
 
+log = logging.getLogger(__name__)
+
 CL = torch.channels_last
+Precision = Literal["auto", "fp32", "bf16"]
+Switch = bool | Literal["auto"]
+
+
+class _InferenceNet(nn.Module):
+    """The network's trunk in the chosen precision, then pooling, the last dense layer and the
+    normalisation in float32 (a bfloat16 descriptor would carry only 3 significant digits)."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.net = net.to(dtype=dtype).to(memory_format=CL)
+        fc = getattr(net, "fc", None)
+        self.split = callable(getattr(net, "trunk", None)) and isinstance(fc, nn.Linear)
+        if self.split:
+            assert isinstance(fc, nn.Linear)
+            self.fc = nn.Linear(fc.in_features, fc.out_features, bias=fc.bias is not None)
+            self.fc.load_state_dict({k: v.float() for k, v in fc.state_dict().items()})
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.split:
+            return self.net(x).float()
+        trunk = cast(Callable[[Tensor], Tensor], self.net.trunk)
+        features = trunk(x).float().mean(dim=(2, 3))
+        return torch.nn.functional.normalize(self.fc(features), dim=1)
 
 
 class Embedder:
     """Runs an embedding network over chips in batches, without gradients.
 
     ``flip``: test-time augmentation; each chip and its mirror image are embedded, averaged and
-    normalised again.
+    normalised again. ``precision``: ``fp32``, ``bf16`` or ``auto`` (float32; bfloat16 is a
+    choice made by the caller, see the module docstring). ``compile``: ``torch.compile`` the
+    network (``auto``: on CUDA only). ``cuda_graphs``: compile in CUDA-graph mode.
     """
 
     def __init__(
@@ -28,14 +78,28 @@ class Embedder:
         device: str | torch.device | None = "auto",
         batch_size: int = 32,
         flip: bool = True,
+        precision: Precision = "auto",
+        compile: Switch = "auto",
+        cuda_graphs: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         fuse = getattr(model, "fused_for_inference", None)
-        self._net = fuse() if callable(fuse) else self.model
+        net = fuse() if callable(fuse) else self.model
+        self._net: nn.Module = _InferenceNet(net, self.dtype).to(self.device).eval()
         self.info = info
-        self.batch_size = batch_size
+        self.batch_size = max(1, int(batch_size))
         self.flip = flip
+        wants_compile = compile is True or (compile == "auto" and self.device.type == "cuda")
+        self._compiled: Callable[[Tensor], Tensor] | None = None
+        self._compile_failed = False
+        if wants_compile:
+            mode = "reduce-overhead" if cuda_graphs else None
+            try:
+                self._compiled = torch.compile(self._net, mode=mode, dynamic=False)
+            except Exception as exc:  # compile unsupported here: the plain network
+                log.warning("torch.compile unavailable (%s); embedding without it", exc)
 
     @classmethod
     def pretrained(
@@ -44,10 +108,22 @@ class Embedder:
         device: str | torch.device | None = "auto",
         batch_size: int = 32,
         flip: bool = True,
+        precision: Precision = "auto",
+        compile: Switch = "auto",
+        cuda_graphs: bool = False,
     ) -> Embedder:
         """The shipped dlib ResNet (converted and cached on first use)."""
         model, info = load_dlib_resnet()
-        return cls(model, info, device=device, batch_size=batch_size, flip=flip)
+        return cls(
+            model,
+            info,
+            device=device,
+            batch_size=batch_size,
+            flip=flip,
+            precision=precision,
+            compile=compile,
+            cuda_graphs=cuda_graphs,
+        )
 
     @classmethod
     def for_model(
@@ -57,14 +133,27 @@ class Embedder:
         device: str | torch.device | None = "auto",
         batch_size: int = 32,
         flip: bool = True,
+        precision: Precision = "auto",
     ) -> Embedder:
         """The embedder of a recorded model version, pretrained or fine-tuned (raises
         :class:`~facenet_core.models.registry.ModelLoadError` when its weights are gone)."""
-        return cls(load_model(info), info, device=device, batch_size=batch_size, flip=flip)
+        return cls(
+            load_model(info),
+            info,
+            device=device,
+            batch_size=batch_size,
+            flip=flip,
+            precision=precision,
+        )
 
     @property
     def model_version(self) -> str:
         return self.info.version
+
+    @property
+    def compiled(self) -> bool:
+        """Whether batches currently go through the compiled network."""
+        return self._compiled is not None and not self._compile_failed
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Unit-length embeddings (N, 128) float32 of uint8 chips (N, 150, 150, 3)."""
@@ -75,12 +164,48 @@ class Embedder:
             for start in range(0, len(chips), self.batch_size):
                 batch = torch.from_numpy(chips[start : start + self.batch_size]).to(self.device)
                 # NHWC chips viewed as NCHW are already channels-last, as the network wants
-                x = batch.permute(0, 3, 1, 2).float()
-                if self.flip:
-                    n = len(x)
-                    both = self._net(torch.cat([x, x.flip(3)]).contiguous(memory_format=CL))
-                    emb = torch.nn.functional.normalize(both[:n] + both[n:], dim=1)
-                else:
-                    emb = self._net(x.contiguous(memory_format=CL))
-                out[start : start + len(x)] = emb.float().cpu().numpy()
+                emb = self._forward(batch.permute(0, 3, 1, 2))
+                out[start : start + len(batch)] = emb.cpu().numpy()
         return out
+
+    def embed_tensor(self, chips: Tensor) -> Tensor:
+        """Unit-length embeddings ``(N, 128)`` float32 on the device of chips already there:
+        ``(N, 3, 150, 150)`` pixels 0-255 (uint8 or float), in batches of ``batch_size``."""
+        if chips.ndim != 4 or chips.shape[1] != 3:
+            raise ValueError(f"expected chips of shape (N, 3, H, W), got {tuple(chips.shape)}")
+        with torch.inference_mode():
+            parts = [self._forward(part) for part in chips.to(self.device).split(self.batch_size)]
+            if not parts:
+                return torch.zeros((0, EMBEDDING_DIM), device=self.device)
+            return torch.cat(parts)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        """One batch of at most ``batch_size`` chips (NCHW, any dtype) to unit float32 rows."""
+        n = x.shape[0]
+        x = x.to(self.dtype).contiguous(memory_format=CL)
+        if self.flip:
+            x = torch.cat([x, x.flip(3)]).contiguous(memory_format=CL)
+        unit = self._run(x)
+        if self.flip:
+            return torch.nn.functional.normalize(unit[:n] + unit[n:], dim=1)
+        return unit
+
+    def _run(self, x: Tensor) -> Tensor:
+        """The network on ``x``: compiled when possible (padded to the one compiled batch
+        size), plain otherwise."""
+        if self._compiled is None or self._compile_failed:
+            return self._net(x)
+        full = self.batch_size * (2 if self.flip else 1)
+        count = x.shape[0]
+        if count < full:  # one shape for the compiled graph
+            pad = x.new_zeros((full - count, *x.shape[1:])).contiguous(memory_format=CL)
+            x = torch.cat([x, pad]).contiguous(memory_format=CL)
+        try:
+            out = self._compiled(x)
+        except Exception as exc:  # compiling happens on the first call
+            log.warning("torch.compile failed (%s); embedding without it", exc)
+            self._compile_failed = True
+            return self._net(x[:count])
+        if isinstance(out, Tensor) and out.shape[0] != count:
+            out = out[:count]
+        return out.clone() if self.device.type == "cuda" else out

@@ -18,7 +18,32 @@ from facenet_core.models.registry import ModelInfo
 from facenet_core.settings import Settings
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
 from facenet_core.vision.device import resolve_device
-from facenet_core.vision.embed import Embedder
+from facenet_core.vision.embed import Embedder, Precision
+
+GPU_BATCH = 512
+"""Smallest embedding batch on a GPU: enough chips to keep it busy (``bench/gpu_scan.py``)."""
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), where a bfloat16
+    network runs about 2.7x faster than float32 (measured on the project's AMD EPYC); elsewhere
+    bfloat16 is emulated and slower."""
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        check = getattr(torch.cpu, name, None)
+        if callable(check) and check():
+            return True
+    return False
+
+
+def embed_precision(setting: str, device: torch.device) -> Precision:
+    """``fp32`` or ``bf16`` for a precision setting on a device. ``auto`` is bfloat16 on CUDA and
+    on CPUs with native bfloat16, float32 elsewhere: on full LFW, bfloat16 embeddings scored
+    99.15% / VAL 96.97% against float32's 99.13% / 97.00% (same chips, this project's CPU)."""
+    if setting in ("fp32", "bf16"):
+        return "bf16" if setting == "bf16" else "fp32"
+    if device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16()):
+        return "bf16"
+    return "fp32"
 
 
 class Engines:
@@ -26,22 +51,34 @@ class Engines:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._embedders: dict[tuple[str, int, bool, ModelInfo | None], Embedder] = {}
+        self._embedders: dict[tuple[str, int, bool, str, ModelInfo | None], Embedder] = {}
         self._detectors: dict[DetectorConfig, FaceDetector] = {}
 
     def embedder(self, settings: Settings, model: ModelInfo | None = None) -> Embedder:
-        """The embedder for ``settings`` (device, batch size, flip) running ``model`` (a model
-        version, e.g. the library's active one; None: the shipped pretrained weights)."""
-        device = str(resolve_device(settings.device))
-        key = (device, settings.batch_size, settings.flip, model)
+        """The embedder for ``settings`` (device, batch size, flip, precision) running ``model``
+        (a model version, e.g. the library's active one; None: the shipped pretrained weights).
+        On CUDA it runs bfloat16 unless told ``fp32``, compiled, in batches of at least
+        :data:`GPU_BATCH` chips."""
+        target = resolve_device(settings.device)
+        device = str(target)
+        precision = embed_precision(settings.precision, target)
+        batch = settings.batch_size if target.type == "cpu" else max(settings.batch_size, GPU_BATCH)
+        key = (device, batch, settings.flip, precision, model)
         with self._lock:
             found = self._embedders.get(key)
             if found is None:
-                size, flip = settings.batch_size, settings.flip
                 if model is None:
-                    found = Embedder.pretrained(device=device, batch_size=size, flip=flip)
+                    found = Embedder.pretrained(
+                        device=device, batch_size=batch, flip=settings.flip, precision=precision
+                    )
                 else:
-                    found = Embedder.for_model(model, device=device, batch_size=size, flip=flip)
+                    found = Embedder.for_model(
+                        model,
+                        device=device,
+                        batch_size=batch,
+                        flip=settings.flip,
+                        precision=precision,
+                    )
                 self._embedders[key] = found
             return found
 

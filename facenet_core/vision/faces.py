@@ -1,9 +1,11 @@
-"""decode -> detect -> align for many photos, in parallel; embedding stays in the caller.
+"""decode -> detect -> align (-> embed) for many photos, in parallel.
 
-MTCNN's work (like Pillow's decoding, OpenCV's warps and JPEG encoding) runs without the GIL, so
-it runs in threads of this process sharing one detector; dlib's HOG holds the GIL, so it runs in
-a pool of worker processes, each with its own detector. The caller embeds the chips in batches
-(where the network lives, on CPU or CUDA). Results come back in input order, at
+YuNet's and MTCNN's work (like Pillow's decoding, OpenCV's warps, JPEG encoding and the
+embedding network) runs without the GIL, so it runs in threads of this process sharing one
+detector, and on a CPU each thread also embeds its photo's chips; dlib's HOG holds the GIL, so it
+runs in a pool of worker processes, each with its own detector, and the caller embeds the chips
+in batches. (On a GPU the batched pipeline of :mod:`.batched` does all of it in batches.)
+Results come back in input order, at
 most a few photos ahead of the caller (memory does not grow with the number of photos), and a
 photo that cannot be read comes back with an ``error`` instead of stopping the run.
 """
@@ -30,6 +32,7 @@ from facenet_core.thumbnails import face_thumbnail
 from facenet_core.types import CHIP_SIZE, Detection
 from facenet_core.vision.align import face_chips
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
+from facenet_core.vision.embed import Embedder
 from facenet_core.vision.landmarks import LandmarkPredictor
 
 # Where LFW's deep-funnelled faces sit: the mean HOG box on lfw-mini (250 x 250 images), as
@@ -68,14 +71,21 @@ class PhotoFaces:
     thumbnails: list[bytes] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None
+    embeddings: np.ndarray | None = None  # (N, 128) when the pipeline embedded them already
 
 
 class FaceFinder:
     """Finds and aligns the faces of one photo at a time (one per process)."""
 
-    def __init__(self, job: FaceJob, detector: FaceDetector | None = None) -> None:
+    def __init__(
+        self,
+        job: FaceJob,
+        detector: FaceDetector | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
         self.job = job
         self.detector = detector or make_detector(job.detector)
+        self.embedder = embedder
         self._landmarks: LandmarkPredictor | None = None
 
     def __call__(self, path: Path) -> PhotoFaces:
@@ -95,6 +105,7 @@ class FaceFinder:
             fallback = True
         chips = face_chips(image, detections)
         thumbs = [face_thumbnail(image, d.box) for d in detections] if self.job.thumbnails else []
+        embeddings = self.embedder.embed(chips) if self.embedder is not None else None
         return PhotoFaces(
             path=Path(path),
             width=photo.width,
@@ -104,6 +115,7 @@ class FaceFinder:
             chips=chips,
             thumbnails=thumbs,
             fallback=fallback,
+            embeddings=embeddings,
         )
 
     def _centre_detection(self, image: np.ndarray) -> Detection:
@@ -168,22 +180,26 @@ def find_faces(
     workers: int | None = None,
     ahead: int = 16,
     detector: FaceDetector | None = None,
+    embedder: Embedder | None = None,
 ) -> Iterator[PhotoFaces]:
     """Faces and chips of every photo in ``paths``, in order, using ``workers`` threads (MTCNN)
     or processes (HOG, whose dlib code holds the GIL); 0 = one at a time in this thread. At most
     ``ahead`` photos are in flight, so memory does not grow with the number of photos.
     ``detector``: an already loaded detector to share (threads and in-thread work only).
+    ``embedder``: when given (threads and in-thread work only), each photo's chips are also
+    embedded where they were made, so every core does detection and embedding alike instead of
+    one thread embedding for all (``PhotoFaces.embeddings``).
 
     """
     workers = default_workers() if workers is None else workers
     ahead = max(ahead, 2 * workers)
     if workers == 0:
-        finder = FaceFinder(job, detector)
+        finder = FaceFinder(job, detector, embedder)
         for path in paths:
             yield finder(Path(path))
         return
-    if job.detector.name == "mtcnn":
-        finder = FaceFinder(job, detector)
+    if job.detector.threaded:
+        finder = FaceFinder(job, detector, embedder)
         previous = torch.get_num_threads()
         try:
             with single_torch_thread_executor(workers) as threads:

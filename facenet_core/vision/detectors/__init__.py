@@ -1,8 +1,10 @@
 """Face detectors behind one small interface (:class:`FaceDetector`), built by
 :func:`make_detector` from a :class:`DetectorConfig`.
 
+- :mod:`.yunet`: YuNet in PyTorch, one pass per batch of photos (the default: see the README's
+  detection table);
+- :mod:`.mtcnn`: MTCNN in PyTorch (P-Net, R-Net, O-Net cascade over an image pyramid);
 - :mod:`.hog`: dlib's HOG detector with dlib's 5-point landmarks;
-- :mod:`.mtcnn`: MTCNN in PyTorch (the default: WIDER recall 85.7% vs HOG's 64.1%);
 - :mod:`.mtcnn_dlib5`: MTCNN's boxes with dlib's landmarks.
 """
 
@@ -13,6 +15,7 @@ from facenet_core.vision.detectors.base import DetectorConfig, FaceDetector
 from facenet_core.vision.detectors.hog import HogDetector
 from facenet_core.vision.detectors.mtcnn import MtcnnDetector
 from facenet_core.vision.detectors.mtcnn_dlib5 import MtcnnDlib5Detector
+from facenet_core.vision.detectors.yunet import YunetDetector
 
 __all__ = [
     "Detection",
@@ -21,14 +24,22 @@ __all__ = [
     "HogDetector",
     "MtcnnDetector",
     "MtcnnDlib5Detector",
+    "YunetDetector",
     "make_detector",
 ]
 
-DETECTORS = ("mtcnn", "hog")
+DETECTORS = ("yunet", "mtcnn", "hog")
 
 
 def make_detector(config: DetectorConfig) -> FaceDetector:
     """The detector named by ``config.name``, on the device the policy picks for it."""
+    if config.name == "yunet":
+        return YunetDetector(
+            config.score_threshold,
+            min_face_size=config.min_face_size,
+            max_side=config.max_side,
+            device=config.device,
+        )
     if config.name == "hog":
         return HogDetector(config)
     if config.name == "mtcnn":

@@ -38,10 +38,11 @@ class DetectorConfig:
     ``device``: a device setting (``auto`` follows :mod:`facenet_core.vision.device`).
     """
 
-    name: str = "mtcnn"
+    name: str = "yunet"
     max_side: int = 1600
     upsample: int = 1
     min_score: float = 0.0
+    score_threshold: float = 0.6  # YuNet: smallest score kept
     min_face_size: int = 40
     landmarks: str = "native"  # MTCNN: "native" (its own 5 points) or "dlib5" (dlib's predictor)
     fast_pyramid: bool = True  # MTCNN: each pyramid level shrunk from a larger level
@@ -60,9 +61,16 @@ class DetectorConfig:
         )
 
     @property
+    def threaded(self) -> bool:
+        """Whether the detector runs without holding the GIL (YuNet, MTCNN: torch), so that
+        threads of one process can share one instance; HOG (dlib) needs worker processes."""
+        return self.name in ("yunet", "mtcnn")
+
+    @property
     def alignment(self) -> str:
         """How chips are aligned, the key of the calibrated thresholds: ``hog`` (dlib's 5
-        points), ``mtcnn`` (MTCNN's points onto the template) or ``mtcnn-dlib5``."""
+        points), ``mtcnn`` (MTCNN's points onto its template), ``yunet`` (YuNet's points onto
+        its template) or ``mtcnn-dlib5``. ``landmarks`` applies to MTCNN only."""
         if self.name == "mtcnn" and self.landmarks == "dlib5":
             return "mtcnn-dlib5"
         return self.name

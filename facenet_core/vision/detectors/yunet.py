@@ -1,0 +1,469 @@
+"""YuNet face detection in PyTorch: one forward pass per batch of photos, on CPU or GPU.
+
+The network (:mod:`facenet_core.models.yunet`) predicts, for every cell of three feature maps
+(strides 8, 16, 32), a class score, an objectness, a box and five landmarks. Decoding follows
+OpenCV's ``cv2.FaceDetectorYN`` exactly (``modules/objdetect/src/face_detect.cpp``), so that on
+the same pixels this detector finds the boxes OpenCV finds (a test compares them on real photos):
+
+- the photo is padded with black on the right and bottom to multiples of 32;
+- score = ``sqrt(clip(class, 0, 1) * clip(objectness, 0, 1))``, kept from ``score_threshold`` up;
+- box centre = ``(cell + delta) * stride``, size = ``exp(delta) * stride``; landmark =
+  ``(cell + offset) * stride``;
+- greedy NMS at IoU 0.3 on the boxes truncated to whole pixels (OpenCV's ``Rect2i``), at most
+  ``top_k`` boxes going in.
+
+What this detector adds around that core, each measured on the WIDER development photos
+(README, *Detection*):
+
+- **Scale from the smallest face.** YuNet finds faces from about 30 px of its input reliably;
+  looking for faces of ``min_face_size`` px or more, the photo (after the ``max_side`` cap) is
+  shrunk by ``30 / min_face_size`` (0.75 for the default 40 px): 2.1x less work than full size,
+  and as many faces of 40 px and more found.
+- **A second, smaller level for large faces.** Boxes of faces much larger than about 300 px of
+  its input come out too small (an LFW face enlarged to 790 px got a 573 px box), so when a
+  level's shorter side exceeds 240 px the photo is also run at a quarter of that scale. A level
+  keeps the faces it sees best: below 240 px of its input on every level but the last, from
+  60 px on every level but the first; NMS then merges the levels.
+
+Its five landmarks are the points MTCNN finds, in the same order (image-left eye, image-right
+eye, nose tip, image-left mouth corner, image-right mouth corner), and go through the same
+template alignment (:mod:`facenet_core.vision.align`), under the scheme ``yunet5`` with a template
+fitted on YuNet's own points.
+
+Batches: photos (and levels) of different sizes share one forward pass, each padded to the
+largest padded size of the batch; a mask keeps every photo's numbers exactly those of the photo
+alone (:class:`~facenet_core.models.yunet.YuNet`). Decoding and NMS run on the device, over the
+whole batch at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+from facenet_core.geometry import downscale
+from facenet_core.models.yunet import DIVISOR, STRIDES, YuNet, build_yunet
+from facenet_core.types import Detection, LandmarkScheme
+from facenet_core.vision.device import resolve_device
+
+logger = logging.getLogger(__name__)
+
+#: Score threshold chosen on the WIDER development photos (see the README's detection table).
+DEFAULT_SCORE_THRESHOLD: Final = 0.6
+#: OpenCV's defaults for ``FaceDetectorYN``.
+NMS_THRESHOLD: Final = 0.3
+TOP_K: Final = 5000
+#: Columns of a raw result row, as OpenCV's: box x, y, w, h; five (x, y) landmarks; score.
+RAW_COLUMNS: Final = 15
+#: Smallest face side (pixels of the network's input) found reliably: sets the first level's scale.
+SMALLEST_FACE: Final = 30.0
+#: The first level enlarges the photo at most this much (for a ``min_face_size`` below 30 px).
+MAX_UPSCALE: Final = 2.5
+#: A level hands faces larger than this (pixels of its input) to the next level...
+LEVEL_SPLIT: Final = 240.0
+#: ... which is this much smaller.
+LEVEL_FACTOR: Final = 0.25
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The network input size of a photo: each side rounded up to a multiple of 32."""
+    return -(-height // DIVISOR) * DIVISOR, -(-width // DIVISOR) * DIVISOR
+
+
+def level_scales(height: int, width: int, min_face_size: float) -> list[float]:
+    """Scales of the levels of a photo of ``height x width`` (after the ``max_side`` cap): the
+    first maps ``min_face_size`` onto :data:`SMALLEST_FACE` (enlarging at most
+    :data:`MAX_UPSCALE` times), each next one is
+    :data:`LEVEL_FACTOR` times the previous, added while the previous level's shorter side is
+    larger than :data:`LEVEL_SPLIT` (so it could hold a face it would hand on)."""
+    first = 1.0 if min_face_size <= 0 else min(MAX_UPSCALE, SMALLEST_FACE / min_face_size)
+    scales = [first]
+    while min(height, width) * scales[-1] > LEVEL_SPLIT:
+        scales.append(scales[-1] * LEVEL_FACTOR)
+    return scales
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPhoto:
+    """A photo ready for the network: its levels (RGB uint8 arrays, largest first) and the size
+    of the photo they came from. Made on CPU threads by :meth:`YunetDetector.prepare`."""
+
+    levels: tuple[np.ndarray, ...]
+    height: int  # the photo as given
+    width: int
+    detect_scale: float  # pixels of the photo as detected (after max_side) per photo pixel
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Decoded faces of a batch, on the device."""
+
+    boxes: Tensor  # (M, 4) x, y, w, h
+    landmarks: Tensor  # (M, 5, 2)
+    scores: Tensor  # (M,)
+    image_ids: Tensor  # (M,) long
+
+    def select(self, index: Tensor) -> Candidates:
+        return Candidates(
+            self.boxes[index], self.landmarks[index], self.scores[index], self.image_ids[index]
+        )
+
+    @staticmethod
+    def cat(parts: Sequence[Candidates], device: torch.device) -> Candidates:
+        if not parts:
+            return empty_candidates(device)
+        return Candidates(
+            torch.cat([p.boxes for p in parts]),
+            torch.cat([p.landmarks for p in parts]),
+            torch.cat([p.scores for p in parts]),
+            torch.cat([p.image_ids for p in parts]),
+        )
+
+
+def empty_candidates(device: torch.device) -> Candidates:
+    empty = torch.zeros(0, device=device)
+    return Candidates(
+        empty.reshape(0, 4),
+        empty.reshape(0, 5, 2),
+        empty,
+        torch.zeros(0, dtype=torch.long, device=device),
+    )
+
+
+def yunet_masks(
+    sizes: Sequence[tuple[int, int]], batch_hw: tuple[int, int], device: torch.device
+) -> dict[int, Tensor] | None:
+    """Per stride 2-32, ``(N, 1, h, w)`` masks of each photo's padded extent within a batch of
+    padded size ``batch_hw``; ``None`` when every photo fills the batch (no mask needed)."""
+    padded = [padded_size(h, w) for h, w in sizes]
+    if all(p == batch_hw for p in padded):
+        return None
+    masks: dict[int, Tensor] = {}
+    for stride in (2, 4, 8, 16, 32):
+        h, w = batch_hw[0] // stride, batch_hw[1] // stride
+        mask = torch.zeros((len(sizes), 1, h, w))
+        for i, (ph, pw) in enumerate(padded):
+            mask[i, :, : ph // stride, : pw // stride] = 1.0
+        masks[stride] = mask.to(device).contiguous(memory_format=torch.channels_last)
+    return masks
+
+
+def decode_cells(
+    outputs: Sequence[Tensor], sizes: Sequence[tuple[int, int]], score_threshold: float
+) -> Candidates:
+    """Every cell of each photo's padded extent whose score reaches ``score_threshold``, decoded
+    as OpenCV decodes it, in the pixels of the network's input; ``sizes`` are the photos'
+    unpadded sizes."""
+    device = outputs[0].device
+    padded = torch.tensor([padded_size(h, w) for h, w in sizes], device=device)
+    parts = []
+    for out, stride in zip(outputs, STRIDES, strict=True):
+        out = out.float()
+        score = torch.sqrt(out[:, 0].clamp(0.0, 1.0) * out[:, 1].clamp(0.0, 1.0))  # (N, h, w)
+        rows = torch.arange(score.shape[1], device=device)
+        cols = torch.arange(score.shape[2], device=device)
+        inside = (rows[None, :, None] < (padded[:, 0] // stride)[:, None, None]) & (
+            cols[None, None, :] < (padded[:, 1] // stride)[:, None, None]
+        )
+        n, r, c = torch.nonzero((score >= score_threshold) & inside, as_tuple=True)
+        if n.numel() == 0:
+            continue
+        cell = out[n, :, r, c]  # (k, 16)
+        cx = (c + cell[:, 2]) * stride
+        cy = (r + cell[:, 3]) * stride
+        w = torch.exp(cell[:, 4]) * stride
+        h = torch.exp(cell[:, 5]) * stride
+        grid = torch.stack([c, r], dim=1).to(cell.dtype)[:, None, :]
+        parts.append(
+            Candidates(
+                boxes=torch.stack([cx - w / 2, cy - h / 2, w, h], dim=1),
+                landmarks=(cell[:, 6:16].reshape(-1, 5, 2) + grid) * stride,
+                scores=score[n, r, c],
+                image_ids=n,
+            )
+        )
+    return Candidates.cat(parts, device)
+
+
+def opencv_nms(
+    candidates: Candidates, threshold: float = NMS_THRESHOLD, top_k: int = TOP_K
+) -> Candidates:
+    """OpenCV's ``NMSBoxes`` within each photo: the ``top_k`` best boxes, greedy at IoU
+    ``threshold`` on boxes truncated to whole pixels. Kept faces grouped by photo (ascending
+    id), best score first within each photo."""
+    boxes, scores, ids = candidates.boxes, candidates.scores, candidates.image_ids
+    if boxes.shape[0] == 0:
+        return candidates
+    whole = torch.trunc(boxes.double())
+    corners = torch.cat([whole[:, :2], whole[:, :2] + whole[:, 2:]], dim=1)
+    subset = torch.arange(boxes.shape[0], device=boxes.device)
+    if boxes.shape[0] > top_k:  # OpenCV keeps the top_k best of a photo before NMS
+        chosen = []
+        for image_id in torch.unique(ids):
+            members = torch.nonzero(ids == image_id).flatten()
+            best = torch.argsort(scores[members], descending=True, stable=True)[:top_k]
+            chosen.append(members[best])
+        subset = torch.cat(chosen)
+    kept = subset[batched_nms(corners[subset], scores[subset].double(), ids[subset], threshold)]
+    order = torch.argsort(ids[kept], stable=True)  # by photo; score order kept within a photo
+    return candidates.select(kept[order])
+
+
+class YunetDetector:
+    """YuNet face detector implementing ``FaceDetector``, with batched detection.
+
+    ``score_threshold``: the smallest score kept (OpenCV's ``score_threshold``).
+    ``max_side``: photos whose longer side is larger are shrunk first (area interpolation;
+    ``None``: never); results are reported in the original pixels. ``min_face_size``: the
+    smallest face side looked for, in pixels of the photo after that cap: it sets the scale of
+    the first level (see the module docstring), and faces whose box is smaller than
+    ``keep_fraction`` of it are dropped. ``scheme``: the landmark scheme the detections carry
+    (``yunet5``: aligned on YuNet's own template; ``mtcnn5``: on MTCNN's).
+    """
+
+    name = "yunet"
+
+    def __init__(
+        self,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        *,
+        min_face_size: float = 40.0,
+        keep_fraction: float = 0.75,
+        max_side: int | None = 1600,
+        nms_threshold: float = NMS_THRESHOLD,
+        top_k: int = TOP_K,
+        device: torch.device | str | None = None,
+        network: YuNet | None = None,
+        weights: Path | None = None,
+        scheme: LandmarkScheme = "yunet5",
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+        if not 0.0 < nms_threshold <= 1.0:
+            raise ValueError(f"nms_threshold must lie in (0, 1], got {nms_threshold}")
+        if max_side is not None and max_side < DIVISOR:
+            raise ValueError(f"max_side must be at least {DIVISOR}, got {max_side}")
+        if min_face_size < 0:
+            raise ValueError(f"min_face_size must not be negative, got {min_face_size}")
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
+        self.max_side = max_side
+        self.min_face_size = float(min_face_size)
+        self.keep_fraction = float(keep_fraction)
+        self.scheme: LandmarkScheme = scheme
+        if network is None:
+            network = build_yunet(weights, resolve_device(device))
+        elif device is not None:
+            wanted = resolve_device(device)
+            if next(network.parameters()).device != wanted:
+                raise ValueError(f"the network lives elsewhere than the requested {wanted}")
+        self.network = network
+        self.device = next(network.parameters()).device
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in one RGB ``uint8`` ``H x W x 3`` photo, best score first."""
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Faces in each of several photos (any sizes), all levels of a rank in one pass."""
+        return self.detect_prepared([self.prepare(image) for image in images])
+
+    def prepare(self, image: np.ndarray) -> PreparedPhoto:
+        """The CPU part: check the photo, cap its size, make its levels (area interpolation
+        to shrink, bilinear to enlarge)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
+            )
+        height, width = image.shape[:2]
+        if height == 0 or width == 0:
+            raise ValueError(f"empty image of shape {image.shape}")
+        work, _ = downscale(image, self.max_side)
+        wh, ww = work.shape[:2]
+        levels = []
+        for scale in level_scales(wh, ww, self.min_face_size):
+            if scale == 1.0:
+                levels.append(work)
+                continue
+            size = (max(1, round(ww * scale)), max(1, round(wh * scale)))
+            method = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+            levels.append(cv2.resize(work, size, interpolation=method))
+        return PreparedPhoto(tuple(levels), height, width, ww / width)
+
+    def detect_prepared(self, photos: Sequence[PreparedPhoto]) -> list[list[Detection]]:
+        """Faces of prepared photos: one forward pass per level rank for the whole batch."""
+        if len(photos) == 0:
+            return []
+        with torch.inference_mode():
+            faces = self.find(photos)
+            rows = rows_per_photo(faces, len(photos))
+        return [self.to_detections(r, photo) for r, photo in zip(rows, photos, strict=True)]
+
+    def level_batches(
+        self, photos: Sequence[PreparedPhoto], pin: bool | None = None
+    ) -> list[tuple[list[int], Tensor]]:
+        """The CPU part of batching: per level rank, which photos have that level and their
+        levels padded into one ``(N, H, W, 3)`` uint8 CPU tensor (pinned for a fast, overlapped
+        copy when the detector is on CUDA)."""
+        pin = self.device.type == "cuda" if pin is None else pin
+        batches = []
+        for rank in range(max(len(p.levels) for p in photos)):
+            members = [i for i, p in enumerate(photos) if len(p.levels) > rank]
+            batch = pad_arrays([photos[i].levels[rank] for i in members])
+            batches.append((members, batch.pin_memory() if pin else batch))
+        return batches
+
+    def find(
+        self,
+        photos: Sequence[PreparedPhoto],
+        batches: Sequence[tuple[list[int], Tensor]] | None = None,
+    ) -> Candidates:
+        """Every level of every photo through the network, decoded, mapped to the photos'
+        pixels, each level's size range kept, merged by NMS. Stays on the device. ``batches``:
+        :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
+        parts = []
+        if batches is None:
+            batches = self.level_batches(photos)
+        depth = len(batches)
+        for rank, (members, batch) in enumerate(batches):
+            arrays = [photos[i].levels[rank] for i in members]
+            sizes = [(int(a.shape[0]), int(a.shape[1])) for a in arrays]
+            upload = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            found = self.run(upload, sizes)
+            if found.boxes.shape[0] == 0:
+                continue
+            side = found.boxes[:, 2:].amax(dim=1)
+            keep = torch.ones_like(side, dtype=torch.bool)
+            last = torch.tensor([len(photos[i].levels) == rank + 1 for i in members])
+            if rank > 0:
+                keep &= side >= LEVEL_SPLIT * LEVEL_FACTOR
+            keep &= (side < LEVEL_SPLIT) | last.to(self.device)[found.image_ids]
+            found = found.select(torch.nonzero(keep).flatten())
+            # to the photos' own pixels
+            fx = torch.tensor(
+                [photos[i].width / a.shape[1] for i, a in zip(members, arrays, strict=True)],
+                device=self.device,
+            )
+            fy = torch.tensor(
+                [photos[i].height / a.shape[0] for i, a in zip(members, arrays, strict=True)],
+                device=self.device,
+            )
+            factor = torch.stack([fx, fy], dim=1)[found.image_ids]  # (k, 2)
+            ids = torch.tensor(members, device=self.device)[found.image_ids]
+            parts.append(
+                Candidates(
+                    boxes=found.boxes * factor.repeat(1, 2),
+                    landmarks=found.landmarks * factor[:, None, :],
+                    scores=found.scores,
+                    image_ids=ids,
+                )
+            )
+        merged = Candidates.cat(parts, self.device)
+        if depth == 1:
+            return merged
+        return opencv_nms(merged, self.nms_threshold, self.top_k)
+
+    def run(self, batch: Tensor, sizes: Sequence[tuple[int, int]]) -> Candidates:
+        """Network, decoding and NMS on one ready batch (``(N, 3, H, W)`` RGB uint8 or float
+        0-255, photo ``i`` in the top-left ``sizes[i]`` corner, black elsewhere), in the pixels
+        of the batch. Stays on the device."""
+        height, width = int(batch.shape[2]), int(batch.shape[3])
+        if height % DIVISOR or width % DIVISOR:
+            raise ValueError(f"batch sides must be multiples of {DIVISOR}, got {height}x{width}")
+        with torch.inference_mode():
+            x = batch.to(self.device, non_blocking=True)
+            x = x.float().contiguous(memory_format=torch.channels_last)
+            masks = yunet_masks(sizes, (height, width), self.device)
+            outputs = self.network(x, masks)
+            found = decode_cells(outputs, sizes, self.score_threshold)
+            return opencv_nms(found, self.nms_threshold, self.top_k)
+
+    def detect_raw(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """What ``cv2.FaceDetectorYN`` returns for each photo at its own size (one level, no
+        resizing, no size filter): rows ``(k, 15)`` of box x, y, w, h, five landmarks (x, y),
+        score, best score first."""
+        if len(images) == 0:
+            return []
+        sizes = [(int(im.shape[0]), int(im.shape[1])) for im in images]
+        with torch.inference_mode():
+            found = self.run(pad_batch(images, self.device), sizes)
+            return rows_per_photo(found, len(images))
+
+    # -- results ------------------------------------------------------------------------------
+
+    def to_detections(self, rows: np.ndarray, photo: PreparedPhoto) -> list[Detection]:
+        """One photo's rows as :class:`Detection` values: boxes clipped to the photo, faces
+        below ``keep_fraction * min_face_size`` (pixels as detected) dropped."""
+        smallest = self.keep_fraction * self.min_face_size / photo.detect_scale
+        found: list[Detection] = []
+        for row in rows:
+            x, y, w, h = (float(v) for v in row[:4])
+            if max(w, h) < smallest:
+                continue
+            x1, y1 = max(x, 0.0), max(y, 0.0)
+            x2, y2 = min(x + w, float(photo.width)), min(y + h, float(photo.height))
+            if x2 <= x1 or y2 <= y1:
+                continue
+            found.append(
+                Detection(
+                    box=(x1, y1, x2, y2),
+                    score=float(row[14]),
+                    landmarks=row[4:14].reshape(5, 2).astype(np.float32),
+                    scheme=self.scheme,
+                )
+            )
+        return found
+
+
+def pad_arrays(images: Sequence[np.ndarray]) -> Tensor:
+    """RGB ``uint8`` photos as one ``(N, H, W, 3)`` uint8 CPU tensor, each in the top-left
+    corner of black padding to the largest padded size."""
+    sizes = [padded_size(im.shape[0], im.shape[1]) for im in images]
+    height = max(h for h, _ in sizes)
+    width = max(w for _, w in sizes)
+    batch = np.zeros((len(images), height, width, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        batch[i, : image.shape[0], : image.shape[1]] = image
+    return torch.from_numpy(batch)
+
+
+def pad_batch(images: Sequence[np.ndarray], device: torch.device) -> Tensor:
+    """RGB ``uint8`` photos as one ``(N, 3, H, W)`` uint8 batch on ``device`` (channels-last
+    memory), each in the top-left corner of black padding to the largest padded size."""
+    tensor = pad_arrays(images)
+    if device.type == "cuda":
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True).permute(0, 3, 1, 2)
+
+
+def rows_per_photo(candidates: Candidates, count: int) -> list[np.ndarray]:
+    """Per photo, ``(k, 15)`` float32 rows (OpenCV's layout), in the candidates' order;
+    ``candidates`` grouped by photo (as :func:`opencv_nms` leaves them)."""
+    table = (
+        torch.cat(
+            [
+                candidates.boxes,
+                candidates.landmarks.reshape(-1, 10),
+                candidates.scores[:, None],
+            ],
+            dim=1,
+        )
+        .float()
+        .cpu()
+        .numpy()
+    )
+    ids = candidates.image_ids.cpu().numpy()
+    bounds = np.searchsorted(ids, np.arange(count + 1))
+    return [table[bounds[i] : bounds[i + 1]] for i in range(count)]
