@@ -66,6 +66,13 @@ def describe(event: Progress) -> tuple[str, str]:
         if left is not None and event.done:
             parts.append(f"about {duration(left)} left")
         return head, " · ".join(parts)
+    if event.task == "cluster" and event.phase == "neighbours":
+        figures = f"{event.done:,} of {event.total or 0:,} faces"
+        if event.seconds_left is not None and event.done:
+            figures += f" · about {duration(event.seconds_left)} left"
+        return "Grouping faces: finding each face's look-alikes", figures
+    if event.task == "cluster" and event.phase == "merge":
+        return "Grouping faces: joining look-alikes into people", f"{event.done:,} joined"
     if event.task in ("recognize", "cluster"):
         doing = "Recognising people" if event.task == "recognize" else "Grouping faces"
         head = f"{doing}: {event.message or event.phase}"

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facenet_core.people.knn import knn_graph
+from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ DEFAULT_K = 20
 """Neighbours per face in the graph. On LFW (5,985 faces, threshold 0.15) k = 5, 10, 20 and 50
 gave BCubed F1 0.976, 0.973, 0.973 and 0.973: the graph only needs each face's close
 neighbours; 20 leaves room for faces whose nearest neighbours are refused (same photo)."""
+REPORT_EVERY = 16384
+"""Heap entries examined between two progress events (and cancel checks) while merging."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ def cluster_faces(
     min_size: int = 2,
     mask: np.ndarray | None = None,
     exact_knn: bool | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """(N,) int64 labels: the user's person ids, -1, -2, ... for new clusters, 0 for none.
 
@@ -115,7 +120,12 @@ def cluster_faces(
     ``min_size``: smallest new cluster that gets a label (smaller ones get 0). ``mask``: faces
     to cluster (False: left out with label 0, e.g. tiny or doubtful faces; a confirmed face is
     always kept). ``exact_knn``: see :func:`~facenet_core.people.knn.knn_graph`.
+    ``reporter`` gets the phases ``neighbours`` (faces searched of all) and ``merge`` (merges
+    made so far; no total, since where merging stops is not known in advance); ``cancel``
+    stops either phase by raising :class:`~facenet_core.progress.Cancelled` (nothing is
+    written here, so nothing is lost).
     """
+    cancel = cancel or CancelToken()
     x = np.ascontiguousarray(inp.embeddings, dtype=np.float32)
     n = len(x)
     fixed = np.asarray(inp.fixed, dtype=np.int64)
@@ -130,9 +140,15 @@ def cluster_faces(
     rows = np.flatnonzero(keep)
     state = _Agglomeration(x[rows], photos[rows], fixed[rows], inp.forbidden, rows, threshold)
     if len(rows) > 1:
-        state.add_graph(*knn_graph(x[rows], k, exact=exact_knn))
+        clock = PhaseClock("cluster", "neighbours", "face")
+
+        def searched(done: int, total: int) -> None:
+            cancel.raise_if_cancelled()
+            reporter(clock.event(done, total))
+
+        state.add_graph(*knn_graph(x[rows], k, exact=exact_knn, on_block=searched))
     state.seed_people()
-    state.run()
+    state.run(reporter, cancel)
     local = state.labels(min_size)
     labels[rows] = local
     return labels
@@ -241,11 +257,19 @@ class _Agglomeration:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, reporter: Reporter = ignore_progress, cancel: CancelToken | None = None) -> None:
         heap = self.heap
         heapq.heapify(heap)
         version = self.version
+        clock = PhaseClock("cluster", "merge", "merge")
+        reporter(clock.event(self.merges))
+        pops = 0
         while heap:
+            pops += 1
+            if pops % REPORT_EVERY == 0:
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                reporter(clock.event(self.merges))
             _, a, b, va, vb = heapq.heappop(heap)
             if version[a] != va:
                 continue  # a changed (and pushed its new best then) or is gone
@@ -253,6 +277,7 @@ class _Agglomeration:
                 self._push_best(a)
                 continue
             self._push_best(self._merge(a, b))
+        reporter(clock.event(self.merges))
 
     def _find(self, i: int) -> int:
         return int(self.root[i])

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
 from facenet_core.people.recognize import recognize
-from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
+from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.quantize import dequantize
 from facenet_core.settings import Settings
 from facenet_core.store import (
@@ -357,19 +357,21 @@ def recluster(
     position = {int(f): i for i, f in enumerate(faces.ids[index].tolist())}
     forbidden = {position[f]: people_ids for f, people_ids in rejected.items() if f in position}
     mask = cluster_mask(faces.sizes[index], faces.scores[index], settings)
-    clock = PhaseClock("cluster", "cluster", "face")
-    reporter(clock.event(0, len(index), f"clustering {len(index)} faces"))
-    labels = cluster_faces(
-        ClusterInput(
-            embeddings=faces.embeddings[index],
-            photo_ids=faces.photo_ids[index],
-            fixed=fixed,
-            forbidden=forbidden,
-        ),
-        settings.cluster_threshold,
-        mask=mask,
-    )
-    reporter(clock.event(len(index), len(index)))
+    try:
+        labels = cluster_faces(
+            ClusterInput(
+                embeddings=faces.embeddings[index],
+                photo_ids=faces.photo_ids[index],
+                fixed=fixed,
+                forbidden=forbidden,
+            ),
+            settings.cluster_threshold,
+            mask=mask,
+            reporter=reporter,
+            cancel=cancel,
+        )
+    except Cancelled:
+        return ClusterReport(seconds=time.perf_counter() - start, cancelled=True)
     if cancel.cancelled:
         return ClusterReport(seconds=time.perf_counter() - start, cancelled=True)
 

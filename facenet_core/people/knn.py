@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import faiss
 import numpy as np
@@ -67,14 +68,20 @@ def ivf_index(x: np.ndarray, *, nprobe: int | None = None, seed: int = 1234) -> 
 
 
 def knn_graph(
-    embeddings: np.ndarray, k: int, *, exact: bool | None = None, nprobe: int | None = None
+    embeddings: np.ndarray,
+    k: int,
+    *,
+    exact: bool | None = None,
+    nprobe: int | None = None,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's ``k`` nearest other rows: ``(neighbours, distances)``, both ``(N, k)``.
 
     ``neighbours`` are int64 row indices (-1 where fewer than ``k`` were found, e.g. ``N <= k``),
     ``distances`` the exact squared L2 distances (``inf`` for -1), each row sorted by (distance,
     index). ``exact``: force brute force (True) or the inverted file (False); None picks exact
-    up to :data:`EXACT_LIMIT` rows.
+    up to :data:`EXACT_LIMIT` rows. ``on_block(done, total)`` is called after each block of
+    rows is searched (progress; it may raise to stop the search, e.g. ``Cancelled``).
     """
     x = _as_unit_f32(embeddings)
     n = len(x)
@@ -103,4 +110,6 @@ def knn_graph(
         kk = order.shape[1]
         neighbours[s : s + len(q), :kk] = np.take_along_axis(np.where(ok, found, -1), order, 1)
         distances[s : s + len(q), :kk] = np.take_along_axis(d, order, 1)
+        if on_block is not None:
+            on_block(s + len(q), n)
     return neighbours, distances

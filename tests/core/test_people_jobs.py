@@ -155,7 +155,7 @@ def test_a_user_edit_during_the_run_wins(blobs: Blobs) -> None:
     newcomer = blobs.add(0)[0]
 
     def meanwhile(event: Progress) -> None:  # the user moves a face while the run thinks
-        if event.phase == "cluster" and event.done:
+        if event.phase == "merge" and event.done:
             edits.move_faces(blobs.lib, [newcomer], None)
 
     recluster(blobs.lib, SETTINGS, reporter=meanwhile)
@@ -170,6 +170,32 @@ def test_a_cancelled_run_writes_nothing(blobs: Blobs) -> None:
     cancel.cancel()
     assert recluster(blobs.lib, SETTINGS, cancel=cancel).cancelled
     assert recognize_new(blobs.lib, SETTINGS, cancel=cancel).cancelled
+    assert state(blobs.lib) == before
+
+
+def test_clustering_reports_its_phases_and_cancels_mid_way(blobs: Blobs) -> None:
+    """The slow part of a re-cluster (neighbour search, merging) shows progress and stops
+    when cancelled while it runs, writing nothing."""
+    for k in range(3):
+        blobs.add_many(k, 5)
+    events: list[Progress] = []
+    report = recluster(blobs.lib, SETTINGS, reporter=events.append)
+    assert not report.cancelled
+    phases = {e.phase for e in events if e.task == "cluster"}
+    assert {"neighbours", "merge"} <= phases
+    searched = [e for e in events if e.phase == "neighbours"]
+    assert searched[-1].done == searched[-1].total == 15
+    merged = [e for e in events if e.phase == "merge"]
+    assert merged[-1].done >= 12  # 3 people x 5 faces: at least 4 merges each
+    blobs.add_many(0, 2)
+    before = state(blobs.lib)
+    cancel = CancelToken()
+
+    def stop_while_searching(event: Progress) -> None:
+        if event.phase == "neighbours":
+            cancel.cancel()
+
+    assert recluster(blobs.lib, SETTINGS, reporter=stop_while_searching, cancel=cancel).cancelled
     assert state(blobs.lib) == before
 
 
