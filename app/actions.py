@@ -19,15 +19,18 @@ Done = Callable[[Change], None] | None
 
 
 class PeopleActions(QObject):
-    """The edits, for every page. ``undo_text`` is what Undo would revert ("" for nothing)."""
+    """The edits, for every page. ``undo_text`` is what Undo would revert, ``redo_text`` what
+    Redo would make again ("" for nothing)."""
 
     undo_changed = Signal(str)
+    redo_changed = Signal(str)
     edited = Signal(object)  # the Change of each finished edit (undo included)
 
     def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.undo_text = ""
+        self.redo_text = ""
         ctx.changed.connect(self._maybe_history)
 
     # -- running ---------------------------------------------------------------------------------
@@ -46,16 +49,17 @@ class PeopleActions(QObject):
     def refresh_history(self) -> None:
         library = self.ctx.library
 
-        def newest() -> str:
+        def newest() -> tuple[str, str]:
             with library.session() as session:
                 entries = edit_history(session, limit=1)
-            return entries[0].summary if entries else ""
+                return (entries[0].summary if entries else "", edits.redo_summary(session))
 
         self.ctx.runner.query(newest, self._history, key="undo-history", owner=self)
 
-    def _history(self, summary: str) -> None:
-        self.undo_text = summary
-        self.undo_changed.emit(summary)
+    def _history(self, summaries: tuple[str, str]) -> None:
+        self.undo_text, self.redo_text = summaries
+        self.undo_changed.emit(self.undo_text)
+        self.redo_changed.emit(self.redo_text)
 
     def _maybe_history(self, topics: frozenset[str]) -> None:
         if "history" in topics:
@@ -146,3 +150,10 @@ class PeopleActions(QObject):
             return None
         library = self.ctx.library
         return self.run("Undo", lambda: edits.undo(library), on_done)
+
+    def redo(self, on_done: Done = None) -> Task | None:
+        if not self.redo_text:
+            self.ctx.say("Nothing to redo")
+            return None
+        library = self.ctx.library
+        return self.run("Redo", lambda: edits.redo(library), on_done)

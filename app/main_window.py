@@ -208,7 +208,15 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(False)
         self.undo_action.triggered.connect(lambda: self.edits.undo())
         self.edit_menu.addAction(self.undo_action)
+        self.redo_action = QAction("&Redo", self)
+        self.redo_action.setShortcuts(
+            [QKeySequence(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Shift+Z")]
+        )
+        self.redo_action.setEnabled(False)
+        self.redo_action.triggered.connect(lambda: self.edits.redo())
+        self.edit_menu.addAction(self.redo_action)
         self.edits.undo_changed.connect(self._undo_changed)
+        self.edits.redo_changed.connect(self._redo_changed)
         self.edits.refresh_history()
 
         view_menu = self.menuBar().addMenu("&View")
@@ -238,6 +246,11 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(bool(summary))
         self.undo_action.setText(f"&Undo {summary}" if summary else "&Undo")
         self.undo_action.setToolTip(f"Undo: {summary}" if summary else "Nothing to undo")
+
+    def _redo_changed(self, summary: str) -> None:
+        self.redo_action.setEnabled(bool(summary))
+        self.redo_action.setText(f"&Redo {summary}" if summary else "&Redo")
+        self.redo_action.setToolTip(f"Redo: {summary}" if summary else "Nothing to redo")
 
     # -- status bar ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,6 +31,35 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 AUTOMATIC = "Automatic"
 
 
+class LogSpinBox(QDoubleSpinBox):
+    """A spin box for a positive value spanning decades (a learning rate): shown as ``1e-05``,
+    typed in any float notation, each step a quarter of a decade."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(12)  # keeps small values exactly; the text shows 3 significant digits
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.3g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
+        try:
+            float(text)
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+    def stepBy(self, steps: int) -> None:
+        value = self.value() * 10 ** (steps / 4)
+        self.setValue(min(max(value, self.minimum()), self.maximum()))
+
+
 def make_control(spec: SettingSpec) -> QWidget:
     """The control for one setting: checkbox, combo box or spin box with its range."""
     control: QWidget
@@ -49,6 +79,10 @@ def make_control(spec: SettingSpec) -> QWidget:
         spin.setRange(low, high)
         spin.setAccelerated(True)
         control = spin
+    elif spec.minimum and spec.maximum and spec.minimum > 0 and spec.maximum / spec.minimum >= 1e4:
+        log = LogSpinBox()
+        log.setRange(spec.minimum, spec.maximum)
+        control = log
     else:
         dspin = QDoubleSpinBox()
         dspin.setDecimals(3)

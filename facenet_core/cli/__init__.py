@@ -3,7 +3,7 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-undo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
+undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
 :mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 """

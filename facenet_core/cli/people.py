@@ -1,6 +1,6 @@
 """People commands: ``cluster``, ``recognize``, ``people``, ``faces``, ``photos``, ``history``,
 and the edits ``name``, ``merge``, ``move``, ``reject``, ``confirm``, ``ignore``, ``unignore``,
-``hide``, ``unhide``, ``cover`` and ``undo``.
+``hide``, ``unhide``, ``cover``, ``undo`` and ``redo``.
 
 A person is given by its id or by its name (any case); a face by its id (``faces`` lists them).
 A bad id or an unknown name is a one-line error (exit status 1) and changes nothing.
@@ -302,6 +302,10 @@ def cmd_undo(args: argparse.Namespace) -> int:
     return _edit(args, edits.undo)
 
 
+def cmd_redo(args: argparse.Namespace) -> int:
+    return _edit(args, edits.redo)
+
+
 # -- registration ---------------------------------------------------------------------------------
 
 
@@ -425,3 +429,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = sub.add_parser("undo", parents=[common], help="undo your last edit (repeatable)")
     p.set_defaults(func=cmd_undo)
+    p = sub.add_parser(
+        "redo", parents=[common], help="make again the edit you undid last (until a new edit)"
+    )
+    p.set_defaults(func=cmd_redo)

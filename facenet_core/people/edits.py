@@ -34,6 +34,7 @@ tens of thousands of faces stays fast; per-person face counts follow through tri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ log = logging.getLogger(__name__)
 
 HISTORY_DEPTH = 50
 """Edits kept for undo (the oldest beyond this are forgotten)."""
+
+REDO_PREFIX = "redo:"
+"""History entries whose kind starts with this are undone edits, kept for Redo: their rows are
+the *after*-image (the state the edit had made), written back by :func:`redo`. Any new edit
+forgets them, as in every editor."""
 
 MAX_NAME_LENGTH = 200
 
@@ -114,9 +120,11 @@ class _Recorder:
     """Writes the before-image of every row an edit changes, once per row (the first write
     wins: it is the state before the edit)."""
 
-    def __init__(self, session: Session, kind: str) -> None:
+    def __init__(self, session: Session, kind: str, *, clear_redo: bool = True) -> None:
         self.session = session
         self.kind = kind
+        if clear_redo:  # a new edit makes what was undone before it impossible to redo
+            session.execute(delete(Edit).where(Edit.kind.startswith(REDO_PREFIX)))
         edit = Edit(kind=kind, summary="")
         session.add(edit)
         session.flush()
@@ -686,99 +694,167 @@ def set_cover(library: Library, person_id: int, face_id: int) -> Change:
 
 
 def undo(library: Library) -> Change:
-    """Revert the newest edit in the history exactly, and forget it. Repeatable; PeopleError
-    when there is nothing left to undo."""
-    with library.session() as session, session.begin():
+    """Revert the newest edit in the history exactly, and forget it (it can be redone with
+    :func:`redo` until another edit is made). Repeatable; PeopleError when there is nothing
+    left to undo."""
+    with library.write() as session:
         edit = session.execute(
-            select(Edit.id, Edit.summary).order_by(Edit.id.desc()).limit(1)
+            select(Edit.id, Edit.kind, Edit.summary)
+            .where(Edit.kind.not_like(REDO_PREFIX + "%"))
+            .order_by(Edit.id.desc())
+            .limit(1)
         ).one_or_none()
         if edit is None:
             raise PeopleError("nothing to undo")
-        people = session.execute(
-            select(
-                EditPerson.person_id,
-                EditPerson.existed,
-                EditPerson.name,
-                EditPerson.is_hidden,
-                EditPerson.cover_face_id,
-                EditPerson.created_at,
-            ).where(EditPerson.edit_id == edit.id)
-        ).all()
-        faces = session.execute(
-            select(
-                EditFace.face_id,
-                EditFace.person_id,
-                EditFace.assignment,
-                EditFace.assignment_confidence,
-                EditFace.is_ignored,
-            ).where(EditFace.edit_id == edit.id)
-        ).all()
-        rejections = session.execute(
-            select(EditRejection.face_id, EditRejection.person_id, EditRejection.existed).where(
-                EditRejection.edit_id == edit.id
-            )
-        ).all()
-        existing = _existing_people(
-            session,
-            {p.person_id for p in people}
-            | {f.person_id for f in faces if f.person_id is not None}
-            | {r.person_id for r in rejections},
-        )
-        # 1. people the edit deleted come back, with their ids
-        for p in people:
-            if p.existed and p.person_id not in existing:
-                values: dict[str, Any] = {
-                    "id": p.person_id,
-                    "name": p.name,
-                    "is_hidden": p.is_hidden,
-                }
-                if p.created_at is not None:
-                    values["created_at"] = p.created_at
-                session.execute(insert(Person).values(**values))
-                existing.add(p.person_id)
-        # 2. faces as they were (a person deleted since by an automatic run: unassigned), in
-        #    two statements whatever the number of faces
-        session.execute(_RESTORE_FACES, {"edit": edit.id})
-        session.execute(_RESTORE_FACES_OF_GONE_PEOPLE, {"edit": edit.id})
-        # 3. rejections as they were
-        for r in rejections:
-            if r.existed and r.person_id in existing:
-                session.execute(
-                    insert(FaceRejection)
-                    .prefix_with("OR IGNORE")
-                    .values(face_id=r.face_id, person_id=r.person_id)
-                )
-            elif not r.existed:
-                session.execute(
-                    delete(FaceRejection).where(
-                        FaceRejection.face_id == r.face_id,
-                        FaceRejection.person_id == r.person_id,
-                    )
-                )
-        # 4. people's names, flags and covers as they were; people the edit created go
-        for p in people:
-            if p.existed:
-                cover: int | None = p.cover_face_id
-                if cover is not None and session.get(Face, cover) is None:
-                    cover = None
-                session.execute(
-                    update(Person)
-                    .where(Person.id == p.person_id)
-                    .values(name=p.name, is_hidden=p.is_hidden, cover_face_id=cover)
-                )
-            else:
-                session.execute(delete(Person).where(Person.id == p.person_id))
+        # the state the edit made, for Redo, before it is reverted
+        after = _Recorder(session, REDO_PREFIX + edit.kind, clear_redo=False)
+        _image_of(session, edit.id, after)
+        people, faces = _restore(session, edit.id)
+        session.execute(update(Edit).where(Edit.id == after.edit_id).values(summary=edit.summary))
         session.execute(delete(Edit).where(Edit.id == edit.id))
         summary = f"undid: {edit.summary}"
         log.info("%s", summary)
-        return Change(
-            "undo",
-            summary,
-            frozenset(p.person_id for p in people)
-            | frozenset(r.person_id for r in rejections)
-            | frozenset(f.person_id for f in faces if f.person_id is not None),
-            frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections),
+        return Change("undo", summary, people, faces)
+
+
+def redo(library: Library) -> Change:
+    """Make again the edit undone last (what Redo offers); it goes back on the undo history.
+    PeopleError when there is nothing to redo (nothing undone, or an edit made since)."""
+    with library.write() as session:
+        entry = session.execute(
+            select(Edit.id, Edit.kind, Edit.summary)
+            .where(Edit.kind.startswith(REDO_PREFIX))
+            .order_by(Edit.id.desc())
+            .limit(1)
+        ).one_or_none()
+        if entry is None:
+            raise PeopleError("nothing to redo")
+        kind = entry.kind[len(REDO_PREFIX) :]
+        before = _Recorder(session, kind, clear_redo=False)
+        _image_of(session, entry.id, before)
+        _restore(session, entry.id)
+        session.execute(delete(Edit).where(Edit.id == entry.id))
+        change = before.finish(entry.summary)
+        summary = f"redid: {entry.summary}"
+        log.info("%s", summary)
+        return dataclasses.replace(change, kind="redo", summary=summary)
+
+
+def redo_summary(session: Session) -> str:
+    """What Redo would make again ("" for nothing)."""
+    found = session.scalar(
+        select(Edit.summary)
+        .where(Edit.kind.startswith(REDO_PREFIX))
+        .order_by(Edit.id.desc())
+        .limit(1)
+    )
+    return found or ""
+
+
+def _image_of(session: Session, edit_id: int, recorder: _Recorder) -> None:
+    """Record in ``recorder`` the current state of every row history entry ``edit_id`` holds."""
+    for person_id in session.scalars(
+        select(EditPerson.person_id).where(EditPerson.edit_id == edit_id)
+    ).all():
+        if session.get(Person, person_id) is not None:
+            recorder.person(person_id)
+        else:  # gone now: restoring this image deletes it again
+            recorder.created(person_id)
+    recorder.face_ids(
+        session.scalars(select(EditFace.face_id).where(EditFace.edit_id == edit_id)).all()
+    )
+    for face_id, person_id in session.execute(
+        select(EditRejection.face_id, EditRejection.person_id).where(
+            EditRejection.edit_id == edit_id
         )
+    ).all():
+        recorder.rejection(face_id, person_id)
+
+
+def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[int]]:
+    """Write back the rows history entry ``edit_id`` holds; returns the people and the faces
+    touched."""
+    people = session.execute(
+        select(
+            EditPerson.person_id,
+            EditPerson.existed,
+            EditPerson.name,
+            EditPerson.is_hidden,
+            EditPerson.cover_face_id,
+            EditPerson.created_at,
+        ).where(EditPerson.edit_id == edit_id)
+    ).all()
+    faces = session.execute(
+        select(
+            EditFace.face_id,
+            EditFace.person_id,
+            EditFace.assignment,
+            EditFace.assignment_confidence,
+            EditFace.is_ignored,
+        ).where(EditFace.edit_id == edit_id)
+    ).all()
+    rejections = session.execute(
+        select(EditRejection.face_id, EditRejection.person_id, EditRejection.existed).where(
+            EditRejection.edit_id == edit_id
+        )
+    ).all()
+    existing = _existing_people(
+        session,
+        {p.person_id for p in people}
+        | {f.person_id for f in faces if f.person_id is not None}
+        | {r.person_id for r in rejections},
+    )
+    # 1. people the edit deleted come back, with their ids
+    for p in people:
+        if p.existed and p.person_id not in existing:
+            values: dict[str, Any] = {
+                "id": p.person_id,
+                "name": p.name,
+                "is_hidden": p.is_hidden,
+            }
+            if p.created_at is not None:
+                values["created_at"] = p.created_at
+            session.execute(insert(Person).values(**values))
+            existing.add(p.person_id)
+    # 2. faces as they were (a person deleted since by an automatic run: unassigned), in
+    #    two statements whatever the number of faces
+    session.execute(_RESTORE_FACES, {"edit": edit_id})
+    session.execute(_RESTORE_FACES_OF_GONE_PEOPLE, {"edit": edit_id})
+    # 3. rejections as they were
+    for r in rejections:
+        if r.existed and r.person_id in existing:
+            session.execute(
+                insert(FaceRejection)
+                .prefix_with("OR IGNORE")
+                .values(face_id=r.face_id, person_id=r.person_id)
+            )
+        elif not r.existed:
+            session.execute(
+                delete(FaceRejection).where(
+                    FaceRejection.face_id == r.face_id,
+                    FaceRejection.person_id == r.person_id,
+                )
+            )
+    # 4. people's names, flags and covers as they were; people the edit created go
+    for p in people:
+        if p.existed:
+            cover: int | None = p.cover_face_id
+            if cover is not None and session.get(Face, cover) is None:
+                cover = None
+            session.execute(
+                update(Person)
+                .where(Person.id == p.person_id)
+                .values(name=p.name, is_hidden=p.is_hidden, cover_face_id=cover)
+            )
+        else:
+            session.execute(delete(Person).where(Person.id == p.person_id))
+    touched_people = (
+        frozenset(p.person_id for p in people)
+        | frozenset(r.person_id for r in rejections)
+        | frozenset(f.person_id for f in faces if f.person_id is not None)
+    )
+    touched_faces = frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections)
+    return touched_people, touched_faces
 
 
 _DROP_UNCHANGED = text(

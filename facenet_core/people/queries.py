@@ -487,5 +487,7 @@ def photos_with_people(
 
 def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:
     """The most recent edits, newest first: the first is what Undo reverts."""
-    rows = session.scalars(select(Edit).order_by(Edit.id.desc()).limit(limit))
+    rows = session.scalars(
+        select(Edit).where(Edit.kind.not_like("redo:%")).order_by(Edit.id.desc()).limit(limit)
+    )
     return [EditInfo(e.id, e.kind, e.summary, e.created_at) for e in rows]

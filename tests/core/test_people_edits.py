@@ -311,6 +311,57 @@ def test_undo_is_repeatable_and_exact(small: Small) -> None:
         edits.undo(small.lib)
 
 
+def test_redo_makes_undone_edits_again_exactly(small: Small) -> None:
+    states = [state(small.lib)]
+    steps = [
+        lambda: edits.name_person(small.lib, small.u1, "Bob"),
+        lambda: edits.move_faces(small.lib, [small.n1], small.u1),
+        lambda: edits.merge_people(small.lib, [small.u1, small.u2]),  # deletes a person
+        lambda: edits.remove_faces(small.lib, [small.u2a], small.u1),  # a rejection
+        lambda: edits.move_faces(small.lib, [small.a1], None),  # creates a person
+        lambda: edits.hide_person(small.lib, small.ada),
+    ]
+    summaries = []
+    for step in steps:
+        change = step()
+        assert change.changed
+        summaries.append(change.summary)
+        states.append(state(small.lib))
+    with pytest.raises(PeopleError, match="nothing to redo"):
+        edits.redo(small.lib)
+    for back in range(len(steps), 0, -1):
+        edits.undo(small.lib)
+        assert state(small.lib) == states[back - 1]
+    with small.lib.session() as s:
+        assert edits.redo_summary(s) == summaries[0]  # the last undone is the first made
+    for forward in range(1, len(steps) + 1):
+        change = edits.redo(small.lib)
+        assert change.kind == "redo" and change.summary.startswith("redid: ")
+        assert state(small.lib) == states[forward]
+    with pytest.raises(PeopleError, match="nothing to redo"):
+        edits.redo(small.lib)
+    # what was redone can be undone again, and redone again
+    edits.undo(small.lib)
+    assert state(small.lib) == states[-2]
+    edits.redo(small.lib)
+    assert state(small.lib) == states[-1]
+
+
+def test_a_new_edit_forgets_what_could_be_redone(small: Small) -> None:
+    edits.name_person(small.lib, small.u1, "Bob")
+    edits.undo(small.lib)
+    with small.lib.session() as s:
+        assert edits.redo_summary(s)
+    edits.name_person(small.lib, small.u2, "Cy")
+    with small.lib.session() as s:
+        assert edits.redo_summary(s) == ""
+    with pytest.raises(PeopleError, match="nothing to redo"):
+        edits.redo(small.lib)
+    assert history_size(small.lib) == 1  # the undone edit left no trace in the history
+    edits.undo(small.lib)  # undoes naming Cy, not the undone naming of Bob
+    assert person(small, small.u2)[0] is None
+
+
 def test_history_keeps_the_last_edits(small: Small) -> None:
     for i in range(HISTORY_DEPTH + 5):
         edits.name_person(small.lib, small.ada, f"Ada {i}")

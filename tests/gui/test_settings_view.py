@@ -61,3 +61,16 @@ def test_a_change_is_saved_into_the_library(window, qtbot) -> None:
     view.defaults_button.click()
     qtbot.waitUntil(lambda: library.settings() == Settings(), timeout=5000)
     assert view.controls["min_face_size"].value() == Settings().min_face_size
+
+
+def test_a_learning_rate_keeps_its_small_value_and_steps_by_decades(window, qtbot) -> None:
+    view = window.show_view("Settings")
+    qtbot.waitUntil(lambda: view.loads > 0)
+    rate = view.controls["learning_rate"]
+    assert rate.value() == pytest.approx(1e-5) and rate.text() == "1e-05"
+    rate.stepBy(4)  # four quarter-decade steps: ten times larger
+    assert rate.value() == pytest.approx(1e-4)
+    rate.lineEdit().setText("3e-6")
+    rate.interpretText()
+    assert rate.value() == pytest.approx(3e-6)
+    qtbot.waitUntil(lambda: window.library.settings().learning_rate == pytest.approx(3e-6))

@@ -1,6 +1,6 @@
 """The whole workflow through the real widgets and the real task runner, on real photos:
 add a folder -> scan -> people appear -> rename (F2) -> merge -> "not this person" (Delete) ->
-undo (Ctrl+Z) -> photos of two people together -> a setting changed."""
+undo (Ctrl+Z) and redo -> photos of two people together -> a setting changed."""
 
 from __future__ import annotations
 
@@ -147,6 +147,14 @@ def test_scan_name_merge_correct_undo_filter_and_settings(qtbot, window, family:
     window.undo_action.trigger()
     qtbot.waitUntil(lambda: page.faces.total == merged.faces, timeout=10_000)
     assert {f.id for f in page.faces.items} >= {page.faces.items[r].id for r in strangers}
+    # ... and Redo (Ctrl+Shift+Z) takes them out again, then Undo brings them back once more
+    qtbot.waitUntil(lambda: "removed" in window.redo_action.text(), timeout=5000)
+    window.redo_action.trigger()
+    qtbot.waitUntil(lambda: page.faces.total == left, timeout=10_000)
+    qtbot.waitUntil(lambda: "removed" in window.undo_action.text(), timeout=5000)
+    window.undo_action.trigger()
+    qtbot.waitUntil(lambda: page.faces.total == merged.faces, timeout=10_000)
+    qtbot.waitUntil(lambda: window.redo_action.isEnabled(), timeout=5000)
 
     # 7. photos with two people together: the two group photos
     page.back.emit()
