@@ -13,10 +13,14 @@ import gc
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
+from PySide6.QtCore import QCoreApplication, QEventLoop
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QProgressDialog, QWidget
 
 from app.main_window import ORGANISATION, MainWindow
 from app.resources import apply_style, icon
@@ -30,18 +34,24 @@ Choice = tuple[Path, bool] | None
 """What the user chose after a failure: a library file and whether to create it, or quit."""
 
 
+Opener = Callable[[Path, bool], Library]
+"""Opens a library file (creating it when told): :meth:`Library.open` or :func:`open_waiting`."""
+
+
 def open_library(
     path: Path | None,
     ask: Callable[[Path, str], Choice],
+    opener: Opener | None = None,
 ) -> Library | None:
     """Open ``path`` (or the default library, created when missing); on failure ask the user
     (``ask(path, reason)``) until a library opens or they quit (None)."""
+    opener = opener or (lambda target, create: Library.open(target, create=create))
     default = default_library_path()
     target = (path or default).expanduser()
     create = path is None or target.absolute() == default.absolute()
     while True:
         try:
-            return Library.open(target, create=create)
+            return opener(target, create)
         except LibraryError as exc:
             log.warning("cannot open %s: %s", target, exc)
             choice = ask(target, str(exc))
@@ -88,6 +98,32 @@ def ask_with_dialogs(parent: QWidget | None = None) -> Callable[[Path, str], Cho
     return ask
 
 
+def open_waiting(target: Path, create: bool, *, show_after_ms: int = 400) -> Library:
+    """Open the library in a worker thread while Qt's events keep flowing; when it takes a
+    while (a large library upgraded to this version, with its backup first) a small window says
+    what is happening. Raises what :meth:`Library.open` raises."""
+    with ThreadPoolExecutor(1, thread_name_prefix="open-library") as pool:
+        future = pool.submit(Library.open, target, create=create)
+        started = time.monotonic()
+        dialog: QProgressDialog | None = None
+        while not future.done():
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            futures_wait([future], timeout=0.02)
+            if dialog is None and (time.monotonic() - started) * 1000 >= show_after_ms:
+                dialog = QProgressDialog(f"Opening {target.name}…", "", 0, 0)
+                dialog.setWindowTitle(APP_TITLE)
+                dialog.setLabelText(
+                    f"Opening the library {target}…\n"
+                    "A library from an earlier version is backed up and upgraded first."
+                )
+                dialog.setCancelButton(None)
+                dialog.setMinimumDuration(0)
+                dialog.show()
+        if dialog is not None:
+            dialog.close()
+        return future.result()
+
+
 def warm_up(settings: Settings) -> None:
     """Import the scanner's heavy modules (torch, the detectors) and load the face models. Run
     in a worker soon after start-up, so the first scan does not wait for them: an import or a
@@ -128,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     qapp.setWindowIcon(icon("app"))
     apply_style(qapp)
 
-    library = open_library(args.library, ask_with_dialogs())
+    library = open_library(args.library, ask_with_dialogs(), open_waiting)
     if library is None:
         return 1
     window = MainWindow(library)
