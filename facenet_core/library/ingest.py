@@ -170,11 +170,13 @@ def ingest_pending(
     cancel: CancelToken,
     faces: FaceSource,
     *,
-    batch_faces: int = BATCH_FACES,
+    batch_faces: int | None = None,
     batch_seconds: float = 1.0,
 ) -> None:
     """Find, embed and store the faces of the queued ``(photo id, path)`` pairs, committing a
-    batch of photos once ``batch_faces`` faces or ``batch_seconds`` have gathered."""
+    batch of photos once ``batch_faces`` faces (default :data:`BATCH_FACES`, read when called)
+    or ``batch_seconds`` have gathered."""
+    batch_faces = BATCH_FACES if batch_faces is None else batch_faces
     total = len(queue)
     clock = PhaseClock("scan", "faces", "photo")
     if not total:

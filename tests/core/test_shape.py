@@ -69,7 +69,7 @@ class _Recorder(Engines):
         super().__init__()
         self.asked: dict[str, str] = {}
 
-    def embedder(self, settings: Settings) -> Any:
+    def embedder(self, settings: Settings, model: Any = None) -> Any:
         self.asked["embedder"] = str(device_policy.resolve_device(settings.device))
         return _FakeEmbedder()
 
