@@ -203,6 +203,12 @@ class _Agglomeration:
         self.indices = np.zeros(0, dtype=np.int64)
         self.heap: list[tuple[float, int, int, int, int]] = []
         self.merges = 0
+        self.x = x
+        self.photo_of = np.asarray(photos, dtype=np.int64)
+        self.confirmed = np.asarray(fixed, dtype=np.int64) > 0
+        self.own_forbidden = {i: set(p) for i, p in self.forbidden.items()}
+        self.ejected: set[int] = set()
+        self.tick = 0  # versions are unique: a detached face never looks like its old cluster
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -276,7 +282,7 @@ class _Agglomeration:
             if version[b] != vb or not self._allowed(a, b):
                 self._push_best(a)
                 continue
-            self._push_best(self._merge(a, b))
+            self._push_best(self._merge(a, b, eject=True))
         reporter(clock.event(self.merges))
 
     def _find(self, i: int) -> int:
@@ -290,21 +296,61 @@ class _Agglomeration:
             return False
         if pb and pb in self.forbidden.get(a, ()):
             return False
+        shared = self._shared_photos(a, b)
+        return not shared or self._ejection(a, b, shared) is not None
+
+    def _shared_photos(self, a: int, b: int) -> set[int]:
+        """The photos both clusters have a face in (usually none)."""
         sa, sb = self.photo_sets.get(a), self.photo_sets.get(b)
         if sa is None and sb is None:
-            return bool(self.photo[a] != self.photo[b])
+            return {self.photo[a]} if self.photo[a] == self.photo[b] else set()
         if sa is None:
-            return self.photo[a] not in sb  # type: ignore[operator]
+            return {self.photo[a]} & sb  # type: ignore[operator]
         if sb is None:
-            return self.photo[b] not in sa
+            return {self.photo[b]} & sa
         small, large = (sa, sb) if len(sa) <= len(sb) else (sb, sa)
-        return small.isdisjoint(large)
+        return set() if small.isdisjoint(large) else small & large
 
-    def _merge(self, a: int, b: int) -> int:
-        """Merge the clusters rooted at ``a`` and ``b``; returns the surviving root."""
+    def _ejection(self, a: int, b: int, shared: set[int]) -> int | None:
+        """The face to leave out so that clusters ``a`` and ``b`` may merge although both have
+        a face in one photo, or None (they may not).
+
+        Two faces of one photo are never one person, but one wrong face must not split a
+        person in two either: when two clusters of at least two faces each share exactly one
+        photo, they merge and the one of its two faces that fits the union worse (lower
+        similarity to its summed embeddings) is left out, as a face of its own again, free to
+        join another cluster. Never a confirmed face, never a face left out once before (so the
+        loop ends), never for more than one shared photo."""
+        if len(shared) != 1 or self.size[a] < 2 or self.size[b] < 2:
+            return None
+        photo = next(iter(shared))
+        fa, fb = self._member_in_photo(a, photo), self._member_in_photo(b, photo)
+        if fa < 0 or fb < 0:
+            return None  # (confirmed faces of one person in one photo: the user said so)
+        centre = self.sums[a] + self.sums[b]
+        worse = fa if float(self.x[fa] @ centre) <= float(self.x[fb] @ centre) else fb
+        if self.confirmed[worse] or worse in self.ejected:
+            return None
+        return worse
+
+    def _member_in_photo(self, r: int, photo: int) -> int:
+        members = np.asarray(self.members.get(r) or [r], dtype=np.int64)
+        found = members[self.photo_of[members] == photo]
+        return int(found[0]) if len(found) == 1 else -1
+
+    def _merge(self, a: int, b: int, eject: bool = False) -> int:
+        """Merge the clusters rooted at ``a`` and ``b``; returns the surviving root. With
+        ``eject``, a face of a photo both have a face in is left out (see :meth:`_ejection`)."""
         a, b = self._find(a), self._find(b)
         if a == b:
             return a
+        out = -1
+        if eject:
+            shared = self._shared_photos(a, b)
+            if shared:
+                found = self._ejection(a, b, shared)
+                assert found is not None, "merging clusters that may not merge"
+                out = found
         size = self.size
         keep, gone = (a, b) if (size[a], -a) >= (size[b], -b) else (b, a)
         size[keep] += size[gone]
@@ -323,13 +369,55 @@ class _Agglomeration:
         forb = self.forbidden.pop(gone, None)
         if forb:
             self.forbidden.setdefault(keep, set()).update(forb)
-        self.version[keep] += 1
+        self.tick += 1
+        self.version[keep] = self.tick
         self.version[gone] = -1
         self.adj[keep] = np.concatenate([self._neighbour_ids(keep), self._neighbour_ids(gone)])
         self.adj.pop(gone, None)
         self.deduped.pop(gone, None)
         self.merges += 1
+        if out >= 0:
+            keep = self._detach(keep, out)
+            self._push_best(out)
         return keep
+
+    def _detach(self, r: int, e: int) -> int:
+        """Take face ``e`` out of cluster ``r`` as a face of its own; returns the cluster's
+        root (another member when ``e`` was the root)."""
+        members = self.members[r]
+        members.remove(e)
+        self.sums[r] -= self.x[e]
+        self.size[r] -= 1
+        self.tick += 1
+        if e == r:  # the cluster is named by another member from now on
+            new = members[0]
+            self.root[members] = new
+            self.sums[new], self.size[new] = self.sums[r], self.size[r]
+            self.members[new] = self.members.pop(r)
+            self.photo_sets[new] = self.photo_sets.pop(r)
+            self.person[new] = self.person[r]
+            forb = self.forbidden.pop(r, None)
+            if forb:
+                self.forbidden[new] = forb
+            self.adj[new] = self._neighbour_ids(r)
+            self.adj.pop(r, None)
+            self.deduped.pop(r, None)
+            r = new
+        self.version[r] = self.tick
+        self.tick += 1
+        self.root[e] = e
+        self.sums[e], self.size[e] = self.x[e], 1
+        self.members.pop(e, None)
+        self.photo_sets.pop(e, None)
+        self.person[e] = 0
+        self.forbidden.pop(e, None)
+        if e in self.own_forbidden:
+            self.forbidden[e] = set(self.own_forbidden[e])
+        self.adj.pop(e, None)
+        self.deduped.pop(e, None)
+        self.version[e] = self.tick
+        self.ejected.add(e)
+        return r
 
     def _neighbour_ids(self, r: int) -> np.ndarray:
         nb = self.adj.get(r)

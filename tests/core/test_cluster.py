@@ -87,6 +87,52 @@ def test_faces_of_one_photo_split_a_person() -> None:
         assert len(set(in_photo.tolist())) == len(in_photo)
 
 
+def one_wrong_face_scene(seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Person P's 8 faces (0-7) and a stranger's face (8) that looks like P's faces 4-7 and
+    shares photo 100 with P's face 0: faces 4-7 and 8 group early, 0-3 apart, and the stranger
+    would keep P's two halves apart for ever."""
+    rng = np.random.default_rng(seed)
+    centre, drift = unit(rng.normal(size=128)), unit(rng.normal(size=128))
+    half_a = unit(centre + 0.25 * drift + rng.normal(scale=0.012, size=(4, 128)))
+    half_b = unit(centre - 0.25 * drift + rng.normal(scale=0.012, size=(4, 128)))
+    stranger = unit(centre - 0.4 * drift + rng.normal(scale=0.012, size=128))
+    x = np.concatenate([half_a, half_b, stranger[None]])
+    photos = np.array([100, 1, 2, 3, 4, 5, 6, 7, 100])
+    return x, photos
+
+
+def test_one_wrong_face_in_a_shared_photo_does_not_split_a_person() -> None:
+    x, photos = one_wrong_face_scene()
+    d = 2 - 2 * x @ x.T
+    assert d[8, 4:8].mean() < d[0:4, 4:8].mean()  # the stranger sits nearer half B than A does
+    labels = cluster_faces(make(x, photos=photos), T)
+    assert len(set(labels[:8].tolist())) == 1 and labels[0] != 0  # P is one person
+    assert labels[8] != labels[0]  # and the stranger is not P (two faces of photo 100)
+
+
+def test_a_confirmed_face_is_never_the_one_left_out() -> None:
+    x, photos = one_wrong_face_scene()
+    fixed = np.full(len(x), -1)
+    fixed[8] = 5  # the user said the stranger's face is person 5, and so are faces 4-7
+    fixed[4] = 5
+    labels = cluster_faces(make(x, photos=photos, fixed=fixed), T)
+    assert labels[8] == labels[4] == 5
+    assert labels[0] != 5  # face 0 shares photo 100 with a confirmed face of 5: stays apart
+
+
+def test_two_shared_photos_keep_clusters_apart() -> None:
+    """One face left out may mend a person; two photos in common are two people."""
+    x, photos = one_wrong_face_scene()
+    second = unit(x[5] + np.random.default_rng(3).normal(scale=0.012, size=128))
+    x = np.concatenate([x, second[None]])
+    photos = np.concatenate([photos, [1]])  # photo 1 also holds face 1 of half A
+    labels = cluster_faces(make(x, photos=photos), T, min_size=1)
+    assert labels[0] != labels[4]
+    for p in np.unique(photos):
+        in_photo = labels[photos == p]
+        assert len(set(in_photo.tolist())) == len(in_photo)
+
+
 def test_fixed_labels_are_kept_and_named() -> None:
     x, truth = blobs(3, 8, seed=5)
     fixed = np.full(len(x), -1)
