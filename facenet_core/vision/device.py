@@ -9,6 +9,8 @@ is logged once per process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -52,3 +54,17 @@ def resolve_device(setting: str | torch.device | None = "auto") -> torch.device:
         _announced.add(key)
         log.info("computing on %s (device setting %r)", key, setting)
     return device
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run a block with torch's intra-op CPU threads set to ``count``, then restore them.
+
+    Process-wide, so only a program's top level uses it (benchmarks, tools, tests): the core's
+    own jobs set one thread per worker thread instead (``vision.faces``)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

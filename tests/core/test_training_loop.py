@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +19,10 @@ from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Cancelled, CancelToken
 from facenet_core.training.loop import FeatureBank, TrainConfig, embed_bank, train
+from facenet_core.vision.device import torch_threads
 from facenet_core.vision.faces import FaceJob, find_faces
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for a block (same sums as a one-thread child)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 CONFIG = TrainConfig(
