@@ -51,15 +51,21 @@ def make_control(spec: SettingSpec) -> QWidget:
         control = spin
     else:
         dspin = QDoubleSpinBox()
-        dspin.setDecimals(3)
+        # enough decimals for the smallest allowed value (a learning rate of 1e-5 is not 0.000)
+        small = spec.minimum if spec.minimum is not None and spec.minimum > 0 else 1e-3
+        dspin.setDecimals(max(3, math.ceil(-math.log10(small) - 1e-9)))
         low_f = spec.minimum if spec.minimum is not None else -1e9
         high_f = spec.maximum if spec.maximum is not None else 1e9
         if spec.optional:
             low_f -= 1
             dspin.setSpecialValueText(AUTOMATIC)
         dspin.setRange(low_f, high_f)
-        # a step of about a fiftieth of the range, rounded to a power of ten
-        dspin.setSingleStep(10 ** math.floor(math.log10(max(high_f - low_f, 1e-6) / 50)))
+        if small < 1e-3 and isinstance(spec.default, float) and spec.default > 0:
+            # a tiny default (a learning rate): steps of its own order of magnitude
+            dspin.setSingleStep(10 ** math.floor(math.log10(spec.default)))
+        else:
+            # a step of about a fiftieth of the range, rounded to a power of ten
+            dspin.setSingleStep(10 ** math.floor(math.log10(max(high_f - low_f, 1e-6) / 50)))
         control = dspin
     control.setToolTip(f"{spec.help}\nAllowed: {spec.describe_range()}")
     control.setObjectName(f"setting_{spec.key}")

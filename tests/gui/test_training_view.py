@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -194,10 +195,14 @@ def assert_figures_match_the_stored_version(qtbot, view: TrainingView, library: 
     assert result is not None and result.new_version_id is not None
     metrics = stored_metrics(library, result.new_version_id)
     assert metrics["promoted"] == result.promoted
+    shown = {}
     for key, (before_label, after_label) in view.result_panel.figures.items():
         before, after = figure_pair(metrics, key)
         assert before_label.text() == pct(before), key
         assert after_label.text() == pct(after), key
+        shown[key] = (before_label.text(), after_label.text())
+    # a check that tells "before" from "after": at least one figure moved
+    assert any(b != a for b, a in shown.values()), shown
     assert metrics["before"]["val"] == result.before["val"]
     assert result.guard_after is not None and metrics["guard_after"] == result.guard_after
     # the list of models shows the same figures for the new version
@@ -241,6 +246,7 @@ def test_training_shows_live_figures_and_restoring_keeps_every_confirmed_face(
     # the held-out figures of 4 well-known people are often perfect already, so a tiny run
     # cannot be "better": the decision is forced here to exercise what follows a promotion
     monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
+    options.config = lambda _settings: replace(TINY, learning_rate=3e-3)  # the figures move
     window, library, view = open_window(qtbot, library_copy, options)
     try:
         assert view.state is not None and view.state.shortfall is None
