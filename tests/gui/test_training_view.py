@@ -317,10 +317,13 @@ def test_training_shows_live_figures_and_restoring_keeps_every_confirmed_face(
 
 
 @pytest.mark.slow
-def test_cancel_saves_a_checkpoint_and_start_resumes(qtbot, library_copy, options) -> None:
+def test_cancel_saves_a_checkpoint_and_start_resumes(
+    qtbot, library_copy, options, stall_meter, record_property
+) -> None:
     window, library, view = open_window(qtbot, library_copy, options)
     try:
         view.epochs.setValue(60)
+        stall_meter.start()
         view.start_button.click()
         qtbot.waitUntil(lambda: view.last_step >= 5, timeout=600_000)
         view.cancel_button.click()
@@ -345,6 +348,14 @@ def test_cancel_saves_a_checkpoint_and_start_resumes(qtbot, library_copy, option
         steps = int(result.training["steps"])
         assert view.plot.loss.points == steps > stopped
         assert list(view.plot.loss.x[:steps]) == [float(i) for i in range(1, steps + 1)]
+        stall_meter.stop()
+        busy, worst = stall_meter.worst_busy_ms, stall_meter.worst_ms
+        record_property("gui_worst_busy_during_training_ms", round(busy, 1))
+        print(
+            f"\nGUI event loop during two training runs ({steps} steps plotted): its own work "
+            f"between two ticks at most {busy:.1f} ms; worst wall-clock stall {worst:.1f} ms"
+        )
+        assert busy < 500, f"the GUI thread worked {busy:.0f} ms without a break while training"
         assert not checkpoint_path(library, options.work_dir).is_file()
         assert_figures_match_the_stored_version(qtbot, view, library)
         qtbot.waitUntil(lambda: view.start_button.text() == "Start fine-tuning", timeout=30_000)
