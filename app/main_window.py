@@ -40,8 +40,8 @@ from app.views.faces_view import IgnoredView, UnassignedView
 from app.views.library_view import LibraryView, describe
 from app.views.people_view import PeopleView
 from app.views.photos_view import PhotosView
-from app.views.placeholder import training_view
 from app.views.settings_view import SettingsView
+from app.views.training_view import SWITCHING_TITLE, TRAINING_TITLE, TrainingView
 from app.widgets import Banner, label, plural
 from facenet_core import __version__
 from facenet_core.library.roots import library_counts
@@ -51,6 +51,8 @@ from facenet_core.settings import Settings
 from facenet_core.store import Library
 
 ORGANISATION = "facenet-photos"
+TRAINING_JOBS = {TRAINING_TITLE, SWITCHING_TITLE}
+"""Jobs whose progress the Training page shows (the others: the Library page)."""
 
 
 def app_settings() -> QSettings:
@@ -131,6 +133,7 @@ class MainWindow(QMainWindow):
         self.library_view = LibraryView(self.ctx)
         self.people_view = PeopleView(self.ctx, self.edits)
         self.photos_view = PhotosView(self.ctx, self.edits)
+        self.training_view = TrainingView(self.ctx)
         self.settings_view = SettingsView(self.ctx)
         for view in self._make_views():
             self._add_view(view)
@@ -160,7 +163,7 @@ class MainWindow(QMainWindow):
             self.photos_view,
             UnassignedView(self.ctx, self.edits),
             IgnoredView(self.ctx, self.edits),
-            training_view(self.ctx),
+            self.training_view,
             self.settings_view,
         ]
 
@@ -268,8 +271,9 @@ class MainWindow(QMainWindow):
         self.job_bar.setTextVisible(False)
         self.job_button = QToolButton()
         self.job_button.setText("Show")
-        self.job_button.setToolTip("Show the running job in the Library page")
-        self.job_button.clicked.connect(lambda: self.show_view("Library"))
+        self.job_button.setToolTip("Show the running job")
+        self._job_page = "Library"
+        self.job_button.clicked.connect(lambda: self.show_view(self._job_page))
         for widget in (self.job_label, self.job_bar, self.job_button):
             bar.addPermanentWidget(widget)
             widget.hide()
@@ -301,6 +305,7 @@ class MainWindow(QMainWindow):
         self.banner.show_info(message)
 
     def _job_started(self, info: TaskInfo) -> None:
+        self._job_page = "Training" if info.title in TRAINING_JOBS else "Library"
         self.job_label.setText(info.title)
         self.job_bar.setRange(0, 0)
         for widget in (self.job_label, self.job_bar, self.job_button):

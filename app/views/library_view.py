@@ -73,6 +73,8 @@ def describe(event: Progress) -> tuple[str, str]:
         return "Grouping faces: finding each face's look-alikes", figures
     if event.task == "cluster" and event.phase == "merge":
         return "Grouping faces: joining look-alikes into people", f"{event.done:,} joined"
+    if event.task in ("train", "reembed", "eval-lfw"):
+        return _describe_training(event)
     if event.task in ("recognize", "cluster"):
         doing = "Recognising people" if event.task == "recognize" else "Grouping faces"
         head = f"{doing}: {event.message or event.phase}"
@@ -86,6 +88,25 @@ def describe(event: Progress) -> tuple[str, str]:
     if event.seconds_left is not None and event.done:
         figures += f" · about {duration(event.seconds_left)} left"
     return head, figures
+
+
+def _describe_training(event: Progress) -> tuple[str, str]:
+    left = event.seconds_left
+    eta = f" · about {duration(left)} left" if left is not None and event.done else ""
+    of = f"{event.done:,} of {event.total:,}" if event.total else f"{event.done:,}"
+    if event.task == "eval-lfw":
+        return "Preparing the guard set of strangers (first run only)", f"{of} photos{eta}"
+    if event.task == "reembed":
+        return "Re-embedding every face with the new model", f"{of} faces{eta}"
+    if event.phase == "chips":
+        return "Reading your confirmed faces", f"{of} faces{eta}"
+    if event.phase == "features":
+        return "Preparing the faces for training", f"{of} faces{eta}"
+    epoch = int(event.counters.get("epoch", 0))
+    head = f"Training: step {of}" + (f", pass {epoch}" if epoch else "")
+    loss = event.counters.get("loss")
+    figures = f"loss {loss:.4f}" if loss is not None else "checking the model before training"
+    return head, figures + eta
 
 
 class JobPanel(QFrame):

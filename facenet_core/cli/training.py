@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import io
-import json
-import os
 import signal
 import sys
 import threading
@@ -16,9 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
-
-from facenet_core import calibration
 from facenet_core.cli.common import (
     DETECTION,
     EXIT_BUSY,
@@ -32,10 +25,10 @@ from facenet_core.cli.common import (
     settings_from,
     write_json,
 )
-from facenet_core.evaluation.lfw import lfw_pair_chips
+from facenet_core.evaluation.guard import GUARD_ENV, GuardSetError, default_guard_dir
+from facenet_core.evaluation.guard import load_guard as load_guard_pairs
 from facenet_core.library.reembed import reembed
 from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
-from facenet_core.paths import atomic_write_bytes, cache_dir
 from facenet_core.progress import Cancelled, CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import LibraryBusy, get_active_model_version
@@ -50,7 +43,6 @@ from facenet_core.training.promote import (
     list_versions,
     use_model_version,
 )
-from facenet_core.vision.engines import shared_engines
 
 TRAINING = [
     "epochs",
@@ -64,25 +56,11 @@ TRAINING = [
 ]
 
 
-GUARD_ENV = "FACENET_GUARD_DIR"
-
-
 # -- the guard set --------------------------------------------------------------------------
 
 
-def default_guard_dir() -> Path | None:
-    """``$FACENET_GUARD_DIR``, else the project's shared ``lfw-mini`` when this is a checkout."""
-    candidates = []
-    if os.environ.get(GUARD_ENV):
-        candidates.append(Path(os.environ[GUARD_ENV]))
-    if os.environ.get("FACENET_SHARED"):
-        candidates.append(Path(os.environ["FACENET_SHARED"]) / "datasets" / "lfw-mini")
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "datasets" / "lfw-mini")
-    return next((c for c in candidates if (c / "images").is_dir()), None)
-
-
 def load_guard(args: argparse.Namespace, settings: Settings, model_version: str) -> GuardSet | None:
-    """The guard set the options name (chips cached per folder, pairs file and detector)."""
+    """The guard set the options name (``--guard-dir``, ``--guard-pairs``, ``--no-guard``)."""
     if args.no_guard:
         return None
     folder = Path(args.guard_dir) if args.guard_dir else default_guard_dir()
@@ -92,39 +70,16 @@ def load_guard(args: argparse.Namespace, settings: Settings, model_version: str)
             f"DIR/images/NAME/NAME_0001.jpg and pairs_fold1.txt; or set {GUARD_ENV}), "
             "or --no-guard to train without one"
         )
-    pairs = Path(args.guard_pairs) if args.guard_pairs else folder / "pairs_fold1.txt"
-    if not pairs.is_file():
-        pairs = folder / "pairs.txt"
-    if not pairs.is_file():
-        raise CliError(f"{folder}: no pairs_fold1.txt or pairs.txt (give --guard-pairs FILE)")
-    engines = shared_engines()
-    detector = engines.detector_config(settings)
-    tag = json.dumps(
-        [
-            str(folder.resolve()),
-            hashlib.sha256(pairs.read_bytes()).hexdigest(),
-            dataclasses.asdict(detector),
-        ],
-        default=str,
-    )
-    cached = cache_dir() / "guard" / f"{hashlib.sha256(tag.encode()).hexdigest()[:20]}.npz"
-    if cached.is_file():
-        data = np.load(cached)
-        chips, left, right, same = data["chips"], data["left"], data["right"], data["same"]
-    else:
-        bar = ProgressBar()
-        try:
-            found = lfw_pair_chips(folder, pairs, settings, engines=engines, reporter=bar)
-        except (FileNotFoundError, ValueError) as exc:
-            raise CliError(f"guard set: {exc}") from exc
-        finally:
-            bar.close()
-        chips, left, right, same = found.chips, found.left, found.right, found.same
-        buffer = io.BytesIO()
-        np.savez(buffer, chips=chips, left=left, right=right, same=same)
-        atomic_write_bytes(cached, buffer.getvalue())
-    threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
-    return GuardSet(f"{folder.name}/{pairs.name}", chips, left, right, same, threshold)
+    pairs = Path(args.guard_pairs) if args.guard_pairs else None
+    bar = ProgressBar()
+    try:
+        found = load_guard_pairs(folder, settings, model_version, pairs=pairs, reporter=bar)
+    except GuardSetError as exc:
+        hint = "" if pairs else " (give --guard-pairs FILE)"
+        raise CliError(f"{exc}{hint}") from exc
+    finally:
+        bar.close()
+    return GuardSet.of(found)
 
 
 @contextmanager

@@ -101,6 +101,23 @@ class Recluster(Protocol):
     ) -> object: ...
 
 
+class GuardPairsLike(Protocol):
+    """What a guard set is made of (``facenet_core.evaluation.guard.GuardPairs`` loads one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def chips(self) -> np.ndarray: ...
+    @property
+    def left(self) -> np.ndarray: ...
+    @property
+    def right(self) -> np.ndarray: ...
+    @property
+    def same(self) -> np.ndarray: ...
+    @property
+    def threshold(self) -> float: ...
+
+
 @dataclass
 class GuardSet:
     """Face pairs unrelated to the library, scored at a fixed (calibrated) threshold: a check
@@ -112,6 +129,11 @@ class GuardSet:
     right: np.ndarray
     same: np.ndarray
     threshold: float
+
+    @classmethod
+    def of(cls, pairs: GuardPairsLike) -> GuardSet:
+        """The guard set of loaded pairs (``facenet_core.evaluation.guard.load_guard``)."""
+        return cls(pairs.name, pairs.chips, pairs.left, pairs.right, pairs.same, pairs.threshold)
 
     def accuracy(
         self, model: DlibResNet, bank: FeatureBank, device: torch.device, flip: bool
@@ -346,7 +368,6 @@ def _finetune_library(
     cancel = cancel or CancelToken()
     config = config or TrainConfig.from_settings(settings)
     models_dir = models_dir or library.models_dir
-    work_dir = work_dir or library.training_dir
     parent_id, info = _active(library)
     workers = settings.workers if settings.workers is not None else 2
     faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel)
@@ -355,7 +376,7 @@ def _finetune_library(
     model = load_model(info).to(device)
     engines.release()  # the scan's models are not needed while training: give the memory back
     data_key = json.dumps([info.sha256, faces.ids, split.train.tolist(), settings.flip])
-    checkpoint = work_dir / f"{library.path.stem}-{_digest(str(library.path))}.ckpt"
+    checkpoint = checkpoint_path(library, work_dir)
     measured = train_and_measure(
         model,
         faces,
@@ -518,6 +539,13 @@ def finetune_dataset(
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def checkpoint_path(library: Library, work_dir: Path | None = None) -> Path:
+    """Where :func:`finetune_library` keeps the checkpoint of an unfinished run (a cancelled run
+    resumes from it when started again with the same settings and faces)."""
+    folder = work_dir or library.training_dir
+    return folder / f"{library.path.stem}-{_digest(str(library.path))}.ckpt"
 
 
 def backup_library(library: Library, label: str) -> Path:

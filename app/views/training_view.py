@@ -1,0 +1,916 @@
+"""The Training page: fine-tuning the face model on the faces the user confirmed.
+
+What the library has (confirmed faces by person, who is ready, what is still missing), the model
+versions with their before/after figures and "Use this model", Start and Cancel (a cancelled run
+keeps a checkpoint and resumes), a live plot of the loss, the share of active triplets and the
+held-out figures, and at the end the figures before and after, the promotion decision with its
+reasons, the re-embedding and regrouping that follow a promotion, and "Restore previous model".
+
+Everything slow runs in the task runner (``app.jobs``): the torch-based core is imported there,
+in the worker thread. The plot gets every training step through a
+:class:`~app.jobs.TrainingFeed` and appends them to its curves once per progress delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QSpinBox,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.jobs import (
+    TrainingFeed,
+    TrainingOptions,
+    TrainingState,
+    finetune_job,
+    training_state,
+    use_model_job,
+)
+from app.tasks import Task, TaskInfo
+from app.views.base import View
+from app.views.library_view import describe
+from app.widgets import PageHeader, button, duration, label, plural
+from facenet_core.progress import Progress
+
+if TYPE_CHECKING:
+    from facenet_core.training.promote import FinetuneResult, UseResult, VersionRow
+
+GUARD_MAX_DROP = 0.005
+"""``facenet_core.training.promote.GUARD_MAX_DROP`` (that module loads torch; a test checks)."""
+TRAINING_TITLE = "Fine-tuning the face model"
+SWITCHING_TITLE = "Switching the face model"
+VERSION_ID = Qt.ItemDataRole.UserRole
+RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+ACCENT, GREEN, ORANGE, GREY = "#3b6fd8", "#2e9d5b", "#d9822b", "#9aa3b0"
+IN_USE = "#1d4fb3"
+
+FIGURES = (
+    (
+        "val",
+        "Same person recognised (VAL)",
+        "VAL at FAR = 1e-3: of pairs of faces set aside that show the same person, the share "
+        "recognised as the same person while at most 1 in 1,000 pairs of different people is "
+        "confused",
+    ),
+    (
+        "nearest",
+        "Right person nearest",
+        "Nearest-person accuracy: of the faces set aside, the share whose most similar training "
+        "face is the right person",
+    ),
+    (
+        "guard",
+        "Strangers told apart (guard)",
+        "Accuracy on face pairs of people outside your library: it must not drop by more "
+        "than 0.5 points, or the model would be forgetting how to tell strangers apart",
+    ),
+)
+
+
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with two decimals; a dash when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{100 * value:.2f}%"
+
+
+def pct_short(value: float | None) -> str:
+    """A fraction as a percentage with one decimal, without the sign (the list's columns)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{100 * value:.1f}"
+
+
+def figure_pair(metrics: Mapping[str, Any] | None, key: str) -> tuple[float | None, float | None]:
+    """(before, after) of one figure of a version's stored metrics."""
+    if not metrics:
+        return None, None
+    if key == "guard":
+        return metrics.get("guard_before"), metrics.get("guard_after")
+    return (metrics.get("before") or {}).get(key), (metrics.get("after") or {}).get(key)
+
+
+def when(iso: str, *, short: bool = False) -> str:
+    try:
+        return dt.datetime.fromisoformat(iso).strftime(
+            "%d %b %H:%M" if short else "%d %b %Y, %H:%M"
+        )
+    except ValueError:
+        return iso
+
+
+class Series:
+    """One curve's points in growing arrays: appending is cheap, the curve is set once per
+    batch of points (pyqtgraph then draws only what is in view, downsampled)."""
+
+    def __init__(self, curve: pg.PlotDataItem) -> None:
+        self.curve = curve
+        self.x = np.empty(256)
+        self.y = np.empty(256)
+        self.n = 0
+
+    def extend(self, xs: list[float], ys: list[float]) -> None:
+        if not xs:
+            return
+        need = self.n + len(xs)
+        if need > len(self.x):
+            size = max(need, 2 * len(self.x))
+            self.x = np.resize(self.x, size)
+            self.y = np.resize(self.y, size)
+        self.x[self.n : need] = xs
+        self.y[self.n : need] = ys
+        self.n = need
+
+    def keep_until(self, step: float) -> None:
+        """Drop the points after ``step`` (a run resumed from its checkpoint there)."""
+        self.n = int(np.searchsorted(self.x[: self.n], step, side="right"))
+
+    def show(self) -> None:
+        self.curve.setData(self.x[: self.n].copy(), self.y[: self.n].copy())
+
+    @property
+    def points(self) -> int:
+        return self.n
+
+
+class LivePlot(QWidget):
+    """The training's loss (left), and in percent (right): VAL and nearest-person accuracy on
+    the held-out faces at each validation, and the share of active triplets at each step."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=True)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(12)
+        self.loss_plot = self._plot("Loss")
+        self.figures_plot = self._plot("Faces set aside, %")
+        self.figures_plot.setYRange(-3, 105, padding=0)
+        legend = self.figures_plot.addLegend(labelTextColor="#2c3440", verSpacing=-6)
+        legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-6, 0))
+        legend.setBrush(pg.mkBrush(255, 255, 255, 225))
+        self.loss = Series(self._curve(self.loss_plot, ACCENT, None, None))
+        # nearest first, bigger: VAL's smaller dots stay visible where the two are equal
+        self.nearest = Series(self._curve(self.figures_plot, ORANGE, "s", "Nearest person", 9))
+        self.val = Series(self._curve(self.figures_plot, GREEN, "o", "VAL", 6))
+        self.active = Series(self._curve(self.figures_plot, GREY, None, "Active triplets"))
+        self.loss_plot.setToolTip(
+            "The triplet loss of each training step: it falls as the model learns to pull each "
+            "person's faces together and push other people's apart"
+        )
+        self.figures_plot.setToolTip(
+            "VAL: same-person pairs recognised (at most 1 in 1,000 strangers confused); "
+            "Nearest person: faces set aside whose closest training face is the right person "
+            "(both measured before training and after each pass); Active triplets: the share "
+            "of same-person pairs in a step that still had something to learn"
+        )
+        layout.addWidget(self.loss_plot, 1)
+        layout.addWidget(self.figures_plot, 1)
+        self.hints = []
+        for plot, y in ((self.loss_plot, 0.5), (self.figures_plot, 85.0)):
+            hint = pg.TextItem("filled in as training runs", color=GREY, anchor=(0.5, 0.5))
+            hint.setPos(0.5, y)
+            plot.addItem(hint)
+            self.hints.append(hint)
+
+    @staticmethod
+    def _plot(title: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(background="#ffffff")
+        plot.setTitle(title, color="#2c3440", size="10pt")
+        plot.setLabel("bottom", "step")
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMinimumHeight(200)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTextPen("#4a5361")
+            plot.getAxis(axis).setPen("#c5ccd6")
+        return plot
+
+    @staticmethod
+    def _curve(
+        plot: pg.PlotWidget, colour: str, symbol: str | None, name: str | None, size: int = 7
+    ) -> pg.PlotDataItem:
+        curve = plot.plot(
+            pen=pg.mkPen(colour, width=2 if symbol else 1.5),
+            symbol=symbol,
+            symbolSize=size,
+            symbolBrush=colour,
+            symbolPen=None,
+            name=name,
+        )
+        curve.setClipToView(True)
+        curve.setDownsampling(auto=True, method="peak")
+        return curve
+
+    @property
+    def series(self) -> tuple[Series, ...]:
+        return (self.loss, self.val, self.nearest, self.active)
+
+    def clear(self) -> None:
+        for s in self.series:
+            s.n = 0
+            s.show()
+
+    def keep_until(self, step: float) -> None:
+        for s in self.series:
+            s.keep_until(step)
+
+    def add(self, points: Iterable[Mapping[str, float]]) -> None:
+        """Append training steps' counters (``step``, ``loss``, ``active``, and on validation
+        steps ``val`` and ``nearest``) and redraw each curve once."""
+        xs: list[float] = []
+        loss: list[float] = []
+        active: list[float] = []
+        vx: list[float] = []
+        val: list[float] = []
+        nearest: list[float] = []
+        for p in points:
+            step = p["step"]
+            if "loss" in p:
+                xs.append(step)
+                loss.append(p["loss"])
+                active.append(100 * p.get("active", math.nan))
+            if "val" in p:
+                vx.append(step)
+                val.append(100 * p["val"])
+                nearest.append(100 * p.get("nearest", math.nan))
+        self.loss.extend(xs, loss)
+        self.active.extend(xs, active)
+        self.val.extend(vx, val)
+        self.nearest.extend(vx, nearest)
+        if xs or vx:
+            for hint in self.hints:
+                hint.hide()
+            for s in self.series:
+                s.show()
+
+
+def card(title: str = "") -> tuple[QFrame, QVBoxLayout]:
+    frame = QFrame()
+    frame.setObjectName("card")
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(18, 14, 18, 14)
+    layout.setSpacing(8)
+    if title:
+        layout.addWidget(label(title, "sectionTitle"))
+    return frame, layout
+
+
+class ResultPanel(QWidget):
+    """After a run: promoted or not and why, the figures before and after, what followed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+        self.verdict = label("", "verdict", wrap=True)
+        layout.addWidget(self.verdict)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(2)
+        for col, text in enumerate(("On faces it did not train on", "Before", "After")):
+            head = label(text, "muted")
+            if col:
+                head.setAlignment(Qt.AlignmentFlag.AlignRight)
+            grid.addWidget(head, 0, col)
+        self.figures: dict[str, tuple[QLabel, QLabel]] = {}
+        for row, (key, title, tip) in enumerate(FIGURES, start=1):
+            name = label(title)
+            name.setToolTip(tip)
+            before, after = label("—", "figure"), label("—", "figure")
+            for w in (before, after):
+                w.setAlignment(Qt.AlignmentFlag.AlignRight)
+                w.setToolTip(tip)
+            grid.addWidget(name, row, 0)
+            grid.addWidget(before, row, 1)
+            grid.addWidget(after, row, 2)
+            self.figures[key] = (before, after)
+        grid.setColumnStretch(0, 1)
+        layout.addLayout(grid)
+        self.reasons = label("", "muted", wrap=True)
+        layout.addWidget(self.reasons)
+        self.followup = label("", "", wrap=True)
+        layout.addWidget(self.followup)
+        buttons = QHBoxLayout()
+        self.restore_button = button(
+            "Restore previous model",
+            tooltip="Go back to the model used before this run: its embeddings are kept, so "
+            "this is quick; names and confirmations are never touched",
+        )
+        buttons.addWidget(self.restore_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+    def show_result(self, result: FinetuneResult) -> None:
+        if result.promoted:
+            self.verdict.setText("Better: the new model is now in use")
+            self.verdict.setProperty("kind", "good")
+        else:
+            self.verdict.setText("Not better: the current model stays in use")
+            self.verdict.setProperty("kind", "bad")
+        self.verdict.style().unpolish(self.verdict)
+        self.verdict.style().polish(self.verdict)
+        pairs = {
+            "val": (result.before.get("val"), result.after.get("val")),
+            "nearest": (result.before.get("nearest"), result.after.get("nearest")),
+            "guard": (result.guard_before, result.guard_after),
+        }
+        for key, (b, a) in pairs.items():
+            self.figures[key][0].setText(pct(b))
+            self.figures[key][1].setText(pct(a))
+        self.reasons.setText("Why: " + "; ".join(plain_reasons(*figures_of(result))) + ".")
+        self.reasons.setToolTip("\n".join(result.reasons))
+        if result.promoted:
+            follow = "Every face was re-embedded with it and people regrouped"
+            if result.reembed is not None and result.reembed.remaining:
+                follow = (
+                    f"{plural(result.reembed.remaining, 'face')} could not be re-embedded "
+                    "(their photos are missing or unreadable)"
+                )
+            if result.reclustered != "done":
+                follow += f"; regrouping: {result.reclustered}"
+            self.followup.setText(follow + "; your names and confirmations are unchanged.")
+        else:
+            self.followup.setText(
+                "It is kept in the list of models (“Use this model” tries it). Confirming more "
+                "faces, above all ones the model gets wrong, gives training more to learn."
+            )
+        self.restore_button.setVisible(result.promoted)
+        self.restore_button.setEnabled(True)
+
+
+def plain_reasons(
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    guard_before: float | None,
+    guard_after: float | None,
+) -> list[str]:
+    """The promotion decision's three checks in plain words (the core's own wording is the
+    tooltip). The decision itself is the core's (``promote.decide``); this only explains it."""
+    out = []
+    vb, va = before.get("val", math.nan), after.get("val", math.nan)
+    if math.isnan(vb) or math.isnan(va):
+        out.append(
+            "recognising the same person could not be measured (no person has two faces set aside)"
+        )
+    elif va > vb:
+        out.append(f"it recognises the same person better ({pct(vb)} → {pct(va)})")
+    elif vb >= 1.0:
+        out.append(
+            "it already recognised every pair of faces set aside (100%): there was nothing "
+            "to improve"
+        )
+    else:
+        out.append(f"it does not recognise the same person better ({pct(vb)} → {pct(va)})")
+    nb, na = before.get("nearest", math.nan), after.get("nearest", math.nan)
+    if na < nb:
+        out.append(f"it matches fewer faces to the right person ({pct(nb)} → {pct(na)})")
+    else:
+        out.append(f"faces matched to the right person: {pct(nb)} → {pct(na)}")
+    gb, ga = guard_before, guard_after
+    if gb is None or ga is None:
+        out.append("telling strangers apart was not checked (no guard set)")
+    elif ga < gb - GUARD_MAX_DROP - 1e-12:
+        out.append(
+            f"it got worse at telling strangers apart ({pct(gb)} → {pct(ga)}): it was "
+            "starting to forget"
+        )
+    else:
+        out.append(f"telling strangers apart still works ({pct(gb)} → {pct(ga)})")
+    return out
+
+
+def figures_of(
+    result: FinetuneResult,
+) -> tuple[Mapping[str, float], Mapping[str, float], float | None, float | None]:
+    return result.before, result.after, result.guard_before, result.guard_after
+
+
+def run_summary(result: FinetuneResult) -> str:
+    """One line: how long, on what, checked on what."""
+    c = result.counts
+    steps = int(result.training.get("steps", 0))
+    resumed = int(result.training.get("resumed_from", 0))
+    text = (
+        f"Finished in {duration(result.seconds)}: trained on "
+        f"{plural(c.get('faces_train', 0), 'face')} of "
+        f"{plural(c.get('people_trained', 0), 'person', 'people')} ({plural(steps, 'step')}"
+    )
+    text += f", resumed from step {resumed:,})" if resumed else ")"
+    return text + f", checked on {plural(c.get('faces_held_out', 0), 'face')} set aside."
+
+
+class TrainingView(View):
+    title = "Training"
+    icon_name = "training"
+    topics = frozenset({"people", "faces", "settings"})
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.options = TrainingOptions()  # tests put a tiny config and a small guard here
+        self.state: TrainingState | None = None
+        self.task: Task | None = None
+        self.switch_task: Task | None = None
+        self.result: FinetuneResult | None = None
+        self.feed = TrainingFeed()
+        self.first_step: float | None = None
+        self.last_step = 0.0
+        self.stopped_at: float | None = None
+        self._epochs_touched = False
+
+        self.header = PageHeader(
+            "Training", "Teach the face model your people, from the faces you confirmed"
+        )
+        self.page.addWidget(self.header)
+
+        top = QHBoxLayout()
+        top.setSpacing(14)
+        faces_card, faces = card("Your confirmed faces")
+        self.counts_text = label("Reading the library…", wrap=True)
+        self.ready_text = label("", wrap=True)
+        self.negatives_text = label("", "muted", wrap=True)
+        self.shortfall_text = label("", "warning", wrap=True)
+        for w in (self.counts_text, self.ready_text, self.negatives_text, self.shortfall_text):
+            faces.addWidget(w)
+        faces.addStretch(1)
+        top.addWidget(faces_card, 4)
+
+        models_card, models = card()
+        title_row = QHBoxLayout()
+        title_row.addWidget(label("Face models", "sectionTitle"))
+        self.active_text = label("", "muted")
+        title_row.addWidget(self.active_text, 1)
+        title_row.addWidget(label("figures: before → after training", "muted"))
+        models.addLayout(title_row)
+        self.versions = QTreeWidget()
+        self.versions.setHeaderLabels(["Model", "Made", "VAL %", "Nearest %", "Guard %"])
+        self.versions.headerItem().setToolTip(2, FIGURES[0][2])
+        self.versions.headerItem().setToolTip(3, FIGURES[1][2])
+        self.versions.headerItem().setToolTip(4, FIGURES[2][2])
+        self.versions.setRootIsDecorated(False)
+        self.versions.setUniformRowHeights(True)
+        self.versions.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.versions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        head = self.versions.header()
+        head.setStretchLastSection(False)
+        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, 5):
+            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.versions.setFixedHeight(112)
+        models.addWidget(self.versions)
+        row = QHBoxLayout()
+        self.use_button = button(
+            "Use this model",
+            tooltip="Make the selected model the one in use (faces are re-embedded if needed and "
+            "people regrouped; names and confirmations are kept)",
+        )
+        row.addWidget(self.use_button)
+        self.use_note = label("", "muted")
+        row.addWidget(self.use_note, 1)
+        models.addLayout(row)
+        top.addWidget(models_card, 7)
+        self.page.addLayout(top, 0)
+
+        train_card, body = card()
+        controls = QHBoxLayout()
+        controls.setSpacing(10)
+        controls.addWidget(label("Fine-tuning", "sectionTitle"))
+        controls.addStretch(1)
+        controls.addWidget(label("Passes over your faces (epochs)"))
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setToolTip(
+            "How many times training goes over every confirmed face (the default is in Settings)"
+        )
+        controls.addWidget(self.epochs)
+        self.start_button = button("Start fine-tuning", primary=True)
+        self.cancel_button = button(
+            "Cancel", tooltip="Stop now; the progress is saved and Start resumes from it"
+        )
+        controls.addWidget(self.start_button)
+        controls.addWidget(self.cancel_button)
+        body.addLayout(controls)
+        self.note = label("", "muted", wrap=True)
+        body.addWidget(self.note)
+        self.error_text = label("", "warning", wrap=True)
+        self.error_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_text.hide()
+        body.addWidget(self.error_text)
+        self.progress = QProgressBar()
+        self.progress.setFixedHeight(10)
+        self.progress.setTextVisible(False)
+        body.addWidget(self.progress)
+        status = QHBoxLayout()
+        self.phase_text = label("", "")
+        self.figures_text = label("", "muted")
+        self.figures_text.setAlignment(Qt.AlignmentFlag.AlignRight)
+        status.addWidget(self.phase_text, 1)
+        status.addWidget(self.figures_text)
+        body.addLayout(status)
+
+        lower = QHBoxLayout()
+        lower.setSpacing(18)
+        self.plot = LivePlot()
+        lower.addWidget(self.plot, 5)
+        self.side = QStackedWidget()
+        self.side.setMinimumWidth(330)
+        self.about = label(
+            "<b>How it works.</b> A quarter of each person's confirmed faces are set aside; "
+            "the model trains on the rest, then is tested on the faces set aside and on "
+            "pairs of strangers. It is used only if it got better at your people without "
+            "getting worse at strangers. Your current model is kept either way and can be "
+            "restored at any time.<br><br>Cancel saves the progress: Start again resumes "
+            "where it stopped (with the same number of passes).",
+            "muted",
+            wrap=True,
+        )
+        self.about.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.side.addWidget(self.about)
+        self.result_panel = ResultPanel()
+        self.side.addWidget(self.result_panel)
+        lower.addWidget(self.side, 4)
+        body.addLayout(lower, 1)
+        self.page.addWidget(train_card, 1)
+
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.use_button.clicked.connect(self._use_selected)
+        self.result_panel.restore_button.clicked.connect(self.restore_previous)
+        self.versions.itemSelectionChanged.connect(self._update_buttons)
+        self.epochs.valueChanged.connect(self._epochs_changed)
+        runner = ctx.runner
+        runner.job_started.connect(lambda _info: self._update_buttons())
+        runner.job_ended.connect(self._job_ended)
+        self.progress.hide()
+        self._update_buttons()
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        super().reload()
+        library, options = self.ctx.library, self.options
+        self.ctx.runner.query(
+            lambda: training_state(library, options),
+            self._show,
+            key="training-view",
+            owner=self,
+            title="Reading the training state",
+        )
+
+    def _show(self, state: TrainingState) -> None:
+        self.state = state
+        n_people = len(state.counts)
+        if state.confirmed:
+            self.counts_text.setText(
+                f"{plural(state.confirmed, 'confirmed face')} of "
+                f"{plural(n_people, 'person', 'people')}."
+            )
+        else:
+            self.counts_text.setText(
+                "No confirmed faces yet. A face counts as confirmed once you name its person "
+                "or accept a suggestion on the People page."
+            )
+        ready = ", ".join(f"{n} ({state.counts[n]})" for n in state.ready)
+        self.ready_text.setText(
+            f"Ready for training (8 or more faces): {ready}" if state.ready else ""
+        )
+        self.ready_text.setVisible(bool(state.ready))
+        others = ", ".join(f"{n} ({state.counts[n]})" for n in state.negatives)
+        self.negatives_text.setText(
+            f"Used only as “other people” (fewer than 8 faces): {others}" if others else ""
+        )
+        self.negatives_text.setVisible(bool(others))
+        if state.shortfall:
+            text = state.shortfall[0].upper() + state.shortfall[1:]
+            self.shortfall_text.setText(f"Not enough yet. {text}.")
+            self.shortfall_text.setObjectName("warning")
+        else:
+            self.shortfall_text.setText("Enough to fine-tune.")
+            self.shortfall_text.setObjectName("good")
+        self.shortfall_text.style().unpolish(self.shortfall_text)
+        self.shortfall_text.style().polish(self.shortfall_text)
+        self._show_versions(state.versions)
+        if not self._epochs_touched:
+            self.epochs.blockSignals(True)
+            self.epochs.setValue(state.epochs)
+            self.epochs.blockSignals(False)
+        self._update_buttons()
+        self.loaded()
+
+    def _show_versions(self, versions: Iterable[VersionRow]) -> None:
+        selected = {item.data(0, VERSION_ID) for item in self.versions.selectedItems()}
+        self.versions.clear()
+        active = None
+        for v in versions:
+            kind = "fine-tuned" if v.fine_tuned else "pretrained"
+            name = f"#{v.id} {kind}"
+            rejected = v.metrics is not None and v.metrics.get("promoted") is False
+            if v.active:
+                active = v
+            tip = f"{v.version}" + (f", trained from #{v.parent_id}" if v.parent_id else "")
+            tip += "; in use" if v.active else ""
+            tip += "\nnot better than its parent, so never used" if rejected else ""
+            cells = [name, when(v.created_at, short=True)]
+            for key, _, _ in FIGURES:
+                before, after = figure_pair(v.metrics, key)
+                shown = before is not None or after is not None
+                cells.append(f"{pct_short(before)} → {pct_short(after)}" if shown else "")
+            item = QTreeWidgetItem(cells)
+            item.setData(0, VERSION_ID, v.id)
+            item.setToolTip(0, tip)
+            item.setToolTip(1, when(v.created_at))
+            if rejected:
+                for col in range(len(cells)):
+                    item.setForeground(col, QBrush(QColor(GREY)))
+            for col in (2, 3, 4):
+                item.setTextAlignment(
+                    col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                )
+            if v.active:
+                font = item.font(0)
+                font.setBold(True)
+                for col in range(len(cells)):
+                    item.setFont(col, font)
+                    item.setForeground(col, QBrush(QColor(IN_USE)))
+            self.versions.addTopLevelItem(item)
+            item.setSelected(v.id in selected)
+        if active is None:
+            self.active_text.setText("No model yet: add a folder of photos first.")
+        else:
+            kind = "fine-tuned on your faces" if active.fine_tuned else "pretrained"
+            self.active_text.setText(f"in use: #{active.id}, {kind}")
+            self.active_text.setToolTip(active.version)
+
+    # -- state of the buttons --------------------------------------------------------------------
+
+    def _other_job(self) -> str | None:
+        mine = {t.id for t in (self.task, self.switch_task) if t is not None}
+        others = [t for t in self.ctx.runner.running_jobs() if t.id not in mine]
+        return others[0].info.title if others else None
+
+    def _update_buttons(self) -> None:
+        state = self.state
+        running = self.task is not None
+        switching = self.switch_task is not None
+        other = self._other_job()
+        reason = ""
+        if state is None:
+            reason = "Reading the library…"
+        elif state.shortfall:
+            reason = "Not enough confirmed faces yet (see above)."
+        elif state.active is None:
+            reason = "No model yet: add a folder of photos first."
+        elif state.busy:
+            reason = f"The library is busy: {state.busy}. Start when it has finished."
+        elif other:
+            reason = f"Wait for “{other}” to finish."
+        elif switching:
+            reason = "Switching the model…"
+        can_start = not reason and not running
+        self.start_button.setEnabled(can_start)
+        self.start_button.setToolTip(reason or "Fine-tune the model in use on your confirmed faces")
+        self.cancel_button.setVisible(running)
+        self.epochs.setEnabled(not running)
+        resume = state is not None and state.checkpoint_saved is not None
+        resuming = resume and not running
+        self.start_button.setText("Resume fine-tuning" if resuming else "Start fine-tuning")
+        if running:
+            self.note.setText(
+                "Training runs in the background: you can keep using the app. Cancel saves the "
+                "progress; starting again resumes from it."
+            )
+        elif reason:
+            self.note.setText(reason)
+        elif resume and state is not None and state.checkpoint_saved is not None:
+            saved = dt.datetime.fromtimestamp(state.checkpoint_saved).strftime("%d %b %H:%M")
+            where = f" at step {int(self.stopped_at):,}" if self.stopped_at else ""
+            self.note.setText(
+                f"A stopped run was saved{where} ({saved}): Resume continues it where it "
+                "stopped, with the same number of passes (a different number starts afresh)."
+            )
+        else:
+            guard = "" if state is None else self._guard_note(state)
+            self.note.setText(
+                "Ready. Training takes a few minutes on a computer without a graphics card; "
+                "cancelling saves the progress and starting again resumes." + guard
+            )
+        chosen = [item.data(0, VERSION_ID) for item in self.versions.selectedItems()]
+        chosen_version = (
+            next((v for v in state.versions if v.id == chosen[0]), None)
+            if state is not None and chosen
+            else None
+        )
+        usable = chosen_version is not None and not chosen_version.active
+        self.use_button.setEnabled(usable and not running and not switching and other is None)
+        if chosen_version is not None and chosen_version.active:
+            self.use_note.setText("This model is in use")
+        elif running or switching or other:
+            self.use_note.setText("Wait for the running job")
+        else:
+            self.use_note.setText("" if usable else "Select a model to use it")
+        self.result_panel.restore_button.setEnabled(not running and not switching)
+
+    def _guard_note(self, state: TrainingState) -> str:
+        if self.options.guard is not None or state.guard:
+            return ""
+        return (
+            " No guard set of strangers was found (set FACENET_GUARD_DIR): the check that "
+            "the model does not forget strangers is skipped."
+        )
+
+    def _epochs_changed(self, _value: int) -> None:
+        self._epochs_touched = True
+        self._update_buttons()
+
+    # -- training --------------------------------------------------------------------------------
+
+    def start(self) -> Task | None:
+        """Start (or resume) fine-tuning with the epochs in the spin box."""
+        if self.task is not None or not self.start_button.isEnabled():
+            return None
+        self.feed = TrainingFeed()
+        self.first_step = None
+        self.error_text.hide()
+        self.side.setCurrentWidget(self.about)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.phase_text.setText("Getting ready (loading the face model)…")
+        self.figures_text.setText("")
+        task = self.ctx.runner.run(
+            finetune_job(self.ctx.library, self.epochs.value(), self.options, self.feed),
+            title=TRAINING_TITLE,
+            on_done=self._trained,
+            on_progress=self._progress,
+            on_error=self._failed,
+            on_cancelled=self._cancelled,
+            owner=self,
+        )
+        self.task = task
+        self._update_buttons()
+        return task
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Stopping…")
+            self.phase_text.setText("Stopping: saving the progress…")
+
+    def _progress(self, event: Progress) -> None:
+        self._take_points()
+        head, figures = describe(event)
+        self.phase_text.setText(head)
+        self.figures_text.setText(figures)
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(min(event.done, event.total))
+        else:
+            self.progress.setRange(0, 0)
+
+    def _take_points(self) -> None:
+        points = self.feed.drain()
+        if not points:
+            return
+        if self.first_step is None:
+            self.first_step = points[0]["step"]
+            if self.first_step <= 0:
+                self.plot.clear()  # a fresh run
+            else:  # resumed from the checkpoint at the step before this one
+                self.plot.keep_until(self.first_step - 1)
+                self.ctx.say(f"Fine-tuning resumed from step {int(self.first_step - 1):,}")
+        self.last_step = points[-1]["step"]
+        self.plot.add(points)
+
+    @property
+    def resumed_from(self) -> int:
+        """The step the running (or last) run resumed from (0: it started afresh)."""
+        return 0 if self.first_step is None else max(0, int(self.first_step) - 1)
+
+    def _end_run(self) -> None:
+        self._take_points()
+        self.task = None
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.progress.hide()
+
+    def _trained(self, result: FinetuneResult) -> None:
+        self._end_run()
+        self.stopped_at = None
+        self.result = result
+        self.result_panel.show_result(result)
+        self.side.setCurrentWidget(self.result_panel)
+        self.phase_text.setText(run_summary(result))
+        self.figures_text.setText("")
+        if result.promoted:
+            self.ctx.notify("people", "faces", "photos")
+            self.ctx.say("Fine-tuning finished: the new model is in use and people were regrouped")
+        else:
+            self.ctx.say("Fine-tuning finished: the new model was not better and is not used")
+        self.reload()
+
+    def _cancelled(self) -> None:
+        self._end_run()
+        self.stopped_at = self.last_step if self.first_step is not None else None
+        self.phase_text.setText(
+            "Stopped. The progress is saved: Resume continues from it."
+            if self.stopped_at
+            else "Stopped before training began."
+        )
+        self.figures_text.setText("")
+        self.reload()
+
+    def _failed(self, reason: str) -> None:
+        self._end_run()
+        self.phase_text.setText("")
+        self.figures_text.setText("")
+        self.error_text.setText(f"Fine-tuning failed: {reason}")
+        self.error_text.show()
+        self.ctx.runner.failed.emit("Fine-tuning", reason)
+        self.reload()
+
+    def _job_ended(self, info: TaskInfo) -> None:
+        self._update_buttons()
+
+    # -- switching models ------------------------------------------------------------------------
+
+    def _use_selected(self) -> None:
+        items = self.versions.selectedItems()
+        if items:
+            self.use_model(int(items[0].data(0, VERSION_ID)))
+
+    def restore_previous(self) -> Task | None:
+        """Make the active model's parent the model in use again."""
+        return self.use_model(None)
+
+    def use_model(self, version_id: int | None) -> Task | None:
+        """Make a model version the one in use (None: the previous one), as a job."""
+        if self.switch_task is not None or self.task is not None:
+            return None
+        self.error_text.hide()
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.phase_text.setText("Switching the model…")
+        self.figures_text.setText("")
+        task = self.ctx.runner.run(
+            use_model_job(self.ctx.library, version_id),
+            title=SWITCHING_TITLE,
+            on_done=self._switched,
+            on_progress=self._progress,
+            on_error=self._switch_failed,
+            on_cancelled=self._switch_ended,
+            owner=self,
+        )
+        self.switch_task = task
+        self._update_buttons()
+        return task
+
+    def _switch_ended(self) -> None:
+        self.switch_task = None
+        self.progress.hide()
+        self.phase_text.setText("")
+        self.figures_text.setText("")
+        self._update_buttons()
+        # even a stopped switch may have changed the active model
+        self.ctx.notify("people", "faces", "photos")
+        self.reload()
+
+    def _switched(self, result: UseResult) -> None:
+        self._switch_ended()
+        self.result_panel.restore_button.setVisible(False)
+        self.phase_text.setText(f"Now using {result.version}")
+        self.ctx.say(f"Now using the model {result.version} (people regrouped)")
+
+    def _switch_failed(self, reason: str) -> None:
+        self._switch_ended()
+        self.error_text.setText(f"Switching the model failed: {reason}")
+        self.error_text.show()
+        self.ctx.runner.failed.emit("Switching the model", reason)
+
+
+def training_view(ctx: AppContext) -> View:
+    return TrainingView(ctx)
