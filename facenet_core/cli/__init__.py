@@ -6,24 +6,72 @@ history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hi
 undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
 :mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
+
+Start-up: a group module imports what its commands run (torch and the models for most), so
+``main`` builds the parser with the one group that owns the command given (:data:`COMMANDS`, a
+test keeps it equal to what the groups register); ``--help`` and unknown commands get all.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli import evaluate, library, people, training
 from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
 
-GROUPS = (library, people, evaluate, training)
+GROUPS = ("library", "people", "evaluate", "training")
+"""The command group modules of this package, in the order ``--help`` lists them."""
+
+COMMANDS: dict[str, str] = {
+    **dict.fromkeys(("scan", "status", "backup"), "library"),
+    **dict.fromkeys(
+        (
+            "cluster",
+            "recognize",
+            "people",
+            "faces",
+            "photos",
+            "history",
+            "name",
+            "merge",
+            "move",
+            "reject",
+            "confirm",
+            "ignore",
+            "unignore",
+            "hide",
+            "unhide",
+            "cover",
+            "undo",
+            "redo",
+        ),
+        "people",
+    ),
+    **dict.fromkeys(("eval-lfw", "eval-detect", "eval-clusters", "verify"), "evaluate"),
+    **dict.fromkeys(("train", "models", "use-model", "reembed"), "training"),
+}
+"""Which group registers each command."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv`` (the first word that is not an option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--library",):
+            next(words, None)
+        elif word.startswith("--library="):
+            continue
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(groups: Sequence[str] = GROUPS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facenet-photos",
         description="FaceNet Photos: organise photos by the people in them, offline.",
@@ -35,14 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--library", metavar="PATH", default=argparse.SUPPRESS, help=library_help)
-    for group in GROUPS:
-        group.register(sub, common)
+    for name in groups:
+        importlib.import_module(f"facenet_core.cli.{name}").register(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    group = COMMANDS.get(command_of(words) or "")
+    wants_help = any(w in ("-h", "--help") for w in words[:1])
+    parser = build_parser((group,) if group and not wants_help else GROUPS)
+    args = parser.parse_args(words)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

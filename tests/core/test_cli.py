@@ -96,3 +96,39 @@ def test_verify_errors_name_the_file_without_traceback(lfw_images, tmp_path: Pat
 def test_eval_lfw_missing_pairs_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["eval-lfw", "--lfw-dir", str(tmp_path)]) == 1
     assert "pairs file not found" in capsys.readouterr().err
+
+
+def test_the_command_table_is_what_the_groups_register() -> None:
+    """``main`` builds only the group owning the command (start-up speed): its table must
+    name every command exactly once, with the group that registers it."""
+    import argparse
+
+    from facenet_core.cli import COMMANDS, GROUPS, build_parser, command_of
+
+    registered: dict[str, str] = {}
+    for group in GROUPS:
+        parser = build_parser((group,))
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name in sub.choices:
+            registered[name] = group
+    assert registered == COMMANDS
+    assert command_of(["--library", "x.db", "-v", "scan", "photos"]) == "scan"
+    assert command_of(["--library=x.db", "people", "--json", "-"]) == "people"
+    assert command_of(["-v"]) is None
+
+
+def test_a_people_command_starts_without_torch(tmp_path: Path) -> None:
+    """Listing people needs no neural network: the command line loads only its own group."""
+    code = (
+        "import sys; from facenet_core.cli import main; "
+        f"main(['--library', {str(tmp_path / 'l.db')!r}, 'people']); "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
