@@ -329,6 +329,15 @@ def load_keras_arrays(net: PNet | RNet | ONet, arrays: Sequence[np.ndarray]) -> 
         loaded.add(width)
 
 
+def build_onet(weights_dir: Path | None = None, device: torch.device | str | None = None) -> ONet:
+    """O-Net alone (sha256-checked weights, eval mode, on ``device``): the landmark stage that
+    refines another detector's boxes (:mod:`.yunet_onet`)."""
+    onet = ONet()
+    load_keras_arrays(onet, load_weight_arrays("onet", weights_dir))
+    onet.eval().requires_grad_(False).to(resolve_device(device))
+    return onet.to(memory_format=torch.channels_last)
+
+
 def build_mtcnn_networks(
     weights_dir: Path | None = None, device: torch.device | str | None = None
 ) -> MtcnnNetworks:
