@@ -25,8 +25,8 @@ from facenet_core.vision.detectors import (
     YunetOnetDetector,
     make_detector,
 )
-from facenet_core.vision.detectors.mtcnn import mtcnn_weights_dir
-from facenet_core.vision.detectors.yunet_onet import onet_boxes
+from facenet_core.vision.detectors.mtcnn import crop_patches, mtcnn_weights_dir
+from facenet_core.vision.detectors.yunet_onet import crop_region, onet_boxes
 from facenet_core.vision.faces import FaceJob, find_faces
 
 
@@ -179,3 +179,21 @@ def test_batched_pipeline_refines_like_the_per_photo_path(
         assert np.abs(embedder.embed(alone.chips) - together.embeddings).max() < 2e-3
         faces += len(alone.detections)
     assert faces >= 5
+
+
+def test_crops_from_the_faces_region_equal_crops_from_the_whole_photo() -> None:
+    """O-Net reads only the part of the photo around the faces (speed), with the samples the
+    whole photo gives, edges of the photo included (outside is mid grey)."""
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        height, width = (int(v) for v in rng.integers(40, 500, 2))
+        pixels = torch.from_numpy(rng.integers(0, 256, (height, width, 3)).astype(np.uint8))
+        centres = rng.uniform(-40, [width + 40, height + 40], (3, 2))
+        half = rng.uniform(3, 150, (3, 1)) * np.array([0.75, 1.0])
+        squares = onet_boxes(torch.tensor(np.hstack([centres - half, centres + half])).float())
+        whole = ((pixels.float() - 127.5) / 128).permute(2, 0, 1)[None]
+        x0, y0, x1, y1 = crop_region(squares, height, width)
+        region = whole[:, :, y0 : y1 + 1, x0 : x1 + 1]
+        expected = crop_patches(whole, squares, 48)
+        found = crop_patches(region, squares, 48, (x0, y0), (height, width))
+        assert (found - expected).abs().max() < 1e-3

@@ -18,6 +18,7 @@ The same functions run on a photo tensor on any device, so the GPU scan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -60,13 +61,30 @@ def onet_points(onet: ONet, pixels: Tensor, boxes: Tensor) -> tuple[Tensor, Tens
     if boxes.shape[0] == 0:
         return torch.zeros(0, device=device), torch.zeros((0, 5, 2), device=device)
     with torch.inference_mode():
-        # MTCNN's input scale, (pixel - 127.5) / 128, as normalize_pixels computes it
-        image = (pixels.to(device).float() - 127.5) * (1.0 / 128.0)
-        image = image.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
         squares = onet_boxes(boxes.to(device).float())
-        crops = crop_patches(image, squares, ONET_INPUT)
+        height, width = int(pixels.shape[0]), int(pixels.shape[1])
+        # only the part of the photo the crops sample (as the whole photo would sample it)
+        x0, y0, x1, y1 = crop_region(squares, height, width)
+        region = pixels[y0 : y1 + 1, x0 : x1 + 1].to(device)
+        # MTCNN's input scale, (pixel - 127.5) / 128, as normalize_pixels computes it
+        image = (region.float() - 127.5) * (1.0 / 128.0)
+        image = image.permute(2, 0, 1)[None].contiguous(memory_format=torch.channels_last)
+        crops = crop_patches(image, squares, ONET_INPUT, (x0, y0), (height, width))
         _, landmarks, probability = onet(crops)
         return probability, decode_landmarks(squares, landmarks)
+
+
+def crop_region(squares: Tensor, height: int, width: int) -> tuple[int, int, int, int]:
+    """The photo's pixels (x0, y0, x1, y1 inclusive) that bilinear crops of ``squares`` read:
+    every sample inside the photo, with its right and lower neighbours."""
+    lo = squares[:, :2].amin(dim=0).tolist()
+    hi = squares[:, 2:].amax(dim=0).tolist()
+    # crop_patches samples x at x * (W - 1) / W (the reference's geometry)
+    x0 = min(max(math.floor(lo[0] * (width - 1) / width), 0), width - 1)
+    y0 = min(max(math.floor(lo[1] * (height - 1) / height), 0), height - 1)
+    x1 = max(min(math.ceil(hi[0] * (width - 1) / width) + 1, width - 1), x0)
+    y1 = max(min(math.ceil(hi[1] * (height - 1) / height) + 1, height - 1), y0)
+    return x0, y0, x1, y1
 
 
 def with_onet_points(faces: Sequence[Detection], points: np.ndarray) -> list[Detection]:
