@@ -158,11 +158,13 @@ class Settings:
         group="Detection",
     )
     landmarks: str = setting(
-        "native",
+        "onet",
         kind="choice",
-        choices=("native", "dlib5"),
+        choices=("onet", "native", "dlib5"),
         title="Alignment points",
-        help="MTCNN: align on its own five points (native) or on dlib's 5-point predictor",
+        help="five points the chips are aligned on: MTCNN's O-Net points (onet; for YuNet "
+        "found in YuNet's box), the detector's own (native), or dlib's 5-point predictor in "
+        "the detector's box (dlib5)",
         group="Detection",
         stored=True,
     )

@@ -4,14 +4,16 @@
                                       [--cache DIR] [--workers 2]
 
 Every image the pairs name is detected with YuNet (the face nearest the centre; dlib's 5
-points in the fixed centre box when none is found, as ``eval-lfw`` does), aligned the variant's
-way, embedded (flip on; float32 unless ``--precision bf16``) and scored by the 10-fold
-protocol. Variants:
+points in the fixed centre box when none is found, as ``eval-lfw`` does), aligned the
+variant's way, embedded (flip on unless ``--no-flip``; float32 unless ``--precision bf16``)
+and scored by the 10-fold protocol. Variants:
 
     own       YuNet's points on YuNet's template (``yunet5``), default detector
     mtcnn     YuNet's points on MTCNN's template (``mtcnn5``)
     mirror    ``own`` with each point averaged with the point found in the mirrored photo
     full      ``own`` with the photo at full size (no 0.75 shrink for a 40 px smallest face)
+    onet      MTCNN's O-Net points in YuNet's box on MTCNN's template (``--landmarks onet``)
+    avg       the mean of YuNet's and O-Net's points on the mean of their two templates
 
 Embeddings are cached per variant in ``--cache`` (recomputed when missing).
 """
@@ -37,6 +39,7 @@ from facenet_core.imageio import load_image
 from facenet_core.types import CHIP_SIZE, Detection
 from facenet_core.vision.align import MTCNN_TEMPLATE, YUNET_TEMPLATE, face_chip, template_chip
 from facenet_core.vision.detectors import YunetDetector
+from facenet_core.vision.detectors.yunet_onet import YunetOnetDetector
 from facenet_core.vision.embed import Embedder
 from facenet_core.vision.faces import CENTRE_BOX
 from facenet_core.vision.landmarks import LandmarkPredictor
@@ -75,6 +78,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lfw-alignment"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--no-flip", dest="flip", action="store_false", help="no flip TTA")
+    parser.add_argument(
+        "--keep-chips", action="store_true", help="also cache the chips (900 MB a variant)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     pairs = read_pairs(args.lfw_dir / "pairs.txt")
@@ -89,7 +96,11 @@ def main() -> None:
         box = (CENTRE_BOX[0] * w, CENTRE_BOX[1] * h, CENTRE_BOX[2] * w, CENTRE_BOX[3] * h)
         return face_chip(image, predictor.detection(image, box, 0.0))
 
-    def variant(detector: YunetDetector, template: np.ndarray, mirror: bool = False) -> Callable:
+    onet = YunetOnetDetector(default)
+
+    def variant(
+        detector: YunetDetector, template: np.ndarray, mirror: bool = False, refine: str = ""
+    ) -> Callable:
         def chip(path: Path) -> tuple[np.ndarray, bool]:
             image = load_image(path)
             faces = detector.detect(image)
@@ -97,6 +108,9 @@ def main() -> None:
                 return fallback(image), True
             face = nearest(faces, image)
             points = mirrored_points(detector, image, face) if mirror else face.landmarks
+            if refine:
+                refined = onet.refine(image, [face])[0].landmarks
+                points = refined if refine == "onet" else (points + refined) / 2.0
             return template_chip(image, points, template), False
 
         return chip
@@ -106,6 +120,8 @@ def main() -> None:
         "mtcnn": variant(default, MTCNN_TEMPLATE),
         "mirror": variant(default, YUNET_TEMPLATE, mirror=True),
         "full": variant(full, YUNET_TEMPLATE),
+        "onet": variant(default, MTCNN_TEMPLATE, refine="onet"),
+        "avg": variant(default, (YUNET_TEMPLATE + MTCNN_TEMPLATE) / 2.0, refine="avg"),
     }
     index = {key: i for i, key in enumerate(keys)}
     left = np.array([index[p.left] for p in pairs])
@@ -113,20 +129,28 @@ def main() -> None:
     same = np.array([p.same for p in pairs])
     folds = np.array([p.fold for p in pairs])
     args.cache.mkdir(parents=True, exist_ok=True)
-    embedder = Embedder.pretrained(device="cpu", flip=True, batch_size=64, precision=args.precision)
+    embedder = Embedder.pretrained(
+        device="cpu", flip=args.flip, batch_size=64, precision=args.precision
+    )
     print(f"{len(pairs)} pairs, {len(paths)} images", flush=True)
     for name in args.variants.split(","):
-        cached = args.cache / f"{name}-{args.precision}.npy"
+        cached = args.cache / f"{name}-{args.precision}{'' if args.flip else '-noflip'}.npy"
+        chip_file = args.cache / f"{name}-chips.npy"
         fallbacks = 0
         if cached.is_file():
             emb = np.load(cached)
         else:
-            chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
-            torch.set_num_threads(1)
-            with ThreadPoolExecutor(args.workers) as pool:
-                for i, (chip, fell_back) in enumerate(pool.map(variants[name], paths)):
-                    chips[i] = chip
-                    fallbacks += fell_back
+            if chip_file.is_file():
+                chips = np.load(chip_file)
+            else:
+                chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), np.uint8)
+                torch.set_num_threads(1)
+                with ThreadPoolExecutor(args.workers) as pool:
+                    for i, (chip, fell_back) in enumerate(pool.map(variants[name], paths)):
+                        chips[i] = chip
+                        fallbacks += fell_back
+                if args.keep_chips:
+                    np.save(chip_file, chips)
             torch.set_num_threads(args.workers)
             emb = embedder.embed(chips)
             np.save(cached, emb)

@@ -47,7 +47,7 @@ from facenet_core.store import (
 )
 from facenet_core.store.models import utcnow
 from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
-from facenet_core.vision.detectors import YunetDetector
+from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
@@ -211,7 +211,7 @@ def _find_faces(
         # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
         # in large transactions here
         yunet = engines.detector(detector)
-        assert isinstance(yunet, YunetDetector)
+        assert isinstance(yunet, YunetDetector | YunetOnetDetector)
         finder = BatchedFaceFinder(job, yunet, embedder, workers=settings.workers)
         ingest_pending(
             ingest, queue, reporter, cancel, finder, batch_faces=BATCHED_FACES, batch_seconds=2.0

@@ -39,6 +39,7 @@ from facenet_core.types import EMBEDDING_DIM, Detection
 from facenet_core.vision.align import template_chips_tensor, template_for
 from facenet_core.vision.detectors.base import DetectorConfig
 from facenet_core.vision.detectors.yunet import PreparedPhoto, YunetDetector, rows_per_photo
+from facenet_core.vision.detectors.yunet_onet import YunetOnetDetector
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.embed import Embedder
 from facenet_core.vision.faces import FaceJob, PhotoFaces, default_workers
@@ -53,8 +54,11 @@ EMBED_BATCH = 1024
 
 def uses_batched_pipeline(config: DetectorConfig) -> bool:
     """Whether a scan with this detector runs the batched pipeline: YuNet on a GPU (or any
-    device but the CPU, where threads of one photo each are faster)."""
-    return config.name == "yunet" and resolve_device(config.device).type != "cpu"
+    device but the CPU, where threads of one photo each are faster), with its own or O-Net's
+    points (dlib's predictor runs on the CPU, one photo at a time)."""
+    if config.name != "yunet" or config.landmarks == "dlib5":
+        return False
+    return resolve_device(config.device).type != "cpu"
 
 
 @dataclass
@@ -95,14 +99,15 @@ _END = object()
 
 class BatchedFaceFinder:
     """Finds, aligns and embeds the faces of many photos with one detector and one embedder on
-    one device (see the module docstring). ``workers``: CPU threads for decoding and
-    thumbnails; ``photo_batch``: photos per detection pass; ``embed_batch``: chips per
-    embedding call."""
+    one device (see the module docstring). ``detector``: YuNet, or YuNet with O-Net's points
+    (then O-Net runs on the device too, on each photo's faces); ``workers``: CPU threads for
+    decoding and thumbnails; ``photo_batch``: photos per detection pass; ``embed_batch``: chips
+    per embedding call."""
 
     def __init__(
         self,
         job: FaceJob,
-        detector: YunetDetector,
+        detector: YunetDetector | YunetOnetDetector,
         embedder: Embedder,
         *,
         workers: int | None = None,
@@ -112,12 +117,13 @@ class BatchedFaceFinder:
         if detector.device != embedder.device:
             raise ValueError(f"detector on {detector.device}, embedder on {embedder.device}")
         self.job = job
-        self.detector = detector
+        self.refiner = detector if isinstance(detector, YunetOnetDetector) else None
+        self.detector = detector.yunet if isinstance(detector, YunetOnetDetector) else detector
         self.embedder = embedder
         self.workers = max(1, workers if workers else default_workers())
         self.photo_batch = max(1, photo_batch)
         self.embed_batch = max(1, embed_batch)
-        self.template = template_for(detector.scheme)
+        self.template = template_for("mtcnn5" if self.refiner else self.detector.scheme)
 
     # -- stage 1: CPU threads -----------------------------------------------------------------
 
@@ -187,6 +193,8 @@ class BatchedFaceFinder:
                         photo_rows = rows_per_photo(found, 1)[0]
                 detections = self.detector.to_detections(photo_rows, item.prepared)
                 pixels = batch.pixels[index].to(self.detector.device, non_blocking=True)
+                if self.refiner is not None:
+                    detections = self.refiner.refine_pixels(pixels, detections)
                 landmarks = np.stack([d.landmarks for d in detections]) if detections else None
                 chips = (
                     template_chips_tensor(pixels.permute(2, 0, 1), landmarks, self.template)

@@ -25,7 +25,12 @@ from facenet_core.models.yunet import (
 )
 from facenet_core.settings import Settings, SettingsError
 from facenet_core.vision.align import face_chip
-from facenet_core.vision.detectors import DetectorConfig, YunetDetector, make_detector
+from facenet_core.vision.detectors import (
+    DetectorConfig,
+    YunetDetector,
+    YunetOnetDetector,
+    make_detector,
+)
 from facenet_core.vision.detectors.yunet import LEVEL_FACTOR, level_scales, padded_size
 
 WIDER = Path.home() / "datasets" / "wider-train" / "images"
@@ -243,13 +248,13 @@ def test_yunet_is_the_default_detector_everywhere() -> None:
     settings = Settings()
     assert settings.detector == "yunet"
     config = DetectorConfig.from_settings(settings)
-    assert config.name == "yunet" and config.alignment == "yunet" and config.threaded
+    assert config.name == "yunet" and config.alignment == "yunet-onet" and config.threaded
     assert DetectorConfig.from_settings(settings.replace(detector="mtcnn")).alignment == "mtcnn"
     assert not DetectorConfig(name="hog").threaded
     with pytest.raises(SettingsError, match="detector"):
         settings.replace(detector="retinaface")
     detector = make_detector(DetectorConfig(name="yunet", device="cpu", min_face_size=60))
-    assert isinstance(detector, YunetDetector) and detector.min_face_size == 60
+    assert isinstance(detector, YunetOnetDetector) and detector.yunet.min_face_size == 60
 
 
 def test_yunet_faces_on_lfw_align_like_dlib(lfw_images: list[Path], hog) -> None:

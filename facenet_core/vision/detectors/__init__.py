@@ -5,7 +5,8 @@
   detection table);
 - :mod:`.mtcnn`: MTCNN in PyTorch (P-Net, R-Net, O-Net cascade over an image pyramid);
 - :mod:`.hog`: dlib's HOG detector with dlib's 5-point landmarks;
-- :mod:`.mtcnn_dlib5`: MTCNN's boxes with dlib's landmarks.
+- :mod:`.mtcnn_dlib5`: MTCNN's (or YuNet's) boxes with dlib's landmarks;
+- :mod:`.yunet_onet`: YuNet's boxes with MTCNN's O-Net points (``--landmarks onet``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from facenet_core.types import Detection
 from facenet_core.vision.detectors.base import DetectorConfig, FaceDetector
 from facenet_core.vision.detectors.hog import HogDetector
 from facenet_core.vision.detectors.mtcnn import MtcnnDetector
-from facenet_core.vision.detectors.mtcnn_dlib5 import MtcnnDlib5Detector
+from facenet_core.vision.detectors.mtcnn_dlib5 import YUNET_TO_HOG_BOX, MtcnnDlib5Detector
 from facenet_core.vision.detectors.yunet import YunetDetector
+from facenet_core.vision.detectors.yunet_onet import YunetOnetDetector
 
 __all__ = [
     "Detection",
@@ -25,6 +27,7 @@ __all__ = [
     "MtcnnDetector",
     "MtcnnDlib5Detector",
     "YunetDetector",
+    "YunetOnetDetector",
     "make_detector",
 ]
 
@@ -34,12 +37,15 @@ DETECTORS = ("yunet", "mtcnn", "hog")
 def make_detector(config: DetectorConfig) -> FaceDetector:
     """The detector named by ``config.name``, on the device the policy picks for it."""
     if config.name == "yunet":
-        return YunetDetector(
+        yunet = YunetDetector(
             config.score_threshold,
             min_face_size=config.min_face_size,
             max_side=config.max_side,
             device=config.device,
         )
+        if config.landmarks == "dlib5":
+            return MtcnnDlib5Detector(yunet, YUNET_TO_HOG_BOX, side_of="height")
+        return YunetOnetDetector(yunet) if config.landmarks == "onet" else yunet
     if config.name == "hog":
         return HogDetector(config)
     if config.name == "mtcnn":

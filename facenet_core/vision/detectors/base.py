@@ -44,7 +44,9 @@ class DetectorConfig:
     min_score: float = 0.0
     score_threshold: float = 0.6  # YuNet: smallest score kept
     min_face_size: int = 40
-    landmarks: str = "native"  # MTCNN: "native" (its own 5 points) or "dlib5" (dlib's predictor)
+    # "onet": MTCNN's O-Net points (YuNet: O-Net in YuNet's box; MTCNN: its own points),
+    # "native": the detector's own points, "dlib5": dlib's predictor in the detector's box
+    landmarks: str = "onet"
     fast_pyramid: bool = True  # MTCNN: each pyramid level shrunk from a larger level
     device: str = "auto"
 
@@ -69,8 +71,12 @@ class DetectorConfig:
     @property
     def alignment(self) -> str:
         """How chips are aligned, the key of the calibrated thresholds: ``hog`` (dlib's 5
-        points), ``mtcnn`` (MTCNN's points onto its template), ``yunet`` (YuNet's points onto
-        its template) or ``mtcnn-dlib5``. ``landmarks`` applies to MTCNN only."""
-        if self.name == "mtcnn" and self.landmarks == "dlib5":
-            return "mtcnn-dlib5"
+        points), ``mtcnn`` (MTCNN's points onto its template), ``yunet-onet`` (O-Net's points in
+        YuNet's boxes onto MTCNN's template), ``yunet`` (YuNet's own points onto its template)
+        ``mtcnn-dlib5`` or ``yunet-dlib5``. ``landmarks`` does not apply to HOG; MTCNN's own
+        points are O-Net's (``native`` and ``onet`` are one alignment)."""
+        if self.name in ("mtcnn", "yunet") and self.landmarks == "dlib5":
+            return f"{self.name}-dlib5"
+        if self.name == "yunet" and self.landmarks == "onet":
+            return "yunet-onet"
         return self.name

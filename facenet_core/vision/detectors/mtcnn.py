@@ -329,6 +329,15 @@ def load_keras_arrays(net: PNet | RNet | ONet, arrays: Sequence[np.ndarray]) -> 
         loaded.add(width)
 
 
+def build_onet(weights_dir: Path | None = None, device: torch.device | str | None = None) -> ONet:
+    """O-Net alone (sha256-checked weights, eval mode, on ``device``): the landmark stage that
+    refines another detector's boxes (:mod:`.yunet_onet`)."""
+    onet = ONet()
+    load_keras_arrays(onet, load_weight_arrays("onet", weights_dir))
+    onet.eval().requires_grad_(False).to(resolve_device(device))
+    return onet.to(memory_format=torch.channels_last)
+
+
 def build_mtcnn_networks(
     weights_dir: Path | None = None, device: torch.device | str | None = None
 ) -> MtcnnNetworks:
@@ -428,7 +437,13 @@ def decode_landmarks(boxes: Tensor, landmarks: Tensor) -> Tensor:
     return torch.stack([xs, ys], dim=2)
 
 
-def crop_patches(image: Tensor, boxes: Tensor, size: int) -> Tensor:
+def crop_patches(
+    image: Tensor,
+    boxes: Tensor,
+    size: int,
+    origin: tuple[int, int] = (0, 0),
+    full_size: tuple[int, int] | None = None,
+) -> Tensor:
     """Bilinear ``size x size`` crops of ``boxes`` from one normalised image ``(1, 3, H, W)``.
 
     Geometry of the reference (TensorFlow ``crop_and_resize`` on boxes divided by the image
@@ -436,6 +451,10 @@ def crop_patches(image: Tensor, boxes: Tensor, size: int) -> Tensor:
     both box corners included; a sample outside ``[0, W - 1] x [0, H - 1]`` is 0, i.e. mid grey.
     Implemented with ``grid_sample(align_corners=True)``, whose normalised coordinate of that
     sample is exactly ``2 * (x1 + k * (x2 - x1) / (size - 1)) / W - 1``.
+
+    ``image`` may be only the region of a larger photo of ``full_size`` (height, width) whose
+    top-left pixel is ``origin`` (x, y): the samples are those of the whole photo (``boxes`` in
+    its pixels), provided the region holds every in-photo pixel the boxes' samples touch.
     """
     count = boxes.shape[0]
     if count == 0:
@@ -444,6 +463,13 @@ def crop_patches(image: Tensor, boxes: Tensor, size: int) -> Tensor:
     steps = torch.arange(size, dtype=boxes.dtype, device=boxes.device) / (size - 1)
     gx = 2.0 * (boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])) / width - 1.0
     gy = 2.0 * (boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) / height - 1.0
+    if full_size is not None:
+        full_h, full_w = full_size
+        # sample positions in the photo's pixels, then in the region's normalised coordinates
+        px = (boxes[:, 0:1] + steps * (boxes[:, 2:3] - boxes[:, 0:1])) * (full_w - 1) / full_w
+        py = (boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * (full_h - 1) / full_h
+        gx = 2.0 * (px - origin[0]) / max(width - 1, 1) - 1.0
+        gy = 2.0 * (py - origin[1]) / max(height - 1, 1) - 1.0
     grid = torch.stack(
         torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1
     )  # (N, size, size, 2) as (x, y)
