@@ -343,6 +343,16 @@ class Settings:
         "their scale and the calibrated thresholds stay valid (0: the paper's loss alone)",
         group="Training",
     )
+    scale: float = setting(
+        0.0,
+        kind="float",
+        minimum=0.0,
+        maximum=1000.0,
+        title="Keep the distance scale",
+        help="weight holding the mean squared distance between faces at the current model's, so "
+        "the calibrated thresholds (clustering, recognition, verification) stay valid (0: off)",
+        group="Training",
+    )
     holdout: float = setting(
         0.25,
         kind="float",

@@ -20,6 +20,7 @@ import torch
 from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Cancelled, CancelToken
+from facenet_core.settings import Settings
 from facenet_core.training.loop import FeatureBank, TrainConfig, embed_bank, train
 from facenet_core.vision.faces import FaceJob, find_faces
 
@@ -211,3 +212,16 @@ def test_anchoring_keeps_the_distance_scale_the_paper_loss_expands_it(faces) -> 
 def test_anchoring_is_refused_from_scratch() -> None:
     with pytest.raises(ValueError, match="anchor"):
         TrainConfig.paper(anchor=1.0)
+
+
+def test_the_training_settings_defaults_are_the_config_defaults() -> None:
+    """The app's Settings (group Training) and ``TrainConfig()`` describe the same measured run."""
+    assert TrainConfig.from_settings(Settings()) == TrainConfig()
+    changed = Settings().replace(scale=3.0, anchor=0.5, margin=0.1, epochs=2)
+    config = TrainConfig.from_settings(changed)
+    assert (config.scale, config.anchor, config.margin, config.epochs) == (3.0, 0.5, 0.1, 2)
+
+
+def test_scale_is_refused_from_scratch() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        TrainConfig.paper(scale=1.0)
