@@ -296,7 +296,7 @@ class Settings:
 
     # -- training (fine-tuning on the user's confirmed faces) -----------------------------------
     epochs: int = setting(
-        30,
+        60,
         kind="int",
         minimum=1,
         maximum=1000,
@@ -344,7 +344,7 @@ class Settings:
         group="Training",
     )
     scale: float = setting(
-        0.0,
+        1.0,
         kind="float",
         minimum=0.0,
         maximum=1000.0,

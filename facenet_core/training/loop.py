@@ -97,7 +97,7 @@ class TrainConfig:
     ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``.
     """
 
-    epochs: int = 30
+    epochs: int = 60
     optimiser: Optimiser = "adam"
     learning_rate: float = 1e-5
     top_blocks: int | None = 3
@@ -114,7 +114,7 @@ class TrainConfig:
     checkpoint_every: int = 25
     from_scratch: bool = False
     anchor: float = 1.0
-    scale: float = 0.0
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
