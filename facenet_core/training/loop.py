@@ -144,6 +144,7 @@ class TrainConfig:
             lr_drop_at=0.8,
             margin=MARGIN,
             anchor=0.0,
+            scale=0.0,
             from_scratch=True,
         )
         return dataclasses.replace(base, **changes)

@@ -229,3 +229,8 @@ def test_the_training_settings_defaults_are_the_config_defaults() -> None:
 def test_scale_is_refused_from_scratch() -> None:
     with pytest.raises(ValueError, match="scale"):
         TrainConfig.paper(scale=1.0)
+
+
+def test_the_paper_recipe_has_neither_term() -> None:
+    config = TrainConfig.paper()
+    assert (config.anchor, config.scale, config.margin, config.optimiser) == (0, 0, 0.2, "adagrad")
