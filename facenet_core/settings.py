@@ -298,7 +298,7 @@ class Settings:
 
     # -- training (fine-tuning on the user's confirmed faces) -----------------------------------
     epochs: int = setting(
-        30,
+        60,
         kind="int",
         minimum=1,
         maximum=1000,
@@ -343,6 +343,16 @@ class Settings:
         title="Stay near the current model",
         help="weight keeping each face's embedding near the current model's, so distances keep "
         "their scale and the calibrated thresholds stay valid (0: the paper's loss alone)",
+        group="Training",
+    )
+    scale: float = setting(
+        1.0,
+        kind="float",
+        minimum=0.0,
+        maximum=1000.0,
+        title="Keep the distance scale",
+        help="weight holding the mean squared distance between faces at the current model's, so "
+        "the calibrated thresholds (clustering, recognition, verification) stay valid (0: off)",
         group="Training",
     )
     holdout: float = setting(

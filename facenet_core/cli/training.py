@@ -48,6 +48,9 @@ TRAINING = [
     "epochs",
     "learning_rate",
     "top_blocks",
+    "margin",
+    "anchor",
+    "scale",
     "holdout",
     "faces_per_person",
     "train_batch_size",
@@ -112,6 +115,18 @@ def _figures(args: argparse.Namespace, before: dict[str, float], after: dict[str
     say(args, f"nearest-person accuracy:   {_pct(before['nearest'])} -> {_pct(after['nearest'])}")
 
 
+def _distance_scale(
+    args: argparse.Namespace, before: dict[str, float], after: dict[str, float]
+) -> None:
+    d_before, d_after = before.get("d_diff"), after.get("d_diff")
+    if d_before and d_after and d_before == d_before and d_after == d_after:
+        say(
+            args,
+            f"distance scale (held-out faces of different people): {d_before:.4f} -> "
+            f"{d_after:.4f} (x{d_after / d_before:.3f}; the calibrated thresholds assume x1)",
+        )
+
+
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -166,6 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
         f"{_pct(result.after['nearest'])}",
     )
+    _distance_scale(args, result.before, result.after)
     if result.guard is not None:
         say(
             args,
@@ -246,6 +262,7 @@ def _train_dataset(args: argparse.Namespace) -> int:
         f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
         f"{_pct(result.after['nearest'])}",
     )
+    _distance_scale(args, result.before, result.after)
     if result.guard is not None:
         say(
             args,

@@ -250,6 +250,7 @@ def test_promotion_reembeds_and_the_old_model_comes_back_with_every_edit(
     assert result.counts["people_trained"] == TRAINED
     assert result.counts["faces_held_out"] == 2 * TRAINED
     assert result.guard_before is not None and result.guard_after is not None
+    assert result.before["d_diff"] > 0 and result.after["d_diff"] > 0  # the distance scale
     # the version: recorded with its parent, weights, metrics; active; every face re-embedded
     with library.session() as s:
         version = s.get(ModelVersion, new_id)

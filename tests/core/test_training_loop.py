@@ -18,6 +18,7 @@ import torch
 from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Cancelled, CancelToken
+from facenet_core.settings import Settings
 from facenet_core.training.loop import FeatureBank, TrainConfig, embed_bank, train
 from facenet_core.vision.device import torch_threads
 from facenet_core.vision.faces import FaceJob, find_faces
@@ -165,14 +166,15 @@ def mean_distances(model, bank, labels) -> tuple[float, float]:
 @pytest.mark.slow
 def test_anchoring_keeps_the_distance_scale_the_paper_loss_expands_it(faces) -> None:
     """In dlib's compact space the plain triplet loss spreads every face apart (the calibrated
-    thresholds then mean something else); the anchor term holds the scale."""
+    thresholds then mean something else); the anchor term holds the scale, and so does the
+    scale term alone (which holds the batch's mean squared distance at the start's)."""
     chips, labels_file = faces
     labels = np.load(labels_file)
     pretrained, _ = load_dlib_resnet()
     bank = FeatureBank.from_chips(pretrained, np.load(chips), 11, CPU)
     _, start = mean_distances(pretrained, bank, labels)
     spread = {}
-    for anchor in (0.0, 10.0):
+    for anchor, scale in ((0.0, 0.0), (10.0, 0.0), (0.0, 10.0)):
         model, _ = load_dlib_resnet()
         config = TrainConfig(
             epochs=10,
@@ -182,6 +184,7 @@ def test_anchoring_keeps_the_distance_scale_the_paper_loss_expands_it(faces) -> 
             learning_rate=1e-5,
             margin=0.2,
             anchor=anchor,
+            scale=scale,
             extra=0.0,
         )
         events: list = []
@@ -189,13 +192,33 @@ def test_anchoring_keeps_the_distance_scale_the_paper_loss_expands_it(faces) -> 
             train(model, bank, labels, config, device=CPU, reporter=events.append)
         last = events[-1].counters
         assert {"loss", "active", "semihard", "d_ap", "d_an", "drift", "lr", "step"} <= last.keys()
-        assert (last["drift"] > 0) == (anchor > 0)
-        spread[anchor] = mean_distances(model, bank, labels)[1] / start
-    assert spread[0.0] > 2.0  # the plain loss blew the space up (measured: x3.3)
-    # anchored: about the same scale (measured: x1.10)
-    assert abs(spread[10.0] - 1.0) < 0.15
+        assert (last["drift"] > 0) == (anchor > 0 or scale > 0)
+        spread[anchor, scale] = mean_distances(model, bank, labels)[1] / start
+    assert spread[0.0, 0.0] > 2.0  # the plain loss blew the space up (measured: x3.2)
+    # anchored: about the same scale (measured: x1.09)
+    assert abs(spread[10.0, 0.0] - 1.0) < 0.15
+    # the scale term alone holds the whole batch's mean (measured: x1.13 between people)
+    assert abs(spread[0.0, 10.0] - 1.0) < 0.15
 
 
 def test_anchoring_is_refused_from_scratch() -> None:
     with pytest.raises(ValueError, match="anchor"):
         TrainConfig.paper(anchor=1.0)
+
+
+def test_the_training_settings_defaults_are_the_config_defaults() -> None:
+    """The app's Settings (group Training) and ``TrainConfig()`` describe the same measured run."""
+    assert TrainConfig.from_settings(Settings()) == TrainConfig()
+    changed = Settings().replace(scale=3.0, anchor=0.5, margin=0.1, epochs=2)
+    config = TrainConfig.from_settings(changed)
+    assert (config.scale, config.anchor, config.margin, config.epochs) == (3.0, 0.5, 0.1, 2)
+
+
+def test_scale_is_refused_from_scratch() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        TrainConfig.paper(scale=1.0)
+
+
+def test_the_paper_recipe_has_neither_term() -> None:
+    config = TrainConfig.paper()
+    assert (config.anchor, config.scale, config.margin, config.optimiser) == (0, 0, 0.2, "adagrad")
