@@ -225,9 +225,10 @@ class ProgressBar:
 
 
 @contextmanager
-def ctrl_c_cancels(cancel: CancelToken, after: str = "the current photos") -> Iterator[None]:
-    """The first Ctrl-C asks the job to stop after the batch in hand (so the summary counts
-    what was committed); a second one interrupts at once."""
+def ctrl_c_cancels(cancel: CancelToken, how: str = "after the current photos") -> Iterator[None]:
+    """The first Ctrl-C asks the job to stop cleanly (``how`` tells the user how: after the
+    batch in hand, so the summary counts what was committed; saving a checkpoint...); a second
+    one interrupts at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -236,7 +237,7 @@ def ctrl_c_cancels(cancel: CancelToken, after: str = "the current photos") -> It
         if cancel.cancelled:
             raise KeyboardInterrupt
         cancel.cancel()
-        print(f"\nstopping after {after} (Ctrl-C again to stop now)", file=sys.stderr)
+        print(f"\nstopping {how} (Ctrl-C again to stop now)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

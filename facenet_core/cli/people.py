@@ -74,7 +74,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     settings = settings_from(args, library.settings())
     bar, cancel = ProgressBar(), CancelToken()
     try:
-        with ctrl_c_cancels(cancel, "the step in hand; nothing will be changed"):
+        with ctrl_c_cancels(cancel, "after the step in hand; nothing will be changed"):
             report = recluster(library, settings, reporter=bar, cancel=cancel)
     finally:
         bar.close()
@@ -97,7 +97,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     settings = settings_from(args, library.settings())
     bar, cancel = ProgressBar(), CancelToken()
     try:
-        with ctrl_c_cancels(cancel, "the step in hand; nothing will be changed"):
+        with ctrl_c_cancels(cancel, "after the step in hand; nothing will be changed"):
             report = recognize_new(
                 library, settings, everything=args.all, reporter=bar, cancel=cancel
             )

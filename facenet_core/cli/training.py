@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 
 from facenet_core.cli.common import (
     DETECTION,
@@ -20,6 +15,7 @@ from facenet_core.cli.common import (
     ProgressBar,
     add_json_option,
     add_settings_options,
+    ctrl_c_cancels,
     open_library,
     say,
     settings_from,
@@ -35,6 +31,8 @@ from facenet_core.store import LibraryBusy, get_active_model_version
 from facenet_core.training.data import NotEnoughFaces
 from facenet_core.training.loop import TrainConfig
 from facenet_core.training.promote import (
+    DatasetResult,
+    FinetuneResult,
     GuardSet,
     NoModelVersion,
     find_version,
@@ -85,34 +83,21 @@ def load_guard(args: argparse.Namespace, settings: Settings, model_version: str)
     return GuardSet.of(found)
 
 
-@contextmanager
-def ctrl_c_cancels(cancel: CancelToken, what: str) -> Iterator[None]:
-    """The first Ctrl-C asks the job to stop cleanly (``what`` says how); a second one
-    interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        cancel.cancel()
-        print(f"\nstopping: {what} (Ctrl-C again to stop now)", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{100 * value:.2f}%"
 
 
-def _figures(args: argparse.Namespace, before: dict[str, float], after: dict[str, float]) -> None:
+def _figures(args: argparse.Namespace, result: FinetuneResult | DatasetResult) -> None:
+    """The held-out figures, the distance scale and the guard, before -> after."""
+    before, after = result.before, result.after
     say(args, f"VAL @ FAR=1e-3 (held out): {_pct(before['val'])} -> {_pct(after['val'])}")
     say(args, f"nearest-person accuracy:   {_pct(before['nearest'])} -> {_pct(after['nearest'])}")
+    _distance_scale(args, before, after)
+    if result.guard is not None:
+        say(
+            args,
+            f"guard ({result.guard}):  {_pct(result.guard_before)} -> {_pct(result.guard_after)}",
+        )
 
 
 def _distance_scale(
@@ -144,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             active = get_active_model_version(session)
             version = f"{active.name}@{active.weights_sha256}" if active else DLIB_RESNET
         guard = load_guard(args, settings, version)
-        with ctrl_c_cancels(cancel, "saving a checkpoint; run the same command to resume"):
+        with ctrl_c_cancels(cancel, "and saving a checkpoint; run the same command to resume"):
             result = finetune_library(
                 library,
                 settings,
@@ -172,21 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{result.training['steps']} steps of {result.training['batch_size']} faces on "
         f"{result.training['device']}",
     )
-    say(
-        args,
-        f"VAL @ FAR=1e-3 (held out): {_pct(result.before['val'])} -> {_pct(result.after['val'])}",
-    )
-    say(
-        args,
-        f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
-        f"{_pct(result.after['nearest'])}",
-    )
-    _distance_scale(args, result.before, result.after)
-    if result.guard is not None:
-        say(
-            args,
-            f"guard ({result.guard}):  {_pct(result.guard_before)} -> {_pct(result.guard_after)}",
-        )
+    _figures(args, result)
     verdict = "PROMOTED" if result.promoted else "NOT promoted (the active model is unchanged)"
     say(args, f"{verdict}: {result.new_version}")
     for reason in result.reasons:
@@ -236,7 +207,7 @@ def _train_dataset(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     cancel = CancelToken()
     try:
-        with ctrl_c_cancels(cancel, "saving a checkpoint; run the same command to resume"):
+        with ctrl_c_cancels(cancel, "and saving a checkpoint; run the same command to resume"):
             result = finetune_dataset(
                 folder,
                 settings,
@@ -253,21 +224,7 @@ def _train_dataset(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         bar.close()
-    say(
-        args,
-        f"VAL @ FAR=1e-3 (held out): {_pct(result.before['val'])} -> {_pct(result.after['val'])}",
-    )
-    say(
-        args,
-        f"nearest-person accuracy:   {_pct(result.before['nearest'])} -> "
-        f"{_pct(result.after['nearest'])}",
-    )
-    _distance_scale(args, result.before, result.after)
-    if result.guard is not None:
-        say(
-            args,
-            f"guard ({result.guard}):  {_pct(result.guard_before)} -> {_pct(result.guard_after)}",
-        )
+    _figures(args, result)
     say(args, f"{'better' if result.improved else 'NOT better'}; weights: {result.output}")
     for reason in result.reasons:
         say(args, f"  - {reason}")
