@@ -184,9 +184,11 @@ def faces_per_photo(library: Path, folder: Path) -> dict[str, int]:
 
 @pytest.fixture
 def photo_sets(tmp_path: Path, lfw_mini: Path) -> tuple[list[Path], list[Path]]:
-    """About forty different real photos, split in two halves, each with a few bad files."""
-    sources = sorted((lfw_mini / "images").glob("*/*.jpg"))[::25][:40]
-    assert len(sources) == 40
+    """Different real photos: 20 for the first scan, 100 arriving later (enough that the faces
+    phase of a scan lasts a few seconds even with a fast detector: the kills must land in it),
+    each set with a few bad files."""
+    sources = sorted((lfw_mini / "images").glob("*/*.jpg"))[::9][:120]
+    assert len(sources) == 120
     staging = tmp_path / "staging"
     staging.mkdir()
     first, second = [], []
