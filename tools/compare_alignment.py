@@ -36,6 +36,7 @@ from facenet_core.evaluation.verification import (
     squared_distances,
 )
 from facenet_core.imageio import load_image
+from facenet_core.paths import cache_dir
 from facenet_core.types import CHIP_SIZE, Detection
 from facenet_core.vision.align import MTCNN_TEMPLATE, YUNET_TEMPLATE, face_chip, template_chip
 from facenet_core.vision.detectors import YunetDetector
@@ -75,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw-dir", type=Path, required=True)
     parser.add_argument("--variants", default="own,mtcnn")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/lfw-alignment"))
+    parser.add_argument("--cache", type=Path, default=cache_dir() / "lfw-alignment")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--no-flip", dest="flip", action="store_false", help="no flip TTA")
