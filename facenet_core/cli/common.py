@@ -148,6 +148,11 @@ def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Set
 # -- the library ----------------------------------------------------------------------------
 
 
+def busy_error(exc: Exception, also: str = "") -> CliError:
+    """The one-line error for a library another job is writing (exit status 75)."""
+    return CliError(f"{exc}; run this again when it has finished{also}", EXIT_BUSY)
+
+
 def library_path(args: argparse.Namespace) -> Path:
     return Path(args.library) if args.library else default_library_path()
 

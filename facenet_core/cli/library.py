@@ -18,6 +18,7 @@ from facenet_core.cli.common import (
     ProgressBar,
     add_json_option,
     add_settings_options,
+    busy_error,
     ctrl_c_cancels,
     library_path,
     open_library,
@@ -83,9 +84,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: every committed batch is kept, the next scan resumes
     except LibraryBusy as exc:
-        raise CliError(
-            f"{exc}; run this again when it has finished, or add --wait", EXIT_BUSY
-        ) from None
+        raise busy_error(exc, ", or add --wait") from None
     except LibraryError as exc:
         raise CliError(str(exc)) from exc
     except SQLAlchemyError as exc:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from facenet_core.cli.common import (
     DETECTION,
-    EXIT_BUSY,
     EXIT_INTERRUPTED,
     CliError,
     ProgressBar,
     add_json_option,
     add_settings_options,
+    busy_error,
     ctrl_c_cancels,
     open_library,
     say,
@@ -140,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except NotEnoughFaces as exc:
         raise CliError(str(exc)) from exc
     except LibraryBusy as exc:
-        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+        raise busy_error(exc) from None
     except (NoModelVersion, ModelLoadError) as exc:
         raise CliError(str(exc)) from exc
     except Cancelled:
@@ -268,7 +268,7 @@ def cmd_use_model(args: argparse.Namespace) -> int:
         with ctrl_c_cancels(cancel, "after the current batch; run the same command to finish"):
             result = use_model_version(library, settings, version_id, reporter=bar, cancel=cancel)
     except LibraryBusy as exc:
-        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+        raise busy_error(exc) from None
     except (NoModelVersion, ModelLoadError) as exc:
         raise CliError(str(exc)) from exc
     finally:
@@ -294,7 +294,7 @@ def cmd_reembed(args: argparse.Namespace) -> int:
         with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
             result = reembed(library, settings, reporter=bar, cancel=cancel)
     except LibraryBusy as exc:
-        raise CliError(f"{exc}; run this again when it has finished", EXIT_BUSY) from None
+        raise busy_error(exc) from None
     except (LookupError, ModelLoadError) as exc:
         raise CliError(str(exc)) from exc
     finally:
