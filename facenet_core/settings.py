@@ -142,7 +142,7 @@ class Settings:
         kind="choice",
         choices=("yunet", "mtcnn", "hog"),
         title="Face detector",
-        help="YuNet finds the most faces (WIDER recall 90.4% vs MTCNN's 85.7%, HOG's 64.1%), "
+        help="YuNet finds the most faces (WIDER recall 90.3% vs MTCNN's 85.7%, HOG's 64.1%), "
         "at the highest speed",
         group="Detection",
         stored=True,
