@@ -700,7 +700,7 @@ def undo(library: Library) -> Change:
     with library.write() as session:
         edit = session.execute(
             select(Edit.id, Edit.kind, Edit.summary)
-            .where(Edit.kind.not_like(REDO_PREFIX + "%"))
+            .where(~Edit.kind.startswith(REDO_PREFIX))
             .order_by(Edit.id.desc())
             .limit(1)
         ).one_or_none()

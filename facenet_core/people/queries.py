@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from facenet_core.people.edits import REDO_PREFIX
 from facenet_core.people.errors import PeopleError
 from facenet_core.store import Assignment, Edit, Face, Person, Photo
 
@@ -487,7 +488,6 @@ def photos_with_people(
 
 def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:
     """The most recent edits, newest first: the first is what Undo reverts."""
-    rows = session.scalars(
-        select(Edit).where(Edit.kind.not_like("redo:%")).order_by(Edit.id.desc()).limit(limit)
-    )
+    undone = Edit.kind.startswith(REDO_PREFIX)  # kept for Redo, not edits to undo
+    rows = session.scalars(select(Edit).where(~undone).order_by(Edit.id.desc()).limit(limit))
     return [EditInfo(e.id, e.kind, e.summary, e.created_at) for e in rows]
