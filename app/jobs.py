@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facenet_core.errors import UserError
 from facenet_core.library.result import ScanResult
 from facenet_core.library.roots import add_root, list_roots, normalise
 from facenet_core.progress import CancelToken, Progress, Reporter
@@ -78,7 +79,7 @@ def recluster_job(library: Library) -> Callable[..., object]:
 # -- training -------------------------------------------------------------------------------
 
 
-class TrainingError(ValueError):
+class TrainingError(UserError, ValueError):
     """A training or model-switching job could not run; the message says why and what to do."""
 
 
@@ -202,9 +203,7 @@ def finetune_job(
     ``feed`` as well as to the runner."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> FinetuneResult:
-        from facenet_core.evaluation.guard import GuardSetError
-        from facenet_core.models.registry import ModelLoadError
-        from facenet_core.store import LibraryBusy, get_active_model_version
+        from facenet_core.store import get_active_model_version
         from facenet_core.training.loop import TrainConfig
         from facenet_core.training.promote import finetune_library
 
@@ -217,29 +216,19 @@ def finetune_job(
             if active is None:
                 raise TrainingError("the library has no model yet: add a folder of photos first")
             version = f"{active.name}@{active.weights_sha256}"
-        try:
-            guard = (options.guard or _default_guard)(settings, version, report, cancel)
-            return finetune_library(
-                library,
-                settings,
-                guard=guard,
-                config=config,
-                reporter=report,
-                cancel=cancel,
-                models_dir=options.models_dir,
-                work_dir=options.work_dir,
-            )
-        except LibraryBusy as exc:
-            raise TrainingError(f"{exc}. Start fine-tuning again when it has finished.") from None
-        except GuardSetError as exc:
-            raise TrainingError(
-                f"{exc}. Point FACENET_GUARD_DIR at an LFW-style folder (images/NAME/...jpg "
-                "and pairs_fold1.txt), or remove it to train without a guard check."
-            ) from None
-        except ModelLoadError as exc:
-            raise TrainingError(
-                f"{exc}. Choose another model version in the list and Use this model."
-            ) from None
+        # a busy library, a bad guard set or weights that cannot load are user errors that
+        # carry their own hint (facenet_core.errors): the runner words them as the CLI does
+        guard = (options.guard or _default_guard)(settings, version, report, cancel)
+        return finetune_library(
+            library,
+            settings,
+            guard=guard,
+            config=config,
+            reporter=report,
+            cancel=cancel,
+            models_dir=options.models_dir,
+            work_dir=options.work_dir,
+        )
 
     return job
 
@@ -249,20 +238,12 @@ def use_model_job(library: Library, version_id: int | None) -> Callable[..., Use
     faces lacking its embedding are embedded, then people are regrouped."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> UseResult:
-        from facenet_core.models.registry import ModelLoadError
-        from facenet_core.store import LibraryBusy
         from facenet_core.training.promote import find_version, use_model_version
 
-        try:
-            wanted = find_version(library, "previous") if version_id is None else version_id
-            return use_model_version(
-                library, library.settings(), wanted, reporter=reporter, cancel=cancel
-            )
-        except LibraryBusy as exc:
-            raise TrainingError(f"{exc}. Try again when it has finished.") from None
-        except ModelLoadError as exc:
-            raise TrainingError(
-                f"{exc}. The model's weights file is gone: choose another version."
-            ) from None
+        # a busy library or weights that cannot load carry their own hint (see above)
+        wanted = find_version(library, "previous") if version_id is None else version_id
+        return use_model_version(
+            library, library.settings(), wanted, reporter=reporter, cancel=cancel
+        )
 
     return job

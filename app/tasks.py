@@ -38,9 +38,8 @@ from typing import Any, Literal, TypeVar
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 
+from facenet_core.errors import UserError, explain
 from facenet_core.progress import Cancelled, CancelToken, Progress, Reporter
-from facenet_core.settings import SettingsError
-from facenet_core.store import LibraryError
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +47,15 @@ T = TypeVar("T")
 Lane = Literal["job", "edit", "read", "thumbs"]
 LANE_THREADS: dict[str, int] = {"job": 1, "edit": 1, "read": 2, "thumbs": 2}
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    LibraryError,
-    SettingsError,
-    OSError,
-    ValueError,
-    LookupError,
-)
-"""Errors whose message is meant for a person; anything else is shown as an unexpected error."""
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (UserError, OSError)
+"""Errors whose message is meant for a person (by class: see :mod:`facenet_core.errors`);
+anything else is a bug, shown as an unexpected error with its traceback in the log."""
 
 
 def one_line(exc: BaseException) -> str:
-    """An error as one line a person can read: its message, or its kind when it has none."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, EXPECTED_ERRORS) and text:
-        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
-            text = f"{exc.filename}: {text}"
-        return text
-    kind = type(exc).__name__
-    return f"unexpected error ({kind}): {text}" if text else f"unexpected error ({kind})"
+    """An error as one line a person can read: its message and hint, the same words the command
+    line prints (:func:`facenet_core.errors.explain`); a bug is worded as an unexpected error."""
+    return explain(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from facenet_core.errors import UserError
+
 BOX = QColor("#ffd166")
 BOX_NAMED = QColor("#4ade80")
 BOX_HOVER = QColor("#ffffff")
@@ -46,7 +48,7 @@ def decode_preview(data: bytes) -> QImage:
     """JPEG bytes -> QImage (in a worker: QImage, unlike QPixmap, is safe off the GUI thread)."""
     image = QImage.fromData(data)
     if image.isNull():
-        raise ValueError("the photo could not be decoded")
+        raise UserError("the photo could not be decoded")
     return image
 
 

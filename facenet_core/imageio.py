@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from facenet_core.errors import UserError
+
 # Refuse images above this many pixels (decompression bombs); 200 MP covers any real camera.
 MAX_PIXELS = 200_000_000
 # Pillow's own bomb check (a warning, an error in ``open_photo``, above ~89 MP) would refuse real
@@ -25,7 +27,7 @@ except ImportError:  # pragma: no cover - depends on the install
     pass
 
 
-class ImageLoadError(Exception):
+class ImageLoadError(UserError):
     """A photo could not be read; ``reason`` says why in words a person understands."""
 
     def __init__(self, path: Path | str, reason: str) -> None:

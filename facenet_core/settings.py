@@ -18,12 +18,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from facenet_core.errors import UserError
+
 Kind = Literal["bool", "int", "float", "choice", "device"]
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """A setting got a value outside what it allows; the message names the setting."""
 
 

@@ -22,7 +22,8 @@ import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
+from facenet_core.cli.common import EXIT_INTERRUPTED, exit_code
+from facenet_core.errors import UserError, explain
 
 GROUPS = ("library", "people", "evaluate", "training")
 """The command group modules of this package, in the order ``--help`` lists them."""
@@ -98,9 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except CliError as exc:
-        print(f"facenet-photos {args.command}: error: {exc}", file=sys.stderr)
-        return exc.code
+    except UserError as exc:  # CliError, or a core error meant for a person: no traceback
+        print(f"facenet-photos {args.command}: error: {explain(exc)}", file=sys.stderr)
+        return exit_code(exc)
     except KeyboardInterrupt:
         print(f"facenet-photos {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

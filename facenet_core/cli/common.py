@@ -18,10 +18,11 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from facenet_core.errors import UserError
 from facenet_core.paths import default_library_path
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import SETTINGS, SPECS, Settings, SettingsError, SettingSpec
-from facenet_core.store import Library, LibraryError
+from facenet_core.store import Library, LibraryBusy, LibraryError
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75
@@ -29,12 +30,22 @@ EXIT_BUSY = 75
 EXIT_INTERRUPTED = 130
 
 
-class CliError(Exception):
-    """A failure to report as one line, without a traceback, and the exit status to end with."""
+class CliError(UserError):
+    """A failure to report as one line, without a traceback, and the exit status to end with.
+    Printed as every user error is (:func:`facenet_core.errors.explain`): the message, then the
+    hint, its own or that of the core error it was raised from."""
 
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: int = EXIT_FAILED, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.code = code
+
+
+def exit_code(exc: UserError) -> int:
+    """The exit status for a user error: its own (:class:`CliError`), 75 for a busy library,
+    else 1."""
+    if isinstance(exc, CliError):
+        return exc.code
+    return EXIT_BUSY if isinstance(exc, LibraryBusy) else EXIT_FAILED
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -148,9 +159,11 @@ def settings_from(args: argparse.Namespace, base: Settings | None = None) -> Set
 # -- the library ----------------------------------------------------------------------------
 
 
-def busy_error(exc: Exception, also: str = "") -> CliError:
-    """The one-line error for a library another job is writing (exit status 75)."""
-    return CliError(f"{exc}; run this again when it has finished{also}", EXIT_BUSY)
+def busy_error(exc: LibraryBusy, also: str = "") -> CliError:
+    """The one-line error for a library another job is writing (exit status 75): its message
+    and hint, ``also`` adding what only the command line offers (", or add --wait")."""
+    hint = f"{exc.hint.rstrip('.')}{also}." if also else exc.hint
+    return CliError(str(exc), EXIT_BUSY, hint=hint)
 
 
 def library_path(args: argparse.Namespace) -> Path:

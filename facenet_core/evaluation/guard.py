@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facenet_core import calibration
+from facenet_core.errors import UserError
 from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.paths import atomic_write_bytes, cache_dir
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
@@ -32,8 +33,13 @@ GUARD_ENV = "FACENET_GUARD_DIR"
 PAIRS_FILES = ("pairs_fold1.txt", "pairs.txt")
 
 
-class GuardSetError(ValueError):
+class GuardSetError(UserError, ValueError):
     """The guard folder or its pairs file is missing or unusable (the message says which)."""
+
+    hint = (
+        f"Point {GUARD_ENV} at an LFW-style folder (images/NAME/NAME_0001.jpg and "
+        "pairs_fold1.txt), or train without a guard check."
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from facenet_core.errors import UserError
 from facenet_core.library.chips import FaceRef, face_rows, rebuild_chips
 from facenet_core.models.registry import ModelInfo, model_info
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
@@ -29,6 +30,10 @@ from facenet_core.store.queries import get_active_model_version
 from facenet_core.vision.engines import Engines, shared_engines
 
 log = logging.getLogger(__name__)
+
+
+class NoModelToEmbed(UserError, LookupError):
+    """There is no such model version (or no active one) to embed faces with."""
 
 BATCH_FACES = 64
 """Faces embedded and committed together."""
@@ -105,7 +110,7 @@ def _reembed(
             else session.get(ModelVersion, version_id)
         )
         if version is None:
-            raise LookupError("no such model version" if version_id else "no active model")
+            raise NoModelToEmbed("no such model version" if version_id else "no active model")
         vid = version.id
         info = version_info(version)
         rows = session.execute(face_rows().where(lacking(vid))).all()

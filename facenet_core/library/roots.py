@@ -18,10 +18,15 @@ from pathlib import Path
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from facenet_core.errors import UserError
 from facenet_core.store import Face, Library, Person, Photo, PhotoStatus, Root, status_counts
 from facenet_core.thumbnails import remove_photo_thumbnails, remove_thumbnails
 
 log = logging.getLogger(__name__)
+
+
+class NoSuchFolder(UserError, LookupError):
+    """The library has no folder of that id (removed meanwhile, or a wrong id)."""
 
 CHUNK = 500
 """Ids per ``IN (...)`` list (SQLite allows 999 bound parameters in older builds)."""
@@ -154,7 +159,7 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
     with library.session() as session, session.begin():
         root = session.get(Root, root_id)
         if root is None:
-            raise LookupError(f"no folder with id {root_id} in the library")
+            raise NoSuchFolder(f"no folder with id {root_id} in the library")
         path = root.path
         below = os.path.join(path, "")
         photo_ids = list(

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from facenet_core.errors import UserError
 
-class DlibFormatError(ValueError):
+
+class DlibFormatError(UserError, ValueError):
     """The file is not a dlib network of a kind this reader understands."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from facenet_core.errors import UserError
 from facenet_core.models.dlib_format import read_network
 from facenet_core.models.dlib_resnet import DlibResNet
 from facenet_core.models.files import dlib_model_path
@@ -30,8 +31,10 @@ log = logging.getLogger(__name__)
 DLIB_RESNET = "dlib-resnet-v1"
 
 
-class ModelLoadError(Exception):
-    """A model version's weights cannot be loaded; the message says why and what to do."""
+class ModelLoadError(UserError):
+    """A model version's weights cannot be loaded; the message says why."""
+
+    hint = "Choose another model version (or train a new one)."
 
 
 @dataclass(frozen=True, slots=True)

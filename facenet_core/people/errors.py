@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from facenet_core.errors import UserError
 
-class PeopleError(ValueError):
+
+class PeopleError(UserError, ValueError):
     """A bad request about people or faces (unknown id, empty name, merging a person with
     itself...). The message is one line for a person; nothing was changed."""

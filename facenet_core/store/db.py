@@ -44,6 +44,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from facenet_core.errors import UserError
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
@@ -59,7 +61,7 @@ may still write, WAL readers see its commits); or ``immutable`` (nothing can cha
 locks, no ``-shm`` file, for a library in a folder this process cannot write)."""
 
 
-class LibraryError(RuntimeError):
+class LibraryError(UserError, RuntimeError):
     """The library file cannot be opened or upgraded; the message says why and what to do."""
 
 

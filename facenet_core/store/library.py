@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 class LibraryBusy(LibraryError):
     """Another process (or job) holds the library's writer lock."""
 
+    hint = "Try again when it has finished."
+
     def __init__(self, path: Path, owner: dict[str, Any] | None) -> None:
         self.path = path
         self.owner = owner or {}

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from facenet_core.errors import UserError
 from facenet_core.library.chips import FaceRef, face_rows, rebuild_chips
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -47,7 +48,7 @@ MIN_HOLDOUT = 2
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 
 
-class NotEnoughFaces(ValueError):
+class NotEnoughFaces(UserError, ValueError):
     """Too few confirmed faces to fine-tune; the message says how many more are needed."""
 
 

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from sqlalchemy import func, select
 
+from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, count_lacking, reembed, version_info
 from facenet_core.metrics import accuracy_at, squared_distances
 from facenet_core.models.dlib_resnet import DlibResNet
@@ -83,7 +84,7 @@ GUARD_MAX_DROP = 0.005
 """The guard's accuracy may drop by at most 0.5 percentage points."""
 
 
-class NoModelVersion(LookupError):
+class NoModelVersion(UserError, LookupError):
     """The library has no (active, or named) model version."""
 
 

@@ -14,7 +14,15 @@ from contextlib import contextmanager
 
 import torch
 
+from facenet_core.errors import UserError
+
 log = logging.getLogger(__name__)
+
+
+class DeviceError(UserError, RuntimeError):
+    """The device setting names a device this machine does not have."""
+
+    hint = "Set the device to auto or cpu (--device in the command line)."
 _announced: set[str] = set()
 
 
@@ -44,11 +52,9 @@ def resolve_device(setting: str | torch.device | None = "auto") -> torch.device:
     else:
         device = torch.device(setting)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {setting!r}: no usable CUDA GPU on this machine; use --device auto or cpu"
-        )
+        raise DeviceError(f"device {setting!r}: no usable CUDA GPU on this machine")
     if device.type == "mps" and not _mps_available():
-        raise RuntimeError(f"device {setting!r}: Apple's MPS is not available; use auto or cpu")
+        raise DeviceError(f"device {setting!r}: Apple's MPS is not available")
     key = str(device)
     if key not in _announced:
         _announced.add(key)
