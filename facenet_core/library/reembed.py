@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 class NoModelToEmbed(UserError, LookupError):
     """There is no such model version (or no active one) to embed faces with."""
 
+
 BATCH_FACES = 64
 """Faces embedded and committed together."""
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class NoSuchFolder(UserError, LookupError):
     """The library has no folder of that id (removed meanwhile, or a wrong id)."""
 
+
 CHUNK = 500
 """Ids per ``IN (...)`` list (SQLite allows 999 bound parameters in older builds)."""
 

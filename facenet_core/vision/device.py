@@ -23,6 +23,8 @@ class DeviceError(UserError, RuntimeError):
     """The device setting names a device this machine does not have."""
 
     hint = "Set the device to auto or cpu (--device in the command line)."
+
+
 _announced: set[str] = set()
 
 

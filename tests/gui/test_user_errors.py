@@ -97,7 +97,7 @@ def test_a_front_end_that_rewords_a_core_error_keeps_its_hint() -> None:
 
 
 def test_the_app_tells_a_user_error_from_a_bug_by_class(tmp_path: Path) -> None:
-    assert EXPECTED_ERRORS == (UserError, OSError)
+    assert (UserError, OSError) == EXPECTED_ERRORS
     assert is_user_error(PeopleError("no person 7")) and not is_user_error(ValueError("x"))
     assert one_line(PeopleError("no person 7")) == "no person 7"
     denied = PermissionError(13, "Permission denied", str(tmp_path / "a.jpg"))
