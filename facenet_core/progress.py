@@ -6,6 +6,14 @@ function ``job(..., reporter=..., cancel=...) -> Result``. It reports :class:`Pr
 :class:`CancelToken` between units of work. The command line renders the events as a progress bar
 with rate and time left; the app turns them into widgets. The core itself never prints.
 
+One cancellation convention: a public long job that stops on request **returns** its result with
+``cancelled=True`` (what it committed or measured until then, as that result documents), and never
+lets :class:`Cancelled` escape. :class:`Cancelled` is this module's internal exception: a step deep
+inside a job (a clustering pass, a batch loop, a helper such as ``lfw_pair_chips``) may raise it
+(:meth:`CancelToken.raise_if_cancelled`) to unwind at once, and the job catches it at its
+boundary and returns the result marked cancelled. So a caller checks ``result.cancelled``, and
+never needs ``except Cancelled``.
+
 A leaf module: it imports nothing from the rest of the package.
 """
 
@@ -70,8 +78,8 @@ def ignore_progress(event: Progress) -> None:
 
 
 class Cancelled(Exception):
-    """Raised inside a job when its cancel token was set; jobs that can stop cleanly return a
-    result marked cancelled instead."""
+    """Raised inside a job, by a step, when its cancel token was set; caught at the job's
+    boundary, which returns its result marked ``cancelled`` (see the module docstring)."""
 
 
 class CancelToken:

@@ -1,36 +1,32 @@
-"""Measuring commands: ``eval-lfw``, ``eval-detect`` and ``verify``."""
+"""Measuring commands: ``eval-lfw``, ``eval-clusters``, ``eval-detect`` and ``verify``.
+
+The evaluation modules import torch and the detectors: each command imports them when it runs,
+so that building this group's parser (``--help``) stays instant. The first Ctrl-C stops an
+evaluation cleanly (its result says ``cancelled``); a second interrupts at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from facenet_core import calibration
 from facenet_core.cli.common import (
     ALL_ENGINE,
     CLUSTERING,
     DETECTION,
     EMBEDDING,
+    EXIT_INTERRUPTED,
     CliError,
     ProgressBar,
     add_json_option,
     add_settings_options,
+    ctrl_c_cancels,
     say,
     settings_from,
     write_json,
 )
-from facenet_core.evaluation.clusters import evaluate_clusters
-from facenet_core.evaluation.detection import (
-    evaluate_detector,
-    read_wider_annotations,
-    select_evenly,
-)
-from facenet_core.evaluation.lfw import evaluate_lfw
 from facenet_core.imageio import ImageLoadError, load_image
-from facenet_core.vision.align import face_chip
-from facenet_core.vision.engines import shared_engines
+from facenet_core.progress import CancelToken
 
 
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
@@ -41,13 +37,19 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     if not pairs.is_file():
         raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
     settings = settings_from(args)
-    bar = ProgressBar()
+    from facenet_core.evaluation.lfw import evaluate_lfw
+
+    bar, cancel = ProgressBar(), CancelToken()
     try:
-        result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar)
+        with ctrl_c_cancels(cancel, "after the current image"):
+            result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar, cancel=cancel)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise CliError(str(exc).strip("'\"")) from exc
     finally:
         bar.close()
+    if result.cancelled:
+        say(args, "cancelled: no pairs were scored")
+        return EXIT_INTERRUPTED
     r = result.report
     sem = f" +- {100 * r.accuracy_sem:.2f}" if r.accuracy_sem == r.accuracy_sem else ""
     say(args, f"pairs: {result.n_pairs}   images: {result.n_images}   protocol: {result.protocol}")
@@ -68,13 +70,19 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
     if not truth.is_file():
         raise CliError(f"{truth}: truth file not found")
     settings = settings_from(args)
-    bar = ProgressBar()
+    from facenet_core.evaluation.clusters import evaluate_clusters
+
+    bar, cancel = ProgressBar(), CancelToken()
     try:
-        result = evaluate_clusters(images, truth, settings, reporter=bar)
+        with ctrl_c_cancels(cancel):
+            result = evaluate_clusters(images, truth, settings, reporter=bar, cancel=cancel)
     except (FileNotFoundError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         bar.close()
+    if result.cancelled:
+        say(args, "cancelled during the scan: nothing was clustered")
+        return EXIT_INTERRUPTED
     r = result
     say(args, f"images: {r.images}   faces found: {r.all_faces}   people: {r.true_people}")
     say(args, f"clusters:        {r.clusters} (threshold {r.threshold:.3f})")
@@ -99,6 +107,13 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
         if not path.exists():
             raise CliError(f"{path}: not found")
     settings = settings_from(args)
+    from facenet_core.evaluation.detection import (
+        evaluate_detector,
+        read_wider_annotations,
+        select_evenly,
+    )
+    from facenet_core.vision.engines import shared_engines
+
     try:  # the annotations and their photos are checked before any model loads
         annotations = select_evenly(read_wider_annotations(Path(args.truth)), args.limit)
     except (OSError, ValueError) as exc:
@@ -108,27 +123,42 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
         raise CliError(f"{len(absent)} annotated photos are not in {args.images}, e.g. {absent[0]}")
     engines = shared_engines()
     detector = engines.detector(engines.detector_config(settings))
-    bar = ProgressBar()
+    bar, cancel = ProgressBar(), CancelToken()
     try:
-        report = evaluate_detector(
-            detector, Path(args.images), Path(args.truth), limit=args.limit, reporter=bar
-        )
+        with ctrl_c_cancels(cancel, "after the current photo"):
+            report = evaluate_detector(
+                detector,
+                Path(args.images),
+                Path(args.truth),
+                limit=args.limit,
+                reporter=bar,
+                cancel=cancel,
+            )
     except (FileNotFoundError, ValueError, ImageLoadError) as exc:
         raise CliError(str(exc)) from exc
     finally:
         bar.close()
     data = report.to_json_dict()
-    say(args, f"detector:       {settings.detector}   photos: {data['images']}")
+    stopped = (
+        f" (cancelled after {report.images} of {len(annotations)})" if report.cancelled else ""
+    )
+    say(args, f"detector:       {settings.detector}   photos: {data['images']}{stopped}")
     say(args, f"recall >= 40px: {100 * data['recall_40']:.1f}%")
     say(args, f"recall >= 80px: {100 * data['recall_80']:.1f}%")
     say(args, f"precision:      {100 * data['precision']:.1f}%")
     say(args, f"median time:    {data['sec_per_image']:.3f} s per photo (detection only)")
     write_json(data, args.json)
-    return 0
+    return EXIT_INTERRUPTED if report.cancelled else 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    import numpy as np
+
+    from facenet_core import calibration
+    from facenet_core.vision.align import face_chip
+    from facenet_core.vision.engines import shared_engines
+
     images = []
     for path in (args.image_a, args.image_b):  # check the files before any model loads
         try:

@@ -85,7 +85,8 @@ def embed_centre_faces(
 ) -> tuple[np.ndarray, int]:
     """The embedding of the face nearest the centre of each image (as stored: 128 bytes, decoded
     again), and how many images fell back to the fixed centre box because no face was found.
-    Used to cache embeddings of labelled faces for benchmarks."""
+    Used to cache embeddings of labelled faces for benchmarks. A step of a benchmark, not a
+    job: it raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
     config = engines.detector_config(settings)
@@ -139,6 +140,8 @@ class ClusterEvaluation:
     seconds_scan: float
     seconds_cluster: float
     settings: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
+    """Stopped on request while scanning: nothing was clustered, the scores are NaN."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +160,7 @@ class ClusterEvaluation:
             "threshold": self.threshold,
             "seconds_scan": self.seconds_scan,
             "seconds_cluster": self.seconds_cluster,
+            "cancelled": self.cancelled,
             **self.settings,
         }
 
@@ -174,8 +178,8 @@ def evaluate_clusters(
     (at ``settings.cluster_threshold``, leaving out faces below the clustering size and score
     limits), and score the face nearest each image's centre against its person. An image where
     no face was found counts as an unclustered face of its person (a miss, not skipped).
-    Faces other than the central one are clustered too but not scored. Raises
-    :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    Faces other than the central one are clustered too but not scored. Cancelling stops the
+    scan and returns an evaluation marked ``cancelled`` (NaN scores, nothing clustered)."""
     images_dir = Path(images_dir)
     truth = read_truth(truth_file)
     missing = [rel for rel, _ in truth if not (images_dir / rel).is_file()]
@@ -204,7 +208,22 @@ def evaluate_clusters(
                 cancel=cancel,
             )
             if result.cancelled:
-                raise Cancelled
+                nan = Scores(float("nan"), float("nan"), float("nan"))
+                return ClusterEvaluation(
+                    pairwise=nan,
+                    bcubed=nan,
+                    clusters=0,
+                    true_people=len({person for _, person in truth}),
+                    labelled_faces=0,
+                    all_faces=0,
+                    images=len(truth),
+                    images_without_face=[],
+                    threshold=settings.cluster_threshold,
+                    seconds_scan=time.perf_counter() - start,
+                    seconds_cluster=0.0,
+                    settings=settings.as_dict(),
+                    cancelled=True,
+                )
             seconds_scan = time.perf_counter() - start
             faces = _library_faces(library)
         finally:

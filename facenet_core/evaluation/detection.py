@@ -36,7 +36,7 @@ import torch
 import torchvision.ops
 
 from facenet_core.imageio import load_image
-from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, ignore_progress
+from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.vision.detectors import FaceDetector
 
 logger = logging.getLogger(__name__)
@@ -259,6 +259,8 @@ class DetectionReport:
     images: int
     counts: MatchCounts
     seconds: tuple[float, ...] = field(repr=False)  # detect() wall time per photo
+    cancelled: bool = False
+    """Stopped on request: the figures are those of the ``images`` photos scored until then."""
 
     @property
     def recall_40(self) -> float:
@@ -311,14 +313,18 @@ def evaluate_detector(
     """Run ``detector`` on the annotated photos under ``images_dir`` and score it.
 
     ``limit`` evaluates at most that many photos, spread evenly over the annotation file.
-    Raises :class:`~facenet_core.progress.Cancelled` when cancelled.
+    Cancelling stops after the photo in hand: the report scores the photos done so far and says
+    ``cancelled``.
     """
     clock = PhaseClock("eval-detect", "detect", "photo")
     annotations = select_evenly(read_wider_annotations(Path(truth_file)), limit)
     total = len(annotations)
     counts = MatchCounts()
     seconds: list[float] = []
-    for done, annotation in enumerate(annotations, start=1):
+    done = 0
+    for annotation in annotations:
+        if cancel is not None and cancel.cancelled:
+            break
         image = load_image(Path(images_dir) / annotation.path)
         start = time.perf_counter()
         detections = detector.detect(image)
@@ -328,14 +334,14 @@ def evaluate_detector(
             [detection.box for detection in detections],
             [face.invalid for face in annotation.faces],
         )
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled
+        done += 1
         reporter(clock.event(done, total))
     report = DetectionReport(
         detector=getattr(detector, "name", type(detector).__name__),
-        images=total,
+        images=done,
         counts=counts,
         seconds=tuple(seconds),
+        cancelled=done < total,
     )
     logger.info("%s on %d photos: %s", report.detector, total, report.to_json_dict())
     return report

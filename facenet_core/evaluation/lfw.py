@@ -52,6 +52,8 @@ class LfwEvaluation:
     max_abs_component: float
     protocol: str
     settings: dict[str, Any]
+    cancelled: bool = False
+    """Stopped on request before the pairs were scored: the figures are NaN, nothing else."""
 
     def to_json_dict(self) -> dict[str, Any]:
         r = self.report
@@ -76,6 +78,7 @@ class LfwEvaluation:
             "fallback_images": self.fallbacks,
             "max_abs_component": self.max_abs_component,
             "protocol": self.protocol,
+            "cancelled": self.cancelled,
             **self.settings,
         }
 
@@ -106,7 +109,9 @@ def lfw_pair_chips(
 ) -> PairChips:
     """Detect and align the face of every image named by the pairs (``keep``: only the pairs it
     accepts): the face nearest the image centre, or the fixed centre box when none is found.
-    Raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    A step of longer jobs (LFW, the guard set), not a job itself: it raises
+    :class:`~facenet_core.progress.Cancelled` when cancelled, and the job that called it stops
+    there and returns its result marked ``cancelled``."""
     pairs = [p for p in read_pairs(pairs_file) if keep is None or keep(p)]
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
     chips, fallbacks, detector = lfw_chips(
@@ -135,7 +140,8 @@ def lfw_chips(
     cancel: CancelToken | None = None,
 ) -> tuple[np.ndarray, list[str], DetectorConfig]:
     """The chip of each LFW image ``(person, number)``: the detected face nearest the image
-    centre, or the fixed centre box when none is found (listed in the second value)."""
+    centre, or the fixed centre box when none is found (listed in the second value). A step, like
+    :func:`lfw_pair_chips`: raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
     paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
@@ -170,9 +176,35 @@ def evaluate_lfw(
     cancel: CancelToken | None = None,
 ) -> LfwEvaluation:
     """Detect, align and embed every image the pairs name, then score the pairs (the paper's
-    protocol). Raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    protocol). Cancelling returns an evaluation marked ``cancelled`` with no figures."""
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
+    try:
+        return _evaluate_lfw(lfw_dir, pairs_file, settings, engines, reporter, cancel)
+    except Cancelled:  # the job's boundary: Cancelled never leaves it
+        unmeasured = VerificationReport.unmeasured()
+        return LfwEvaluation(
+            report=unmeasured,
+            quantized=unmeasured,
+            n_pairs=0,
+            n_images=0,
+            fallbacks=[],
+            images_per_s=float("nan"),
+            max_abs_component=float("nan"),
+            protocol="cancelled",
+            settings={},
+            cancelled=True,
+        )
+
+
+def _evaluate_lfw(
+    lfw_dir: Path,
+    pairs_file: Path,
+    settings: Settings,
+    engines: Engines,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> LfwEvaluation:
     start = time.perf_counter()
     found = lfw_pair_chips(
         lfw_dir, pairs_file, settings, engines=engines, reporter=reporter, cancel=cancel

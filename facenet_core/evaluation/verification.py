@@ -89,6 +89,12 @@ class VerificationReport:
     fold_accuracies: list[float]
     val_thresholds: list[float] = field(default_factory=list)
 
+    @classmethod
+    def unmeasured(cls) -> VerificationReport:
+        """The figures of a run that stopped before any pair was scored (all NaN)."""
+        nan = float("nan")
+        return cls(nan, nan, nan, nan, [], [])
+
 
 def kfold_report(
     dist: np.ndarray, same: np.ndarray, folds: np.ndarray, far: float = 1e-3

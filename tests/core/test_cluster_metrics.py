@@ -14,6 +14,7 @@ from facenet_core.evaluation.clusters import (
     pairwise_scores,
     read_truth,
 )
+from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
 
 
@@ -79,3 +80,18 @@ def test_evaluate_clusters_names_a_missing_image_before_any_work(tmp_path: Path)
     truth.write_text("A/A_0001.jpg\tA\n", encoding="utf-8")
     with pytest.raises(FileNotFoundError, match=r"A_0001\.jpg"):
         evaluate_clusters(tmp_path, truth, Settings(device="cpu"))
+
+
+def test_a_cancelled_cluster_evaluation_says_so_and_scores_nothing(
+    tmp_path: Path, lfw_mini: Path
+) -> None:
+    """Cancelled before the scan finds any face: the result is marked ``cancelled`` (NaN
+    scores), no ``Cancelled`` escapes, and no model was needed to get there."""
+    truth = tmp_path / "truth.txt"
+    rels = sorted(p.relative_to(lfw_mini / "images") for p in (lfw_mini / "images").glob("*/*.jpg"))
+    truth.write_text("".join(f"{rel}\t{rel.parent.name}\n" for rel in rels[:4]), encoding="utf-8")
+    cancel = CancelToken()
+    cancel.cancel()
+    result = evaluate_clusters(lfw_mini / "images", truth, Settings(device="cpu"), cancel=cancel)
+    assert result.cancelled and result.images == 4 and result.all_faces == 0
+    assert np.isnan(result.bcubed.f1) and result.to_json_dict()["cancelled"] is True

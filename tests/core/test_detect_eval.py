@@ -19,6 +19,7 @@ from facenet_core.evaluation.detection import (
     select_evenly,
 )
 from facenet_core.imageio import ImageLoadError
+from facenet_core.progress import CancelToken, Progress
 from facenet_core.types import Detection
 
 SAMPLE = """\
@@ -188,3 +189,26 @@ def test_evaluate_detector_names_missing_photo(tmp_path: Path) -> None:
     truth.write_text("ev/none.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
     with pytest.raises(ImageLoadError, match=r"none\.jpg: file not found"):
         evaluate_detector(_FakeDetector({}), tmp_path, truth)
+
+
+def test_a_cancelled_detector_evaluation_returns_the_photos_scored_so_far(tmp_path: Path) -> None:
+    """The one cancellation convention: the job stops on request and says so in its result;
+    ``Cancelled`` never escapes it."""
+    images = tmp_path / "images"
+    (images / "ev").mkdir(parents=True)
+    for name in ("one", "two", "three"):
+        cv2.imwrite(str(images / "ev" / f"{name}.jpg"), np.zeros((200, 300, 3), np.uint8))
+    truth = tmp_path / "gt.txt"
+    truth.write_text(
+        "".join(f"ev/{name}.jpg\n1\n10 10 50 50 0 0 0 0 0 0\n" for name in ("one", "two", "three"))
+    )
+    cancel = CancelToken()
+
+    def stop_after_first(event: Progress) -> None:
+        cancel.cancel()
+
+    detector = _FakeDetector({300: [(10, 10, 60, 60)]})
+    report = evaluate_detector(detector, images, truth, reporter=stop_after_first, cancel=cancel)
+    assert report.cancelled and report.images == 1 and len(report.seconds) == 1
+    assert report.recall_40 == 1.0
+    assert not evaluate_detector(detector, images, truth).cancelled
