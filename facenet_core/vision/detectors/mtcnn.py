@@ -26,7 +26,6 @@ minimum face size (the wheel's level count ignores it), and NMS is standard gree
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import logging
@@ -46,7 +45,9 @@ from torchvision.ops import batched_nms, box_area, box_iou
 from torchvision.ops import nms as torchvision_nms
 
 from facenet_core.geometry import downscale
+from facenet_core.models.files import WeightsIntegrityError, read_checked_weights
 from facenet_core.types import Detection
+from facenet_core.vision.detectors.base import check_rgb
 from facenet_core.vision.device import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -79,10 +80,6 @@ _NMS_ONET: Final = 0.7
 _FAST_PYRAMID_RATIO: Final = 2.0
 # Upper bound on pyramid levels per photo (for the per-level NMS group ids).
 _MAX_LEVELS: Final = 4096
-
-
-class WeightsIntegrityError(ValueError):
-    """A weight file is not the file whose sha256 this module records."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,19 +255,7 @@ def load_weight_arrays(name: NetworkName, weights_dir: Path | None = None) -> li
     """
     folder = mtcnn_weights_dir() if weights_dir is None else Path(weights_dir)
     path = folder / f"{name}.lz4"
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise FileNotFoundError(
-            f"Cannot read the MTCNN weight file {path}: {error}. Reinstall 'mtcnn==1.0.0'."
-        ) from error
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != WEIGHT_SHA256[name]:
-        raise WeightsIntegrityError(
-            f"{path} has sha256 {digest}, not the recorded {WEIGHT_SHA256[name]}: the file is "
-            "damaged or is not the one shipped by mtcnn 1.0.0. It was not loaded; reinstall "
-            "'mtcnn==1.0.0'."
-        )
+    data = read_checked_weights(path, WEIGHT_SHA256[name], "mtcnn==1.0.0", "MTCNN weight file")
     arrays = joblib.load(io.BytesIO(data))
     if not isinstance(arrays, list) or not all(isinstance(a, np.ndarray) for a in arrays):
         raise WeightsIntegrityError(f"{path} does not hold a list of numpy arrays.")
@@ -682,13 +667,8 @@ class MtcnnDetector:
 
     def _prepare(self, image: np.ndarray) -> _Prepared:
         """Check the photo, shrink it to ``max_side`` (area interpolation) and normalise it."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
-            )
+        check_rgb(image)
         height, width = image.shape[:2]
-        if height == 0 or width == 0:
-            raise ValueError(f"empty image of shape {image.shape}")
         work, _ = downscale(image, self.max_side)
         array = normalize_pixels(work)
         tensor = _to_tensor(array, self.device)

@@ -53,6 +53,7 @@ from torchvision.ops import batched_nms
 from facenet_core.geometry import downscale
 from facenet_core.models.yunet import DIVISOR, STRIDES, YuNet, build_yunet
 from facenet_core.types import Detection, LandmarkScheme
+from facenet_core.vision.detectors.base import check_rgb
 from facenet_core.vision.device import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -283,13 +284,8 @@ class YunetDetector:
     def prepare(self, image: np.ndarray) -> PreparedPhoto:
         """The CPU part: check the photo, cap its size, make its levels (area interpolation
         to shrink, bilinear to enlarge)."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                f"expected an RGB uint8 image of shape (H, W, 3), got {image.dtype} {image.shape}"
-            )
+        check_rgb(image)
         height, width = image.shape[:2]
-        if height == 0 or width == 0:
-            raise ValueError(f"empty image of shape {image.shape}")
         work, _ = downscale(image, self.max_side)
         wh, ww = work.shape[:2]
         levels = []
