@@ -19,12 +19,24 @@ MAX_PIXELS = 200_000_000
 # photos below our limit, such as 100 MP camera files and stitched panoramas: make it agree.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-try:  # HEIC/HEIF support is optional
-    import pillow_heif
+HEIF_DECODER: str | None = None
+"""Which package decodes HEIC/HEIF photos: ``"pi-heif"`` (the dependency: decode-only, so no GPL
+x265 encoder ships with the app), ``"pillow-heif"`` (an older install that still has the full
+build; it decodes the same), or None (HEIC files are then refused as unreadable)."""
 
-    pillow_heif.register_heif_opener()
+try:
+    import pi_heif
+
+    pi_heif.register_heif_opener()
+    HEIF_DECODER = "pi-heif"
 except ImportError:  # pragma: no cover - depends on the install
-    pass
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        HEIF_DECODER = "pillow-heif"
+    except ImportError:
+        pass
 
 
 class ImageLoadError(UserError):

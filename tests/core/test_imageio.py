@@ -79,3 +79,30 @@ def test_uncompressed_files_are_never_memory_mapped(tmp_path, monkeypatch, suffi
     monkeypatch.setattr(mmap, "mmap", refuse)
     out = load_image(path)
     assert out.shape == (64, 48, 3) and int(out[0, 0, 0]) == 90
+
+
+def test_a_heic_photo_is_decoded_by_the_decode_only_pi_heif(tmp_path) -> None:
+    """HEIC photos open through pi-heif (no GPL encoder in the app); a truncated one is an
+    ImageLoadError with a reason, never a crash."""
+    from facenet_core import imageio
+    from tests.core.corpus import heic_bytes
+
+    if imageio.HEIF_DECODER is None:
+        pytest.skip("no HEIF decoder installed (pip install pi-heif)")
+    assert imageio.HEIF_DECODER == "pi-heif"
+    arr = np.zeros((48, 64, 3), np.uint8)
+    arr[:, :32] = (220, 40, 40)  # left half red, right half black
+    data = heic_bytes(Image.fromarray(arr))
+    if data is None:
+        pytest.skip("no HEIF encoder to make the test photo (pip install pillow-heif)")
+    path = tmp_path / "photo.heic"
+    path.write_bytes(data)
+    with Image.open(path) as opened:
+        assert type(opened).__module__.startswith("pi_heif")  # the decoder under test
+    out = load_image(path)
+    assert out.shape == (48, 64, 3)
+    assert out[:, :24, 0].mean() > 180 and out[:, 40:].mean() < 30
+    broken = tmp_path / "truncated.heic"
+    broken.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageLoadError):
+        load_image(broken)
