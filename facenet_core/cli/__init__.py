@@ -7,9 +7,13 @@ undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
 :mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 
-Start-up: a group module imports what its commands run (torch and the models for most), so
-``main`` builds the parser with the one group that owns the command given (:data:`COMMANDS`, a
-test keeps it equal to what the groups register); ``--help`` and unknown commands get all.
+Start-up: the command line answers at once where no model is needed. A group module imports what
+its commands run (torch and the models for ``train``), so ``main`` builds the parser with the one
+group that owns the command given (:data:`COMMANDS`); ``--version``, ``--help`` and an unknown or
+missing command import no group at all and list every command from its one-line summary in the
+same table (a test keeps the table equal to what the groups register). Light commands (``status``,
+``people``, ``faces``, the edits) import no torch: the groups import heavy modules inside the
+commands that need them (``status`` only for its device line).
 """
 
 from __future__ import annotations
@@ -22,41 +26,64 @@ import sys
 from collections.abc import Sequence
 
 from facenet_core import __version__
-from facenet_core.cli.common import EXIT_INTERRUPTED, exit_code
 from facenet_core.errors import UserError, explain
 
 GROUPS = ("library", "people", "evaluate", "training")
 """The command group modules of this package, in the order ``--help`` lists them."""
 
-COMMANDS: dict[str, str] = {
-    **dict.fromkeys(("scan", "status", "backup"), "library"),
-    **dict.fromkeys(
-        (
-            "cluster",
-            "recognize",
-            "people",
-            "faces",
-            "photos",
-            "history",
-            "name",
-            "merge",
-            "move",
-            "reject",
-            "confirm",
-            "ignore",
-            "unignore",
-            "hide",
-            "unhide",
-            "cover",
-            "undo",
-            "redo",
-        ),
+_TABLE: tuple[tuple[str, str, str], ...] = (
+    ("scan", "library", "add folders of photos to the library (incremental, resumable)"),
+    ("status", "library", "what the library holds (photos by state, faces, people)"),
+    ("backup", "library", "a consistent copy of the library (safe while it is in use)"),
+    ("cluster", "people", "group every face into people again (your edits are kept)"),
+    (
+        "recognize",
         "people",
+        "find people for the faces added since the last time (scan does this too)",
     ),
-    **dict.fromkeys(("eval-lfw", "eval-detect", "eval-clusters", "verify"), "evaluate"),
-    **dict.fromkeys(("train", "models", "use-model", "reembed"), "training"),
-}
+    ("people", "people", "list the people: id, faces, name"),
+    ("faces", "people", "list face ids: a person's, the unassigned, ignored or suggested ones"),
+    ("photos", "people", "photos in which ALL these people appear"),
+    ("history", "people", "your recent edits (newest first)"),
+    ("name", "people", "name or rename a person"),
+    ("merge", "people", "merge people into one (the first named of them, else the first)"),
+    ("move", "people", "move faces to a person (or a new one)"),
+    ("reject", "people", "not this person: take faces out of a person for good"),
+    ("confirm", "people", "confirm faces where they are (suggestions or automatic ones)"),
+    ("ignore", "people", "ignore faces (strangers, not faces)"),
+    ("unignore", "people", "stop ignoring faces"),
+    ("hide", "people", "hide a person from the people list"),
+    ("unhide", "people", "show a hidden person again"),
+    ("cover", "people", "choose the face shown for a person"),
+    ("undo", "people", "undo your last edit (repeatable)"),
+    ("redo", "people", "make again the edit you undid last (until a new edit)"),
+    ("eval-lfw", "evaluate", "LFW verification accuracy, 10-fold protocol (FaceNet section 4)"),
+    (
+        "eval-clusters",
+        "evaluate",
+        "people clustering quality: BCubed and pairwise F1 against labelled images",
+    ),
+    ("eval-detect", "evaluate", "face detector recall and precision on WIDER FACE annotations"),
+    ("verify", "evaluate", "are the largest faces of two photos the same person?"),
+    (
+        "train",
+        "training",
+        "fine-tune the face network on the faces you confirmed (or on a folder of people)",
+    ),
+    ("models", "training", "the model versions; which is active"),
+    ("use-model", "training", "make another model version active (restore the previous one)"),
+    (
+        "reembed",
+        "training",
+        "embed every face lacking an embedding of the active model (resumes)",
+    ),
+)
+
+COMMANDS: dict[str, str] = {name: group for name, group, _ in _TABLE}
 """Which group registers each command."""
+
+SUMMARIES: dict[str, str] = {name: summary for name, _, summary in _TABLE}
+"""Each command's one line in ``--help``, as its group registers it."""
 
 
 def command_of(argv: Sequence[str]) -> str | None:
@@ -72,7 +99,10 @@ def command_of(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(groups: Sequence[str] = GROUPS) -> argparse.ArgumentParser:
+def build_parser(groups: Sequence[str] | None = GROUPS) -> argparse.ArgumentParser:
+    """The parser with the commands of ``groups`` (their modules imported); None: no group
+    imported, every command listed by its summary only (enough for ``--help``, ``--version``
+    and an unknown command's error)."""
     parser = argparse.ArgumentParser(
         prog="facenet-photos",
         description="FaceNet Photos: organise photos by the people in them, offline.",
@@ -84,6 +114,10 @@ def build_parser(groups: Sequence[str] = GROUPS) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--library", metavar="PATH", default=argparse.SUPPRESS, help=library_help)
+    if groups is None:
+        for name, summary in SUMMARIES.items():
+            sub.add_parser(name, help=summary)
+        return parser
     for name in groups:
         importlib.import_module(f"facenet_core.cli.{name}").register(sub, common)
     return parser
@@ -93,8 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     group = COMMANDS.get(command_of(words) or "")
     wants_help = any(w in ("-h", "--help") for w in words[:1])
-    parser = build_parser((group,) if group and not wants_help else GROUPS)
-    args = parser.parse_args(words)
+    parser = build_parser((group,) if group and not wants_help else None)
+    args = parser.parse_args(words)  # --version and --help end here, before the store loads
+    from facenet_core.cli.common import EXIT_INTERRUPTED, exit_code
+
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -1,4 +1,8 @@
-"""Library commands: ``scan``, ``status`` and ``backup``."""
+"""Library commands: ``scan``, ``status`` and ``backup``.
+
+``scan`` needs torch and the detectors: it imports them when it runs; ``status`` imports torch only
+for its device line; ``backup`` never.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from facenet_core.cli.common import (
     write_json,
 )
 from facenet_core.cli.people import RECOGNITION, recognition_line
-from facenet_core.library import ScanResult, scan
+from facenet_core.library.result import ScanResult
 from facenet_core.progress import CancelToken
 from facenet_core.store import (
     Face,
@@ -41,7 +45,6 @@ from facenet_core.store import (
     status_counts,
 )
 from facenet_core.store.library import describe_owner
-from facenet_core.vision.device import resolve_device
 
 
 def _check_folder(path: str) -> None:
@@ -57,6 +60,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     path = library_path(args)
     created = not os.path.lexists(path)
     library = open_library(args, create=True)
+    from facenet_core.library.scan import scan  # torch and the detectors: seconds to import
+
     bar = ProgressBar()
     cancel = CancelToken()
     result = None
@@ -199,6 +204,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         say(args, f"{'scan:':<14} the library {describe_owner(owner)}")
     elif last_scan is not None:
         say(args, f"{'last scan:':<14} {last_scan['status']}, started {last_scan['started_at']}")
+    from facenet_core.vision.device import resolve_device  # the one line that needs torch
+
     say(args, f"{'device:':<14} {resolve_device(settings.device)} (setting {settings.device})")
     if counts["pending"] and owner is None:
         say(args, "pending photos are finished by scanning their folder again")
