@@ -4,6 +4,9 @@ and the edits ``name``, ``merge``, ``move``, ``reject``, ``confirm``, ``ignore``
 
 A person is given by its id or by its name (any case); a face by its id (``faces`` lists them).
 A bad id or an unknown name is a one-line error (exit status 1) and changes nothing.
+
+``cluster`` and ``recognize`` import the clustering and k-NN code (faiss) when they run; the lists
+and the edits start without it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from facenet_core.cli.common import (
 from facenet_core.people import edits, queries
 from facenet_core.people.edits import Change
 from facenet_core.people.errors import PeopleError
-from facenet_core.people.jobs import recluster, recognize_new
 from facenet_core.progress import CancelToken
 from facenet_core.store import Library
 
@@ -70,6 +72,8 @@ def _edit(args: argparse.Namespace, action: Callable[[Library], Change]) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    from facenet_core.people.jobs import recluster
+
     library = open_library(args)
     settings = settings_from(args, library.settings())
     bar, cancel = ProgressBar(), CancelToken()
@@ -93,6 +97,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
+    from facenet_core.people.jobs import recognize_new
+
     library = open_library(args)
     settings = settings_from(args, library.settings())
     bar, cancel = ProgressBar(), CancelToken()

@@ -32,13 +32,8 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,10 +41,19 @@ from sqlalchemy.pool import NullPool
 
 from facenet_core.errors import UserError
 
+if TYPE_CHECKING:  # Alembic loads only when a library must be upgraded (a quarter second)
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another writer before giving up with "database is locked"."""
+
+SCHEMA_HEAD = "0005"
+"""The newest revision in ``migrations/versions``: a library already there opens without loading
+Alembic (the commands that only read start at once). A test keeps it equal to Alembic's head;
+a new revision changes it."""
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """Alembic's script location (``env.py``, ``script.py.mako``, ``versions/``), shipped as package
@@ -154,6 +158,8 @@ def alembic_config(*, connection: Connection | None = None, url: str | None = No
     Pass an open ``connection`` to migrate through it (what :func:`open_library` does), or a
     ``url`` for Alembic commands that make their own connection.
     """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
@@ -253,10 +259,24 @@ def _backup(path: Path, current: str) -> Path:
 
 
 def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _stored_revision(connection: Connection) -> str | None:
+    """The schema revision the file records (what Alembic reads), without loading Alembic; None
+    for a file without one (new, or not a library: the full check below says which)."""
+    try:
+        rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version").fetchall()
+    except DBAPIError:  # no such table
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
 def _check_known(script: ScriptDirectory, current: str | None, path: Path) -> None:
+    from alembic.util.exc import CommandError
+
     if current is None:
         return
     try:
@@ -279,16 +299,22 @@ def upgrade_library(path: Path, revision: str = "head", *, access: Access = "rw"
     is left as it was. An existing library made by an older version of the app is also copied to
     ``<name>.before-upgrade-from-<revision>.bak`` first. A library from a *newer* version of the
     app is refused rather than damaged; a read-only library that needs upgrading is refused.
+    A library already at :data:`SCHEMA_HEAD` is recognised without loading Alembic.
     """
-    script = ScriptDirectory.from_config(alembic_config())
-    target = script.get_revision(revision)
     try:
         reader = create_library_engine(path, access=access, poolclass=NullPool)
         try:
             with reader.connect() as connection:
+                if revision == "head" and _stored_revision(connection) == SCHEMA_HEAD:
+                    return
                 current = _current_revision(connection)
         finally:
             reader.dispose()
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config())
+        target = script.get_revision(revision)
         _check_known(script, current, path)
         if target is not None and current == target.revision:
             return

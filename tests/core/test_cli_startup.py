@@ -91,3 +91,20 @@ def test_the_top_level_help_from_the_summaries_is_the_help_the_groups_register()
     assert build_parser(None).format_help() == full.format_help()
     sub = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
     assert {a.dest: a.help for a in sub._choices_actions} == SUMMARIES
+
+
+def test_the_recorded_schema_head_is_alembics_head() -> None:
+    """A library at :data:`SCHEMA_HEAD` opens without loading Alembic; the constant must name
+    the newest migration (a new revision updates it)."""
+    from alembic.script import ScriptDirectory
+
+    from facenet_core.store.db import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+def test_reading_commands_load_neither_alembic_nor_faiss(library: Path) -> None:
+    for words in (["people"], ["faces"], ["name", "2", "Ada Lovelace"], ["undo"]):
+        modules, run = imported("--library", str(library), *words)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert not {"alembic", "faiss"} & modules, words

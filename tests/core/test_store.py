@@ -549,6 +549,7 @@ def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
     engine_of(factory).dispose()
 
     monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
+    monkeypatch.setattr(store_db, "SCHEMA_HEAD", "9999")  # the head is the new revision
     factory = open_library(path)
     with factory() as session:
         connection = session.connection()
@@ -603,6 +604,7 @@ def test_a_failing_upgrade_leaves_the_library_untouched(
     engine_of(factory).dispose()
 
     monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
+    monkeypatch.setattr(store_db, "SCHEMA_HEAD", "9999")  # the head is the new revision
     with pytest.raises(RuntimeError, match="migration bug"):
         open_library(path)
     conn = sqlite3.connect(path)
