@@ -2,9 +2,9 @@
 
 **Two regimes.** ``TrainConfig.paper()`` is FaceNet's recipe for training from scratch: every
 layer, AdaGrad at 0.05, lowered to finish (x0.1 for the last fifth of the steps). The default,
-``TrainConfig()``, fine-tunes the pretrained network, and its settings were measured (README,
-"Training"): the paper's AdaGrad destroys a pretrained network within a few steps; what helps is
-Adam at a small rate on the top blocks only.
+``TrainConfig()``, fine-tunes the pretrained network, and its settings were measured
+(docs/design/training.md): the paper's AdaGrad destroys a pretrained network within a few steps;
+what helps is Adam at a small rate on the top blocks only.
 
 **Frozen trunk, cached once.** When only the layers above a split point train, everything below
 it is a fixed function (dlib's batch norms are folded into affine layers, so there are no running
@@ -71,7 +71,7 @@ PAPER_BATCH = 1800
 FINE_TUNING_BATCH = 480
 """Largest automatic batch for fine-tuning: about 48 people x 8 faces + 96 other faces."""
 FINE_TUNING_MARGIN = 0.05
-"""The margin for fine-tuning dlib's network (measured; see README "Training"): FaceNet's 0.2 is
+"""The margin for fine-tuning dlib's network (measured: docs/design/training.md): FaceNet's 0.2 is
 relative to its own distance scale (LFW thresholds 1.1-1.24); dlib's embedding is about seven
 times tighter (calibrated threshold 0.176), where 0.2 makes every pair "semi-hard" and the loss
 blows the space apart."""
