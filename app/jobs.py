@@ -22,8 +22,9 @@ from facenet_core.store import Library
 from facenet_core.store.library import describe_owner
 
 if TYPE_CHECKING:  # torch comes with these: imported by the jobs, in their worker thread
+    from facenet_core.training.finetune import FinetuneResult, GuardSet
     from facenet_core.training.loop import TrainConfig
-    from facenet_core.training.promote import FinetuneResult, GuardSet, UseResult, VersionRow
+    from facenet_core.training.versions import UseResult, VersionRow
 
 LongJob = Callable[[Reporter, CancelToken], object]
 
@@ -129,7 +130,8 @@ def training_state(library: Library, options: TrainingOptions) -> TrainingState:
     """Read what the Training page shows (a read: run it in the runner's read lane)."""
     from facenet_core.evaluation.guard import default_guard_dir
     from facenet_core.training.data import MIN_FACES, library_counts, shortfall
-    from facenet_core.training.promote import checkpoint_path, list_versions
+    from facenet_core.training.finetune import checkpoint_path
+    from facenet_core.training.versions import list_versions
 
     counts = library_counts(library)
     ready = tuple(sorted((n for n, c in counts.items() if c >= MIN_FACES), key=str.casefold))
@@ -185,7 +187,7 @@ def _default_guard(
     settings: Settings, model_version: str, reporter: Reporter, cancel: CancelToken
 ) -> GuardSet | None:
     from facenet_core.evaluation.guard import default_guard_dir, load_guard
-    from facenet_core.training.promote import GuardSet
+    from facenet_core.training.finetune import GuardSet
 
     folder = default_guard_dir()
     if folder is None:
@@ -198,15 +200,15 @@ def finetune_job(
     library: Library, epochs: int, options: TrainingOptions, feed: TrainingFeed
 ) -> Callable[..., FinetuneResult]:
     """Fine-tune the active model on the confirmed faces for ``epochs`` (see
-    :func:`facenet_core.training.promote.finetune_library`); every step's figures go to
+    :func:`facenet_core.training.finetune.finetune_library`); every step's figures go to
     ``feed`` as well as to the runner."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> FinetuneResult:
         from facenet_core.evaluation.guard import GuardSetError
         from facenet_core.models.registry import ModelLoadError
         from facenet_core.store import LibraryBusy, get_active_model_version
+        from facenet_core.training.finetune import finetune_library
         from facenet_core.training.loop import TrainConfig
-        from facenet_core.training.promote import finetune_library
 
         report = feed.tap(reporter)
         settings = replace(library.settings(), epochs=epochs)
@@ -251,7 +253,7 @@ def use_model_job(library: Library, version_id: int | None) -> Callable[..., Use
     def job(reporter: Reporter, cancel: CancelToken) -> UseResult:
         from facenet_core.models.registry import ModelLoadError
         from facenet_core.store import LibraryBusy
-        from facenet_core.training.promote import find_version, use_model_version
+        from facenet_core.training.versions import find_version, use_model_version
 
         try:
             wanted = find_version(library, "previous") if version_id is None else version_id

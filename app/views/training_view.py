@@ -54,10 +54,11 @@ from app.widgets import PageHeader, button, duration, label, plural
 from facenet_core.progress import Progress
 
 if TYPE_CHECKING:
-    from facenet_core.training.promote import FinetuneResult, UseResult, VersionRow
+    from facenet_core.training.finetune import FinetuneResult
+    from facenet_core.training.versions import UseResult, VersionRow
 
 GUARD_MAX_DROP = 0.005
-"""``facenet_core.training.promote.GUARD_MAX_DROP`` (that module loads torch; a test checks)."""
+"""``facenet_core.training.decision.GUARD_MAX_DROP`` (that module loads torch; a test checks)."""
 TRAINING_TITLE = "Fine-tuning the face model"
 SWITCHING_TITLE = "Switching the face model"
 VERSION_ID = Qt.ItemDataRole.UserRole
@@ -371,7 +372,7 @@ def plain_reasons(
     guard_after: float | None,
 ) -> list[str]:
     """The promotion decision's three checks in plain words (the core's own wording is the
-    tooltip). The decision itself is the core's (``promote.decide``); this only explains it."""
+    tooltip). The decision itself is the core's (``decision.decide``); this only explains it."""
     out = []
     vb, va = before.get("val", math.nan), after.get("val", math.nan)
     if math.isnan(vb) or math.isnan(va):

@@ -29,15 +29,17 @@ from facenet_core.progress import Cancelled, CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import LibraryBusy, get_active_model_version
 from facenet_core.training.data import NotEnoughFaces
-from facenet_core.training.loop import TrainConfig
-from facenet_core.training.promote import (
+from facenet_core.training.finetune import (
     DatasetResult,
     FinetuneResult,
     GuardSet,
-    NoModelVersion,
-    find_version,
     finetune_dataset,
     finetune_library,
+)
+from facenet_core.training.loop import TrainConfig
+from facenet_core.training.versions import (
+    NoModelVersion,
+    find_version,
     list_versions,
     use_model_version,
 )

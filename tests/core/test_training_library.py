@@ -32,16 +32,11 @@ from facenet_core.store import (
     Photo,
     get_active_model_version,
 )
-from facenet_core.training import promote
+from facenet_core.training import decision, finetune
 from facenet_core.training.data import NotEnoughFaces, library_faces, shortfall
+from facenet_core.training.finetune import GuardSet, finetune_library
 from facenet_core.training.loop import TrainConfig
-from facenet_core.training.promote import (
-    GuardSet,
-    find_version,
-    finetune_library,
-    list_versions,
-    use_model_version,
-)
+from facenet_core.training.versions import find_version, list_versions, use_model_version
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
@@ -230,7 +225,7 @@ def test_promotion_reembeds_and_the_old_model_comes_back_with_every_edit(
     edits = user_edits(library)
     old_id = active_id(library)
     old_embeddings = embeddings_of(library, old_id)
-    monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
+    monkeypatch.setattr(finetune, "decide", lambda *a: (True, ["forced by the test"]))
     events = []
     result = finetune_library(
         library,
@@ -289,7 +284,7 @@ def test_promotion_reembeds_and_the_old_model_comes_back_with_every_edit(
 def test_a_new_scan_embeds_with_the_active_fine_tuned_version(
     library, guard, tmp_path, lfw_mini, monkeypatch
 ) -> None:
-    monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
+    monkeypatch.setattr(finetune, "decide", lambda *a: (True, ["forced by the test"]))
     result = finetune_library(
         library, SETTINGS, guard=None, config=TINY, models_dir=tmp_path / "m", work_dir=tmp_path
     )
@@ -362,7 +357,7 @@ def test_models_and_use_model_commands(library, capsys) -> None:
 
 
 def test_the_promotion_rule() -> None:
-    decide = promote.decide
+    decide = decision.decide
     before = {"val": 0.90, "nearest": 0.95}
     assert decide(before, {"val": 0.93, "nearest": 0.95}, 0.990, 0.986)[0]  # guard -0.4 pp: ok
     ok, reasons = decide(before, {"val": 0.93, "nearest": 0.95}, 0.990, 0.984)  # -0.6 pp

@@ -39,9 +39,9 @@ from facenet_core.store import (
     Photo,
     get_active_model_version,
 )
-from facenet_core.training import promote
+from facenet_core.training import decision, finetune
+from facenet_core.training.finetune import GuardSet, checkpoint_path
 from facenet_core.training.loop import TrainConfig
-from facenet_core.training.promote import GuardSet, checkpoint_path
 from tests.gui.conftest import shut_down
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -71,8 +71,8 @@ def clusters(lfw_mini: Path) -> dict[str, list[Path]]:
 )
 def test_plain_reasons_explain_the_cores_decision(before, after, guard) -> None:
     """Each check the core failed is explained as failed in plain words, and no other."""
-    assert GUARD_MAX_DROP == promote.GUARD_MAX_DROP
-    promoted, reasons = promote.decide(before, after, *guard)
+    assert GUARD_MAX_DROP == decision.GUARD_MAX_DROP
+    promoted, reasons = decision.decide(before, after, *guard)
     plain = plain_reasons(before, after, *guard)
     assert len(plain) == 3
     failed = {
@@ -245,7 +245,7 @@ def test_training_shows_live_figures_and_restoring_keeps_every_confirmed_face(
 ) -> None:
     # the held-out figures of 4 well-known people are often perfect already, so a tiny run
     # cannot be "better": the decision is forced here to exercise what follows a promotion
-    monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
+    monkeypatch.setattr(finetune, "decide", lambda *a: (True, ["forced by the test"]))
     options.config = lambda _settings: replace(TINY, learning_rate=3e-3)  # the figures move
     window, library, view = open_window(qtbot, library_copy, options)
     try:

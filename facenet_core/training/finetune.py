@@ -1,4 +1,4 @@
-"""Fine-tuning from the library, the promotion decision, and restoring an older model version.
+"""Fine-tuning from the library (or a folder of people), measured before and after.
 
 :func:`finetune_library` is one long job:
 
@@ -21,10 +21,9 @@
 
 The whole job holds the library's writer lock (no scan or other job writes meanwhile).
 
-:func:`use_model_version` restores any recorded version in one step: it is activated (its
-embeddings are still stored), faces that lack one are embedded, and the people re-clustered.
 No user edit (names, confirmations, rejections, ignored faces) is touched by any of this: only
-embeddings and the active flag change.
+embeddings and the active flag change. The decision is :mod:`.decision`'s; restoring an older
+version is :mod:`.versions`'.
 """
 
 from __future__ import annotations
@@ -41,17 +40,16 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from facenet_core.library.reembed import ReembedResult, count_lacking, reembed, version_info
+from facenet_core.library.reembed import ReembedResult, version_info
 from facenet_core.metrics import accuracy_at, squared_distances
 from facenet_core.models.dlib_resnet import DlibResNet
 from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model, save_fine_tuned
 from facenet_core.paths import atomic_write_bytes
-from facenet_core.people.jobs import recluster as recluster_people
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
-from facenet_core.store import Embedding, Library, ModelVersion, activate_model_version
+from facenet_core.store import Library, ModelVersion, activate_model_version
 from facenet_core.store.models import utcnow
 from facenet_core.store.queries import get_active_model_version
 from facenet_core.training.data import (
@@ -65,6 +63,7 @@ from facenet_core.training.data import (
     shortfall,
     split_faces,
 )
+from facenet_core.training.decision import decide
 from facenet_core.training.loop import (
     FeatureBank,
     TrainConfig,
@@ -74,31 +73,11 @@ from facenet_core.training.loop import (
     reset_weights,
     train,
 )
+from facenet_core.training.versions import NoModelVersion, Recluster, _refresh
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.engines import Engines, shared_engines
 
 log = logging.getLogger(__name__)
-
-GUARD_MAX_DROP = 0.005
-"""The guard's accuracy may drop by at most 0.5 percentage points."""
-
-
-class NoModelVersion(LookupError):
-    """The library has no (active, or named) model version."""
-
-
-class Recluster(Protocol):
-    """The people re-cluster job (``facenet_core.people``): regroups faces by the active
-    version's embeddings, keeping every user edit."""
-
-    def __call__(
-        self,
-        library: Library,
-        settings: Settings,
-        *,
-        reporter: Reporter = ...,
-        cancel: CancelToken | None = ...,
-    ) -> object: ...
 
 
 class GuardPairsLike(Protocol):
@@ -180,51 +159,6 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
-
-
-def decide(
-    before: dict[str, float],
-    after: dict[str, float],
-    guard_before: float | None,
-    guard_after: float | None,
-) -> tuple[bool, list[str]]:
-    """Promote only if VAL at FAR = 1e-3 on the held-out faces went up, their nearest-person
-    accuracy did not go down, and the guard dropped by at most 0.5 pp. Returns the decision and
-    its reasons in words."""
-    reasons = []
-    ok = True
-    vb, va = before["val"], after["val"]
-    if math.isnan(vb) or math.isnan(va):
-        ok = False
-        reasons.append("VAL could not be measured (the held-out faces have no same-person pair)")
-    elif va > vb:
-        reasons.append(f"VAL at FAR=1e-3 on held-out faces rose {100 * vb:.2f}% -> {100 * va:.2f}%")
-    elif vb >= 1.0:
-        ok = False
-        reasons.append(
-            "VAL at FAR=1e-3 on the held-out faces was already 100%: nothing to improve "
-            "(confirm more faces, or faces the model gets wrong)"
-        )
-    else:
-        ok = False
-        reasons.append(f"VAL at FAR=1e-3 did not improve ({100 * vb:.2f}% -> {100 * va:.2f}%)")
-    nb, na = before["nearest"], after["nearest"]
-    if na < nb:
-        ok = False
-        reasons.append(f"nearest-person accuracy dropped ({100 * nb:.2f}% -> {100 * na:.2f}%)")
-    else:
-        reasons.append(f"nearest-person accuracy {100 * nb:.2f}% -> {100 * na:.2f}%")
-    if guard_before is None or guard_after is None:
-        reasons.append("no guard set was checked")
-    elif guard_after < guard_before - GUARD_MAX_DROP - 1e-12:
-        ok = False
-        reasons.append(
-            f"the guard dropped by more than 0.5 pp ({100 * guard_before:.2f}% -> "
-            f"{100 * guard_after:.2f}%): the network started to forget"
-        )
-    else:
-        reasons.append(f"guard accuracy {100 * guard_before:.2f}% -> {100 * guard_after:.2f}%")
-    return ok, reasons
 
 
 @dataclass
@@ -554,163 +488,3 @@ def backup_library(library: Library, label: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     return library.backup(folder / f"{stamp}-{label}.db")
-
-
-def _refresh(
-    library: Library,
-    settings: Settings,
-    version_id: int,
-    engines: Engines,
-    reporter: Reporter,
-    cancel: CancelToken,
-    recluster: Recluster | None,
-) -> tuple[ReembedResult, str]:
-    """Embed the faces lacking an embedding of the (now active) version, then re-cluster."""
-    done = reembed(
-        library, settings, version_id=version_id, engines=engines, reporter=reporter, cancel=cancel
-    )
-    if done.cancelled or done.remaining - done.missing > 0:
-        return done, "skipped: re-embedding is not finished (run facenet-photos reembed)"
-    (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
-    return done, "done"
-
-
-# -- versions -------------------------------------------------------------------------------
-
-
-@dataclass
-class VersionRow:
-    """One model version as ``models`` lists it."""
-
-    id: int
-    version: str
-    active: bool
-    parent_id: int | None
-    created_at: str
-    fine_tuned: bool
-    embeddings: int
-    notes: str | None
-    metrics: dict[str, Any] | None
-
-
-def list_versions(library: Library) -> list[VersionRow]:
-    with library.session() as session:
-        counts = dict(
-            session.execute(
-                select(Embedding.model_version_id, func.count()).group_by(
-                    Embedding.model_version_id
-                )
-            ).all()
-        )
-        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
-        return [
-            VersionRow(
-                id=v.id,
-                version=f"{v.name}@{v.weights_sha256[:12]}",
-                active=bool(v.is_active),
-                parent_id=v.parent_id,
-                created_at=v.created_at.isoformat(timespec="seconds"),
-                fine_tuned=v.weights_path is not None,
-                embeddings=int(counts.get(v.id, 0)),
-                notes=v.notes,
-                metrics=v.metrics,
-            )
-            for v in rows
-        ]
-
-
-def find_version(library: Library, text: str) -> int:
-    """The id of the version named by ``text``: its id, ``name@sha`` or a sha256 prefix (at
-    least 6 characters), or ``previous`` (the active version's parent)."""
-    text = text.strip()
-    with library.session() as session:
-        versions = session.scalars(select(ModelVersion)).all()
-        if text == "previous":
-            active = next((v for v in versions if v.is_active), None)
-            if active is None or active.parent_id is None:
-                raise NoModelVersion("the active model version has no previous version")
-            return active.parent_id
-        if text.isdigit() and any(v.id == int(text) for v in versions):
-            return int(text)
-        prefix = text.split("@", 1)[1] if "@" in text else text
-        found = [
-            v for v in versions if len(prefix) >= 6 and v.weights_sha256.startswith(prefix.lower())
-        ]
-        if len(found) == 1:
-            return found[0].id
-    if len(found) > 1:
-        raise NoModelVersion(f"{text!r} names {len(found)} versions; give more of the sha256")
-    raise NoModelVersion(f"no model version {text!r} (see facenet-photos models)")
-
-
-@dataclass
-class UseResult:
-    version: str
-    previous: str | None
-    reembed: ReembedResult | None
-    reclustered: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "previous": self.previous,
-            "reembed": None if self.reembed is None else self.reembed.to_json_dict(),
-            "reclustered": self.reclustered,
-        }
-
-
-def use_model_version(
-    library: Library,
-    settings: Settings,
-    version_id: int,
-    *,
-    engines: Engines | None = None,
-    reporter: Reporter = ignore_progress,
-    cancel: CancelToken | None = None,
-    recluster: Recluster | None = None,
-) -> UseResult:
-    """Make ``version_id`` the active version: its stored embeddings become current at once;
-    faces that have none under it are embedded (resumable), then the people re-clustered.
-    Holds the library's writer lock."""
-    with library.writer("use-model"):
-        return _use_model_version(
-            library,
-            settings,
-            version_id,
-            engines=engines,
-            reporter=reporter,
-            cancel=cancel,
-            recluster=recluster,
-        )
-
-
-def _use_model_version(
-    library: Library,
-    settings: Settings,
-    version_id: int,
-    *,
-    engines: Engines | None,
-    reporter: Reporter,
-    cancel: CancelToken | None,
-    recluster: Recluster | None,
-) -> UseResult:
-    engines = engines or shared_engines()
-    cancel = cancel or CancelToken()
-    with library.write() as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None:
-            raise NoModelVersion(f"no model version #{version_id}")
-        previous = get_active_model_version(session)
-        previous_name = (
-            None if previous is None else f"{previous.name}@{previous.weights_sha256[:12]}"
-        )
-        name = f"{version.name}@{version.weights_sha256[:12]}"
-        load_model(version_info(version))  # refuse before switching if the weights are gone
-        activate_model_version(session, version)
-    with library.session() as session:
-        lacking = count_lacking(session, version_id)
-    if lacking == 0:
-        (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
-        return UseResult(name, previous_name, None, "done")
-    done, clustered = _refresh(library, settings, version_id, engines, reporter, cancel, recluster)
-    return UseResult(name, previous_name, done, clustered)
