@@ -29,13 +29,9 @@ FAR = 1e-3 on the held-out faces) and ``nearest`` (their nearest-person accuracy
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
-import json
 import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,7 +45,6 @@ from torch import nn
 
 from facenet_core.metrics import all_pairs, nearest_person_accuracy, val_at_far
 from facenet_core.models.dlib_resnet import INPUT, Affine, DlibResNet
-from facenet_core.paths import atomic_write_bytes
 from facenet_core.progress import (
     Cancelled,
     CancelToken,
@@ -58,6 +53,7 @@ from facenet_core.progress import (
     ignore_progress,
 )
 from facenet_core.settings import Settings
+from facenet_core.training.checkpoints import _fingerprint, _resume, _save
 from facenet_core.training.loss import MARGIN, TripletLoss
 from facenet_core.training.mining import Fallback, mine_triplets
 from facenet_core.training.sampler import PKSampler
@@ -65,7 +61,6 @@ from facenet_core.training.sampler import PKSampler
 log = logging.getLogger(__name__)
 
 N_BLOCKS = 14
-CHECKPOINT_FORMAT = 1
 PAPER_BATCH = 1800
 """FaceNet's usual mini-batch ("around 1,800 exemplars")."""
 FINE_TUNING_BATCH = 480
@@ -379,42 +374,6 @@ def _anchor_embeddings(model: DlibResNet, bank: FeatureBank, device: torch.devic
     return torch.from_numpy(np.stack([plain, mirrored], axis=1)).to(device)
 
 
-def _fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps(config.as_dict(), sort_keys=True).encode())
-    h.update(np.asarray(labels, dtype=np.int64).tobytes())
-    h.update(data_key.encode())
-    return h.hexdigest()
-
-
-def _rng_states() -> dict[str, Any]:
-    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def _tuples(value: Any) -> Any:
-    """Lists back to tuples (the random module's state must be tuples)."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
-
-
 def make_optimiser(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
     if config.optimiser == "adam":
         return torch.optim.Adam(params, lr=config.learning_rate)
@@ -586,57 +545,3 @@ def train(
     if checkpoint is not None:
         save(result.steps)  # a finished run: resuming it again is a no-op
     return result
-
-
-def _save(
-    path: Path,
-    fingerprint: str,
-    step: int,
-    sampler: PKSampler,
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    config: TrainConfig,
-    result: TrainResult,
-) -> None:
-    epoch = sampler.position(min(step, sampler.total_steps - 1))[0]
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "fingerprint": fingerprint,
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "step": step,
-        "epoch": epoch,
-        "sampler": {"seed": sampler.seed, "step": step, "total_steps": sampler.total_steps},
-        "rng": _rng_states(),
-        "config": config.as_dict(),
-        "history": result.history,
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _resume(
-    path: Path,
-    fingerprint: str,
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    result: TrainResult,
-) -> int:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        log.warning("ignoring the unreadable checkpoint %s (%s)", path, exc)
-        return 0
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
-        log.info("checkpoint %s belongs to another run; starting afresh", path)
-        return 0
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
-    rng = dict(state["rng"])
-    rng["python"] = _tuples(rng["python"])
-    _set_rng_states(rng)
-    result.history = list(state.get("history", []))
-    step = int(state["step"])
-    log.info("resuming training from step %d (%s)", step, path)
-    return step
