@@ -17,15 +17,15 @@ from sqlalchemy import select
 
 from app.jobs import TrainingOptions
 from app.main_window import MainWindow
-from app.views.training_view import (
+from app.views.training_result import (
     GUARD_MAX_DROP,
-    TrainingView,
     figure_pair,
     figures_of,
     pct,
     pct_short,
     plain_reasons,
 )
+from app.views.training_view import TrainingView
 from facenet_core.evaluation.guard import GuardSetError
 from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.library import scan
