@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 
 
-def _fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
+def fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
+    """What a checkpoint must match to be resumed: the config, the labels and the caller's key
+    for the data (e.g. the face ids and the model's sha256)."""
     h = hashlib.sha256()
     h.update(json.dumps(config.as_dict(), sort_keys=True).encode())
     h.update(np.asarray(labels, dtype=np.int64).tobytes())
@@ -67,7 +69,7 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _save(
+def save_checkpoint(
     path: Path,
     fingerprint: str,
     step: int,
@@ -77,6 +79,8 @@ def _save(
     config: TrainConfig,
     result: TrainResult,
 ) -> None:
+    """Write the run's state at ``step`` (the next step to run) to ``path``, atomically: a
+    crash while writing leaves the previous checkpoint whole."""
     epoch = sampler.position(min(step, sampler.total_steps - 1))[0]
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -95,13 +99,16 @@ def _save(
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _resume(
+def resume(
     path: Path,
     fingerprint: str,
     model: nn.Module,
     optimiser: torch.optim.Optimizer,
     result: TrainResult,
 ) -> int:
+    """Load ``path`` into ``model``, ``optimiser``, the random states and ``result.history``
+    if it belongs to this run (same ``fingerprint`` and format); the step to continue from
+    (0: nothing resumed, the file is unreadable or another run's)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

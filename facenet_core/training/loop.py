@@ -46,15 +46,15 @@ from torch import nn
 from facenet_core.metrics import all_pairs, nearest_person_accuracy, val_at_far
 from facenet_core.models.dlib_resnet import INPUT, Affine, DlibResNet
 from facenet_core.progress import (
-    Cancelled,
     CancelToken,
     PhaseClock,
     Reporter,
     ignore_progress,
 )
-from facenet_core.settings import Settings
-from facenet_core.training.checkpoints import _fingerprint, _resume, _save
-from facenet_core.training.loss import MARGIN, TripletLoss
+from facenet_core.settings import SPECS, Settings
+from facenet_core.training.checkpoints import fingerprint as run_fingerprint
+from facenet_core.training.checkpoints import resume, save_checkpoint
+from facenet_core.training.loss import MARGIN, AnchorLoss, ScaleLoss, TripletLoss
 from facenet_core.training.mining import Fallback, mine_triplets
 from facenet_core.training.sampler import PKSampler
 
@@ -65,13 +65,28 @@ PAPER_BATCH = 1800
 """FaceNet's usual mini-batch ("around 1,800 exemplars")."""
 FINE_TUNING_BATCH = 480
 """Largest automatic batch for fine-tuning: about 48 people x 8 faces + 96 other faces."""
-FINE_TUNING_MARGIN = 0.05
-"""The margin for fine-tuning dlib's network (measured; see README "Training"): FaceNet's 0.2 is
-relative to its own distance scale (LFW thresholds 1.1-1.24); dlib's embedding is about seven
-times tighter (calibrated threshold 0.176), where 0.2 makes every pair "semi-hard" and the loss
-blows the space apart."""
 
 Optimiser = Literal["adam", "adagrad", "sgd"]
+
+SETTING_OF: dict[str, str] = {
+    "epochs": "epochs",
+    "learning_rate": "learning_rate",
+    "top_blocks": "top_blocks",
+    "faces_per_person": "faces_per_person",
+    "batch_size": "train_batch_size",
+    "fallback": "semihard_fallback",
+    "margin": "margin",
+    "anchor": "anchor",
+    "scale": "scale",
+    "seed": "seed",
+}
+"""The :class:`TrainConfig` fields that are user settings, and their keys in the registry
+(:mod:`facenet_core.settings`): their defaults come from there, nowhere else."""
+
+
+def _registry(field_name: str) -> Any:
+    """The registry's default for a :class:`TrainConfig` field (see :data:`SETTING_OF`)."""
+    return SPECS[SETTING_OF[field_name]].default
 
 
 @dataclass(frozen=True)
@@ -89,27 +104,34 @@ class TrainConfig:
     ``anchor``: weight of a term keeping each face's embedding near the one the starting
     network gave it, ``anchor * mean ||f(x) - f_start(x)||^2`` (0: the paper's loss alone).
     ``scale``: weight of a term holding the batch's mean squared distance, which is exactly
-    ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``.
+    ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``
+    (both terms: :mod:`.loss`). ``margin``: 0.05 by default, measured (FaceNet's 0.2 is relative
+    to its own distance scale; dlib's embedding is about seven times tighter, where 0.2 makes
+    every pair "semi-hard" and the loss blows the space apart).
+
+    The fields that are user settings (:data:`SETTING_OF`) take their defaults from the
+    settings registry; the others (optimiser, batch cap, extra negatives, mirroring, schedule,
+    checkpoints) are the loop's own and no setting repeats them.
     """
 
-    epochs: int = 60
+    epochs: int = _registry("epochs")
     optimiser: Optimiser = "adam"
-    learning_rate: float = 1e-5
-    top_blocks: int | None = 3
-    faces_per_person: int = 8
-    batch_size: int | None = None
+    learning_rate: float = _registry("learning_rate")
+    top_blocks: int | None = _registry("top_blocks")
+    faces_per_person: int = _registry("faces_per_person")
+    batch_size: int | None = _registry("batch_size")
     max_batch: int = FINE_TUNING_BATCH
     extra: float = 0.25
-    margin: float = FINE_TUNING_MARGIN
-    fallback: Fallback = "skip"
+    margin: float = _registry("margin")
+    fallback: Fallback = _registry("fallback")  # noqa: RUF009 (a str: immutable)
     flip: bool = True
-    seed: int = 0
+    seed: int = _registry("seed")
     lr_drop_at: float = 1.0
     validate_every: int = 0
     checkpoint_every: int = 25
     from_scratch: bool = False
-    anchor: float = 1.0
-    scale: float = 1.0
+    anchor: float = _registry("anchor")
+    scale: float = _registry("scale")
 
     def __post_init__(self) -> None:
         if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
@@ -147,18 +169,7 @@ class TrainConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **changes: Any) -> TrainConfig:
         """Fine-tuning with the user's training settings (group "Training")."""
-        base = cls(
-            epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            top_blocks=settings.top_blocks,
-            faces_per_person=settings.faces_per_person,
-            batch_size=settings.train_batch_size,
-            fallback=settings.semihard_fallback,  # type: ignore[arg-type]
-            margin=settings.margin,
-            anchor=settings.anchor,
-            scale=settings.scale,
-            seed=settings.seed,
-        )
+        base = cls(**{name: getattr(settings, key) for name, key in SETTING_OF.items()})
         return dataclasses.replace(base, **changes)
 
     def as_dict(self) -> dict[str, Any]:
@@ -202,7 +213,10 @@ class FeatureBank:
         reporter: Reporter = ignore_progress,
         cancel: CancelToken | None = None,
     ) -> FeatureBank:
-        """Run the frozen layers below ``split`` once over ``chips`` and their mirror images."""
+        """Run the frozen layers below ``split`` once over ``chips`` and their mirror images.
+
+        Raises :class:`~facenet_core.progress.Cancelled` when ``cancel`` is set: a step inside
+        a job, whose boundary (:mod:`.finetune`) turns it into a result marked cancelled."""
         if split == INPUT:
             return cls(torch.as_tensor(np.ascontiguousarray(chips)), None, INPUT)
         trunk = model.fused_for_inference().to(device)
@@ -319,7 +333,9 @@ class Validation:
 @dataclass
 class TrainResult:
     """What a run did: ``steps`` done of ``total_steps``, where it resumed from, the validation
-    figures over time (``history``: dicts with ``step`` and the figures) and the time taken."""
+    figures over time (``history``: dicts with ``step`` and the figures) and the time taken;
+    ``cancelled``: it stopped on request after ``steps`` steps (a checkpoint, if one was given,
+    holds them: the same run resumes there)."""
 
     steps: int
     total_steps: int
@@ -328,6 +344,7 @@ class TrainResult:
     seconds: float = 0.0
     batch_size: int = 0
     last: dict[str, float] = field(default_factory=dict)
+    cancelled: bool = False
 
 
 def _memory_available(device: torch.device) -> int:
@@ -426,8 +443,9 @@ def train(
     training faces, labelled by person; < 0: negative-only faces).
 
     ``checkpoint``: a file to save to and resume from (a checkpoint of another config or other
-    data is ignored and replaced). Raises :class:`~facenet_core.progress.Cancelled` when
-    cancelled, after saving a checkpoint. ``on_step``: called after each step (tests use it)."""
+    data is ignored and replaced). When ``cancel`` is set it stops before the next step, saves
+    a checkpoint and returns a result marked ``cancelled`` (the model keeps the weights of the
+    steps done). ``on_step``: called after each step (tests use it)."""
     if bank.split != config.split:
         raise ValueError(f"features are at split {bank.split}, the config trains {config.split}")
     cancel = cancel or CancelToken()
@@ -454,8 +472,9 @@ def train(
         seed=config.seed,
     )
     loss_fn = TripletLoss(config.margin)
+    anchor_loss, scale_loss = AnchorLoss(config.anchor), ScaleLoss(config.scale)
     labels_t = torch.as_tensor(labels, dtype=torch.long, device=device)
-    fingerprint = _fingerprint(config, labels, data_key)
+    fingerprint = run_fingerprint(config, labels, data_key)
     result = TrainResult(
         steps=0, total_steps=sampler.total_steps, resumed_from=0, batch_size=batch_size
     )
@@ -463,7 +482,7 @@ def train(
     anchors = _anchor_embeddings(model, bank, device) if anchored else None
     start_step = 0
     if checkpoint is not None and checkpoint.is_file():
-        start_step = _resume(checkpoint, fingerprint, model, optimiser, result)
+        start_step = resume(checkpoint, fingerprint, model, optimiser, result)
     result.resumed_from = start_step
     drop_step = math.floor(config.lr_drop_at * sampler.total_steps)
     validate_every = config.validate_every or sampler.steps_per_epoch[0]
@@ -471,7 +490,9 @@ def train(
 
     def save(step: int) -> None:
         if checkpoint is not None:
-            _save(checkpoint, fingerprint, step, sampler, model, optimiser, config, result)
+            save_checkpoint(
+                checkpoint, fingerprint, step, sampler, model, optimiser, config, result
+            )
 
     def validate(step: int) -> dict[str, float]:
         if validation is None:
@@ -486,7 +507,8 @@ def train(
         for step in range(start_step, sampler.total_steps):
             if cancel.cancelled:
                 save(step)
-                raise Cancelled
+                result.cancelled = True
+                break
             lr = config.learning_rate * (0.1 if step >= drop_step else 1.0)
             for group in optimiser.param_groups:
                 group["lr"] = lr
@@ -498,20 +520,17 @@ def train(
                 loss_fn.distances(emb), batch_labels, config.margin, config.fallback
             )
             loss = loss_fn(emb, mined)
-            anchor_loss = spread = 0.0
+            drift = spread = 0.0
             if anchors is not None:
                 idx = torch.as_tensor(batch.indices, device=device)
                 flip = torch.as_tensor(batch.flips, device=device).long()
                 start = anchors[idx, flip]
-                drift = ((emb - start) ** 2).sum(dim=1).mean()
-                anchor_loss = float(drift.detach())
-                loss = loss + config.anchor * drift
-                # mean squared distance of the batch = 2 (1 - |mean embedding|^2)
-                now = 1.0 - (emb.mean(dim=0) ** 2).sum()
-                then = 1.0 - (start.mean(dim=0) ** 2).sum()
-                spread = float((now / then).detach())
-                if config.scale > 0:
-                    loss = loss + config.scale * (now / then - 1.0) ** 2
+                loss = loss + anchor_loss(emb, start)
+                if scale_loss.weight > 0:
+                    loss = loss + scale_loss(emb, start)
+                with torch.no_grad():
+                    drift = float(AnchorLoss.drift(emb, start))
+                    spread = float(ScaleLoss.spread(emb, start))
             optimiser.zero_grad(set_to_none=True)
             if len(mined) or anchors is not None:
                 loss.backward()
@@ -527,7 +546,7 @@ def train(
                 "d_ap": mined.mean_ap,
                 "d_an": mined.mean_an,
                 "lr": lr,
-                "drift": anchor_loss,
+                "drift": drift,
                 "spread": spread,
             }
             if done % validate_every == 0 or done == sampler.total_steps:
@@ -542,6 +561,6 @@ def train(
     model.eval()
     model.requires_grad_(False)
     result.seconds = time.perf_counter() - started
-    if checkpoint is not None:
+    if checkpoint is not None and not result.cancelled:
         save(result.steps)  # a finished run: resuming it again is a no-op
     return result
