@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from facenet_core.library.result import ScanResult
 from facenet_core.library.roots import add_root, list_roots, normalise
-from facenet_core.progress import CancelToken, Progress, Reporter
+from facenet_core.progress import Cancelled, CancelToken, Progress, Reporter
 from facenet_core.settings import Settings
 from facenet_core.store import Library
 from facenet_core.store.library import describe_owner
@@ -201,13 +201,14 @@ def finetune_job(
 ) -> Callable[..., FinetuneResult]:
     """Fine-tune the active model on the confirmed faces for ``epochs`` (see
     :func:`facenet_core.training.finetune.finetune_library`); every step's figures go to
-    ``feed`` as well as to the runner."""
+    ``feed`` as well as to the runner. Cancelled, it returns a result marked ``cancelled``
+    (``decision`` None when it stopped before deciding: the checkpoint resumes)."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> FinetuneResult:
         from facenet_core.evaluation.guard import GuardSetError
         from facenet_core.models.registry import ModelLoadError
         from facenet_core.store import LibraryBusy, get_active_model_version
-        from facenet_core.training.finetune import finetune_library
+        from facenet_core.training.finetune import FinetuneResult, finetune_library
         from facenet_core.training.loop import TrainConfig
 
         report = feed.tap(reporter)
@@ -220,7 +221,10 @@ def finetune_job(
                 raise TrainingError("the library has no model yet: add a folder of photos first")
             version = f"{active.name}@{active.weights_sha256}"
         try:
-            guard = (options.guard or _default_guard)(settings, version, report, cancel)
+            try:
+                guard = (options.guard or _default_guard)(settings, version, report, cancel)
+            except Cancelled:  # stopped while loading the guard set: nothing trained yet
+                return FinetuneResult(parent_version=version, cancelled=True)
             return finetune_library(
                 library,
                 settings,

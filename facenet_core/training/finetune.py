@@ -47,7 +47,7 @@ from facenet_core.metrics import accuracy_at, squared_distances
 from facenet_core.models.dlib_resnet import DlibResNet
 from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model, save_fine_tuned
 from facenet_core.paths import atomic_write_bytes
-from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ModelVersion, activate_model_version
 from facenet_core.store.models import utcnow
@@ -63,7 +63,7 @@ from facenet_core.training.data import (
     shortfall,
     split_faces,
 )
-from facenet_core.training.decision import decide
+from facenet_core.training.decision import Decision, decide
 from facenet_core.training.loop import (
     FeatureBank,
     TrainConfig,
@@ -73,7 +73,7 @@ from facenet_core.training.loop import (
     reset_weights,
     train,
 )
-from facenet_core.training.versions import NoModelVersion, Recluster, _refresh
+from facenet_core.training.versions import NoModelVersion, Recluster, refresh
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.engines import Engines, shared_engines
 
@@ -124,18 +124,22 @@ class GuardSet:
 
 @dataclass
 class FinetuneResult:
-    """What :func:`finetune_library` did and measured (fractions in [0, 1])."""
+    """What :func:`finetune_library` did and measured (fractions in [0, 1]).
 
-    promoted: bool
-    reasons: list[str]
-    before: dict[str, float]
-    after: dict[str, float]
-    guard_before: float | None
-    guard_after: float | None
-    guard: str | None
-    seconds: float
-    counts: dict[str, int]
+    ``decision``: the promotion decision with its checks (None: the run stopped before it was
+    decided). ``cancelled``: the job stopped on request (during training: the checkpoint is kept
+    and the same run resumes; after a promotion: re-embedding is resumable)."""
+
     parent_version: str
+    decision: Decision | None = None
+    cancelled: bool = False
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    guard_before: float | None = None
+    guard_after: float | None = None
+    guard: str | None = None
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
     new_version: str | None = None
     new_version_id: int | None = None
     weights_path: str | None = None
@@ -144,10 +148,22 @@ class FinetuneResult:
     reclustered: str = "skipped"
     training: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def promoted(self) -> bool:
+        return self.decision is not None and self.decision.promoted
+
     def to_json_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = _with_decision(asdict(self), self.decision)
         data["reembed"] = None if self.reembed is None else self.reembed.to_json_dict()
         return _clean(data)
+
+
+def _with_decision(data: dict[str, Any], decision: Decision | None) -> dict[str, Any]:
+    """``decision`` as ``promoted`` and ``checks`` (the JSON the commands write)."""
+    data.pop("decision", None)
+    data["promoted"] = None if decision is None else decision.promoted
+    data["checks"] = [] if decision is None else [c.to_json_dict() for c in decision.checks]
+    return data
 
 
 def _clean(value: Any) -> Any:
@@ -163,7 +179,8 @@ def _clean(value: Any) -> Any:
 
 @dataclass
 class Measured:
-    """Figures before and after one training run (see :func:`train_and_measure`)."""
+    """Figures before and after one training run (see :func:`train_and_measure`; ``after`` is
+    empty and ``guard_after`` None when the run was cancelled)."""
 
     before: dict[str, float]
     after: dict[str, float]
@@ -224,6 +241,8 @@ def train_and_measure(
         reporter=reporter,
         cancel=cancel,
     )
+    if trained.cancelled:
+        return Measured(before, {}, guard_before, None, trained)
     after = validation.figures(model, device)
     return Measured(before, after, guard_before, guard_accuracy(), trained)
 
@@ -266,8 +285,8 @@ def finetune_library(
     ``guard``: the set checked against forgetting (None: not checked, and said so).
     ``models_dir``: where weights go (default ``<library>.models``); ``work_dir``: where the
     checkpoint goes (default ``<library>.training``). Raises
-    :class:`~facenet_core.training.data.NotEnoughFaces`, :class:`NoModelVersion`, and
-    :class:`~facenet_core.progress.Cancelled` (training resumes from its checkpoint when run
+    :class:`~facenet_core.training.data.NotEnoughFaces` and :class:`NoModelVersion`. Cancelling
+    returns a result marked ``cancelled`` (training resumes from its checkpoint when run
     again)."""
     with library.writer("train"):
         return _finetune_library(
@@ -298,14 +317,53 @@ def _finetune_library(
     work_dir: Path | None,
 ) -> FinetuneResult:
     started = time.perf_counter()
-    engines = engines or shared_engines()
-    cancel = cancel or CancelToken()
-    config = config or TrainConfig.from_settings(settings)
-    models_dir = models_dir or library.models_dir
     parent_id, info = _active(library)
+    result = FinetuneResult(
+        parent_version=info.version, guard=None if guard is None else guard.name
+    )
+    try:
+        _finetune_into(
+            result,
+            library,
+            settings,
+            parent_id,
+            info,
+            guard=guard,
+            config=config or TrainConfig.from_settings(settings),
+            engines=engines or shared_engines(),
+            reporter=reporter,
+            cancel=cancel or CancelToken(),
+            recluster=recluster,
+            models_dir=models_dir or library.models_dir,
+            work_dir=work_dir,
+        )
+    except Cancelled:  # stopped before training (reading faces, computing features)
+        result.cancelled = True
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _finetune_into(
+    result: FinetuneResult,
+    library: Library,
+    settings: Settings,
+    parent_id: int,
+    info: ModelInfo,
+    *,
+    guard: GuardSet | None,
+    config: TrainConfig,
+    engines: Engines,
+    reporter: Reporter,
+    cancel: CancelToken,
+    recluster: Recluster | None,
+    models_dir: Path,
+    work_dir: Path | None,
+) -> None:
+    """Fill ``result`` in as the run goes; may raise :class:`Cancelled` before training."""
     workers = settings.workers if settings.workers is not None else 2
     faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel)
     split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
+    result.counts = describe(faces, split)
     device = resolve_device(settings.device)
     model = load_model(info).to(device)
     engines.release()  # the scan's models are not needed while training: give the memory back
@@ -324,33 +382,23 @@ def _finetune_library(
         reporter=reporter,
         cancel=cancel,
     )
-    before, after = measured.before, measured.after
-    guard_before, guard_after = measured.guard_before, measured.guard_after
-    trained = measured.trained
-    promoted, reasons = decide(before, after, guard_before, guard_after)
-    result = FinetuneResult(
-        promoted=promoted,
-        reasons=reasons,
-        before=before,
-        after=after,
-        guard_before=guard_before,
-        guard_after=guard_after,
-        guard=None if guard is None else guard.name,
-        seconds=0.0,
-        counts=describe(faces, split),
-        parent_version=info.version,
-        training=training_summary(trained, config, device),
-    )
+    result.before, result.guard_before = measured.before, measured.guard_before
+    result.training = training_summary(measured.trained, config, device)
+    if measured.trained.cancelled:  # the checkpoint is kept: the same run resumes
+        result.cancelled = True
+        return
+    result.after, result.guard_after = measured.after, measured.guard_after
+    decision = decide(result.before, result.after, result.guard_before, result.guard_after)
+    result.decision = decision
     new = save_fine_tuned(model.cpu(), models_dir, info.name)
     result.new_version, result.weights_path = new.version, str(new.source)
     metrics = {
-        "before": before,
-        "after": after,
+        "before": result.before,
+        "after": result.after,
         "guard": result.guard,
-        "guard_before": guard_before,
-        "guard_after": guard_after,
-        "promoted": promoted,
-        "reasons": reasons,
+        "guard_before": result.guard_before,
+        "guard_after": result.guard_after,
+        **decision.to_json_dict(),
         "counts": result.counts,
         "training": {k: v for k, v in result.training.items() if k != "history"},
     }
@@ -369,41 +417,46 @@ def _finetune_library(
             )
             session.add(row)
         row.metrics = _clean(metrics)
-        row.notes = ("promoted: " if promoted else "not promoted: ") + "; ".join(reasons)
+        row.notes = decision.summary()
         session.flush()
         result.new_version_id = row.id
     checkpoint.unlink(missing_ok=True)  # the run is recorded; a new run starts afresh
-    if promoted:
+    if decision.promoted:
         result.backup = str(backup_library(library, f"before-model-{result.new_version_id}"))
         with library.write() as session:
             version = session.get(ModelVersion, result.new_version_id)
             assert version is not None
             activate_model_version(session, version)
-        result.reembed, result.reclustered = _refresh(
+        refreshed = refresh(
             library, settings, result.new_version_id, engines, reporter, cancel, recluster
         )
-    result.seconds = time.perf_counter() - started
-    return result
+        result.reembed, result.reclustered = refreshed.reembed, refreshed.reclustered
+        result.cancelled = refreshed.cancelled
 
 
 @dataclass
 class DatasetResult:
-    """What :func:`finetune_dataset` did and measured (fractions in [0, 1])."""
+    """What :func:`finetune_dataset` did and measured (fractions in [0, 1]); ``decision`` and
+    ``cancelled`` as in :class:`FinetuneResult` (a cancelled run writes no weights)."""
 
-    improved: bool
-    reasons: list[str]
-    before: dict[str, float]
-    after: dict[str, float]
-    guard_before: float | None
-    guard_after: float | None
-    guard: str | None
-    seconds: float
-    counts: dict[str, int]
     output: str
+    decision: Decision | None = None
+    cancelled: bool = False
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    guard_before: float | None = None
+    guard_after: float | None = None
+    guard: str | None = None
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def improved(self) -> bool:
+        return self.decision is not None and self.decision.promoted
+
     def to_json_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        return _clean(_with_decision(asdict(self), self.decision))
 
 
 def finetune_dataset(
@@ -420,15 +473,46 @@ def finetune_dataset(
     """Train on ``folder/<person>/<photos>`` (outside any library) and write the weights to
     ``output`` (a ``state_dict`` of the network, written atomically). ``config.from_scratch``:
     start from random weights (the paper's recipe: :meth:`TrainConfig.paper`); otherwise
-    fine-tune the shipped network. The checkpoint is ``output`` + ``.ckpt`` until the end."""
+    fine-tune the shipped network. The checkpoint is ``output`` + ``.ckpt`` until the end.
+    Cancelling returns a result marked ``cancelled`` (the same command resumes)."""
     started = time.perf_counter()
-    engines = engines or shared_engines()
-    config = config or TrainConfig.from_settings(settings)
+    result = DatasetResult(output=str(output), guard=None if guard is None else guard.name)
+    try:
+        _finetune_dataset_into(
+            result,
+            folder,
+            settings,
+            output,
+            guard=guard,
+            config=config or TrainConfig.from_settings(settings),
+            engines=engines or shared_engines(),
+            reporter=reporter,
+            cancel=cancel,
+        )
+    except Cancelled:
+        result.cancelled = True
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _finetune_dataset_into(
+    result: DatasetResult,
+    folder: Path,
+    settings: Settings,
+    output: Path,
+    *,
+    guard: GuardSet | None,
+    config: TrainConfig,
+    engines: Engines,
+    reporter: Reporter,
+    cancel: CancelToken | None,
+) -> None:
     faces = dataset_faces(folder, settings, engines=engines, reporter=reporter, cancel=cancel)
     message = shortfall(counts_of(faces))
     if message is not None:
         raise NotEnoughFaces(f"{folder}: {message.replace('confirmed ', '')}")
     split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
+    result.counts = describe(faces, split)
     device = resolve_device(settings.device)
     model, _ = load_dlib_resnet()
     model = model.to(device)
@@ -449,26 +533,17 @@ def finetune_dataset(
         reporter=reporter,
         cancel=cancel,
     )
-    improved, reasons = decide(
-        measured.before, measured.after, measured.guard_before, measured.guard_after
-    )
+    result.before, result.guard_before = measured.before, measured.guard_before
+    result.training = training_summary(measured.trained, config, device)
+    if measured.trained.cancelled:
+        result.cancelled = True
+        return
+    result.after, result.guard_after = measured.after, measured.guard_after
+    result.decision = decide(result.before, result.after, result.guard_before, result.guard_after)
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
     atomic_write_bytes(output, buffer.getvalue())
     checkpoint.unlink(missing_ok=True)
-    return DatasetResult(
-        improved=improved,
-        reasons=reasons,
-        before=measured.before,
-        after=measured.after,
-        guard_before=measured.guard_before,
-        guard_after=measured.guard_after,
-        guard=None if guard is None else guard.name,
-        seconds=time.perf_counter() - started,
-        counts=describe(faces, split),
-        output=str(output),
-        training=training_summary(measured.trained, config, device),
-    )
 
 
 def _digest(text: str) -> str:

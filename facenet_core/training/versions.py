@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from facenet_core.library.reembed import ReembedResult, count_lacking, reembed, version_info
 from facenet_core.models.registry import load_model
 from facenet_core.people.jobs import recluster as recluster_people
-from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Library, ModelVersion, activate_model_version
 from facenet_core.store.queries import get_active_model_version
@@ -38,10 +38,40 @@ class Recluster(Protocol):
         *,
         reporter: Reporter = ...,
         cancel: CancelToken | None = ...,
-    ) -> object: ...
+    ) -> Stoppable: ...
 
 
-def _refresh(
+class Stoppable(Protocol):
+    """A long job's result: whether it stopped on request."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+
+@dataclass
+class Refreshed:
+    """What :func:`refresh` did: the re-embedding, the re-clustering in words (``done`` or why
+    it was skipped), and whether either stopped on request."""
+
+    reembed: ReembedResult
+    reclustered: str
+    cancelled: bool
+
+
+def _regroup(
+    library: Library,
+    settings: Settings,
+    reporter: Reporter,
+    cancel: CancelToken,
+    recluster: Recluster | None,
+) -> tuple[str, bool]:
+    report = (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
+    if report.cancelled:
+        return "stopped: run facenet-photos cluster to regroup", True
+    return "done", False
+
+
+def refresh(
     library: Library,
     settings: Settings,
     version_id: int,
@@ -49,15 +79,16 @@ def _refresh(
     reporter: Reporter,
     cancel: CancelToken,
     recluster: Recluster | None,
-) -> tuple[ReembedResult, str]:
+) -> Refreshed:
     """Embed the faces lacking an embedding of the (now active) version, then re-cluster."""
     done = reembed(
         library, settings, version_id=version_id, engines=engines, reporter=reporter, cancel=cancel
     )
     if done.cancelled or done.remaining - done.missing > 0:
-        return done, "skipped: re-embedding is not finished (run facenet-photos reembed)"
-    (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
-    return done, "done"
+        skipped = "skipped: re-embedding is not finished (run facenet-photos reembed)"
+        return Refreshed(done, skipped, done.cancelled)
+    clustered, stopped = _regroup(library, settings, reporter, cancel, recluster)
+    return Refreshed(done, clustered, stopped)
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -130,10 +161,15 @@ def find_version(library: Library, text: str) -> int:
 
 @dataclass
 class UseResult:
+    """What :func:`use_model_version` did: the version now in use and the one before it; the
+    re-embedding (None: every face had an embedding of it) and re-clustering; ``cancelled``:
+    stopped on request after the switch (running it again finishes the work)."""
+
     version: str
     previous: str | None
     reembed: ReembedResult | None
     reclustered: str
+    cancelled: bool = False
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +177,7 @@ class UseResult:
             "previous": self.previous,
             "reembed": None if self.reembed is None else self.reembed.to_json_dict(),
             "reclustered": self.reclustered,
+            "cancelled": self.cancelled,
         }
 
 
@@ -156,7 +193,8 @@ def use_model_version(
 ) -> UseResult:
     """Make ``version_id`` the active version: its stored embeddings become current at once;
     faces that have none under it are embedded (resumable), then the people re-clustered.
-    Holds the library's writer lock."""
+    Holds the library's writer lock. Cancelling stops the re-embedding or re-clustering (the
+    switch itself is done) and returns a result marked ``cancelled``."""
     with library.writer("use-model"):
         return _use_model_version(
             library,
@@ -194,8 +232,11 @@ def _use_model_version(
         activate_model_version(session, version)
     with library.session() as session:
         lacking = count_lacking(session, version_id)
-    if lacking == 0:
-        (recluster or recluster_people)(library, settings, reporter=reporter, cancel=cancel)
-        return UseResult(name, previous_name, None, "done")
-    done, clustered = _refresh(library, settings, version_id, engines, reporter, cancel, recluster)
-    return UseResult(name, previous_name, done, clustered)
+    try:
+        if lacking == 0:
+            clustered, stopped = _regroup(library, settings, reporter, cancel, recluster)
+            return UseResult(name, previous_name, None, clustered, stopped)
+        done = refresh(library, settings, version_id, engines, reporter, cancel, recluster)
+    except Cancelled:  # the switch is made; what follows it stopped
+        return UseResult(name, previous_name, None, "stopped", True)
+    return UseResult(name, previous_name, done.reembed, done.reclustered, done.cancelled)
