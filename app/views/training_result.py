@@ -1,4 +1,9 @@
-"""The Training page's result panel: promoted or not and why, the figures before and after."""
+"""The Training page's result panel: promoted or not and why, the figures before and after.
+
+The decision is the core's (:mod:`facenet_core.training.decision`, a module without torch, so it
+is imported here on the GUI thread): :func:`check_words` only puts each of its checks into plain
+words, as the ``train`` command puts the same checks into its own.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.widgets import button, duration, label, plural
+from facenet_core.training.decision import GUARD_MAX_DROP, Check
 
 if TYPE_CHECKING:
     from facenet_core.training.finetune import FinetuneResult
-
-GUARD_MAX_DROP = 0.005
-"""``facenet_core.training.decision.GUARD_MAX_DROP`` (that module loads torch; a test checks)."""
 
 FIGURES = (
     (
@@ -35,7 +38,8 @@ FIGURES = (
         "guard",
         "Strangers told apart (guard)",
         "Accuracy on face pairs of people outside your library: it must not drop by more "
-        "than 0.5 points, or the model would be forgetting how to tell strangers apart",
+        f"than {100 * GUARD_MAX_DROP:g} points, or the model would be forgetting how to tell "
+        "strangers apart",
     ),
 )
 
@@ -130,16 +134,12 @@ class ResultPanel(QWidget):
             self.verdict.setProperty("kind", "bad")
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
-        pairs = {
-            "val": (result.before.get("val"), result.after.get("val")),
-            "nearest": (result.before.get("nearest"), result.after.get("nearest")),
-            "guard": (result.guard_before, result.guard_after),
-        }
-        for key, (b, a) in pairs.items():
-            self.figures[key][0].setText(pct(b))
-            self.figures[key][1].setText(pct(a))
-        self.reasons.setText("Why: " + "; ".join(plain_reasons(*figures_of(result))) + ".")
-        self.reasons.setToolTip("\n".join(result.reasons))
+        checks = () if result.decision is None else result.decision.checks
+        for check in checks:
+            self.figures[check.name][0].setText(pct(check.before))
+            self.figures[check.name][1].setText(pct(check.after))
+        self.reasons.setText(why(checks))
+        self.reasons.setToolTip("\n".join(check_detail(c) for c in checks))
         if result.promoted:
             follow = "Every face was re-embedded with it and people regrouped"
             if result.reembed is not None and result.reembed.remaining:
@@ -147,6 +147,8 @@ class ResultPanel(QWidget):
                     f"{plural(result.reembed.remaining, 'face')} could not be re-embedded "
                     "(their photos are missing or unreadable)"
                 )
+            if result.cancelled:
+                follow = "Stopped before every face was re-embedded and people regrouped"
             if result.reclustered != "done":
                 follow += f"; regrouping: {result.reclustered}"
             self.followup.setText(follow + "; your names and confirmations are unchanged.")
@@ -159,51 +161,38 @@ class ResultPanel(QWidget):
         self.restore_button.setEnabled(True)
 
 
-def plain_reasons(
-    before: Mapping[str, float],
-    after: Mapping[str, float],
-    guard_before: float | None,
-    guard_after: float | None,
-) -> list[str]:
-    """The promotion decision's three checks in plain words (the core's own wording is the
-    tooltip). The decision itself is the core's (``decision.decide``); this only explains it."""
-    out = []
-    vb, va = before.get("val", math.nan), after.get("val", math.nan)
-    if math.isnan(vb) or math.isnan(va):
-        out.append(
-            "recognising the same person could not be measured (no person has two faces set aside)"
-        )
-    elif va > vb:
-        out.append(f"it recognises the same person better ({pct(vb)} → {pct(va)})")
-    elif vb >= 1.0:
-        out.append(
-            "it already recognised every pair of faces set aside (100%): there was nothing "
-            "to improve"
-        )
-    else:
-        out.append(f"it does not recognise the same person better ({pct(vb)} → {pct(va)})")
-    nb, na = before.get("nearest", math.nan), after.get("nearest", math.nan)
-    if na < nb:
-        out.append(f"it matches fewer faces to the right person ({pct(nb)} → {pct(na)})")
-    else:
-        out.append(f"faces matched to the right person: {pct(nb)} → {pct(na)}")
-    gb, ga = guard_before, guard_after
-    if gb is None or ga is None:
-        out.append("telling strangers apart was not checked (no guard set)")
-    elif ga < gb - GUARD_MAX_DROP - 1e-12:
-        out.append(
-            f"it got worse at telling strangers apart ({pct(gb)} → {pct(ga)}): it was "
-            "starting to forget"
-        )
-    else:
-        out.append(f"telling strangers apart still works ({pct(gb)} → {pct(ga)})")
-    return out
+def check_words(check: Check) -> str:
+    """One check of the promotion decision in plain words (a failed one says what went wrong)."""
+    b, a = pct(check.before), pct(check.after)
+    if check.name == "val":
+        return {
+            "improved": f"it recognises the same person better ({b} → {a})",
+            "already_perfect": "it already recognised every pair of faces set aside (100%): "
+            "there was nothing to improve",
+            "unmeasured": "recognising the same person could not be measured (no person has "
+            "two faces set aside)",
+        }.get(check.outcome, f"it does not recognise the same person better ({b} → {a})")
+    if check.name == "nearest":
+        if check.outcome == "dropped":
+            return f"it matches fewer faces to the right person ({b} → {a})"
+        return f"faces matched to the right person: {b} → {a}"
+    if check.outcome == "unchecked":
+        return "telling strangers apart was not checked (no guard set)"
+    if check.outcome == "dropped":
+        return f"it got worse at telling strangers apart ({b} → {a}): it was starting to forget"
+    return f"telling strangers apart still works ({b} → {a})"
 
 
-def figures_of(
-    result: FinetuneResult,
-) -> tuple[Mapping[str, float], Mapping[str, float], float | None, float | None]:
-    return result.before, result.after, result.guard_before, result.guard_after
+def why(checks: tuple[Check, ...]) -> str:
+    """The result panel's "Why:" line: every check in plain words, in the decision's order."""
+    return "Why: " + "; ".join(check_words(c) for c in checks) + "."
+
+
+def check_detail(check: Check) -> str:
+    """A check's exact figures and verdict (the tooltip of the "Why:" line)."""
+    limit = "" if check.limit is None else f", may drop by {100 * check.limit:g} points"
+    verdict = "passed" if check.passed else "failed"
+    return f"{check.name}: {pct(check.before)} → {pct(check.after)}{limit}: {verdict}"
 
 
 def run_summary(result: FinetuneResult) -> str:

@@ -18,16 +18,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QProgressBar,
     QSpinBox,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
     QWidget,
 )
 
@@ -43,15 +38,14 @@ from app.jobs import (
 from app.tasks import Task, TaskInfo
 from app.views.base import View
 from app.views.library_view import describe
-from app.views.training_plot import GREY, LivePlot
+from app.views.training_plot import LivePlot
 from app.views.training_result import (
-    FIGURES,
     ResultPanel,
     card,
-    figure_pair,
-    pct_short,
     run_summary,
 )
+from app.views.training_rules import start_blockers
+from app.views.training_versions import VERSION_ID, VersionList
 from app.widgets import PageHeader, button, label, plural
 from facenet_core.progress import Progress
 
@@ -61,18 +55,6 @@ if TYPE_CHECKING:
 
 TRAINING_TITLE = "Fine-tuning the face model"
 SWITCHING_TITLE = "Switching the face model"
-VERSION_ID = Qt.ItemDataRole.UserRole
-RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-IN_USE = "#1d4fb3"
-
-
-def when(iso: str, *, short: bool = False) -> str:
-    try:
-        return dt.datetime.fromisoformat(iso).strftime(
-            "%d %b %H:%M" if short else "%d %b %Y, %H:%M"
-        )
-    except ValueError:
-        return iso
 
 
 class TrainingView(View):
@@ -117,21 +99,7 @@ class TrainingView(View):
         title_row.addWidget(self.active_text, 1)
         title_row.addWidget(label("figures: before → after training", "muted"))
         models.addLayout(title_row)
-        self.versions = QTreeWidget()
-        self.versions.setHeaderLabels(["Model", "Made", "VAL %", "Nearest %", "Guard %"])
-        self.versions.headerItem().setToolTip(2, FIGURES[0][2])
-        self.versions.headerItem().setToolTip(3, FIGURES[1][2])
-        self.versions.headerItem().setToolTip(4, FIGURES[2][2])
-        self.versions.setRootIsDecorated(False)
-        self.versions.setUniformRowHeights(True)
-        self.versions.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.versions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        head = self.versions.header()
-        head.setStretchLastSection(False)
-        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 5):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.versions.setFixedHeight(112)
+        self.versions = VersionList()
         models.addWidget(self.versions)
         row = QHBoxLayout()
         self.use_button = button(
@@ -273,42 +241,7 @@ class TrainingView(View):
         self.loaded()
 
     def _show_versions(self, versions: Iterable[VersionRow]) -> None:
-        selected = {item.data(0, VERSION_ID) for item in self.versions.selectedItems()}
-        self.versions.clear()
-        active = None
-        for v in versions:
-            kind = "fine-tuned" if v.fine_tuned else "pretrained"
-            name = f"#{v.id} {kind}"
-            rejected = v.metrics is not None and v.metrics.get("promoted") is False
-            if v.active:
-                active = v
-            tip = f"{v.version}" + (f", trained from #{v.parent_id}" if v.parent_id else "")
-            tip += "; in use" if v.active else ""
-            tip += "\nnot better than its parent, so never used" if rejected else ""
-            cells = [name, when(v.created_at, short=True)]
-            for key, _, _ in FIGURES:
-                before, after = figure_pair(v.metrics, key)
-                shown = before is not None or after is not None
-                cells.append(f"{pct_short(before)} → {pct_short(after)}" if shown else "")
-            item = QTreeWidgetItem(cells)
-            item.setData(0, VERSION_ID, v.id)
-            item.setToolTip(0, tip)
-            item.setToolTip(1, when(v.created_at))
-            if rejected:
-                for col in range(len(cells)):
-                    item.setForeground(col, QBrush(QColor(GREY)))
-            for col in (2, 3, 4):
-                item.setTextAlignment(
-                    col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                )
-            if v.active:
-                font = item.font(0)
-                font.setBold(True)
-                for col in range(len(cells)):
-                    item.setFont(col, font)
-                    item.setForeground(col, QBrush(QColor(IN_USE)))
-            self.versions.addTopLevelItem(item)
-            item.setSelected(v.id in selected)
+        active = self.versions.show_versions(versions)
         if active is None:
             self.active_text.setText("No model yet: add a folder of photos first.")
         else:
@@ -328,22 +261,14 @@ class TrainingView(View):
         running = self.task is not None
         switching = self.switch_task is not None
         other = self._other_job()
-        reason = ""
-        if state is None:
-            reason = "Reading the library…"
-        elif state.shortfall:
-            reason = "Not enough confirmed faces yet (see above)."
-        elif state.active is None:
-            reason = "No model yet: add a folder of photos first."
-        elif state.busy:
-            reason = f"The library is busy: {state.busy}. Start when it has finished."
-        elif other:
-            reason = f"Wait for “{other}” to finish."
-        elif switching:
-            reason = "Switching the model…"
-        can_start = not reason and not running
-        self.start_button.setEnabled(can_start)
-        self.start_button.setToolTip(reason or "Fine-tune the model in use on your confirmed faces")
+        blockers = start_blockers(state, other_job=other, running=running, switching=switching)
+        reason = "" if blockers is None else blockers[0]
+        self.start_button.setEnabled(blockers is None)
+        self.start_button.setToolTip(
+            "Fine-tune the model in use on your confirmed faces"
+            if blockers is None
+            else " ".join(blockers)
+        )
         self.cancel_button.setVisible(running)
         self.epochs.setEnabled(not running)
         resume = state is not None and state.checkpoint_saved is not None
@@ -469,6 +394,9 @@ class TrainingView(View):
         self.progress.hide()
 
     def _trained(self, result: FinetuneResult) -> None:
+        if result.decision is None:  # stopped on request before the decision
+            self._cancelled()
+            return
         self._end_run()
         self.stopped_at = None
         self.result = result
@@ -552,6 +480,10 @@ class TrainingView(View):
     def _switched(self, result: UseResult) -> None:
         self._switch_ended()
         self.result_panel.restore_button.setVisible(False)
+        if result.cancelled:  # the switch is made; embedding or regrouping stopped
+            self.phase_text.setText(f"Now using {result.version}; stopped before it finished")
+            self.ctx.say(f"Now using the model {result.version} (stopped: {result.reclustered})")
+            return
         self.phase_text.setText(f"Now using {result.version}")
         self.ctx.say(f"Now using the model {result.version} (people regrouped)")
 
@@ -560,7 +492,3 @@ class TrainingView(View):
         self.error_text.setText(f"Switching the model failed: {reason}")
         self.error_text.show()
         self.ctx.runner.failed.emit("Switching the model", reason)
-
-
-def training_view(ctx: AppContext) -> View:
-    return TrainingView(ctx)
