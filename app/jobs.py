@@ -22,8 +22,8 @@ from facenet_core.store import Library
 from facenet_core.store.library import describe_owner
 
 if TYPE_CHECKING:  # torch comes with these: imported by the jobs, in their worker thread
+    from facenet_core.training.config import TrainConfig
     from facenet_core.training.finetune import FinetuneResult, GuardSet
-    from facenet_core.training.loop import TrainConfig
     from facenet_core.training.versions import UseResult, VersionRow
 
 LongJob = Callable[[Reporter, CancelToken], object]
@@ -90,7 +90,7 @@ GuardLoader = Callable[["Settings", str, Reporter, CancelToken], "GuardSet | Non
 @dataclass
 class TrainingOptions:
     """How the Training page trains; the defaults are the app's. ``config``: the run's
-    :class:`~facenet_core.training.loop.TrainConfig` from the settings (the page's epochs
+    :class:`~facenet_core.training.config.TrainConfig` from the settings (the page's epochs
     already in them); None: the registry's fine-tuning settings. ``guard``: loads the guard
     set; None: the default (``$FACENET_GUARD_DIR`` or the checkout's ``lfw-mini``; no guard
     check when there is neither). ``models_dir``/``work_dir``: where weights and the checkpoint
@@ -208,8 +208,8 @@ def finetune_job(
         from facenet_core.evaluation.guard import GuardSetError
         from facenet_core.models.registry import ModelLoadError
         from facenet_core.store import LibraryBusy, get_active_model_version
+        from facenet_core.training.config import TrainConfig
         from facenet_core.training.finetune import FinetuneResult, finetune_library
-        from facenet_core.training.loop import TrainConfig
 
         report = feed.tap(reporter)
         settings = replace(library.settings(), epochs=epochs)

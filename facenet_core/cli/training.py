@@ -28,6 +28,7 @@ from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
 from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import LibraryBusy, get_active_model_version
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import NotEnoughFaces
 from facenet_core.training.decision import Check, Decision
 from facenet_core.training.finetune import (
@@ -37,7 +38,6 @@ from facenet_core.training.finetune import (
     finetune_dataset,
     finetune_library,
 )
-from facenet_core.training.loop import TrainConfig
 from facenet_core.training.versions import (
     NoModelVersion,
     find_version,

@@ -24,7 +24,8 @@ from facenet_core.paths import atomic_write_bytes
 from facenet_core.training.sampler import PKSampler
 
 if TYPE_CHECKING:
-    from facenet_core.training.loop import TrainConfig, TrainResult
+    from facenet_core.training.config import TrainConfig
+    from facenet_core.training.loop import TrainResult
 
 log = logging.getLogger(__name__)
 

@@ -52,6 +52,7 @@ from facenet_core.settings import Settings
 from facenet_core.store import Library, ModelVersion, activate_model_version
 from facenet_core.store.models import utcnow
 from facenet_core.store.queries import get_active_model_version
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import (
     FaceSet,
     NotEnoughFaces,
@@ -66,7 +67,6 @@ from facenet_core.training.data import (
 from facenet_core.training.decision import Decision, decide
 from facenet_core.training.loop import (
     FeatureBank,
-    TrainConfig,
     TrainResult,
     Validation,
     embed_bank,

@@ -20,7 +20,8 @@ from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import CancelToken
 from facenet_core.settings import SPECS, Settings
-from facenet_core.training.loop import SETTING_OF, FeatureBank, TrainConfig, embed_bank, train
+from facenet_core.training.config import SETTING_OF, TrainConfig
+from facenet_core.training.loop import FeatureBank, embed_bank, train
 from facenet_core.vision.device import torch_threads
 from facenet_core.vision.faces import FaceJob, find_faces
 

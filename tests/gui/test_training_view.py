@@ -37,8 +37,8 @@ from facenet_core.store import (
     get_active_model_version,
 )
 from facenet_core.training import decision, finetune
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.finetune import GuardSet, checkpoint_path
-from facenet_core.training.loop import TrainConfig
 from tests.gui.conftest import shut_down
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
