@@ -23,7 +23,8 @@ from facenet_core.store.library import describe_owner
 
 if TYPE_CHECKING:  # torch comes with these: imported by the jobs, in their worker thread
     from facenet_core.training.config import TrainConfig
-    from facenet_core.training.finetune import FinetuneResult, GuardSet
+    from facenet_core.training.finetune import FinetuneResult
+    from facenet_core.training.measure import GuardSet
     from facenet_core.training.versions import UseResult, VersionRow
 
 LongJob = Callable[[Reporter, CancelToken], object]
@@ -187,7 +188,7 @@ def _default_guard(
     settings: Settings, model_version: str, reporter: Reporter, cancel: CancelToken
 ) -> GuardSet | None:
     from facenet_core.evaluation.guard import default_guard_dir, load_guard
-    from facenet_core.training.finetune import GuardSet
+    from facenet_core.training.measure import GuardSet
 
     folder = default_guard_dir()
     if folder is None:

@@ -34,10 +34,10 @@ from facenet_core.training.decision import Check, Decision
 from facenet_core.training.finetune import (
     DatasetResult,
     FinetuneResult,
-    GuardSet,
     finetune_dataset,
     finetune_library,
 )
+from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import (
     NoModelVersion,
     find_version,

@@ -35,7 +35,8 @@ from facenet_core.store import (
 from facenet_core.training import decision, finetune
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import NotEnoughFaces, library_faces, shortfall
-from facenet_core.training.finetune import GuardSet, finetune_library
+from facenet_core.training.finetune import finetune_library
+from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import find_version, list_versions, use_model_version
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)

@@ -38,7 +38,8 @@ from facenet_core.store import (
 )
 from facenet_core.training import decision, finetune
 from facenet_core.training.config import TrainConfig
-from facenet_core.training.finetune import GuardSet, checkpoint_path
+from facenet_core.training.finetune import checkpoint_path
+from facenet_core.training.measure import GuardSet
 from tests.gui.conftest import shut_down
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
