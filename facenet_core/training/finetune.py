@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -67,8 +66,6 @@ from facenet_core.training.measure import GuardSet, train_and_measure, training_
 from facenet_core.training.versions import NoModelVersion, Recluster, refresh
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.engines import Engines, shared_engines
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -1,10 +1,7 @@
 """The training loop: triplet loss with online semi-hard mining over P x K batches, resumable.
 
-**Two regimes.** ``TrainConfig.paper()`` is FaceNet's recipe for training from scratch: every
-layer, AdaGrad at 0.05, lowered to finish (x0.1 for the last fifth of the steps). The default,
-``TrainConfig()``, fine-tunes the pretrained network, and its settings were measured (README,
-"Training"): the paper's AdaGrad destroys a pretrained network within a few steps; what helps is
-Adam at a small rate on the top blocks only.
+What a run trains and how is its :class:`~.config.TrainConfig`; the loss terms are :mod:`.loss`'s
+objects; saving and resuming are :mod:`.checkpoints`'.
 
 **Frozen trunk, cached once.** When only the layers above a split point train, everything below
 it is a fixed function (dlib's batch norms are folded into affine layers, so there are no running
@@ -28,7 +25,6 @@ FAR = 1e-3 on the held-out faces) and ``nearest`` (their nearest-person accuracy
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
@@ -55,9 +51,6 @@ from facenet_core.training.config import PAPER_BATCH, TrainConfig
 from facenet_core.training.loss import AnchorLoss, ScaleLoss, TripletLoss
 from facenet_core.training.mining import mine_triplets
 from facenet_core.training.sampler import PKSampler
-
-log = logging.getLogger(__name__)
-
 
 # -- features -------------------------------------------------------------------------------
 
