@@ -309,7 +309,7 @@ def test_a_new_scan_embeds_with_the_active_fine_tuned_version(
 
 
 @pytest.mark.slow
-def test_no_improvement_keeps_the_old_model_and_says_why(library, tmp_path) -> None:
+def test_no_improvement_keeps_the_old_model_and_says_why(library, tmp_path, capsys) -> None:
     edits = user_edits(library)
     old_id = active_id(library)
     # a step too small to change anything: VAL cannot rise, so nothing is promoted
@@ -331,6 +331,11 @@ def test_no_improvement_keeps_the_old_model_and_says_why(library, tmp_path) -> N
         assert version.metrics["checks"] == [c.to_json_dict() for c in result.decision.checks]
     assert not embeddings_of(library, result.new_version_id)
     assert user_edits(library) == edits
+    # the models command words the stored checks: the failed VAL check is marked
+    capsys.readouterr()
+    assert cli_main(["models", "--library", str(library.path)]) == 0
+    out = capsys.readouterr().out
+    assert "not promoted:" in out and "FAILED: VAL" in out and "no guard set was checked" in out
 
 
 def test_too_few_confirmed_faces_says_how_many_more(library, capsys) -> None:
