@@ -48,9 +48,9 @@ from facenet_core.metrics import accuracy_at, all_pairs, bcubed, nearest_person_
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Progress
 from facenet_core.settings import Settings
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.loop import (
     FeatureBank,
-    TrainConfig,
     Validation,
     embed_bank,
     train,

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from facenet_core.library import scan
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, Person, Photo
-from facenet_core.training import promote
-from facenet_core.training.loop import TrainConfig
+from facenet_core.training import finetune
+from facenet_core.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -91,7 +91,7 @@ def test_scan_clustering_and_training_work_with_the_network_refused(
                 owner = next(n for n in people if Path(photo.path).name.startswith(n))
                 face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
                 face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
-        trained = promote.finetune_library(lib, SETTINGS, guard=None, config=TINY)
+        trained = finetune.finetune_library(lib, SETTINGS, guard=None, config=TINY)
         assert trained.counts["people_trained"] == len(people)
         with lib.session() as s:
             assert s.scalar(select(func.count()).select_from(Face)) >= 32

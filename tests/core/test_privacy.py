@@ -17,8 +17,8 @@ from facenet_core.library import scan
 from facenet_core.paths import SHARED_BITS, tighten
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Library, Person, Photo
-from facenet_core.training import promote
-from facenet_core.training.loop import TrainConfig
+from facenet_core.training import decision, finetune
+from facenet_core.training.config import TrainConfig
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=1, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
@@ -76,8 +76,10 @@ def test_scan_training_and_backup_under_umask_022_create_nothing_others_can_read
                 owner = next(n for n in people if Path(photo.path).name.startswith(n))
                 face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
                 face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
-        monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
-        result = promote.finetune_library(lib, SETTINGS, guard=None, config=TINY)
+        monkeypatch.setattr(
+            finetune, "decide", lambda *a: decision.Decision(True, decision.decide(*a).checks)
+        )
+        result = finetune.finetune_library(lib, SETTINGS, guard=None, config=TINY)
         assert result.promoted and result.backup is not None
         lib.backup(home / "copy.db")
         with lib.writer("test"):  # the writer lock and its owner record
