@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING
 from facenet_core.errors import UserError
 from facenet_core.library.result import ScanResult
 from facenet_core.library.roots import add_root, list_roots, normalise
-from facenet_core.progress import CancelToken, Progress, Reporter
+from facenet_core.progress import Cancelled, CancelToken, Progress, Reporter
 from facenet_core.settings import Settings
 from facenet_core.store import Library
 from facenet_core.store.library import describe_owner
 
 if TYPE_CHECKING:  # torch comes with these: imported by the jobs, in their worker thread
-    from facenet_core.training.loop import TrainConfig
-    from facenet_core.training.promote import FinetuneResult, GuardSet, UseResult, VersionRow
+    from facenet_core.training.config import TrainConfig
+    from facenet_core.training.finetune import FinetuneResult
+    from facenet_core.training.measure import GuardSet
+    from facenet_core.training.versions import UseResult, VersionRow
 
 LongJob = Callable[[Reporter, CancelToken], object]
 
@@ -90,7 +92,7 @@ GuardLoader = Callable[["Settings", str, Reporter, CancelToken], "GuardSet | Non
 @dataclass
 class TrainingOptions:
     """How the Training page trains; the defaults are the app's. ``config``: the run's
-    :class:`~facenet_core.training.loop.TrainConfig` from the settings (the page's epochs
+    :class:`~facenet_core.training.config.TrainConfig` from the settings (the page's epochs
     already in them); None: the registry's fine-tuning settings. ``guard``: loads the guard
     set; None: the default (``$FACENET_GUARD_DIR`` or the checkout's ``lfw-mini``; no guard
     check when there is neither). ``models_dir``/``work_dir``: where weights and the checkpoint
@@ -130,7 +132,8 @@ def training_state(library: Library, options: TrainingOptions) -> TrainingState:
     """Read what the Training page shows (a read: run it in the runner's read lane)."""
     from facenet_core.evaluation.guard import default_guard_dir
     from facenet_core.training.data import MIN_FACES, library_counts, shortfall
-    from facenet_core.training.promote import checkpoint_path, list_versions
+    from facenet_core.training.finetune import checkpoint_path
+    from facenet_core.training.versions import list_versions
 
     counts = library_counts(library)
     ready = tuple(sorted((n for n, c in counts.items() if c >= MIN_FACES), key=str.casefold))
@@ -186,7 +189,7 @@ def _default_guard(
     settings: Settings, model_version: str, reporter: Reporter, cancel: CancelToken
 ) -> GuardSet | None:
     from facenet_core.evaluation.guard import default_guard_dir, load_guard
-    from facenet_core.training.promote import GuardSet
+    from facenet_core.training.measure import GuardSet
 
     folder = default_guard_dir()
     if folder is None:
@@ -199,13 +202,14 @@ def finetune_job(
     library: Library, epochs: int, options: TrainingOptions, feed: TrainingFeed
 ) -> Callable[..., FinetuneResult]:
     """Fine-tune the active model on the confirmed faces for ``epochs`` (see
-    :func:`facenet_core.training.promote.finetune_library`); every step's figures go to
-    ``feed`` as well as to the runner."""
+    :func:`facenet_core.training.finetune.finetune_library`); every step's figures go to
+    ``feed`` as well as to the runner. Cancelled, it returns a result marked ``cancelled``
+    (``decision`` None when it stopped before deciding: the checkpoint resumes)."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> FinetuneResult:
         from facenet_core.store import get_active_model_version
-        from facenet_core.training.loop import TrainConfig
-        from facenet_core.training.promote import finetune_library
+        from facenet_core.training.config import TrainConfig
+        from facenet_core.training.finetune import FinetuneResult, finetune_library
 
         report = feed.tap(reporter)
         settings = replace(library.settings(), epochs=epochs)
@@ -218,7 +222,10 @@ def finetune_job(
             version = f"{active.name}@{active.weights_sha256}"
         # a busy library, a bad guard set or weights that cannot load are user errors that
         # carry their own hint (facenet_core.errors): the runner words them as the CLI does
-        guard = (options.guard or _default_guard)(settings, version, report, cancel)
+        try:
+            guard = (options.guard or _default_guard)(settings, version, report, cancel)
+        except Cancelled:  # stopped while loading the guard set: nothing trained yet
+            return FinetuneResult(parent_version=version, cancelled=True)
         return finetune_library(
             library,
             settings,
@@ -238,7 +245,7 @@ def use_model_job(library: Library, version_id: int | None) -> Callable[..., Use
     faces lacking its embedding are embedded, then people are regrouped."""
 
     def job(reporter: Reporter, cancel: CancelToken) -> UseResult:
-        from facenet_core.training.promote import find_version, use_model_version
+        from facenet_core.training.versions import find_version, use_model_version
 
         # a busy library or weights that cannot load carry their own hint (see above)
         wanted = find_version(library, "previous") if version_id is None else version_id

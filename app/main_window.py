@@ -151,6 +151,9 @@ class MainWindow(QMainWindow):
         runner.job_ended.connect(self._job_ended)
 
         self._restore(restore_state)
+        note = library.privacy_note()
+        if note:
+            self.banner.show_info(note[0].upper() + note[1:])
         self.refresh_counts()
         self.ctx.runner.query(library.settings, self._settings_loaded, key="settings-start")
 

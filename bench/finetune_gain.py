@@ -19,7 +19,7 @@ Chips are made exactly as ``eval-lfw`` makes them (the default detector, YuNet, 
 the cache (detection and the trunk over 10,916 images), later runs only train and evaluate the
 top of the network.
 ``--split-seed`` picks which half of each person's photos is confirmed (the loss, optimiser and
-layers were chosen with split seed 1 on MTCNN chips; README "Training" reports seeds 0 and 1).
+layers were chosen with split seed 1 on MTCNN chips; docs/design/training.md reports seeds 0 and 1).
 Also reported: ``lfw_unseen_at_calibrated`` (the same pairs at the fixed calibrated threshold,
 as the app uses it) and the distance scale (``mean_different_distance`` after / before).
 """
@@ -48,9 +48,9 @@ from facenet_core.metrics import accuracy_at, all_pairs, bcubed, nearest_person_
 from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import Progress
 from facenet_core.settings import Settings
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.loop import (
     FeatureBank,
-    TrainConfig,
     Validation,
     embed_bank,
     train,

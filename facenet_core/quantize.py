@@ -3,7 +3,7 @@
 Scheme: each component of the unit vector is stored as one signed byte,
 ``q = clip(round(x * 256), -128, 127)``, i.e. a fixed step of 1/256 over [-0.5, 0.496].
 Components of a 128-D unit vector are small (about 1/sqrt(128) = 0.09 typical); on all 13,233 LFW
-faces the largest magnitude seen was well inside the range (see README), so clipping practically
+faces the largest seen was well inside the range (docs/design/models.md), so clipping practically
 never happens (largest seen: 0.405). Decoding divides by 256 and normalises again. The rounding
 error is at most 1/512 per component, which moves a squared distance by about 0.001 on average
 (at most about 0.01) against a same/different threshold near 0.175; on LFW the 10-fold accuracy

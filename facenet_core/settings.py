@@ -1,9 +1,9 @@
 """Every user-facing setting, declared once: its type, default, allowed values, title and help.
 
 :class:`Settings` is a frozen dataclass whose fields carry a :class:`SettingSpec` in their
-metadata. From that one declaration come the command line's options (``cli/options.py``), the
-README's option table (checked by a test) and the app's Settings view. Settings that change what
-is stored (``STORED``: the detector and the alignment) are saved in the library, so a library
+metadata. From that one declaration come the command line's options (``cli/common.py``), the
+option table in docs/cli.md (checked by a test) and the app's Settings view. Settings that change
+what is stored (``STORED``: the detector and the alignment) are saved in the library, so a library
 keeps the choices it was built with; window state is the app's own business (QSettings).
 
 A leaf module: it imports nothing from the rest of the package. To add a setting, add one field
@@ -91,7 +91,7 @@ class SettingSpec:
         return value
 
     def describe_range(self) -> str:
-        """Allowed values in words, for help texts and the README table."""
+        """Allowed values in words, for help texts and the table in docs/cli.md."""
         if self.kind == "bool":
             return "on / off"
         if self.kind == "choice":
@@ -442,7 +442,7 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in SETTINGS}
 
 
 def markdown_table(specs: tuple[SettingSpec, ...] = SETTINGS) -> str:
-    """The README's option table, generated from the registry (a test keeps them equal)."""
+    """docs/cli.md's option table, generated from the registry (a test keeps them equal)."""
     lines = ["| option | setting | values | default | meaning |", "|---|---|---|---|---|"]
     for spec in specs:
         default = spec.default

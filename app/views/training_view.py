@@ -14,27 +14,15 @@ in the worker thread. The plot gets every training step through a
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFrame,
-    QGridLayout,
     QHBoxLayout,
-    QHeaderView,
-    QLabel,
     QProgressBar,
     QSpinBox,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -50,379 +38,23 @@ from app.jobs import (
 from app.tasks import Task, TaskInfo
 from app.views.base import View
 from app.views.library_view import describe
-from app.widgets import PageHeader, button, duration, label, plural
+from app.views.training_plot import LivePlot
+from app.views.training_result import (
+    ResultPanel,
+    card,
+    run_summary,
+)
+from app.views.training_rules import start_blockers
+from app.views.training_versions import VERSION_ID, VersionList
+from app.widgets import PageHeader, button, label, plural
 from facenet_core.progress import Progress
 
 if TYPE_CHECKING:
-    from facenet_core.training.promote import FinetuneResult, UseResult, VersionRow
+    from facenet_core.training.finetune import FinetuneResult
+    from facenet_core.training.versions import UseResult, VersionRow
 
-GUARD_MAX_DROP = 0.005
-"""``facenet_core.training.promote.GUARD_MAX_DROP`` (that module loads torch; a test checks)."""
 TRAINING_TITLE = "Fine-tuning the face model"
 SWITCHING_TITLE = "Switching the face model"
-VERSION_ID = Qt.ItemDataRole.UserRole
-RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-ACCENT, GREEN, ORANGE, GREY = "#3b6fd8", "#2e9d5b", "#d9822b", "#9aa3b0"
-IN_USE = "#1d4fb3"
-
-FIGURES = (
-    (
-        "val",
-        "Same person recognised (VAL)",
-        "VAL at FAR = 1e-3: of pairs of faces set aside that show the same person, the share "
-        "recognised as the same person while at most 1 in 1,000 pairs of different people is "
-        "confused",
-    ),
-    (
-        "nearest",
-        "Right person nearest",
-        "Nearest-person accuracy: of the faces set aside, the share whose most similar training "
-        "face is the right person",
-    ),
-    (
-        "guard",
-        "Strangers told apart (guard)",
-        "Accuracy on face pairs of people outside your library: it must not drop by more "
-        "than 0.5 points, or the model would be forgetting how to tell strangers apart",
-    ),
-)
-
-
-def pct(value: float | None) -> str:
-    """A fraction as a percentage with two decimals; a dash when unknown."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{100 * value:.2f}%"
-
-
-def pct_short(value: float | None) -> str:
-    """A fraction as a percentage with one decimal, without the sign (the list's columns)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{100 * value:.1f}"
-
-
-def figure_pair(metrics: Mapping[str, Any] | None, key: str) -> tuple[float | None, float | None]:
-    """(before, after) of one figure of a version's stored metrics."""
-    if not metrics:
-        return None, None
-    if key == "guard":
-        return metrics.get("guard_before"), metrics.get("guard_after")
-    return (metrics.get("before") or {}).get(key), (metrics.get("after") or {}).get(key)
-
-
-def when(iso: str, *, short: bool = False) -> str:
-    try:
-        return dt.datetime.fromisoformat(iso).strftime(
-            "%d %b %H:%M" if short else "%d %b %Y, %H:%M"
-        )
-    except ValueError:
-        return iso
-
-
-class Series:
-    """One curve's points in growing arrays: appending is cheap, the curve is set once per
-    batch of points (pyqtgraph then draws only what is in view, downsampled)."""
-
-    def __init__(self, curve: pg.PlotDataItem) -> None:
-        self.curve = curve
-        self.x = np.empty(256)
-        self.y = np.empty(256)
-        self.n = 0
-
-    def extend(self, xs: list[float], ys: list[float]) -> None:
-        if not xs:
-            return
-        need = self.n + len(xs)
-        if need > len(self.x):
-            size = max(need, 2 * len(self.x))
-            self.x = np.resize(self.x, size)
-            self.y = np.resize(self.y, size)
-        self.x[self.n : need] = xs
-        self.y[self.n : need] = ys
-        self.n = need
-
-    def keep_until(self, step: float) -> None:
-        """Drop the points after ``step`` (a run resumed from its checkpoint there)."""
-        self.n = int(np.searchsorted(self.x[: self.n], step, side="right"))
-
-    def show(self) -> None:
-        self.curve.setData(self.x[: self.n].copy(), self.y[: self.n].copy())
-
-    @property
-    def points(self) -> int:
-        return self.n
-
-
-class LivePlot(QWidget):
-    """The training's loss (left), and in percent (right): VAL and nearest-person accuracy on
-    the held-out faces at each validation, and the share of active triplets at each step."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        pg.setConfigOptions(antialias=True)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(12)
-        self.loss_plot = self._plot("Loss")
-        self.figures_plot = self._plot("Faces set aside, %")
-        self.figures_plot.setYRange(-3, 105, padding=0)
-        legend = self.figures_plot.addLegend(labelTextColor="#2c3440", verSpacing=-6)
-        legend.anchor(itemPos=(1, 0.5), parentPos=(1, 0.5), offset=(-6, 0))
-        legend.setBrush(pg.mkBrush(255, 255, 255, 225))
-        self.loss = Series(self._curve(self.loss_plot, ACCENT, None, None))
-        # nearest first, bigger: VAL's smaller dots stay visible where the two are equal
-        self.nearest = Series(self._curve(self.figures_plot, ORANGE, "s", "Nearest person", 9))
-        self.val = Series(self._curve(self.figures_plot, GREEN, "o", "VAL", 6))
-        self.active = Series(self._curve(self.figures_plot, GREY, None, "Active triplets"))
-        self.loss_plot.setToolTip(
-            "The triplet loss of each training step: it falls as the model learns to pull each "
-            "person's faces together and push other people's apart"
-        )
-        self.figures_plot.setToolTip(
-            "VAL: same-person pairs recognised (at most 1 in 1,000 strangers confused); "
-            "Nearest person: faces set aside whose closest training face is the right person "
-            "(both measured before training and after each pass); Active triplets: the share "
-            "of same-person pairs in a step that still had something to learn"
-        )
-        layout.addWidget(self.loss_plot, 1)
-        layout.addWidget(self.figures_plot, 1)
-        self.hints = []
-        for plot, y in ((self.loss_plot, 0.5), (self.figures_plot, 85.0)):
-            hint = pg.TextItem("filled in as training runs", color=GREY, anchor=(0.5, 0.5))
-            hint.setPos(0.5, y)
-            plot.addItem(hint)
-            self.hints.append(hint)
-
-    @staticmethod
-    def _plot(title: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(background="#ffffff")
-        plot.setTitle(title, color="#2c3440", size="10pt")
-        plot.setLabel("bottom", "step")
-        plot.showGrid(x=True, y=True, alpha=0.15)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMinimumHeight(200)
-        for axis in ("left", "bottom"):
-            plot.getAxis(axis).setTextPen("#4a5361")
-            plot.getAxis(axis).setPen("#c5ccd6")
-        return plot
-
-    @staticmethod
-    def _curve(
-        plot: pg.PlotWidget, colour: str, symbol: str | None, name: str | None, size: int = 7
-    ) -> pg.PlotDataItem:
-        curve = plot.plot(
-            pen=pg.mkPen(colour, width=2 if symbol else 1.5),
-            symbol=symbol,
-            symbolSize=size,
-            symbolBrush=colour,
-            symbolPen=None,
-            name=name,
-        )
-        curve.setClipToView(True)
-        curve.setDownsampling(auto=True, method="peak")
-        return curve
-
-    @property
-    def series(self) -> tuple[Series, ...]:
-        return (self.loss, self.val, self.nearest, self.active)
-
-    def clear(self) -> None:
-        for s in self.series:
-            s.n = 0
-            s.show()
-
-    def keep_until(self, step: float) -> None:
-        for s in self.series:
-            s.keep_until(step)
-
-    def add(self, points: Iterable[Mapping[str, float]]) -> None:
-        """Append training steps' counters (``step``, ``loss``, ``active``, and on validation
-        steps ``val`` and ``nearest``) and redraw each curve once."""
-        xs: list[float] = []
-        loss: list[float] = []
-        active: list[float] = []
-        vx: list[float] = []
-        val: list[float] = []
-        nearest: list[float] = []
-        for p in points:
-            step = p["step"]
-            if "loss" in p:
-                xs.append(step)
-                loss.append(p["loss"])
-                active.append(100 * p.get("active", math.nan))
-            if "val" in p:
-                vx.append(step)
-                val.append(100 * p["val"])
-                nearest.append(100 * p.get("nearest", math.nan))
-        self.loss.extend(xs, loss)
-        self.active.extend(xs, active)
-        self.val.extend(vx, val)
-        self.nearest.extend(vx, nearest)
-        if xs or vx:
-            for hint in self.hints:
-                hint.hide()
-            for s in self.series:
-                s.show()
-
-
-def card(title: str = "") -> tuple[QFrame, QVBoxLayout]:
-    frame = QFrame()
-    frame.setObjectName("card")
-    layout = QVBoxLayout(frame)
-    layout.setContentsMargins(18, 14, 18, 14)
-    layout.setSpacing(8)
-    if title:
-        layout.addWidget(label(title, "sectionTitle"))
-    return frame, layout
-
-
-class ResultPanel(QWidget):
-    """After a run: promoted or not and why, the figures before and after, what followed."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
-        self.verdict = label("", "verdict", wrap=True)
-        layout.addWidget(self.verdict)
-        grid = QGridLayout()
-        grid.setHorizontalSpacing(14)
-        grid.setVerticalSpacing(2)
-        for col, text in enumerate(("On faces it did not train on", "Before", "After")):
-            head = label(text, "muted")
-            if col:
-                head.setAlignment(Qt.AlignmentFlag.AlignRight)
-            grid.addWidget(head, 0, col)
-        self.figures: dict[str, tuple[QLabel, QLabel]] = {}
-        for row, (key, title, tip) in enumerate(FIGURES, start=1):
-            name = label(title)
-            name.setToolTip(tip)
-            before, after = label("—", "figure"), label("—", "figure")
-            for w in (before, after):
-                w.setAlignment(Qt.AlignmentFlag.AlignRight)
-                w.setToolTip(tip)
-            grid.addWidget(name, row, 0)
-            grid.addWidget(before, row, 1)
-            grid.addWidget(after, row, 2)
-            self.figures[key] = (before, after)
-        grid.setColumnStretch(0, 1)
-        layout.addLayout(grid)
-        self.reasons = label("", "muted", wrap=True)
-        layout.addWidget(self.reasons)
-        self.followup = label("", "", wrap=True)
-        layout.addWidget(self.followup)
-        buttons = QHBoxLayout()
-        self.restore_button = button(
-            "Restore previous model",
-            tooltip="Go back to the model used before this run: its embeddings are kept, so "
-            "this is quick; names and confirmations are never touched",
-        )
-        buttons.addWidget(self.restore_button)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-        layout.addStretch(1)
-
-    def show_result(self, result: FinetuneResult) -> None:
-        if result.promoted:
-            self.verdict.setText("Better: the new model is now in use")
-            self.verdict.setProperty("kind", "good")
-        else:
-            self.verdict.setText("Not better: the current model stays in use")
-            self.verdict.setProperty("kind", "bad")
-        self.verdict.style().unpolish(self.verdict)
-        self.verdict.style().polish(self.verdict)
-        pairs = {
-            "val": (result.before.get("val"), result.after.get("val")),
-            "nearest": (result.before.get("nearest"), result.after.get("nearest")),
-            "guard": (result.guard_before, result.guard_after),
-        }
-        for key, (b, a) in pairs.items():
-            self.figures[key][0].setText(pct(b))
-            self.figures[key][1].setText(pct(a))
-        self.reasons.setText("Why: " + "; ".join(plain_reasons(*figures_of(result))) + ".")
-        self.reasons.setToolTip("\n".join(result.reasons))
-        if result.promoted:
-            follow = "Every face was re-embedded with it and people regrouped"
-            if result.reembed is not None and result.reembed.remaining:
-                follow = (
-                    f"{plural(result.reembed.remaining, 'face')} could not be re-embedded "
-                    "(their photos are missing or unreadable)"
-                )
-            if result.reclustered != "done":
-                follow += f"; regrouping: {result.reclustered}"
-            self.followup.setText(follow + "; your names and confirmations are unchanged.")
-        else:
-            self.followup.setText(
-                "It is kept in the list of models (“Use this model” tries it). Confirming more "
-                "faces, above all ones the model gets wrong, gives training more to learn."
-            )
-        self.restore_button.setVisible(result.promoted)
-        self.restore_button.setEnabled(True)
-
-
-def plain_reasons(
-    before: Mapping[str, float],
-    after: Mapping[str, float],
-    guard_before: float | None,
-    guard_after: float | None,
-) -> list[str]:
-    """The promotion decision's three checks in plain words (the core's own wording is the
-    tooltip). The decision itself is the core's (``promote.decide``); this only explains it."""
-    out = []
-    vb, va = before.get("val", math.nan), after.get("val", math.nan)
-    if math.isnan(vb) or math.isnan(va):
-        out.append(
-            "recognising the same person could not be measured (no person has two faces set aside)"
-        )
-    elif va > vb:
-        out.append(f"it recognises the same person better ({pct(vb)} → {pct(va)})")
-    elif vb >= 1.0:
-        out.append(
-            "it already recognised every pair of faces set aside (100%): there was nothing "
-            "to improve"
-        )
-    else:
-        out.append(f"it does not recognise the same person better ({pct(vb)} → {pct(va)})")
-    nb, na = before.get("nearest", math.nan), after.get("nearest", math.nan)
-    if na < nb:
-        out.append(f"it matches fewer faces to the right person ({pct(nb)} → {pct(na)})")
-    else:
-        out.append(f"faces matched to the right person: {pct(nb)} → {pct(na)}")
-    gb, ga = guard_before, guard_after
-    if gb is None or ga is None:
-        out.append("telling strangers apart was not checked (no guard set)")
-    elif ga < gb - GUARD_MAX_DROP - 1e-12:
-        out.append(
-            f"it got worse at telling strangers apart ({pct(gb)} → {pct(ga)}): it was "
-            "starting to forget"
-        )
-    else:
-        out.append(f"telling strangers apart still works ({pct(gb)} → {pct(ga)})")
-    return out
-
-
-def figures_of(
-    result: FinetuneResult,
-) -> tuple[Mapping[str, float], Mapping[str, float], float | None, float | None]:
-    return result.before, result.after, result.guard_before, result.guard_after
-
-
-def run_summary(result: FinetuneResult) -> str:
-    """One line: how long, on what, checked on what."""
-    c = result.counts
-    steps = int(result.training.get("steps", 0))
-    resumed = int(result.training.get("resumed_from", 0))
-    text = (
-        f"Finished in {duration(result.seconds)}: trained on "
-        f"{plural(c.get('faces_train', 0), 'face')} of "
-        f"{plural(c.get('people_trained', 0), 'person', 'people')} ({plural(steps, 'step')}"
-    )
-    text += f", resumed from step {resumed:,})" if resumed else ")"
-    return text + f", checked on {plural(c.get('faces_held_out', 0), 'face')} set aside."
 
 
 class TrainingView(View):
@@ -467,21 +99,7 @@ class TrainingView(View):
         title_row.addWidget(self.active_text, 1)
         title_row.addWidget(label("figures: before → after training", "muted"))
         models.addLayout(title_row)
-        self.versions = QTreeWidget()
-        self.versions.setHeaderLabels(["Model", "Made", "VAL %", "Nearest %", "Guard %"])
-        self.versions.headerItem().setToolTip(2, FIGURES[0][2])
-        self.versions.headerItem().setToolTip(3, FIGURES[1][2])
-        self.versions.headerItem().setToolTip(4, FIGURES[2][2])
-        self.versions.setRootIsDecorated(False)
-        self.versions.setUniformRowHeights(True)
-        self.versions.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.versions.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        head = self.versions.header()
-        head.setStretchLastSection(False)
-        head.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, 5):
-            head.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        self.versions.setFixedHeight(112)
+        self.versions = VersionList()
         models.addWidget(self.versions)
         row = QHBoxLayout()
         self.use_button = button(
@@ -623,42 +241,7 @@ class TrainingView(View):
         self.loaded()
 
     def _show_versions(self, versions: Iterable[VersionRow]) -> None:
-        selected = {item.data(0, VERSION_ID) for item in self.versions.selectedItems()}
-        self.versions.clear()
-        active = None
-        for v in versions:
-            kind = "fine-tuned" if v.fine_tuned else "pretrained"
-            name = f"#{v.id} {kind}"
-            rejected = v.metrics is not None and v.metrics.get("promoted") is False
-            if v.active:
-                active = v
-            tip = f"{v.version}" + (f", trained from #{v.parent_id}" if v.parent_id else "")
-            tip += "; in use" if v.active else ""
-            tip += "\nnot better than its parent, so never used" if rejected else ""
-            cells = [name, when(v.created_at, short=True)]
-            for key, _, _ in FIGURES:
-                before, after = figure_pair(v.metrics, key)
-                shown = before is not None or after is not None
-                cells.append(f"{pct_short(before)} → {pct_short(after)}" if shown else "")
-            item = QTreeWidgetItem(cells)
-            item.setData(0, VERSION_ID, v.id)
-            item.setToolTip(0, tip)
-            item.setToolTip(1, when(v.created_at))
-            if rejected:
-                for col in range(len(cells)):
-                    item.setForeground(col, QBrush(QColor(GREY)))
-            for col in (2, 3, 4):
-                item.setTextAlignment(
-                    col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                )
-            if v.active:
-                font = item.font(0)
-                font.setBold(True)
-                for col in range(len(cells)):
-                    item.setFont(col, font)
-                    item.setForeground(col, QBrush(QColor(IN_USE)))
-            self.versions.addTopLevelItem(item)
-            item.setSelected(v.id in selected)
+        active = self.versions.show_versions(versions)
         if active is None:
             self.active_text.setText("No model yet: add a folder of photos first.")
         else:
@@ -678,22 +261,14 @@ class TrainingView(View):
         running = self.task is not None
         switching = self.switch_task is not None
         other = self._other_job()
-        reason = ""
-        if state is None:
-            reason = "Reading the library…"
-        elif state.shortfall:
-            reason = "Not enough confirmed faces yet (see above)."
-        elif state.active is None:
-            reason = "No model yet: add a folder of photos first."
-        elif state.busy:
-            reason = f"The library is busy: {state.busy}. Start when it has finished."
-        elif other:
-            reason = f"Wait for “{other}” to finish."
-        elif switching:
-            reason = "Switching the model…"
-        can_start = not reason and not running
-        self.start_button.setEnabled(can_start)
-        self.start_button.setToolTip(reason or "Fine-tune the model in use on your confirmed faces")
+        blockers = start_blockers(state, other_job=other, running=running, switching=switching)
+        reason = "" if blockers is None else blockers[0]
+        self.start_button.setEnabled(blockers is None)
+        self.start_button.setToolTip(
+            "Fine-tune the model in use on your confirmed faces"
+            if blockers is None
+            else " ".join(blockers)
+        )
         self.cancel_button.setVisible(running)
         self.epochs.setEnabled(not running)
         resume = state is not None and state.checkpoint_saved is not None
@@ -819,6 +394,9 @@ class TrainingView(View):
         self.progress.hide()
 
     def _trained(self, result: FinetuneResult) -> None:
+        if result.decision is None:  # stopped on request before the decision
+            self._cancelled()
+            return
         self._end_run()
         self.stopped_at = None
         self.result = result
@@ -902,6 +480,10 @@ class TrainingView(View):
     def _switched(self, result: UseResult) -> None:
         self._switch_ended()
         self.result_panel.restore_button.setVisible(False)
+        if result.cancelled:  # the switch is made; embedding or regrouping stopped
+            self.phase_text.setText(f"Now using {result.version}; stopped before it finished")
+            self.ctx.say(f"Now using the model {result.version} (stopped: {result.reclustered})")
+            return
         self.phase_text.setText(f"Now using {result.version}")
         self.ctx.say(f"Now using the model {result.version} (people regrouped)")
 
@@ -910,7 +492,3 @@ class TrainingView(View):
         self.error_text.setText(f"Switching the model failed: {reason}")
         self.error_text.show()
         self.ctx.runner.failed.emit("Switching the model", reason)
-
-
-def training_view(ctx: AppContext) -> View:
-    return TrainingView(ctx)

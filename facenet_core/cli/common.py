@@ -177,11 +177,15 @@ def open_library(args: argparse.Namespace, *, create: bool = False, write: bool 
     reading commands pass False and get a read-only library when that is all this process may
     have."""
     try:
-        return Library.open(
+        library = Library.open(
             library_path(args), create=create, create_folder=not args.library, write=write
         )
     except LibraryError as exc:
         raise CliError(str(exc)) from exc
+    note = library.privacy_note()
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+    return library
 
 
 # -- progress -------------------------------------------------------------------------------

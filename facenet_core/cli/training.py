@@ -25,19 +25,22 @@ from facenet_core.evaluation.guard import GUARD_ENV, GuardSetError, default_guar
 from facenet_core.evaluation.guard import load_guard as load_guard_pairs
 from facenet_core.library.reembed import reembed
 from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
-from facenet_core.progress import Cancelled, CancelToken
+from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import LibraryBusy, get_active_model_version
+from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import NotEnoughFaces
-from facenet_core.training.loop import TrainConfig
-from facenet_core.training.promote import (
+from facenet_core.training.decision import Check, Decision
+from facenet_core.training.finetune import (
     DatasetResult,
     FinetuneResult,
-    GuardSet,
-    NoModelVersion,
-    find_version,
     finetune_dataset,
     finetune_library,
+)
+from facenet_core.training.measure import GuardSet
+from facenet_core.training.versions import (
+    NoModelVersion,
+    find_version,
     list_versions,
     use_model_version,
 )
@@ -85,6 +88,41 @@ def load_guard(args: argparse.Namespace, settings: Settings, model_version: str)
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{100 * value:.2f}%"
+
+
+def check_words(check: Check) -> str:
+    """One check of the promotion decision (:mod:`facenet_core.training.decision`) in the
+    command line's words; a failed check starts with ``FAILED:``."""
+    b, a = _pct(check.before), _pct(check.after)
+    if check.name == "val":
+        text = {
+            "improved": f"VAL at FAR=1e-3 on held-out faces rose {b} -> {a}",
+            "already_perfect": "VAL at FAR=1e-3 on the held-out faces was already 100%: nothing "
+            "to improve (confirm more faces, or faces the model gets wrong)",
+            "unmeasured": "VAL could not be measured (the held-out faces have no same-person pair)",
+        }.get(check.outcome, f"VAL at FAR=1e-3 did not improve ({b} -> {a})")
+    elif check.name == "nearest":
+        text = (
+            f"nearest-person accuracy dropped ({b} -> {a})"
+            if check.outcome == "dropped"
+            else f"nearest-person accuracy {b} -> {a}"
+        )
+    elif check.outcome == "unchecked":
+        text = "no guard set was checked"
+    elif check.outcome == "dropped":
+        limit = 100 * (check.limit or 0.0)
+        text = (
+            f"the guard dropped by more than {limit:.1f} pp ({b} -> {a}): the network started "
+            "to forget"
+        )
+    else:
+        text = f"guard accuracy {b} -> {a}"
+    return text if check.passed else f"FAILED: {text}"
+
+
+def decision_lines(decision: Decision) -> list[str]:
+    """Every check of ``decision`` in words, in the decision's order."""
+    return [check_words(c) for c in decision.checks]
 
 
 def _figures(args: argparse.Namespace, result: FinetuneResult | DatasetResult) -> None:
@@ -143,12 +181,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise busy_error(exc) from None
     except (NoModelVersion, ModelLoadError) as exc:
         raise CliError(str(exc)) from exc
-    except Cancelled:
-        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
-        return EXIT_INTERRUPTED
     finally:
         bar.close()
         library.close()
+    if result.decision is None:  # stopped before the decision: the checkpoint resumes
+        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
     c = result.counts
     say(
         args,
@@ -160,7 +198,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _figures(args, result)
     verdict = "PROMOTED" if result.promoted else "NOT promoted (the active model is unchanged)"
     say(args, f"{verdict}: {result.new_version}")
-    for reason in result.reasons:
+    reasons = decision_lines(result.decision)
+    for reason in reasons:
         say(args, f"  - {reason}")
     if result.promoted:
         say(args, f"backup of the library before the change: {result.backup}")
@@ -182,11 +221,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             "guard_after": data["guard_after"],
             "seconds": result.seconds,
             **{k: v for k, v in data.items() if k not in ("promoted", "seconds")},
+            "reasons": reasons,
         },
         args.json,
     )
-    if result.reembed is not None and result.reembed.cancelled:
-        print("interrupted: run facenet-photos reembed to finish", file=sys.stderr)
+    if result.cancelled:  # stopped after the promotion: re-embedding or regrouping
+        finish = (
+            "run facenet-photos reembed to finish"
+            if result.reembed is not None and result.reembed.cancelled
+            else "run facenet-photos cluster to regroup the people"
+        )
+        print(f"interrupted: {finish}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 
@@ -219,17 +264,21 @@ def _train_dataset(args: argparse.Namespace) -> int:
             )
     except (NotEnoughFaces, NotADirectoryError) as exc:
         raise CliError(str(exc)) from exc
-    except Cancelled:
-        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
-        return EXIT_INTERRUPTED
     finally:
         bar.close()
+    if result.decision is None:
+        print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
+        return EXIT_INTERRUPTED
     _figures(args, result)
     say(args, f"{'better' if result.improved else 'NOT better'}; weights: {result.output}")
-    for reason in result.reasons:
+    reasons = decision_lines(result.decision)
+    for reason in reasons:
         say(args, f"  - {reason}")
     data = result.to_json_dict()
-    write_json({"promoted": None, **data}, args.json)
+    # nothing is promoted outside a library: "improved" is the decision's verdict
+    write_json(
+        {**data, "promoted": None, "improved": result.improved, "reasons": reasons}, args.json
+    )
     return 0
 
 
@@ -250,7 +299,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{mark} #{row.id:<3} {row.version}  {kind}{parent}  {row.created_at}  "
             f"{row.embeddings} embeddings",
         )
-        if row.notes:
+        decision = None if row.metrics is None else Decision.from_json_dict(row.metrics)
+        if decision is not None:
+            say(args, f"        {'promoted' if decision.promoted else 'not promoted'}:")
+            for line in decision_lines(decision):
+                say(args, f"          - {line}")
+        elif row.notes:
             say(args, f"        {row.notes}")
     if rows:
         say(args, "(* active; restore another with: facenet-photos use-model ID)")
@@ -280,9 +334,7 @@ def cmd_use_model(args: argparse.Namespace) -> int:
         say(args, f"embedded {r.embedded} faces that had no embedding under it")
     say(args, f"people re-clustered: {result.reclustered}")
     write_json(result.to_json_dict(), args.json)
-    if result.reembed is not None and result.reembed.cancelled:
-        return EXIT_INTERRUPTED
-    return 0
+    return EXIT_INTERRUPTED if result.cancelled else 0
 
 
 def cmd_reembed(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """The guard set for fine-tuning: face pairs unrelated to the library, scored at the calibrated
 threshold before and after training, so that a model which starts to forget how to tell strangers
-apart is never promoted (see :mod:`facenet_core.training.promote`).
+apart is never promoted (see :mod:`facenet_core.training.decision`).
 
 An LFW-style folder (``DIR/images/NAME/NAME_0001.jpg`` and ``pairs_fold1.txt`` or ``pairs.txt``):
 ``$FACENET_GUARD_DIR``, else the project's shared ``lfw-mini`` when running from a checkout. The

@@ -19,14 +19,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torchvision.ops
 
+from facenet_core.library.forget import forgotten_boxes
 from facenet_core.library.result import ScanResult
 from facenet_core.library.walk import CHANGED_WHILE_READ
-from facenet_core.people.rules import carry_labels
+from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
 from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pack_landmarks
@@ -112,7 +114,14 @@ class Ingest:
                 photo.taken_at = found.taken_at
                 photo.status, photo.error = PhotoStatus.DONE, None
                 new_faces = []
-                for det, vec in zip(found.detections, vectors, strict=True):
+                forgotten = forgotten_boxes(session, photo.id)
+                kept_thumbs = []
+                for det, vec, thumb in zip(
+                    found.detections, vectors, _padded(found.thumbnails, n), strict=True
+                ):
+                    if forgotten and _is_forgotten(det.box, forgotten):
+                        continue  # the user asked to forget this face: it stays forgotten
+                    kept_thumbs.append(thumb)
                     face = Face(
                         photo=photo,
                         x1=det.box[0],
@@ -132,9 +141,9 @@ class Ingest:
                 if old_faces:
                     iou = _iou(old_faces, new_faces)
                     removed += carry_labels(session, old_faces, new_faces, iou)
-                faces_added += n
+                faces_added += len(new_faces)
                 detected += 1
-                thumbs.extend(zip(new_faces, found.thumbnails, strict=False))
+                thumbs.extend((f, t) for f, t in zip(new_faces, kept_thumbs, strict=True) if t)
             session.flush()
             thumb_files = [(f.id, data) for f, data in thumbs]
         # counted once committed, so a crash or cancel never over-reports
@@ -146,6 +155,18 @@ class Ingest:
         for face_id, data in thumb_files:
             write_thumbnail(self.library.thumbnails_dir, face_id, data)
         return len(batch)
+
+
+def _padded(items: list[bytes], n: int) -> list[bytes]:
+    """``items`` made ``n`` long (a pipeline may hand over fewer thumbnails than faces)."""
+    return [*items[:n], *([b""] * (n - len(items)))]
+
+
+def _is_forgotten(box: Any, forgotten: list[tuple[float, float, float, float]]) -> bool:
+    """Whether a detected box is in the place of a face the user asked to forget."""
+    a = torch.tensor([list(map(float, box[:4]))])
+    b = torch.tensor(forgotten)
+    return bool((torchvision.ops.box_iou(a, b) >= SAME_PLACE_IOU).any())
 
 
 def _changed_since_plan(photo: Photo) -> bool:

@@ -4,8 +4,8 @@ Clustering never compares every face with every other: it works on the graph of 
 ``k`` nearest neighbours. Small sets (``N <= EXACT_LIMIT``) get the exact graph from a blocked
 brute-force search (faiss ``IndexFlatIP``); larger ones an inverted-file index
 (faiss ``IndexIVFFlat``: k-means cells, each query searched in its ``nprobe`` nearest cells),
-which finds almost all true neighbours at a small fraction of the cost (see the README for the
-measured recall and speed against hnswlib and exact search).
+which finds almost all true neighbours at a small fraction of the cost (measured recall and speed
+against hnswlib and exact search: docs/benchmarks/2026-12-06-neighbour-graph.md).
 
 Both indexes keep the full vectors, so the distances returned are exact (from faiss's inner
 products), and neighbours are ordered by (distance, index). The inverted file is deterministic

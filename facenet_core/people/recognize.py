@@ -17,7 +17,7 @@ most 0.5; a second person about as close (look-alike relatives) splits the confi
 them, so neither is assigned without asking. Two thresholds on the confidence decide what
 happens: at least :data:`SUGGEST_CONFIDENCE` the person is *suggested*; at least
 :data:`AUTO_CONFIDENCE` the face may be *assigned automatically*. Both were calibrated by an
-open-set simulation on LFW (see the README's People section).
+open-set simulation on LFW (docs/benchmarks/2026-12-06-recognition-thresholds.md).
 
 Faces of one photo are never given the same person: the caller passes, per query, the people
 already taken in its photo, and queries of one photo (``query_photos``) are resolved together,

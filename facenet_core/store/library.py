@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from facenet_core.paths import atomic_write_bytes, thumbnails_dir
+from facenet_core.paths import atomic_write_bytes, data_dir, keep_private, thumbnails_dir, tighten
 from facenet_core.settings import Settings, SettingsError
 from facenet_core.store.db import (
     Access,
@@ -122,6 +122,9 @@ class Library:
         )
         self._writer_depth = 0
         self._closed = False
+        self.tightened: list[Path] = []
+        """Files and folders of this library that others could read when it opened, and that
+        opening made owner-only (empty when there were none: the app says so once)."""
 
     @classmethod
     def open(
@@ -140,6 +143,7 @@ class Library:
         (the command line allows it for the default location only: a mistyped folder is an
         error there, not a new folder). ``write``: the caller
         will change the library; False opens one this process cannot change read-only."""
+        keep_private()
         given = Path(path).expanduser().absolute()
         if given.is_dir():
             raise LibraryError(f"{given} is a folder; give the library's .db file")
@@ -164,12 +168,38 @@ class Library:
                     ) from exc
         problem = write_problem(real)
         access: Access = "rw"
+        early: list[Path] = []
         if problem is not None:
             if write or not real.exists():
                 verb = "create" if not real.exists() else "change"
                 raise LibraryError(f"cannot {verb} the library {real}: {problem}")
             access = _read_only_access(real)
-        return cls(real, open_library(real, access=access), read_only=problem, access=access)
+        elif real.exists():  # before SQLite opens it: its -wal and -shm files copy its mode
+            early = tighten([real])
+        library = cls(real, open_library(real, access=access), read_only=problem, access=access)
+        if problem is None:
+            library.tightened = early + library.make_private()
+        return library
+
+    def privacy_note(self) -> str | None:
+        """One line for the user when opening tightened the library's permissions, else None
+        (the CLI and the app say the same thing, once: the next opening finds nothing to do)."""
+        if not self.tightened:
+            return None
+        n = len(self.tightened)
+        files = "file or folder" if n == 1 else "files and folders"
+        return (
+            f"{n} {files} of the library {self.path.name} could be read by other accounts on"
+            " this computer; they are now private to yours"
+        )
+
+    def make_private(self) -> list[Path]:
+        """Make the library's own files and folders owner-only (and the app's data folder,
+        when the library lives there); returns what had been readable by others."""
+        paths = [self.path, *self.own_paths()]
+        if self.path.parent == data_dir():
+            paths.insert(0, self.path.parent)
+        return tighten(paths)
 
     @property
     def engine(self) -> Engine:
@@ -238,7 +268,7 @@ class Library:
             return
         if self.read_only is not None:
             raise LibraryError(f"cannot change the library {self.path}: {self.read_only}")
-        lock = FileLock(str(self.lock_path))
+        lock = FileLock(str(self.lock_path), mode=0o600)
         try:
             lock.acquire(timeout=0)
         except Timeout:

@@ -544,6 +544,30 @@ class FolderProblem(Base):
         return f"FolderProblem(path={self.path!r}, error={self.error!r})"
 
 
+class ForgottenFace(Base):
+    """A face the user asked to forget: only its place in its photo is kept (no embedding, no
+    thumbnail, no person, no name), so that detecting the photo again (it changed, or a new
+    detector) does not bring the face back. Deleted with its photo."""
+
+    __tablename__ = "forgotten_faces"
+    __table_args__ = (Index(None, "photo_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"))
+    x1: Mapped[float] = mapped_column(Float)
+    y1: Mapped[float] = mapped_column(Float)
+    x2: Mapped[float] = mapped_column(Float)
+    y2: Mapped[float] = mapped_column(Float)
+    forgotten_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    def __repr__(self) -> str:
+        return f"ForgottenFace(photo_id={self.photo_id!r}, box={self.box!r})"
+
+
 class LibrarySetting(Base):
     """One setting of this library (``facenet_core.settings``), as JSON. The settings that change
     what a scan stores (the detector, the alignment) live here, so a library keeps its choices."""

@@ -1,10 +1,7 @@
 """The training loop: triplet loss with online semi-hard mining over P x K batches, resumable.
 
-**Two regimes.** ``TrainConfig.paper()`` is FaceNet's recipe for training from scratch: every
-layer, AdaGrad at 0.05, lowered to finish (x0.1 for the last fifth of the steps). The default,
-``TrainConfig()``, fine-tunes the pretrained network, and its settings were measured (README,
-"Training"): the paper's AdaGrad destroys a pretrained network within a few steps; what helps is
-Adam at a small rate on the top blocks only.
+What a run trains and how is its :class:`~.config.TrainConfig`; the loss terms are :mod:`.loss`'s
+objects; saving and resuming are :mod:`.checkpoints`'.
 
 **Frozen trunk, cached once.** When only the layers above a split point train, everything below
 it is a fixed function (dlib's batch norms are folded into affine layers, so there are no running
@@ -28,20 +25,13 @@ FAR = 1e-3 on the held-out faces) and ``nearest`` (their nearest-person accuracy
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
-import json
-import logging
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,126 +39,18 @@ from torch import nn
 
 from facenet_core.metrics import all_pairs, nearest_person_accuracy, val_at_far
 from facenet_core.models.dlib_resnet import INPUT, Affine, DlibResNet
-from facenet_core.paths import atomic_write_bytes
 from facenet_core.progress import (
-    Cancelled,
     CancelToken,
     PhaseClock,
     Reporter,
     ignore_progress,
 )
-from facenet_core.settings import Settings
-from facenet_core.training.loss import MARGIN, TripletLoss
-from facenet_core.training.mining import Fallback, mine_triplets
+from facenet_core.training.checkpoints import fingerprint as run_fingerprint
+from facenet_core.training.checkpoints import resume, save_checkpoint
+from facenet_core.training.config import PAPER_BATCH, TrainConfig
+from facenet_core.training.loss import AnchorLoss, ScaleLoss, TripletLoss
+from facenet_core.training.mining import mine_triplets
 from facenet_core.training.sampler import PKSampler
-
-log = logging.getLogger(__name__)
-
-N_BLOCKS = 14
-CHECKPOINT_FORMAT = 1
-PAPER_BATCH = 1800
-"""FaceNet's usual mini-batch ("around 1,800 exemplars")."""
-FINE_TUNING_BATCH = 480
-"""Largest automatic batch for fine-tuning: about 48 people x 8 faces + 96 other faces."""
-FINE_TUNING_MARGIN = 0.05
-"""The margin for fine-tuning dlib's network (measured; see README "Training"): FaceNet's 0.2 is
-relative to its own distance scale (LFW thresholds 1.1-1.24); dlib's embedding is about seven
-times tighter (calibrated threshold 0.176), where 0.2 makes every pair "semi-hard" and the loss
-blows the space apart."""
-
-Optimiser = Literal["adam", "adagrad", "sgd"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run's settings (defaults: fine-tuning the pretrained network, measured).
-
-    ``top_blocks``: residual blocks trained below the final fc layer (0: the fc only; None:
-    every layer, stem included). ``batch_size``: faces per batch (None: sized to the memory
-    available, at most ``max_batch``: 480 for fine-tuning, measured better than the paper's
-    1,800 per step and per face seen). ``extra``: randomly sampled negative faces added to
-    each batch, as a fraction of its P x K faces. ``fallback``: what an anchor-positive pair
-    without a semi-hard negative gets (:mod:`.mining`). ``lr_drop_at``: fraction of the steps
-    after which the rate is divided by 10 (1.0: never). ``validate_every``: steps between
-    validations (0: once per epoch). ``from_scratch``: start from random weights.
-    ``anchor``: weight of a term keeping each face's embedding near the one the starting
-    network gave it, ``anchor * mean ||f(x) - f_start(x)||^2`` (0: the paper's loss alone).
-    ``scale``: weight of a term holding the batch's mean squared distance, which is exactly
-    ``2 (1 - |mean f(x)|^2)``, at the starting network's: ``scale * (relative change)^2``.
-    """
-
-    epochs: int = 60
-    optimiser: Optimiser = "adam"
-    learning_rate: float = 1e-5
-    top_blocks: int | None = 3
-    faces_per_person: int = 8
-    batch_size: int | None = None
-    max_batch: int = FINE_TUNING_BATCH
-    extra: float = 0.25
-    margin: float = FINE_TUNING_MARGIN
-    fallback: Fallback = "skip"
-    flip: bool = True
-    seed: int = 0
-    lr_drop_at: float = 1.0
-    validate_every: int = 0
-    checkpoint_every: int = 25
-    from_scratch: bool = False
-    anchor: float = 1.0
-    scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.top_blocks is not None and not 0 <= self.top_blocks <= N_BLOCKS:
-            raise ValueError(f"top_blocks must be 0 to {N_BLOCKS} or None (every layer)")
-        if self.epochs < 1 or self.learning_rate <= 0 or self.faces_per_person < 2:
-            raise ValueError("epochs >= 1, learning_rate > 0 and faces_per_person >= 2 needed")
-        if self.anchor < 0 or (self.anchor > 0 and self.from_scratch):
-            raise ValueError("anchor must be >= 0, and 0 when training from scratch")
-        if self.scale < 0 or (self.scale > 0 and self.from_scratch):
-            raise ValueError("scale must be >= 0, and 0 when training from scratch")
-
-    @property
-    def split(self) -> int:
-        """Where the trainable head starts (see :meth:`DlibResNet.features`)."""
-        return INPUT if self.top_blocks is None else N_BLOCKS - self.top_blocks
-
-    @classmethod
-    def paper(cls, **changes: Any) -> TrainConfig:
-        """FaceNet's settings for training from scratch (section 3.2)."""
-        base = cls(
-            optimiser="adagrad",
-            learning_rate=0.05,
-            top_blocks=None,
-            batch_size=PAPER_BATCH,
-            max_batch=PAPER_BATCH,
-            faces_per_person=40,
-            lr_drop_at=0.8,
-            margin=MARGIN,
-            anchor=0.0,
-            scale=0.0,
-            from_scratch=True,
-        )
-        return dataclasses.replace(base, **changes)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **changes: Any) -> TrainConfig:
-        """Fine-tuning with the user's training settings (group "Training")."""
-        base = cls(
-            epochs=settings.epochs,
-            learning_rate=settings.learning_rate,
-            top_blocks=settings.top_blocks,
-            faces_per_person=settings.faces_per_person,
-            batch_size=settings.train_batch_size,
-            fallback=settings.semihard_fallback,  # type: ignore[arg-type]
-            margin=settings.margin,
-            anchor=settings.anchor,
-            scale=settings.scale,
-            seed=settings.seed,
-        )
-        return dataclasses.replace(base, **changes)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
 
 # -- features -------------------------------------------------------------------------------
 
@@ -207,7 +89,10 @@ class FeatureBank:
         reporter: Reporter = ignore_progress,
         cancel: CancelToken | None = None,
     ) -> FeatureBank:
-        """Run the frozen layers below ``split`` once over ``chips`` and their mirror images."""
+        """Run the frozen layers below ``split`` once over ``chips`` and their mirror images.
+
+        Raises :class:`~facenet_core.progress.Cancelled` when ``cancel`` is set: a step inside
+        a job, whose boundary (:mod:`.finetune`) turns it into a result marked cancelled."""
         if split == INPUT:
             return cls(torch.as_tensor(np.ascontiguousarray(chips)), None, INPUT)
         trunk = model.fused_for_inference().to(device)
@@ -324,7 +209,9 @@ class Validation:
 @dataclass
 class TrainResult:
     """What a run did: ``steps`` done of ``total_steps``, where it resumed from, the validation
-    figures over time (``history``: dicts with ``step`` and the figures) and the time taken."""
+    figures over time (``history``: dicts with ``step`` and the figures) and the time taken;
+    ``cancelled``: it stopped on request after ``steps`` steps (a checkpoint, if one was given,
+    holds them: the same run resumes there)."""
 
     steps: int
     total_steps: int
@@ -333,6 +220,7 @@ class TrainResult:
     seconds: float = 0.0
     batch_size: int = 0
     last: dict[str, float] = field(default_factory=dict)
+    cancelled: bool = False
 
 
 def _memory_available(device: torch.device) -> int:
@@ -377,42 +265,6 @@ def _anchor_embeddings(model: DlibResNet, bank: FeatureBank, device: torch.devic
     )
     model.train()
     return torch.from_numpy(np.stack([plain, mirrored], axis=1)).to(device)
-
-
-def _fingerprint(config: TrainConfig, labels: np.ndarray, data_key: str) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps(config.as_dict(), sort_keys=True).encode())
-    h.update(np.asarray(labels, dtype=np.int64).tobytes())
-    h.update(data_key.encode())
-    return h.hexdigest()
-
-
-def _rng_states() -> dict[str, Any]:
-    np_state: tuple[Any, ...] = np.random.get_state(legacy=True)  # type: ignore[assignment]
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def _tuples(value: Any) -> Any:
-    """Lists back to tuples (the random module's state must be tuples)."""
-    if isinstance(value, list):
-        return tuple(_tuples(v) for v in value)
-    return value
 
 
 def make_optimiser(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -467,8 +319,9 @@ def train(
     training faces, labelled by person; < 0: negative-only faces).
 
     ``checkpoint``: a file to save to and resume from (a checkpoint of another config or other
-    data is ignored and replaced). Raises :class:`~facenet_core.progress.Cancelled` when
-    cancelled, after saving a checkpoint. ``on_step``: called after each step (tests use it)."""
+    data is ignored and replaced). When ``cancel`` is set it stops before the next step, saves
+    a checkpoint and returns a result marked ``cancelled`` (the model keeps the weights of the
+    steps done). ``on_step``: called after each step (tests use it)."""
     if bank.split != config.split:
         raise ValueError(f"features are at split {bank.split}, the config trains {config.split}")
     cancel = cancel or CancelToken()
@@ -495,8 +348,9 @@ def train(
         seed=config.seed,
     )
     loss_fn = TripletLoss(config.margin)
+    anchor_loss, scale_loss = AnchorLoss(config.anchor), ScaleLoss(config.scale)
     labels_t = torch.as_tensor(labels, dtype=torch.long, device=device)
-    fingerprint = _fingerprint(config, labels, data_key)
+    fingerprint = run_fingerprint(config, labels, data_key)
     result = TrainResult(
         steps=0, total_steps=sampler.total_steps, resumed_from=0, batch_size=batch_size
     )
@@ -504,7 +358,7 @@ def train(
     anchors = _anchor_embeddings(model, bank, device) if anchored else None
     start_step = 0
     if checkpoint is not None and checkpoint.is_file():
-        start_step = _resume(checkpoint, fingerprint, model, optimiser, result)
+        start_step = resume(checkpoint, fingerprint, model, optimiser, result)
     result.resumed_from = start_step
     drop_step = math.floor(config.lr_drop_at * sampler.total_steps)
     validate_every = config.validate_every or sampler.steps_per_epoch[0]
@@ -512,7 +366,9 @@ def train(
 
     def save(step: int) -> None:
         if checkpoint is not None:
-            _save(checkpoint, fingerprint, step, sampler, model, optimiser, config, result)
+            save_checkpoint(
+                checkpoint, fingerprint, step, sampler, model, optimiser, config, result
+            )
 
     def validate(step: int) -> dict[str, float]:
         if validation is None:
@@ -527,7 +383,8 @@ def train(
         for step in range(start_step, sampler.total_steps):
             if cancel.cancelled:
                 save(step)
-                raise Cancelled
+                result.cancelled = True
+                break
             lr = config.learning_rate * (0.1 if step >= drop_step else 1.0)
             for group in optimiser.param_groups:
                 group["lr"] = lr
@@ -539,20 +396,17 @@ def train(
                 loss_fn.distances(emb), batch_labels, config.margin, config.fallback
             )
             loss = loss_fn(emb, mined)
-            anchor_loss = spread = 0.0
+            drift = spread = 0.0
             if anchors is not None:
                 idx = torch.as_tensor(batch.indices, device=device)
                 flip = torch.as_tensor(batch.flips, device=device).long()
                 start = anchors[idx, flip]
-                drift = ((emb - start) ** 2).sum(dim=1).mean()
-                anchor_loss = float(drift.detach())
-                loss = loss + config.anchor * drift
-                # mean squared distance of the batch = 2 (1 - |mean embedding|^2)
-                now = 1.0 - (emb.mean(dim=0) ** 2).sum()
-                then = 1.0 - (start.mean(dim=0) ** 2).sum()
-                spread = float((now / then).detach())
-                if config.scale > 0:
-                    loss = loss + config.scale * (now / then - 1.0) ** 2
+                loss = loss + anchor_loss(emb, start)
+                if scale_loss.weight > 0:
+                    loss = loss + scale_loss(emb, start)
+                with torch.no_grad():
+                    drift = float(AnchorLoss.drift(emb, start))
+                    spread = float(ScaleLoss.spread(emb, start))
             optimiser.zero_grad(set_to_none=True)
             if len(mined) or anchors is not None:
                 loss.backward()
@@ -568,7 +422,7 @@ def train(
                 "d_ap": mined.mean_ap,
                 "d_an": mined.mean_an,
                 "lr": lr,
-                "drift": anchor_loss,
+                "drift": drift,
                 "spread": spread,
             }
             if done % validate_every == 0 or done == sampler.total_steps:
@@ -583,60 +437,6 @@ def train(
     model.eval()
     model.requires_grad_(False)
     result.seconds = time.perf_counter() - started
-    if checkpoint is not None:
+    if checkpoint is not None and not result.cancelled:
         save(result.steps)  # a finished run: resuming it again is a no-op
     return result
-
-
-def _save(
-    path: Path,
-    fingerprint: str,
-    step: int,
-    sampler: PKSampler,
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    config: TrainConfig,
-    result: TrainResult,
-) -> None:
-    epoch = sampler.position(min(step, sampler.total_steps - 1))[0]
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "fingerprint": fingerprint,
-        "model": model.state_dict(),
-        "optimiser": optimiser.state_dict(),
-        "step": step,
-        "epoch": epoch,
-        "sampler": {"seed": sampler.seed, "step": step, "total_steps": sampler.total_steps},
-        "rng": _rng_states(),
-        "config": config.as_dict(),
-        "history": result.history,
-    }
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _resume(
-    path: Path,
-    fingerprint: str,
-    model: nn.Module,
-    optimiser: torch.optim.Optimizer,
-    result: TrainResult,
-) -> int:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        log.warning("ignoring the unreadable checkpoint %s (%s)", path, exc)
-        return 0
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
-        log.info("checkpoint %s belongs to another run; starting afresh", path)
-        return 0
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
-    rng = dict(state["rng"])
-    rng["python"] = _tuples(rng["python"])
-    _set_rng_states(rng)
-    result.history = list(state.get("history", []))
-    step = int(state["step"])
-    log.info("resuming training from step %d (%s)", step, path)
-    return step

@@ -1,4 +1,7 @@
-"""The triplet loss of FaceNet Eq. 2 on unit embeddings, through pytorch-metric-learning.
+"""The losses: FaceNet's triplet loss (Eq. 2, through pytorch-metric-learning) and the two terms
+that keep a fine-tuned network's distances where the calibrated thresholds expect them.
+
+The triplet loss on unit embeddings:
 
     L = mean_i [ ||f(a_i) - f(p_i)||^2 - ||f(a_i) - f(n_i)||^2 + alpha ]_+ ,   alpha = 0.2
 
@@ -44,3 +47,71 @@ class TripletLoss:
             return embeddings.sum() * 0.0  # a zero that still has a graph
         loss: torch.Tensor = self._loss(embeddings, indices_tuple=mined.as_tuple())
         return loss
+
+
+class AnchorLoss:
+    """Keeps each face's embedding near the one the starting network gave it:
+
+        L = weight * mean_i ||f(x_i) - f_start(x_i)||^2
+
+    Fine-tuning a pretrained network on a few hundred faces with the triplet loss alone moves
+    every embedding; the calibrated thresholds (clustering, recognition) then mean something
+    else. This term lets the network move only as far as the triplets need.
+
+    Parameters:
+        weight: the term's weight (0: the paper's loss alone; ``TrainConfig.anchor``).
+
+    Called as ``loss(embeddings, start)``: (B, 128) embeddings of a batch and (B, 128) the
+    starting network's embeddings of the same faces (same mirroring); returns a scalar tensor
+    with a graph through ``embeddings``.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        if weight < 0:
+            raise ValueError("an anchor weight must be >= 0")
+        self.weight = weight
+
+    @staticmethod
+    def drift(embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """The unweighted term: mean squared distance of each embedding from its start."""
+        return ((embeddings - start) ** 2).sum(dim=1).mean()
+
+    def forward(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.drift(embeddings, start)
+
+    __call__ = forward
+
+
+class ScaleLoss:
+    """Holds the batch's distance scale at the starting network's:
+
+        L = weight * (s / s_start - 1)^2,   s = 1 - |mean_i f(x_i)|^2
+
+    For unit embeddings the mean squared distance over all pairs of a batch is exactly
+    ``2 s``, so this holds the *average* distance between faces where the pretrained network
+    had it (the calibrated thresholds assume that scale) without tying any single face down,
+    which :class:`AnchorLoss` does. In dlib's compact embedding space (thresholds about 7 times
+    tighter than FaceNet's) the triplet loss otherwise spreads every face apart.
+
+    Parameters:
+        weight: the term's weight (0: off; ``TrainConfig.scale``).
+
+    Called as ``loss(embeddings, start)`` like :class:`AnchorLoss`; returns a scalar tensor.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        if weight < 0:
+            raise ValueError("a scale weight must be >= 0")
+        self.weight = weight
+
+    @staticmethod
+    def spread(embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        """``s / s_start``: the batch's mean squared distance relative to the start's (1: same)."""
+        now = 1.0 - (embeddings.mean(dim=0) ** 2).sum()
+        then = 1.0 - (start.mean(dim=0) ** 2).sum()
+        return now / then
+
+    def forward(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return self.weight * (self.spread(embeddings, start) - 1.0) ** 2
+
+    __call__ = forward

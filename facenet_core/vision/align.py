@@ -36,7 +36,8 @@ MTCNN_TEMPLATE = np.array(
 # Where YuNet's five points land in dlib's chips, fitted the same way over the 1,120 lfw-mini
 # faces found by both YuNet and HOG (``python tools/fit_template.py --detector yunet``). Its points
 # sit up to 2.4 px away from MTCNN's (the mouth corners higher, the image-right eye lower): a
-# template of its own measured better on the full LFW (README, *Alignment of YuNet's points*).
+# template of its own measured better on the full LFW
+# (docs/benchmarks/2026-12-06-yunet-alignment.md).
 YUNET_TEMPLATE = np.array(
     [[46.527, 44.442], [101.8, 45.468], [73.171, 77.425], [50.347, 101.386], [97.454, 103.005]],
     dtype=np.float64,

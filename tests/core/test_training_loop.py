@@ -4,6 +4,7 @@ the weights of an uninterrupted run with the same seed; anchoring keeps the dist
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,9 +18,10 @@ import torch
 
 from facenet_core.metrics import all_pairs
 from facenet_core.models.registry import load_dlib_resnet
-from facenet_core.progress import Cancelled, CancelToken
-from facenet_core.settings import Settings
-from facenet_core.training.loop import FeatureBank, TrainConfig, embed_bank, train
+from facenet_core.progress import CancelToken
+from facenet_core.settings import SPECS, Settings
+from facenet_core.training.config import SETTING_OF, TrainConfig
+from facenet_core.training.loop import FeatureBank, embed_bank, train
 from facenet_core.vision.device import torch_threads
 from facenet_core.vision.faces import FaceJob, find_faces
 
@@ -93,13 +95,14 @@ def test_cancel_then_resume_ends_at_the_uninterrupted_weights(faces, tmp_path) -
     assert not same_weights(reference, pretrained)  # it did train
 
     ckpt = tmp_path / "run.ckpt"
-    with pytest.raises(Cancelled):
-        run(chips, labels, ckpt, cancel_at=5)
+    _, stopped = run(chips, labels, ckpt, cancel_at=5)  # returns, marked cancelled
+    assert stopped.cancelled and stopped.steps == 5 < stopped.total_steps
     saved = torch.load(ckpt, weights_only=True)
     assert saved["step"] == 5 and saved["sampler"]["step"] == 5
     assert {"model", "optimiser", "rng", "config", "epoch"} <= saved.keys()
     resumed, result = run(chips, labels, ckpt)
     assert result.resumed_from == 5 and result.steps == full.total_steps
+    assert not result.cancelled and not full.cancelled
     assert same_weights(resumed, reference)
 
 
@@ -145,8 +148,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(faces, tmp_path) -> None
 def test_a_checkpoint_of_another_run_is_not_resumed(faces, tmp_path) -> None:
     chips, labels = faces
     ckpt = tmp_path / "other.ckpt"
-    with pytest.raises(Cancelled):
-        run(chips, labels, ckpt, cancel_at=3)
+    assert run(chips, labels, ckpt, cancel_at=3)[1].cancelled
     model, _ = load_dlib_resnet()
     bank = FeatureBank.from_chips(model, np.load(chips), CONFIG.split, CPU)
     other = TrainConfig(**{**CONFIG.as_dict(), "seed": 6})
@@ -212,6 +214,17 @@ def test_the_training_settings_defaults_are_the_config_defaults() -> None:
     changed = Settings().replace(scale=3.0, anchor=0.5, margin=0.1, epochs=2)
     config = TrainConfig.from_settings(changed)
     assert (config.scale, config.anchor, config.margin, config.epochs) == (3.0, 0.5, 0.1, 2)
+
+
+def test_every_config_default_that_is_a_setting_is_the_registrys() -> None:
+    """``TrainConfig`` types no second set of defaults: each field that is a user setting
+    defaults to the settings registry's value, and no other field shares a setting's name
+    without being mapped (``flip`` is training's mirroring, not the embedder's setting)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(SETTING_OF) <= set(fields)
+    for name, key in SETTING_OF.items():
+        assert fields[name].default == SPECS[key].default, name
+    assert (set(fields) & set(SPECS)) - set(SETTING_OF) == {"flip"}
 
 
 def test_scale_is_refused_from_scratch() -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 import shutil
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,15 +20,9 @@ from sqlalchemy import select
 
 from app.jobs import TrainingOptions
 from app.main_window import MainWindow
-from app.views.training_view import (
-    GUARD_MAX_DROP,
-    TrainingView,
-    figure_pair,
-    figures_of,
-    pct,
-    pct_short,
-    plain_reasons,
-)
+from app.views.training_result import check_detail, check_words, figure_pair, pct, pct_short, why
+from app.views.training_view import TrainingView
+from facenet_core.cli.training import decision_lines
 from facenet_core.evaluation.guard import GuardSetError
 from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.library import scan
@@ -39,13 +36,15 @@ from facenet_core.store import (
     Photo,
     get_active_model_version,
 )
-from facenet_core.training import promote
-from facenet_core.training.loop import TrainConfig
-from facenet_core.training.promote import GuardSet, checkpoint_path
+from facenet_core.training import decision, finetune
+from facenet_core.training.config import TrainConfig
+from facenet_core.training.finetune import checkpoint_path
+from facenet_core.training.measure import GuardSet
 from tests.gui.conftest import shut_down
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
+REPO = Path(__file__).resolve().parents[2]
 TRAINED, NEGATIVE = 4, 2  # people with 8 confirmed faces; people with 3 (negatives only)
 
 
@@ -67,29 +66,77 @@ def clusters(lfw_mini: Path) -> dict[str, list[Path]]:
         ({"val": 0.90, "nearest": 0.95}, {"val": 0.95, "nearest": 0.94}, (0.9, 0.9)),
         ({"val": 1.0, "nearest": 1.0}, {"val": 1.0, "nearest": 1.0}, (0.97, 0.97)),
         ({"val": math.nan, "nearest": 1.0}, {"val": 0.5, "nearest": 1.0}, (None, None)),
+        ({"val": 0.5, "nearest": 0.9}, {"val": 0.4, "nearest": 0.8}, (0.99, 0.90)),
     ],
 )
-def test_plain_reasons_explain_the_cores_decision(before, after, guard) -> None:
-    """Each check the core failed is explained as failed in plain words, and no other."""
-    assert GUARD_MAX_DROP == promote.GUARD_MAX_DROP
-    promoted, reasons = promote.decide(before, after, *guard)
-    plain = plain_reasons(before, after, *guard)
-    assert len(plain) == 3
-    failed = {
-        "val": not (before["val"] < after["val"]),
-        "nearest": after["nearest"] < before["nearest"],
-        "guard": any("guard dropped" in r for r in reasons),
-    }
-    assert promoted == (not any(failed.values()))
-    assert (
-        "does not recognise" in plain[0]
-        or "nothing to improve" in plain[0]
-        or "could not be measured" in plain[0]
-    ) == failed["val"]
-    assert ("fewer faces" in plain[1]) == failed["nearest"]
-    assert ("worse at telling strangers apart" in plain[2]) == failed["guard"]
+def test_the_page_and_the_command_word_the_same_checks(before, after, guard) -> None:
+    """Both front ends only word the core's checks: a check that failed reads as failed on the
+    page and in the ``train`` command, one that passed in neither, each with its figures."""
+    decided = decision.decide(before, after, *guard)
+    page = [check_words(c) for c in decided.checks]
+    command = decision_lines(decided)
+    assert len(page) == len(command) == 3
+    failure = (
+        "does not recognise",
+        "nothing to improve",
+        "could not be measured",
+        "fewer faces",
+        "worse at telling strangers apart",
+    )
+    for check, words, line in zip(decided.checks, page, command, strict=True):
+        assert any(f in words for f in failure) == (not check.passed), (check, words)
+        assert line.startswith("FAILED:") == (not check.passed), (check, line)
+        if check.outcome in ("improved", "not_improved", "kept", "dropped", "within"):
+            assert pct(check.before) in words and pct(check.after) in words
+            assert f"{100 * check.before:.2f}%" in line and f"{100 * check.after:.2f}%" in line
+    assert decided.promoted == all(c.passed for c in decided.checks)
+    assert why(decided.checks) == "Why: " + "; ".join(page) + "."
     if guard[0] is None:
-        assert "not checked" in plain[2]
+        assert "not checked" in page[2] and "no guard set" in command[2]
+
+
+def test_why_training_cannot_start_is_a_pure_function_without_qt() -> None:
+    """``start_blockers`` takes plain values; importing it loads neither Qt nor torch."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from app.jobs import TrainingState
+        from app.views.training_rules import start_blockers
+        assert "PySide6" not in sys.modules and "torch" not in sys.modules, "Qt or torch"
+
+        def state(**changes):
+            base = dict(counts={"Ann": 9}, ready=("Ann",), negatives=(), shortfall=None,
+                        versions=(), epochs=60, checkpoint_saved=None, guard=None, busy=None)
+            return TrainingState(**{**base, **changes})
+
+        class Active:
+            active = True
+
+        ok = state(versions=(Active(),))
+        print(start_blockers(ok, other_job=None, running=False, switching=False))
+        print(start_blockers(None, other_job=None, running=False, switching=False))
+        print(start_blockers(state(shortfall="confirm 8 more", busy="a scan (pid 7)"),
+                             other_job="Scanning", running=False, switching=True))
+        print(start_blockers(ok, other_job=None, running=True, switching=False))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    ready, unread, blocked, running = out.stdout.strip().split("\n")
+    assert ready == "None"
+    assert unread == repr(("Reading the library…",))
+    assert blocked == repr(
+        (
+            "Not enough confirmed faces yet (see above).",
+            "No model yet: add a folder of photos first.",
+            "The library is busy: a scan (pid 7). Start when it has finished.",
+            "Wait for “Scanning” to finish.",
+            "Switching the model…",
+        )
+    )
+    assert running == repr(("Fine-tuning is running.",))
 
 
 @pytest.fixture(scope="module")
@@ -210,12 +257,14 @@ def assert_figures_match_the_stored_version(qtbot, view: TrainingView, library: 
     row = version_item(view, result.new_version_id)
     val = metrics["before"]["val"], metrics["after"]["val"]
     assert row.text(2) == f"{pct_short(val[0])} → {pct_short(val[1])}"
-    # the reasons: the decision's own wording in the tooltip, plain words on the page
-    assert view.result_panel.reasons.toolTip().split("\n") == result.reasons
-    assert (
-        view.result_panel.reasons.text()
-        == "Why: " + "; ".join(plain_reasons(*figures_of(result))) + "."
-    )
+    # the reasons: the decision's checks, stored with the version, in words on the page and
+    # with their exact figures in the tooltip
+    assert result.decision is not None
+    assert metrics["checks"] == [c.to_json_dict() for c in result.decision.checks]
+    assert view.result_panel.reasons.text() == why(result.decision.checks)
+    assert view.result_panel.reasons.toolTip().split("\n") == [
+        check_detail(c) for c in result.decision.checks
+    ]
 
 
 @pytest.mark.slow
@@ -245,7 +294,9 @@ def test_training_shows_live_figures_and_restoring_keeps_every_confirmed_face(
 ) -> None:
     # the held-out figures of 4 well-known people are often perfect already, so a tiny run
     # cannot be "better": the decision is forced here to exercise what follows a promotion
-    monkeypatch.setattr(promote, "decide", lambda *a: (True, ["forced by the test"]))
+    monkeypatch.setattr(
+        finetune, "decide", lambda *a: decision.Decision(True, decision.decide(*a).checks)
+    )
     options.config = lambda _settings: replace(TINY, learning_rate=3e-3)  # the figures move
     window, library, view = open_window(qtbot, library_copy, options)
     try:

@@ -1,8 +1,8 @@
 """Face detectors behind one small interface (:class:`FaceDetector`), built by
 :func:`make_detector` from a :class:`DetectorConfig`.
 
-- :mod:`.yunet`: YuNet in PyTorch, one pass per batch of photos (the default: see the README's
-  detection table);
+- :mod:`.yunet`: YuNet in PyTorch, one pass per batch of photos (the default: see
+  docs/benchmarks/2026-11-29-wider-detection.md);
 - :mod:`.mtcnn`: MTCNN in PyTorch (P-Net, R-Net, O-Net cascade over an image pyramid);
 - :mod:`.hog`: dlib's HOG detector with dlib's 5-point landmarks;
 - :mod:`.mtcnn_dlib5`: MTCNN's (or YuNet's) boxes with dlib's landmarks;

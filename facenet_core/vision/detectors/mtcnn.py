@@ -11,7 +11,7 @@ files of Keras-layout float32 arrays. That package's *Python module* needs Tenso
 never imported here: only its weight files are read, after their sha256 has been checked against
 the constants below (joblib files are pickles, so an unchecked file could run code).
 
-Conventions that matter and fail silently when wrong (see ``docs/mtcnn-weights.md``):
+Conventions that matter and fail silently when wrong (docs/design/models.md; each is tested):
 
 - input is RGB, scaled as ``(pixel - 127.5) / 128``, in the normal row-major (not transposed)
   layout: :func:`to_network_input` is the one function that does this;

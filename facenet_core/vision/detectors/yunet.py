@@ -13,7 +13,7 @@ the same pixels this detector finds the boxes OpenCV finds (a test compares them
   ``top_k`` boxes going in.
 
 What this detector adds around that core, each measured on the WIDER development photos
-(README, *Detection*):
+(docs/benchmarks/2026-12-06-detection-choices.md):
 
 - **Scale from the smallest face.** YuNet finds faces from about 30 px of its input reliably;
   looking for faces of ``min_face_size`` px or more, the photo (after the ``max_side`` cap) is
@@ -58,7 +58,8 @@ from facenet_core.vision.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
-#: Score threshold chosen on the WIDER development photos (see the README's detection table).
+#: Score threshold chosen on the WIDER development photos
+#: (docs/benchmarks/2026-12-06-detection-choices.md).
 DEFAULT_SCORE_THRESHOLD: Final = 0.6
 #: OpenCV's defaults for ``FaceDetectorYN``.
 NMS_THRESHOLD: Final = 0.3

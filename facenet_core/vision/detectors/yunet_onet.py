@@ -1,6 +1,6 @@
 """YuNet's boxes with MTCNN's O-Net points (``--landmarks onet``).
 
-YuNet finds faces better and faster than MTCNN (README, *Detection*), but chips aligned on its
+YuNet finds faces better and faster than MTCNN (docs/design/models.md), but chips aligned on its
 own five points verify a little worse on LFW than MTCNN's. MTCNN's last stage, O-Net, takes a
 48 x 48 crop of a square box and returns a face score, a box correction and five points; given
 YuNet's box turned into the box O-Net expects, it finds MTCNN's points for YuNet's faces at the

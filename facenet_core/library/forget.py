@@ -1,0 +1,356 @@
+"""Forgetting: a person, single faces, or a whole library, gone for good.
+
+What a library keeps of a face is biometric data (its 128-byte code, its thumbnail) and what it
+keeps of a person is a name given by the user. Deleting rows is not enough: SQLite leaves their
+bytes in the file until the pages are reused, the WAL keeps older copies of pages, thumbnails
+and training checkpoints lie beside the library, and backups hold a copy of everything. So:
+
+- the rows go in one write transaction under ``PRAGMA secure_delete`` (SQLite overwrites what it
+  deletes with zeros), then the WAL is checkpointed and truncated;
+- each forgotten face leaves only its place in its photo (:class:`ForgottenFace`: photo and box,
+  no code, no person), so that detecting the photo again does not bring it back;
+- every edit in the history that touched a forgotten face or the person is deleted (so undo can
+  never bring them back), and forgetting itself is not an edit: it cannot be undone;
+- their thumbnails are deleted, an unfinished training run's checkpoint is deleted when it could
+  hold their faces, fine-tuned model versions that may have been trained on them are marked (the
+  caller tells the user, who can restore a version that did not see them, or train again), and
+  the library's backups are scrubbed the same way (a backup that cannot be scrubbed is deleted);
+- :func:`forget_library` removes a library with everything it created, never the photos.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from facenet_core.errors import UserError
+from facenet_core.store import (
+    Assignment,
+    Edit,
+    EditFace,
+    EditPerson,
+    EditRejection,
+    Face,
+    FaceRejection,
+    ForgottenFace,
+    Library,
+    LibraryError,
+    ModelVersion,
+    Person,
+)
+from facenet_core.thumbnails import remove_thumbnails
+
+log = logging.getLogger(__name__)
+
+SAW_FORGOTTEN = "saw_forgotten"
+"""Key in a fine-tuned :class:`ModelVersion`'s metrics: how many forgotten people or faces it
+may have been trained on (a count only: no name or id of theirs is kept)."""
+
+
+class NotFound(UserError, LookupError):
+    """No person or face of that id (removed meanwhile, or a wrong id): nothing was forgotten."""
+
+
+@dataclass(slots=True)
+class ForgetReport:
+    """What forgetting removed, for the CLI and the app to put into words."""
+
+    faces: int = 0
+    confirmed_faces: int = 0
+    person_name: str | None = None
+    people: int = 0
+    edits: int = 0
+    thumbnails: int = 0
+    checkpoint_removed: bool = False
+    models_marked: list[str] = field(default_factory=list)
+    """Names of fine-tuned model versions that may have been trained on what was forgotten."""
+    active_model_marked: bool = False
+    backups_scrubbed: int = 0
+    backups_removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetPlan:
+    """What forgetting a person would remove (for the confirmation the user reads first)."""
+
+    person_id: int
+    name: str | None
+    faces: int
+    confirmed_faces: int
+    photos: int
+    edits: int
+    models: list[str]
+    backups: int
+
+
+def _person_faces(session: Session, person_id: int) -> list[Face]:
+    return list(session.scalars(select(Face).where(Face.person_id == person_id)))
+
+
+def _edits_touching(session: Session, face_ids: list[int], person_ids: list[int]) -> set[int]:
+    """Ids of every edit whose record names one of these faces or people."""
+    found: set[int] = set()
+    for start in range(0, max(len(face_ids), 1), 500):
+        chunk = face_ids[start : start + 500]
+        conditions = []
+        if chunk:
+            conditions.append(select(EditFace.edit_id).where(EditFace.face_id.in_(chunk)))
+            conditions.append(select(EditRejection.edit_id).where(EditRejection.face_id.in_(chunk)))
+        if person_ids and start == 0:
+            conditions.append(
+                select(EditPerson.edit_id).where(EditPerson.person_id.in_(person_ids))
+            )
+            conditions.append(select(EditFace.edit_id).where(EditFace.person_id.in_(person_ids)))
+            conditions.append(
+                select(EditRejection.edit_id).where(EditRejection.person_id.in_(person_ids))
+            )
+        for query in conditions:
+            found.update(session.scalars(query))
+    return found
+
+
+def _marked_versions(
+    session: Session, people: list[Person], faces: list[Face]
+) -> list[ModelVersion]:
+    """Fine-tuned versions that may have seen these faces: made after the earliest of them was
+    confirmed could have been, i.e. after the person (or the face) existed, when any was
+    confirmed. Training uses confirmed faces only, so no confirmed face means no version."""
+    confirmed = [f for f in faces if f.assignment == Assignment.CONFIRMED]
+    if not confirmed:
+        return []
+    since = min([f.created_at for f in confirmed] + [p.created_at for p in people])
+    return list(
+        session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.parent_id.is_not(None), ModelVersion.created_at >= since
+            )
+        )
+    )
+
+
+def _forget_rows(
+    session: Session, faces: list[Face], people: list[Person], report: ForgetReport
+) -> list[int]:
+    """Delete the faces (keeping their places), the people and every edit that touched them, in
+    the caller's transaction. Returns the forgotten face ids."""
+    session.execute(text("PRAGMA secure_delete = ON"))
+    face_ids = [f.id for f in faces]
+    person_ids = [p.id for p in people]
+    edit_ids = _edits_touching(session, face_ids, person_ids)
+    for version in _marked_versions(session, people, faces):
+        metrics = dict(version.metrics or {})
+        metrics[SAW_FORGOTTEN] = int(metrics.get(SAW_FORGOTTEN, 0)) + 1
+        version.metrics = metrics
+        report.models_marked.append(version.name)
+        report.active_model_marked |= version.is_active
+    for face in faces:
+        session.add(
+            ForgottenFace(photo_id=face.photo_id, x1=face.x1, y1=face.y1, x2=face.x2, y2=face.y2)
+        )
+    ids = sorted(edit_ids)
+    for start in range(0, len(ids), 500):
+        session.execute(delete(Edit).where(Edit.id.in_(ids[start : start + 500])))
+    if person_ids:
+        session.execute(delete(FaceRejection).where(FaceRejection.person_id.in_(person_ids)))
+    for start in range(0, len(face_ids), 500):
+        session.execute(delete(Face).where(Face.id.in_(face_ids[start : start + 500])))
+    if person_ids:
+        session.execute(delete(Person).where(Person.id.in_(person_ids)))
+    session.flush()
+    report.faces += len(faces)
+    report.confirmed_faces += sum(f.assignment == Assignment.CONFIRMED for f in faces)
+    report.people += len(people)
+    report.edits += len(edit_ids)
+    return face_ids
+
+
+def _checkpoint(library: Library) -> None:
+    """Copy the WAL into the file (overwriting the deleted bytes there) and empty it."""
+    with library.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _scrub_copy(path: Path, face_ids: list[int], person_ids: list[int]) -> None:
+    """The same deletions in a backup copy, in plain SQL on the file as it is (opening it as a
+    library could upgrade it, and an upgrade keeps a copy of its own)."""
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        with conn:
+            conn.execute("CREATE TEMP TABLE gone_faces (id INTEGER PRIMARY KEY)")
+            conn.execute("CREATE TEMP TABLE gone_people (id INTEGER PRIMARY KEY)")
+            conn.executemany("INSERT INTO gone_faces VALUES (?)", [(i,) for i in face_ids])
+            conn.executemany("INSERT INTO gone_people VALUES (?)", [(i,) for i in person_ids])
+            conn.execute(
+                "INSERT OR IGNORE INTO gone_faces SELECT id FROM faces"
+                " WHERE person_id IN (SELECT id FROM gone_people)"
+            )
+            conn.execute(
+                "DELETE FROM edits WHERE id IN ("
+                " SELECT edit_id FROM edit_faces WHERE face_id IN (SELECT id FROM gone_faces)"
+                "  OR person_id IN (SELECT id FROM gone_people)"
+                " UNION SELECT edit_id FROM edit_rejections"
+                "  WHERE face_id IN (SELECT id FROM gone_faces)"
+                "  OR person_id IN (SELECT id FROM gone_people)"
+                " UNION SELECT edit_id FROM edit_people"
+                "  WHERE person_id IN (SELECT id FROM gone_people))"
+            )
+            conn.execute(
+                "DELETE FROM face_rejections WHERE person_id IN (SELECT id FROM gone_people)"
+            )
+            conn.execute("DELETE FROM faces WHERE id IN (SELECT id FROM gone_faces)")
+            conn.execute("DELETE FROM people WHERE id IN (SELECT id FROM gone_people)")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def _scrub_backups(
+    library: Library, face_ids: list[int], person_ids: list[int], report: ForgetReport
+) -> None:
+    """Forget the same rows in every backup copy of the library (same ids: they are copies);
+    a backup that cannot be scrubbed is deleted instead, never left holding them."""
+    folder = library.backups_dir
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.db")):
+        try:
+            _scrub_copy(path, face_ids, person_ids)
+            report.backups_scrubbed += 1
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("could not scrub the backup %s (%s): deleting it", path, exc)
+            for side in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                side.unlink(missing_ok=True)
+            report.backups_removed += 1
+
+
+def _after(
+    library: Library, face_ids: list[int], person_ids: list[int], report: ForgetReport
+) -> None:
+    _checkpoint(library)
+    remove_thumbnails(library.thumbnails_dir, face_ids)
+    report.thumbnails = len(face_ids)
+    if report.confirmed_faces and library.training_dir.exists():
+        shutil.rmtree(library.training_dir, ignore_errors=True)
+        report.checkpoint_removed = True
+    _scrub_backups(library, face_ids, person_ids, report)
+
+
+def plan_forget_person(library: Library, person_id: int) -> ForgetPlan:
+    """What :func:`forget_person` would remove, for the confirmation dialog."""
+    with library.session() as session:
+        person = session.get(Person, person_id)
+        if person is None:
+            raise NotFound(f"no person {person_id}")
+        faces = _person_faces(session, person_id)
+        edits = _edits_touching(session, [f.id for f in faces], [person_id])
+        models = [v.name for v in _marked_versions(session, [person], faces)]
+        name = person.name
+    backups = len(list(library.backups_dir.glob("*.db"))) if library.backups_dir.is_dir() else 0
+    return ForgetPlan(
+        person_id=person_id,
+        name=name,
+        faces=len(faces),
+        confirmed_faces=sum(f.assignment == Assignment.CONFIRMED for f in faces),
+        photos=len({f.photo_id for f in faces}),
+        edits=len(edits),
+        models=models,
+        backups=backups,
+    )
+
+
+def forget_person(library: Library, person_id: int) -> ForgetReport:
+    """Forget a person for good: every face of theirs (confirmed or automatic), their name,
+    their rejections, every edit that touched them, their thumbnails; see the module's doc."""
+    report = ForgetReport()
+    with library.writer("forget", wait=True), library.write() as session:
+        person = session.get(Person, person_id)
+        if person is None:
+            raise NotFound(f"no person {person_id}")
+        report.person_name = person.name
+        face_ids = _forget_rows(session, _person_faces(session, person_id), [person], report)
+    _after(library, face_ids, [person_id], report)
+    return report
+
+
+def forget_faces(library: Library, face_ids: Iterable[int]) -> ForgetReport:
+    """Forget single faces the same way (their person stays, with the faces left)."""
+    wanted = sorted(set(face_ids))
+    report = ForgetReport()
+    with library.writer("forget", wait=True), library.write() as session:
+        faces = list(session.scalars(select(Face).where(Face.id.in_(wanted))))
+        missing = sorted(set(wanted) - {f.id for f in faces})
+        if missing:
+            raise NotFound(f"no face {', '.join(map(str, missing))}")
+        forgotten = _forget_rows(session, faces, [], report)
+    _after(library, forgotten, [], report)
+    return report
+
+
+def forgotten_boxes(session: Session, photo_id: int) -> list[tuple[float, float, float, float]]:
+    """The places of the faces forgotten in a photo (a re-detection must not bring them back)."""
+    rows = session.scalars(select(ForgottenFace).where(ForgottenFace.photo_id == photo_id))
+    return [row.box for row in rows]
+
+
+def library_paths(library_path: Path) -> list[Path]:
+    """Everything a library created: the database, its SQLite side files, thumbnails, models,
+    training checkpoints, backups and locks (the photos are never among them)."""
+    name = library_path.name
+    suffixes = (
+        "",
+        "-wal",
+        "-shm",
+        "-journal",
+        ".writer.lock",
+        ".writer.json",
+        ".thumbnails",
+        ".models",
+        ".training",
+        ".backups",
+    )
+    return [library_path.with_name(name + s) for s in suffixes]
+
+
+def forget_library(library_path: Path) -> list[Path]:
+    """Remove a library and all it created, leaving the photos untouched. The library must not
+    be open (the caller closes it first); its writer lock is taken so a running scan of another
+    process is never pulled from under it. Returns what was removed."""
+    from filelock import FileLock, Timeout
+
+    path = library_path.expanduser().absolute()
+    if not path.is_file():
+        raise LibraryError(f"no library at {path}")
+    lock = FileLock(str(path.with_name(path.name + ".writer.lock")), mode=0o600)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as exc:
+        raise LibraryError(
+            f"the library {path} is in use by another job; stop it first, then remove the library"
+        ) from exc
+    removed: list[Path] = []
+    try:
+        for item in library_paths(path):
+            if item.name.endswith(".writer.lock"):
+                continue
+            if item.is_dir() and not item.is_symlink():
+                shutil.rmtree(item)
+                removed.append(item)
+            elif item.exists() or item.is_symlink():
+                item.unlink()
+                removed.append(item)
+    finally:
+        lock.release()
+    lock_file = path.with_name(path.name + ".writer.lock")
+    if lock_file.exists():
+        lock_file.unlink()
+        removed.append(lock_file)
+    return removed

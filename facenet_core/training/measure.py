@@ -1,0 +1,147 @@
+"""Measuring a training run: the held-out figures and the guard set before and after.
+
+The guard is face pairs unrelated to the library (e.g. LFW fold 1 = ``lfw-mini``) scored at the
+calibrated threshold: the check that fine-tuning did not make the network forget how to tell
+strangers apart. The figures feed the promotion decision (:mod:`.decision`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from facenet_core.metrics import accuracy_at, squared_distances
+from facenet_core.models.dlib_resnet import DlibResNet
+from facenet_core.progress import CancelToken, Reporter, ignore_progress
+from facenet_core.settings import Settings
+from facenet_core.training.config import TrainConfig
+from facenet_core.training.data import FaceSet, Split
+from facenet_core.training.loop import FeatureBank, TrainResult, Validation, embed_bank, train
+
+
+class GuardPairsLike(Protocol):
+    """What a guard set is made of (``facenet_core.evaluation.guard.GuardPairs`` loads one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def chips(self) -> np.ndarray: ...
+    @property
+    def left(self) -> np.ndarray: ...
+    @property
+    def right(self) -> np.ndarray: ...
+    @property
+    def same(self) -> np.ndarray: ...
+    @property
+    def threshold(self) -> float: ...
+
+
+@dataclass
+class GuardSet:
+    """Face pairs unrelated to the library, scored at a fixed (calibrated) threshold: a check
+    that fine-tuning did not make the network forget how to tell strangers apart."""
+
+    name: str
+    chips: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    same: np.ndarray
+    threshold: float
+
+    @classmethod
+    def of(cls, pairs: GuardPairsLike) -> GuardSet:
+        """The guard set of loaded pairs (``facenet_core.evaluation.guard.load_guard``)."""
+        return cls(pairs.name, pairs.chips, pairs.left, pairs.right, pairs.same, pairs.threshold)
+
+    def accuracy(
+        self, model: DlibResNet, bank: FeatureBank, device: torch.device, flip: bool
+    ) -> float:
+        emb = embed_bank(model, bank, device, flip=flip)
+        dist = squared_distances(emb[self.left], emb[self.right])
+        return accuracy_at(dist, self.same, self.threshold)
+
+
+@dataclass
+class Measured:
+    """Figures before and after one training run (see :func:`train_and_measure`; ``after`` is
+    empty and ``guard_after`` None when the run was cancelled)."""
+
+    before: dict[str, float]
+    after: dict[str, float]
+    guard_before: float | None
+    guard_after: float | None
+    trained: TrainResult
+
+
+def train_and_measure(
+    model: DlibResNet,
+    faces: FaceSet,
+    split: Split,
+    config: TrainConfig,
+    settings: Settings,
+    device: torch.device,
+    *,
+    guard: GuardSet | None,
+    checkpoint: Path | None,
+    data_key: str,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> Measured:
+    """Validation and guard figures, training (``model`` in place), the figures again."""
+    bank = FeatureBank.from_chips(
+        model, faces.chips, config.split, device, reporter=reporter, cancel=cancel
+    )
+    guard_bank = (
+        None
+        if guard is None
+        else FeatureBank.from_chips(
+            model, guard.chips, config.split, device, reporter=reporter, cancel=cancel
+        )
+    )
+    validation = Validation(
+        queries=bank.subset(split.holdout),
+        query_labels=split.holdout_labels,
+        gallery=bank.subset(split.train),
+        gallery_labels=faces.person[split.train],
+        flip=settings.flip,
+    )
+
+    def guard_accuracy() -> float | None:
+        if guard is None or guard_bank is None:
+            return None
+        return guard.accuracy(model, guard_bank, device, settings.flip)
+
+    before = validation.figures(model, device)
+    guard_before = guard_accuracy()
+    trained = train(
+        model,
+        bank.subset(split.train),
+        split.train_labels,
+        config,
+        device=device,
+        validation=validation,
+        checkpoint=checkpoint,
+        data_key=data_key,
+        reporter=reporter,
+        cancel=cancel,
+    )
+    if trained.cancelled:
+        return Measured(before, {}, guard_before, None, trained)
+    after = validation.figures(model, device)
+    return Measured(before, after, guard_before, guard_accuracy(), trained)
+
+
+def training_summary(trained: TrainResult, config: TrainConfig, device: torch.device) -> dict:
+    return {
+        "steps": trained.steps,
+        "resumed_from": trained.resumed_from,
+        "batch_size": trained.batch_size,
+        "seconds": trained.seconds,
+        "device": str(device),
+        "config": config.as_dict(),
+        "history": trained.history,
+    }
