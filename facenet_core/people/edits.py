@@ -55,6 +55,7 @@ from facenet_core.store import (
     Library,
     Person,
 )
+from facenet_core.store.chunks import chunks
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,6 @@ the *after*-image (the state the edit had made), written back by :func:`redo`. A
 forgets them, as in every editor."""
 
 MAX_NAME_LENGTH = 200
-
-CHUNK = 500
-"""Ids per ``IN (...)`` list (SQLite limits the parameters of one statement)."""
 
 NONE, AUTO, SUGGESTED, CONFIRMED = (
     Assignment.NONE.value,
@@ -101,11 +99,6 @@ class Change:
     @property
     def changed(self) -> bool:
         return bool(self.people or self.faces)
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
 
 
 def _label(name: str | None, person_id: int) -> str:
@@ -183,7 +176,7 @@ class _Recorder:
     def face_ids(self, ids: Iterable[int]) -> None:
         new = [i for i in dict.fromkeys(ids) if i not in self.faces]
         self.faces.update(new)
-        for chunk in _chunks(new):
+        for chunk in chunks(new):
             self._remember(Face.id.in_(chunk))
 
     def _remember(self, *where: Any) -> None:
@@ -252,7 +245,7 @@ class _Recorder:
         if "person_id" in values and values["person_id"] is None:
             values.setdefault("assignment", NONE)
             values.setdefault("assignment_confidence", None)
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             self.session.execute(update(Face).where(Face.id.in_(chunk)).values(**values))
 
     def confirm_automatic(self, person_id: int) -> list[int]:
@@ -357,7 +350,7 @@ def _faces(session: Session, face_ids: Iterable[int]) -> dict[int, Any]:
     if not ids:
         raise PeopleError("no faces given")
     found: dict[int, Any] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for row in session.execute(
             select(
                 Face.id,
@@ -604,7 +597,7 @@ def reject_suggestions(
 
 def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
     out: dict[int, int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for face_id, person_id in session.execute(
             select(Face.id, Face.person_id).where(Face.id.in_(chunk))
         ):
@@ -891,7 +884,7 @@ _RESTORE_FACES_OF_GONE_PEOPLE = text(
 
 def _existing_people(session: Session, ids: Iterable[int]) -> set[int]:
     found: set[int] = set()
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         found.update(session.scalars(select(Person.id).where(Person.id.in_(chunk))))
     return found
 

@@ -47,6 +47,7 @@ from facenet_core.store import (
     Person,
     get_active_model_version,
 )
+from facenet_core.store.chunks import chunks
 from facenet_core.store.models import utcnow
 from facenet_core.types import EMBEDDING_DIM
 
@@ -60,7 +61,6 @@ NONE, AUTO, SUGGESTED, CONFIRMED = (
 )
 RECOGNIZE_MARK = "recognize.last_face_id"
 """Job bookmark: the newest face that recognition of new faces has dealt with."""
-CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +239,10 @@ def _apply(
 def _apply_batch(session: Session, writes: list[_Write], new_ids: dict[int, int]) -> int:
     current: dict[int, tuple[int, str, bool]] = {}
     ids = [w.face_id for w in writes]
-    for start in range(0, len(ids), CHUNK):
+    for chunk in chunks(ids):
         for face_id, person_id, kind, ignored in session.execute(
             select(Face.id, Face.person_id, Face.assignment, Face.is_ignored).where(
-                Face.id.in_(ids[start : start + CHUNK])
+                Face.id.in_(chunk)
             )
         ):
             current[face_id] = (-1 if person_id is None else person_id, kind, bool(ignored))
@@ -287,8 +287,8 @@ def _drop_empty_people(session: Session) -> int:
         Person.suggestion_count == 0,
     )
     ids = list(session.scalars(select(Person.id).where(empty)))
-    for start in range(0, len(ids), CHUNK):
-        session.execute(delete(Person).where(Person.id.in_(ids[start : start + CHUNK])))
+    for chunk in chunks(ids):
+        session.execute(delete(Person).where(Person.id.in_(chunk)))
     return len(ids)
 
 

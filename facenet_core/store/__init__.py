@@ -3,6 +3,7 @@
 - :mod:`.models`: the tables and what each one means in the domain.
 - :mod:`.db`: opening (and upgrading) a library file; engine settings; integrity check.
 - :mod:`.queries`: small query helpers (active model version, status counts).
+- :mod:`.chunks`: the one chunk size for long ``IN (...)`` lists.
 
 - :mod:`.library`: :class:`Library`, the open library the CLI and the app use.
 
