@@ -115,7 +115,7 @@ def add_root(library: Library, path: Path | str) -> int:
     folder = normalise(path)
     if not os.path.isdir(folder):
         raise NotADirectoryError(f"{folder}: not a folder")
-    with library.session() as session, session.begin():
+    with library.write() as session:
         found = session.scalars(select(Root).where(Root.path == folder)).one_or_none()
         if found is None:
             found = Root(path=folder)
@@ -143,7 +143,7 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
     with embeddings and "not this person" marks, the thumbnails, and every person left with no
     face. People who keep faces elsewhere stay, with a new cover face if theirs went.
     Raises :class:`LookupError` when there is no such folder."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         root = session.get(Root, root_id)
         if root is None:
             raise LookupError(f"no folder with id {root_id} in the library")

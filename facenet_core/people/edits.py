@@ -384,7 +384,7 @@ def name_person(library: Library, person_id: int, name: str) -> Change:
     """Name or rename a person. Naming an unnamed person confirms its automatic faces (the user
     saw them together and gave them a name); renaming changes only the name."""
     name = _clean_name(name)
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         rec = _Recorder(session, "name")
         if person.name == name:
@@ -413,7 +413,7 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
         raise PeopleError("merging needs at least two people")
     if len(set(ids)) < len(ids):
         raise PeopleError("cannot merge a person with itself")
-    with library.session() as session, session.begin():
+    with library.write() as session:
         people = [_person(session, pid) for pid in ids]
         target = next((p for p in people if p.name), people[0])
         sources = [p for p in people if p.id != target.id]
@@ -481,7 +481,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
     """Move faces to a person (``to_person``), or to a new unnamed person (None). They become
     confirmed there and stop being ignored; a rejection of that person is lifted. People left
     empty and unnamed are deleted."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         target = _person(session, to_person) if to_person is not None else None
         rec = _Recorder(session, "move")
@@ -523,7 +523,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
 def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> Change:
     """ "Not this person": each face (which must be with the person now, in any way) is
     rejected from the person for good and left unassigned."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         faces = _faces(session, face_ids)
         for f in faces.values():
@@ -569,7 +569,7 @@ def confirm_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
     """Answer "yes" to suggestions: the given suggested faces, or all of ``person_id``'s."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
         rec = _Recorder(session, "confirm")
         rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
@@ -583,7 +583,7 @@ def reject_suggestions(
 ) -> Change:
     """Answer "no" to suggestions: each face is rejected from the suggested person for good and
     left unassigned."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
         rec = _Recorder(session, "reject")
         owners = _owners(session, ids)
@@ -609,7 +609,7 @@ def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
 def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
     """Confirm faces where they are (automatic or suggested); a face without a person cannot be
     confirmed (move it instead)."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         for f in faces.values():
             if f.person_id is None:
@@ -624,7 +624,7 @@ def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True
     """Mark faces ignored ("not a face", "a stranger"): they leave their person and clustering
     and recognition leave them alone. ``ignored=False`` takes the mark off again (the face stays
     unassigned until the next clustering or recognition run, or until moved)."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         kind = "ignore" if ignored else "unignore"
         rec = _Recorder(session, kind)
@@ -646,7 +646,7 @@ def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change
     """Hide a person from the people grid (or show it again with ``hidden=False``). Hiding
     confirms the person's automatic faces, so that the hidden group stays as the user saw it
     and new photos of that person join it instead of showing up as someone new."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         rec = _Recorder(session, "hide" if hidden else "unhide")
         if bool(person.is_hidden) == hidden:
@@ -666,7 +666,7 @@ def unhide_person(library: Library, person_id: int) -> Change:
 def set_cover(library: Library, person_id: int, face_id: int) -> Change:
     """Show this face for the person; the face must be the person's (a suggestion counts) and
     becomes confirmed."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         face = _faces(session, [face_id])[face_id]
         if face.person_id != person_id:

@@ -48,6 +48,7 @@ from facenet_core.store import (
     get_active_model_version,
 )
 from facenet_core.store.chunks import chunks
+from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.types import EMBEDDING_DIM
 
@@ -228,7 +229,9 @@ def _apply(
     done = 0
     batches = [writes[i : i + WRITE_BATCH] for i in range(0, len(writes), WRITE_BATCH)] or [[]]
     for n, batch in enumerate(batches):
-        with library.session() as session, session.begin():
+        if n:
+            let_others_write()  # a user's edit waiting for the lock goes first
+        with library.write() as session:
             done += _apply_batch(session, batch, new_ids)
             if finish is not None and n == len(batches) - 1:
                 finish(session)
@@ -438,7 +441,7 @@ def recluster(
     if cancel.cancelled:
         return ClusterReport(seconds=time.perf_counter() - start, cancelled=True)
     moved, new_ids = _apply(library, writes, reporter, "cluster")
-    with library.session() as session, session.begin():
+    with library.write() as session:
         deleted = _drop_empty_people(session)
     log.info(
         "re-clustered %d faces: %d moved, %d new people, %d deleted",
@@ -540,7 +543,7 @@ def recognize_new(
         )
         if not len(queries):
             session.rollback()
-            with library.session() as write, write.begin():
+            with library.write() as write:
                 _set_mark(write, max(newest, bookmark))
             return RecognizeReport(seconds=time.perf_counter() - start)
         known = _read_faces(connection, version.id, "f.person_id IS NOT NULL AND f.is_ignored = 0")

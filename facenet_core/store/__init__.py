@@ -13,6 +13,7 @@ Nothing here holds a global engine or session, and nothing here imports torch.
 from facenet_core.paths import default_library_path
 from facenet_core.store.db import (
     LibraryError,
+    WriteInReadTransaction,
     alembic_config,
     create_library_engine,
     describe_sqlite_error,
@@ -79,6 +80,7 @@ __all__ = [
     "Root",
     "ScanJob",
     "ScanStatus",
+    "WriteInReadTransaction",
     "activate_model_version",
     "alembic_config",
     "create_library_engine",

@@ -120,7 +120,7 @@ def test_two_faces_of_one_photo_only_when_the_user_says_so(blobs: Blobs) -> None
 
 def test_named_person_without_confirmed_faces_is_not_emptied(blobs: Blobs) -> None:
     faces = blobs.add_many(3, 4)
-    with blobs.lib.session() as s, s.begin():  # e.g. from an older version of the app
+    with blobs.lib.write() as s:  # e.g. from an older version of the app
         eve = Person(name="Eve")
         s.add(eve)
         s.flush()
@@ -140,7 +140,7 @@ def test_empty_unnamed_people_are_deleted(blobs: Blobs) -> None:
     edits.move_faces(blobs.lib, faces[2:], None)
     with blobs.lib.session() as s:
         assert s.get(Person, p) is None  # the edit emptied it
-    with blobs.lib.session() as s, s.begin():
+    with blobs.lib.write() as s:
         s.add(Person())  # an empty stray
     report = recluster(blobs.lib, SETTINGS)
     assert report.deleted == 1
