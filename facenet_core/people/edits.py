@@ -21,6 +21,9 @@ The rules (the automatic runs in :mod:`.jobs` never undo them):
   alone.
 - An edit that leaves an unnamed, visible person without any face deletes that person.
 
+Undo and redo live in :mod:`.history` (every edit records the before-image of what it changes
+there); they are re-exported here, where the app and the command line find every edit.
+
 Writes go through SQL statements, not ORM objects, so that confirming or merging people with
 tens of thousands of faces stays fast; per-person face counts follow through triggers.
 """
@@ -31,7 +34,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -39,7 +42,7 @@ from facenet_core.people.history import (
     HISTORY_DEPTH,
     REDO_PREFIX,
     Change,
-    _Recorder,
+    Recorder,
     follow_faces,
     redo,
     redo_summary,
@@ -55,7 +58,6 @@ from facenet_core.store import (
 from facenet_core.store.chunks import chunks
 
 log = logging.getLogger(__name__)
-
 
 MAX_NAME_LENGTH = 200
 
@@ -73,6 +75,66 @@ def _label(name: str | None, person_id: int) -> str:
 
 def _faces_word(n: int) -> str:
     return f"{n} face" if n == 1 else f"{n} faces"
+
+
+class _Edit(Recorder):
+    """An edit in progress: the changes edits have in common, each recording its
+    before-image first."""
+
+    def reject(self, face_id: int, person_id: int) -> None:
+        self.rejection(face_id, person_id)
+        self.session.execute(
+            insert(FaceRejection)
+            .prefix_with("OR IGNORE")
+            .values(face_id=face_id, person_id=person_id)
+        )
+
+    def lift_rejection(self, face_id: int, person_id: int) -> None:
+        self.rejection(face_id, person_id)
+        self.session.execute(
+            delete(FaceRejection).where(
+                FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
+            )
+        )
+
+    def set_faces(self, ids: Sequence[int], **values: Any) -> None:
+        """Give the faces ``values`` (their before-image is written first)."""
+        self.face_ids(ids)
+        if "person_id" in values and values["person_id"] is None:
+            values.setdefault("assignment", NONE)
+            values.setdefault("assignment_confidence", None)
+        for chunk in chunks(list(ids)):
+            self.session.execute(update(Face).where(Face.id.in_(chunk)).values(**values))
+
+    def confirm_automatic(self, person_id: int) -> list[int]:
+        """Confirm the person's automatic faces (the user decided about the whole person)."""
+        ids = self.faces_where(Face.person_id == person_id, Face.assignment == AUTO)
+        self.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
+        return ids
+
+    def delete_person(self, person_id: int) -> None:
+        """Delete a person (its faces become unassigned, its rejections go with it)."""
+        self.person(person_id)
+        self.faces_where(Face.person_id == person_id)
+        for face_id in self.session.scalars(
+            select(FaceRejection.face_id).where(FaceRejection.person_id == person_id)
+        ).all():
+            self.rejection(face_id, person_id)
+        self.session.execute(delete(Person).where(Person.id == person_id))
+
+    def drop_if_empty(self, person_ids: Iterable[int]) -> None:
+        """Delete the unnamed, visible people among ``person_ids`` left without any face."""
+        for pid in sorted(set(person_ids)):
+            row = self.session.execute(
+                select(
+                    Person.name, Person.is_hidden, Person.face_count, Person.suggestion_count
+                ).where(Person.id == pid)
+            ).one_or_none()
+            if row is None:
+                continue
+            name, hidden, faces, suggestions = row
+            if not name and not hidden and faces == 0 and suggestions == 0:
+                self.delete_person(pid)
 
 
 # -- checking requests ----------------------------------------------------------------------------
@@ -131,7 +193,7 @@ def name_person(library: Library, person_id: int, name: str) -> Change:
     name = _clean_name(name)
     with library.write() as session:
         person = _person(session, person_id)
-        rec = _Recorder(session, "name")
+        rec = _Edit(session, "name")
         if person.name == name:
             return rec.finish("", person_id)
         rec.person(person_id)
@@ -162,7 +224,7 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
         people = [_person(session, pid) for pid in ids]
         target = next((p for p in people if p.name), people[0])
         sources = [p for p in people if p.id != target.id]
-        rec = _Recorder(session, "merge")
+        rec = _Edit(session, "merge")
         rec.person(target.id)
         for source in sources:
             rec.person(source.id)
@@ -229,7 +291,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
     with library.write() as session:
         faces = _faces(session, face_ids)
         target = _person(session, to_person) if to_person is not None else None
-        rec = _Recorder(session, "move")
+        rec = _Edit(session, "move")
         if target is None:
             person = Person()
             session.add(person)
@@ -274,7 +336,7 @@ def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> C
         for f in faces.values():
             if f.person_id != person_id:
                 raise PeopleError(f"face {f.id} is not with {_label(person.name, person.id)}")
-        rec = _Recorder(session, "remove")
+        rec = _Edit(session, "remove")
         ids = list(faces)
         for face_id in ids:
             rec.reject(face_id, person_id)
@@ -316,7 +378,7 @@ def confirm_suggestions(
     """Answer "yes" to suggestions: the given suggested faces, or all of ``person_id``'s."""
     with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
-        rec = _Recorder(session, "confirm")
+        rec = _Edit(session, "confirm")
         rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
         whose = f" for {_label(person.name, person.id)}" if person is not None else ""
         word = "suggestion" if len(ids) == 1 else "suggestions"
@@ -330,7 +392,7 @@ def reject_suggestions(
     left unassigned."""
     with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
-        rec = _Recorder(session, "reject")
+        rec = _Edit(session, "reject")
         owners = _owners(session, ids)
         for face_id in ids:
             rec.reject(face_id, owners[face_id])
@@ -359,7 +421,7 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
         for f in faces.values():
             if f.person_id is None:
                 raise PeopleError(f"face {f.id} has no person to confirm; move it to one")
-        rec = _Recorder(session, "confirm")
+        rec = _Edit(session, "confirm")
         ids = [f.id for f in faces.values() if f.assignment != CONFIRMED]
         rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
         return rec.finish(f"confirmed {_faces_word(len(ids))}")
@@ -372,7 +434,7 @@ def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True
     with library.write() as session:
         faces = _faces(session, face_ids)
         kind = "ignore" if ignored else "unignore"
-        rec = _Recorder(session, kind)
+        rec = _Edit(session, kind)
         ids = [f.id for f in faces.values() if bool(f.is_ignored) != ignored]
         if ignored:
             rec.set_faces(ids, is_ignored=True, person_id=None)
@@ -393,7 +455,7 @@ def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change
     and new photos of that person join it instead of showing up as someone new."""
     with library.write() as session:
         person = _person(session, person_id)
-        rec = _Recorder(session, "hide" if hidden else "unhide")
+        rec = _Edit(session, "hide" if hidden else "unhide")
         if bool(person.is_hidden) == hidden:
             return rec.finish("", person_id)
         rec.person(person_id)
@@ -416,7 +478,7 @@ def set_cover(library: Library, person_id: int, face_id: int) -> Change:
         face = _faces(session, [face_id])[face_id]
         if face.person_id != person_id:
             raise PeopleError(f"face {face_id} is not with {_label(person.name, person_id)}")
-        rec = _Recorder(session, "cover")
+        rec = _Edit(session, "cover")
         if person.cover_face_id != face_id:
             rec.person(person_id)
             session.execute(

@@ -1,5 +1,7 @@
 """The undo history of the user's edits: before-images, undo and redo.
 
+Every edit (:mod:`.edits`) writes through a :class:`Recorder`, in the edit's own transaction.
+
 Undo: every edit writes the *before-image* of each row it changes (people, faces, rejections)
 into the history tables (:class:`~facenet_core.store.Edit` and its children); :func:`undo`
 writes the newest entry's rows back and deletes it, and can be repeated down to the oldest of
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,6 @@ from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
 from facenet_core.store import (
-    Assignment,
     Edit,
     EditFace,
     EditPerson,
@@ -42,13 +43,6 @@ REDO_PREFIX = "redo:"
 """History entries whose kind starts with this are undone edits, kept for Redo: their rows are
 the *after*-image (the state the edit had made), written back by :func:`redo`. Any new edit
 forgets them, as in every editor."""
-
-NONE, AUTO, SUGGESTED, CONFIRMED = (
-    Assignment.NONE.value,
-    Assignment.AUTO.value,
-    Assignment.SUGGESTED.value,
-    Assignment.CONFIRMED.value,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +69,11 @@ class Change:
         return bool(self.people or self.faces)
 
 
-class _Recorder:
+class Recorder:
     """Writes the before-image of every row an edit changes, once per row (the first write
-    wins: it is the state before the edit)."""
+    wins: it is the state before the edit), and at the end keeps the history entry (or drops
+    it when nothing changed). The edits build on it (:class:`~.edits._Edit`); undo and redo use
+    it to record the state they are about to replace."""
 
     def __init__(self, session: Session, kind: str, *, clear_redo: bool = True) -> None:
         self.session = session
@@ -187,63 +183,6 @@ class _Recorder:
             )
         )
 
-    # -- common changes --------------------------------------------------------------------------
-
-    def reject(self, face_id: int, person_id: int) -> None:
-        self.rejection(face_id, person_id)
-        self.session.execute(
-            insert(FaceRejection)
-            .prefix_with("OR IGNORE")
-            .values(face_id=face_id, person_id=person_id)
-        )
-
-    def lift_rejection(self, face_id: int, person_id: int) -> None:
-        self.rejection(face_id, person_id)
-        self.session.execute(
-            delete(FaceRejection).where(
-                FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
-            )
-        )
-
-    def set_faces(self, ids: Sequence[int], **values: Any) -> None:
-        """Give the faces ``values`` (their before-image is written first)."""
-        self.face_ids(ids)
-        if "person_id" in values and values["person_id"] is None:
-            values.setdefault("assignment", NONE)
-            values.setdefault("assignment_confidence", None)
-        for chunk in chunks(list(ids)):
-            self.session.execute(update(Face).where(Face.id.in_(chunk)).values(**values))
-
-    def confirm_automatic(self, person_id: int) -> list[int]:
-        """Confirm the person's automatic faces (the user decided about the whole person)."""
-        ids = self.faces_where(Face.person_id == person_id, Face.assignment == AUTO)
-        self.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
-        return ids
-
-    def delete_person(self, person_id: int) -> None:
-        """Delete a person (its faces become unassigned, its rejections go with it)."""
-        self.person(person_id)
-        self.faces_where(Face.person_id == person_id)
-        for face_id in self.session.scalars(
-            select(FaceRejection.face_id).where(FaceRejection.person_id == person_id)
-        ).all():
-            self.rejection(face_id, person_id)
-        self.session.execute(delete(Person).where(Person.id == person_id))
-
-    def drop_if_empty(self, person_ids: Iterable[int]) -> None:
-        """Delete the unnamed, visible people among ``person_ids`` left without any face."""
-        for pid in sorted(set(person_ids)):
-            row = self.session.execute(
-                select(
-                    Person.name, Person.is_hidden, Person.face_count, Person.suggestion_count
-                ).where(Person.id == pid)
-            ).one_or_none()
-            if row is None:
-                continue
-            name, hidden, faces, suggestions = row
-            if not name and not hidden and faces == 0 and suggestions == 0:
-                self.delete_person(pid)
-
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, summary: str, person_id: int | None = None) -> Change:
@@ -313,7 +252,7 @@ def undo(library: Library) -> Change:
         if edit is None:
             raise PeopleError("nothing to undo")
         # the state the edit made, for Redo, before it is reverted
-        after = _Recorder(session, REDO_PREFIX + edit.kind, clear_redo=False)
+        after = Recorder(session, REDO_PREFIX + edit.kind, clear_redo=False)
         _image_of(session, edit.id, after)
         people, faces = _restore(session, edit.id)
         session.execute(update(Edit).where(Edit.id == after.edit_id).values(summary=edit.summary))
@@ -336,7 +275,7 @@ def redo(library: Library) -> Change:
         if entry is None:
             raise PeopleError("nothing to redo")
         kind = entry.kind[len(REDO_PREFIX) :]
-        before = _Recorder(session, kind, clear_redo=False)
+        before = Recorder(session, kind, clear_redo=False)
         _image_of(session, entry.id, before)
         _restore(session, entry.id)
         session.execute(delete(Edit).where(Edit.id == entry.id))
@@ -357,7 +296,7 @@ def redo_summary(session: Session) -> str:
     return found or ""
 
 
-def _image_of(session: Session, edit_id: int, recorder: _Recorder) -> None:
+def _image_of(session: Session, edit_id: int, recorder: Recorder) -> None:
     """Record in ``recorder`` the current state of every row history entry ``edit_id`` holds."""
     for person_id in session.scalars(
         select(EditPerson.person_id).where(EditPerson.edit_id == edit_id)
