@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.people import edits, queries
-from facenet_core.people import jobs as people_jobs
+from facenet_core.people import labels as people_labels
 from facenet_core.people.jobs import recluster, recognize_new
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
@@ -259,7 +259,7 @@ def test_groups_are_pure_on_blobs(blobs: Blobs) -> None:
 def test_writes_in_small_batches_give_the_same_people(
     blobs: Blobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(people_jobs, "WRITE_BATCH", 3)  # groups spread over many transactions
+    monkeypatch.setattr(people_labels, "WRITE_BATCH", 3)  # groups spread over many transactions
     for k in range(4):
         blobs.add_many(k, 5)
     report = recluster(blobs.lib, SETTINGS)
