@@ -38,9 +38,11 @@ from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_e
 
 BATCH_FACES = 64
 """Faces embedded and committed together (a batch also closes after a second)."""
-BATCHED_FACES = 4096
+BATCHED_FACES = 1024
 """Faces committed together when the batched GPU pipeline embeds them (or after 2 seconds):
-large transactions, so that SQLite keeps up with the device."""
+large enough that SQLite keeps up with the device (a commit costs a few milliseconds), small
+enough that a user's edit waiting for the write lock is never kept long (storing 4,096 faces
+held it for about a second)."""
 
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:

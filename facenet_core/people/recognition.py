@@ -1,4 +1,10 @@
-"""Recognising new faces after a scan, without clustering the whole library again."""
+"""Recognising new faces after a scan, without clustering the whole library again.
+
+A long job of the usual shape, like re-clustering (:mod:`.jobs`), with the same rules of the
+user's word; it reads and writes through :mod:`.labels`. A job bookmark
+(:data:`RECOGNIZE_MARK`) remembers the newest face dealt with, so each run looks only at the
+faces added since.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
-from facenet_core.people.labels import _apply, _people, _read_faces, _rejections
-from facenet_core.people.plan import _Faces, _Write
+from facenet_core.people.labels import apply_writes, read_faces, read_people, read_rejections
+from facenet_core.people.plan import FaceRows, LabelWrite
 from facenet_core.people.recognize import recognize
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -100,7 +106,7 @@ def recognize_new(
         mark = 0 if everything else bookmark
         connection = session.connection()
         newest = session.scalar(select(Face.id).order_by(Face.id.desc()).limit(1)) or 0
-        queries = _read_faces(
+        queries = read_faces(
             connection,
             version.id,
             "f.id > :mark AND f.id <= :newest AND f.person_id IS NULL AND f.is_ignored = 0",
@@ -112,9 +118,9 @@ def recognize_new(
             with library.write() as write:
                 _set_mark(write, max(newest, bookmark))
             return RecognizeReport(seconds=time.perf_counter() - start)
-        known = _read_faces(connection, version.id, "f.person_id IS NOT NULL AND f.is_ignored = 0")
-        rejected = _rejections(session, queries.ids)
-        people = _people(session)
+        known = read_faces(connection, version.id, "f.person_id IS NOT NULL AND f.is_ignored = 0")
+        rejected = read_rejections(session, queries.ids)
+        people = read_people(session)
     clock = PhaseClock("recognize", "known people", "face")
     reporter(clock.event(0, len(queries), f"recognising {len(queries)} new faces"))
 
@@ -171,10 +177,10 @@ def recognize_new(
     rest = left[person[left] < 0]
     new_groups: dict[int, list[int]] = {}
     old_members: dict[int, int] = {}
-    older: _Faces | None = None
+    older: FaceRows | None = None
     if len(rest) >= 1:
         with library.session() as session:
-            older = _read_faces(
+            older = read_faces(
                 session.connection(),
                 version.id,
                 "f.person_id IS NULL AND f.is_ignored = 0 AND f.id <= :mark",
@@ -185,21 +191,21 @@ def recognize_new(
     if cancel.cancelled:
         return RecognizeReport(seconds=time.perf_counter() - start, cancelled=True)
 
-    writes: list[_Write] = []
+    writes: list[LabelWrite] = []
     for i in range(n):
         if person[i] >= 0:
             writes.append(
-                _Write(int(queries.ids[i]), -1, NONE, int(person[i]), str(kind[i]), conf[i])
+                LabelWrite(int(queries.ids[i]), -1, NONE, int(person[i]), str(kind[i]), conf[i])
             )
     key_of: dict[int, int] = {}
     for g, (label, members) in enumerate(sorted(new_groups.items(), reverse=True)):
         key_of[label] = -2 - g
         for i in members:
-            writes.append(_Write(int(queries.ids[i]), -1, NONE, -2 - g, AUTO, None))
+            writes.append(LabelWrite(int(queries.ids[i]), -1, NONE, -2 - g, AUTO, None))
     for face_id, label in old_members.items():
-        writes.append(_Write(face_id, -1, NONE, key_of[label], AUTO, None))
+        writes.append(LabelWrite(face_id, -1, NONE, key_of[label], AUTO, None))
     grouped = sum(len(m) for m in new_groups.values())
-    _, new_ids = _apply(
+    _, new_ids = apply_writes(
         library,
         writes,
         reporter,
@@ -229,8 +235,8 @@ def recognize_new(
 
 
 def _join_groups(
-    queries: _Faces,
-    known: _Faces,
+    queries: FaceRows,
+    known: FaceRows,
     people: Mapping[int, tuple[str | None, bool, int]],
     left: np.ndarray,
     in_photo: dict[int, set[int]],
@@ -279,7 +285,7 @@ def _join_groups(
 
 
 def _new_groups(
-    queries: _Faces, rest: np.ndarray, older: _Faces, settings: Settings
+    queries: FaceRows, rest: np.ndarray, older: FaceRows, settings: Settings
 ) -> tuple[dict[int, list[int]], dict[int, int]]:
     """Cluster the unmatched new faces ``rest`` with the older unassigned faces within the
     threshold of one of them. Returns (cluster label -> indices into ``queries``, older face id
