@@ -32,6 +32,7 @@ from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
 from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pack_landmarks
+from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
 from facenet_core.types import EMBEDDING_DIM
@@ -40,9 +41,12 @@ from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_e
 
 BATCH_FACES = 64
 """Faces embedded and committed together (a batch also closes after a second)."""
-BATCHED_FACES = 4096
-"""Faces committed together when the batched GPU pipeline embeds them (or after 2 seconds):
-large transactions, so that SQLite keeps up with the device."""
+BATCHED_FACES = 256
+"""Faces committed together when the batched GPU pipeline embeds them (or after 2 seconds).
+Storing costs per face, not per commit, so small transactions keep up with the device just as
+well, and a user's edit waiting for the write lock waits for one short batch: on the 2-core dev
+machine under load, a batch held the lock 0.9 s for 256 faces, 2.7 s for 1,024 and 10.5 s for
+4,096 (``docs/benchmarks/2026-12-07-edits-during-jobs.md``)."""
 
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
@@ -84,6 +88,8 @@ class Ingest:
         faces_added = failed = detected = 0
         offset = 0
         settings = dataclasses.asdict(self.job.detector)
+        if not chips:  # embedded by the pipeline: no pause of our own since the last batch
+            let_others_write()
         with self.library.write() as session:
             for photo_id, found in batch:
                 n = len(found.detections) if found.error is None else 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
 from facenet_core.store import Face, Library, Person, Photo, PhotoStatus, Root, status_counts
+from facenet_core.store.chunks import chunks
 from facenet_core.thumbnails import remove_photo_thumbnails, remove_thumbnails
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 class NoSuchFolder(UserError, LookupError):
     """The library has no folder of that id (removed meanwhile, or a wrong id)."""
 
-
-CHUNK = 500
-"""Ids per ``IN (...)`` list (SQLite allows 999 bound parameters in older builds)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +121,7 @@ def add_root(library: Library, path: Path | str) -> int:
     folder = normalise(path)
     if not os.path.isdir(folder):
         raise NotADirectoryError(f"{folder}: not a folder")
-    with library.session() as session, session.begin():
+    with library.write() as session:
         found = session.scalars(select(Root).where(Root.path == folder)).one_or_none()
         if found is None:
             found = Root(path=folder)
@@ -145,11 +142,6 @@ def failed_photos(library: Library, limit: int = 1000) -> list[FailedPhoto]:
     return [FailedPhoto(pid, path, error or "could not be read") for pid, path, error in rows]
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
 def remove_root(library: Library, root_id: int) -> RemovedRoot:
     """Take a folder and everything found in it out of the library; the files stay on disk.
 
@@ -157,7 +149,7 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
     with embeddings and "not this person" marks, the thumbnails, and every person left with no
     face. People who keep faces elsewhere stay, with a new cover face if theirs went.
     Raises :class:`LookupError` when there is no such folder."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         root = session.get(Root, root_id)
         if root is None:
             raise NoSuchFolder(f"no folder with id {root_id} in the library")
@@ -178,18 +170,18 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
         )
         face_ids: list[int] = []
         people: set[int] = set()
-        for chunk in _chunks(photo_ids):
+        for chunk in chunks(photo_ids):
             for fid, pid in session.execute(
                 select(Face.id, Face.person_id).where(Face.photo_id.in_(chunk))
             ):
                 face_ids.append(fid)
                 if pid is not None:
                     people.add(pid)
-        for chunk in _chunks(face_ids):
+        for chunk in chunks(face_ids):
             # embeddings and rejections go with their faces (ON DELETE CASCADE); covers are
             # cleared (ON DELETE SET NULL)
             session.execute(delete(Face).where(Face.id.in_(chunk)))
-        for chunk in _chunks(photo_ids):
+        for chunk in chunks(photo_ids):
             session.execute(delete(Photo).where(Photo.id.in_(chunk)))
         session.execute(delete(Root).where(Root.id == root_id))
         emptied = _tidy_people(session, sorted(people))
@@ -208,7 +200,7 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
 def _tidy_people(session: Session, person_ids: list[int]) -> int:
     """Delete the people among ``person_ids`` left with no face; give the others a cover."""
     emptied = 0
-    for chunk in _chunks(person_ids):
+    for chunk in chunks(person_ids):
         counts = dict(
             session.execute(
                 select(Face.person_id, func.count())

@@ -2,8 +2,11 @@
 
 - :mod:`.cluster`, :mod:`.knn`, :mod:`.recognize`: the engine (pure numpy + faiss).
 - :mod:`.jobs`: the automatic runs on a library: :func:`~.jobs.recluster` and
-  :func:`~.jobs.recognize_new` (run by every scan).
-- :mod:`.edits`: the user's edits, each one transaction, each undoable.
+  :func:`~.recognition.recognize_new` (:mod:`.recognition`, run by every scan); they read and
+  write through :mod:`.labels`, and re-clustering decides in :func:`~.plan.plan_recluster`
+  (plain values in and out, no database).
+- :mod:`.edits`: the user's edits, each one transaction, each undoable; :mod:`.history`: the
+  undo history they write (undo, redo).
 - :mod:`.queries`: what the people views show, as plain frozen dataclasses.
 - :mod:`.rules`: labels carried to the new faces of a changed photo.
 

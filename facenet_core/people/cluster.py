@@ -97,11 +97,6 @@ def cluster_mask(sizes: np.ndarray, scores: np.ndarray, settings: Settings) -> n
     return (sizes >= settings.cluster_min_face_px) & (scores >= settings.cluster_min_score)
 
 
-def average_linkage(sum_a: np.ndarray, n_a: int, sum_b: np.ndarray, n_b: int) -> float:
-    """Mean squared L2 distance over all cross pairs of two clusters of unit vectors."""
-    return float(2.0 - 2.0 * float(np.dot(sum_a, sum_b)) / (n_a * n_b))
-
-
 def cluster_faces(
     inp: ClusterInput,
     threshold: float,

@@ -21,12 +21,8 @@ The rules (the automatic runs in :mod:`.jobs` never undo them):
   alone.
 - An edit that leaves an unnamed, visible person without any face deletes that person.
 
-Undo: every edit writes the *before-image* of each row it changes (people, faces, rejections)
-into the history tables (:class:`~facenet_core.store.Edit` and its children); :func:`undo`
-writes the newest entry's rows back and deletes it, and can be repeated down to the oldest of
-the last :data:`HISTORY_DEPTH` edits. A person the edit deleted comes back with the same id; a
-person it created goes again. If an automatic run deleted a person since, faces that belonged
-to it come back unassigned.
+Undo and redo live in :mod:`.history` (every edit records the before-image of what it changes
+there); they are re-exported here, where the app and the command line find every edit.
 
 Writes go through SQL statements, not ORM objects, so that confirming or merging people with
 tens of thousands of faces stays fast; per-person face counts follow through triggers.
@@ -34,42 +30,36 @@ tens of thousands of faces stays fast; per-person face counts follow through tri
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, literal, select, text, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
+from facenet_core.people.history import (
+    HISTORY_DEPTH,
+    REDO_PREFIX,
+    Change,
+    Recorder,
+    follow_faces,
+    redo,
+    redo_summary,
+    undo,
+)
 from facenet_core.store import (
     Assignment,
-    Edit,
-    EditFace,
-    EditPerson,
-    EditRejection,
     Face,
     FaceRejection,
     Library,
     Person,
 )
+from facenet_core.store.chunks import chunks
 
 log = logging.getLogger(__name__)
 
-HISTORY_DEPTH = 50
-"""Edits kept for undo (the oldest beyond this are forgotten)."""
-
-REDO_PREFIX = "redo:"
-"""History entries whose kind starts with this are undone edits, kept for Redo: their rows are
-the *after*-image (the state the edit had made), written back by :func:`redo`. Any new edit
-forgets them, as in every editor."""
-
 MAX_NAME_LENGTH = 200
-
-CHUNK = 500
-"""Ids per ``IN (...)`` list (SQLite limits the parameters of one statement)."""
 
 NONE, AUTO, SUGGESTED, CONFIRMED = (
     Assignment.NONE.value,
@@ -77,35 +67,6 @@ NONE, AUTO, SUGGESTED, CONFIRMED = (
     Assignment.SUGGESTED.value,
     Assignment.CONFIRMED.value,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """What one edit (or undo) did.
-
-    ``kind`` names the edit (``"name"``, ``"merge"``, ``"move"``, ``"remove"``, ``"confirm"``,
-    ``"reject"``, ``"ignore"``, ``"unignore"``, ``"hide"``, ``"unhide"``, ``"cover"``,
-    ``"undo"``), ``summary`` says it in one line, ``people`` and ``faces`` are the ids touched
-    (created and deleted people included), ``person_id`` is the person the edit was about (the
-    one named, merged into, moved to or created; None for undo and for edits of faces alone)
-    and ``edit_id`` the history entry undo would revert (None when nothing changed, and for
-    undo itself)."""
-
-    kind: str
-    summary: str
-    people: frozenset[int] = frozenset()
-    faces: frozenset[int] = frozenset()
-    person_id: int | None = None
-    edit_id: int | None = None
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.people or self.faces)
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start : start + CHUNK])
 
 
 def _label(name: str | None, person_id: int) -> str:
@@ -116,119 +77,9 @@ def _faces_word(n: int) -> str:
     return f"{n} face" if n == 1 else f"{n} faces"
 
 
-class _Recorder:
-    """Writes the before-image of every row an edit changes, once per row (the first write
-    wins: it is the state before the edit)."""
-
-    def __init__(self, session: Session, kind: str, *, clear_redo: bool = True) -> None:
-        self.session = session
-        self.kind = kind
-        if clear_redo:  # a new edit makes what was undone before it impossible to redo
-            session.execute(delete(Edit).where(Edit.kind.startswith(REDO_PREFIX)))
-        edit = Edit(kind=kind, summary="")
-        session.add(edit)
-        session.flush()
-        self.edit_id = edit.id
-        self.people: set[int] = set()
-        self.faces: set[int] = set()
-        self.rejections: set[tuple[int, int]] = set()
-
-    # -- before-images -------------------------------------------------------------------------
-
-    def person(self, person_id: int) -> None:
-        """Remember the person as it is now (it exists)."""
-        if person_id in self.people:
-            return
-        self.people.add(person_id)
-        self.session.execute(
-            insert(EditPerson).from_select(
-                [
-                    "edit_id",
-                    "person_id",
-                    "existed",
-                    "name",
-                    "is_hidden",
-                    "cover_face_id",
-                    "created_at",
-                ],
-                select(
-                    literal(self.edit_id),
-                    Person.id,
-                    literal(True),
-                    Person.name,
-                    Person.is_hidden,
-                    Person.cover_face_id,
-                    Person.created_at,
-                ).where(Person.id == person_id),
-            )
-        )
-
-    def created(self, person_id: int) -> None:
-        """Remember that the person did not exist before this edit."""
-        self.people.add(person_id)
-        self.session.execute(
-            insert(EditPerson).values(
-                edit_id=self.edit_id, person_id=person_id, existed=False, is_hidden=False
-            )
-        )
-
-    def faces_where(self, *where: Any) -> list[int]:
-        """Remember the faces matching ``where`` (a face already remembered keeps its first
-        before-image); returns all their ids."""
-        self._remember(*where)
-        ids = list(self.session.scalars(select(Face.id).where(*where)))
-        self.faces.update(ids)
-        return ids
-
-    def face_ids(self, ids: Iterable[int]) -> None:
-        new = [i for i in dict.fromkeys(ids) if i not in self.faces]
-        self.faces.update(new)
-        for chunk in _chunks(new):
-            self._remember(Face.id.in_(chunk))
-
-    def _remember(self, *where: Any) -> None:
-        self.session.execute(
-            insert(EditFace)
-            .prefix_with("OR IGNORE")
-            .from_select(
-                [
-                    "edit_id",
-                    "face_id",
-                    "person_id",
-                    "assignment",
-                    "assignment_confidence",
-                    "is_ignored",
-                ],
-                select(
-                    literal(self.edit_id),
-                    Face.id,
-                    Face.person_id,
-                    Face.assignment,
-                    Face.assignment_confidence,
-                    Face.is_ignored,
-                ).where(*where),
-            )
-        )
-
-    def rejection(self, face_id: int, person_id: int) -> None:
-        """Remember whether the face is rejected from the person now."""
-        if (face_id, person_id) in self.rejections:
-            return
-        self.rejections.add((face_id, person_id))
-        existed = self.session.scalar(
-            select(
-                exists().where(
-                    FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
-                )
-            )
-        )
-        self.session.execute(
-            insert(EditRejection).values(
-                edit_id=self.edit_id, face_id=face_id, person_id=person_id, existed=bool(existed)
-            )
-        )
-
-    # -- common changes --------------------------------------------------------------------------
+class _Edit(Recorder):
+    """An edit in progress: the changes edits have in common, each recording its
+    before-image first."""
 
     def reject(self, face_id: int, person_id: int) -> None:
         self.rejection(face_id, person_id)
@@ -252,7 +103,7 @@ class _Recorder:
         if "person_id" in values and values["person_id"] is None:
             values.setdefault("assignment", NONE)
             values.setdefault("assignment_confidence", None)
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             self.session.execute(update(Face).where(Face.id.in_(chunk)).values(**values))
 
     def confirm_automatic(self, person_id: int) -> list[int]:
@@ -285,57 +136,6 @@ class _Recorder:
             if not name and not hidden and faces == 0 and suggestions == 0:
                 self.delete_person(pid)
 
-    # -- the end ---------------------------------------------------------------------------------
-
-    def finish(self, summary: str, person_id: int | None = None) -> Change:
-        """Keep the history entry (or drop it if nothing changed) and say what changed."""
-        changed_faces = self._really_changed_faces()
-        changed_people = set(self.people)
-        if not changed_faces and not changed_people and not self._rejections_changed():
-            self.session.execute(delete(Edit).where(Edit.id == self.edit_id))
-            return Change(self.kind, "nothing to change", person_id=person_id)
-        self.session.execute(update(Edit).where(Edit.id == self.edit_id).values(summary=summary))
-        keep = select(Edit.id).order_by(Edit.id.desc()).limit(HISTORY_DEPTH).scalar_subquery()
-        self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
-        touched = changed_faces | {f for f, _ in self.rejections}
-        people = changed_people | {p for _, p in self.rejections}
-        log.info("edit %d: %s", self.edit_id, summary)
-        return Change(
-            self.kind,
-            summary,
-            frozenset(people),
-            frozenset(touched),
-            person_id=person_id,
-            edit_id=self.edit_id,
-        )
-
-    def _really_changed_faces(self) -> set[int]:
-        """Faces whose row differs from its before-image (the others' entries are dropped)."""
-        self.session.execute(_DROP_UNCHANGED, {"edit": self.edit_id})
-        return set(
-            self.session.scalars(select(EditFace.face_id).where(EditFace.edit_id == self.edit_id))
-        )
-
-    def _rejections_changed(self) -> bool:
-        for face_id, person_id in self.rejections:
-            now = self.session.scalar(
-                select(
-                    exists().where(
-                        FaceRejection.face_id == face_id, FaceRejection.person_id == person_id
-                    )
-                )
-            )
-            before = self.session.scalar(
-                select(EditRejection.existed).where(
-                    EditRejection.edit_id == self.edit_id,
-                    EditRejection.face_id == face_id,
-                    EditRejection.person_id == person_id,
-                )
-            )
-            if bool(now) != bool(before):
-                return True
-        return False
-
 
 # -- checking requests ----------------------------------------------------------------------------
 
@@ -357,7 +157,7 @@ def _faces(session: Session, face_ids: Iterable[int]) -> dict[int, Any]:
     if not ids:
         raise PeopleError("no faces given")
     found: dict[int, Any] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for row in session.execute(
             select(
                 Face.id,
@@ -391,9 +191,9 @@ def name_person(library: Library, person_id: int, name: str) -> Change:
     """Name or rename a person. Naming an unnamed person confirms its automatic faces (the user
     saw them together and gave them a name); renaming changes only the name."""
     name = _clean_name(name)
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
-        rec = _Recorder(session, "name")
+        rec = _Edit(session, "name")
         if person.name == name:
             return rec.finish("", person_id)
         rec.person(person_id)
@@ -420,11 +220,11 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
         raise PeopleError("merging needs at least two people")
     if len(set(ids)) < len(ids):
         raise PeopleError("cannot merge a person with itself")
-    with library.session() as session, session.begin():
+    with library.write() as session:
         people = [_person(session, pid) for pid in ids]
         target = next((p for p in people if p.name), people[0])
         sources = [p for p in people if p.id != target.id]
-        rec = _Recorder(session, "merge")
+        rec = _Edit(session, "merge")
         rec.person(target.id)
         for source in sources:
             rec.person(source.id)
@@ -488,10 +288,10 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
     """Move faces to a person (``to_person``), or to a new unnamed person (None). They become
     confirmed there and stop being ignored; a rejection of that person is lifted. People left
     empty and unnamed are deleted."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         target = _person(session, to_person) if to_person is not None else None
-        rec = _Recorder(session, "move")
+        rec = _Edit(session, "move")
         if target is None:
             person = Person()
             session.add(person)
@@ -530,13 +330,13 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
 def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> Change:
     """ "Not this person": each face (which must be with the person now, in any way) is
     rejected from the person for good and left unassigned."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         faces = _faces(session, face_ids)
         for f in faces.values():
             if f.person_id != person_id:
                 raise PeopleError(f"face {f.id} is not with {_label(person.name, person.id)}")
-        rec = _Recorder(session, "remove")
+        rec = _Edit(session, "remove")
         ids = list(faces)
         for face_id in ids:
             rec.reject(face_id, person_id)
@@ -576,9 +376,9 @@ def confirm_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
     """Answer "yes" to suggestions: the given suggested faces, or all of ``person_id``'s."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
-        rec = _Recorder(session, "confirm")
+        rec = _Edit(session, "confirm")
         rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
         whose = f" for {_label(person.name, person.id)}" if person is not None else ""
         word = "suggestion" if len(ids) == 1 else "suggestions"
@@ -590,9 +390,9 @@ def reject_suggestions(
 ) -> Change:
     """Answer "no" to suggestions: each face is rejected from the suggested person for good and
     left unassigned."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         ids, person = _suggestions(session, face_ids, person_id)
-        rec = _Recorder(session, "reject")
+        rec = _Edit(session, "reject")
         owners = _owners(session, ids)
         for face_id in ids:
             rec.reject(face_id, owners[face_id])
@@ -604,7 +404,7 @@ def reject_suggestions(
 
 def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
     out: dict[int, int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for face_id, person_id in session.execute(
             select(Face.id, Face.person_id).where(Face.id.in_(chunk))
         ):
@@ -616,12 +416,12 @@ def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
 def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
     """Confirm faces where they are (automatic or suggested); a face without a person cannot be
     confirmed (move it instead)."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         for f in faces.values():
             if f.person_id is None:
                 raise PeopleError(f"face {f.id} has no person to confirm; move it to one")
-        rec = _Recorder(session, "confirm")
+        rec = _Edit(session, "confirm")
         ids = [f.id for f in faces.values() if f.assignment != CONFIRMED]
         rec.set_faces(ids, assignment=CONFIRMED, assignment_confidence=None)
         return rec.finish(f"confirmed {_faces_word(len(ids))}")
@@ -631,10 +431,10 @@ def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True
     """Mark faces ignored ("not a face", "a stranger"): they leave their person and clustering
     and recognition leave them alone. ``ignored=False`` takes the mark off again (the face stays
     unassigned until the next clustering or recognition run, or until moved)."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         faces = _faces(session, face_ids)
         kind = "ignore" if ignored else "unignore"
-        rec = _Recorder(session, kind)
+        rec = _Edit(session, kind)
         ids = [f.id for f in faces.values() if bool(f.is_ignored) != ignored]
         if ignored:
             rec.set_faces(ids, is_ignored=True, person_id=None)
@@ -653,9 +453,9 @@ def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change
     """Hide a person from the people grid (or show it again with ``hidden=False``). Hiding
     confirms the person's automatic faces, so that the hidden group stays as the user saw it
     and new photos of that person join it instead of showing up as someone new."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
-        rec = _Recorder(session, "hide" if hidden else "unhide")
+        rec = _Edit(session, "hide" if hidden else "unhide")
         if bool(person.is_hidden) == hidden:
             return rec.finish("", person_id)
         rec.person(person_id)
@@ -673,12 +473,12 @@ def unhide_person(library: Library, person_id: int) -> Change:
 def set_cover(library: Library, person_id: int, face_id: int) -> Change:
     """Show this face for the person; the face must be the person's (a suggestion counts) and
     becomes confirmed."""
-    with library.session() as session, session.begin():
+    with library.write() as session:
         person = _person(session, person_id)
         face = _faces(session, [face_id])[face_id]
         if face.person_id != person_id:
             raise PeopleError(f"face {face_id} is not with {_label(person.name, person_id)}")
-        rec = _Recorder(session, "cover")
+        rec = _Edit(session, "cover")
         if person.cover_face_id != face_id:
             rec.person(person_id)
             session.execute(
@@ -690,232 +490,9 @@ def set_cover(library: Library, person_id: int, face_id: int) -> Change:
         return rec.finish(summary, person_id)
 
 
-# -- undo -----------------------------------------------------------------------------------------
-
-
-def undo(library: Library) -> Change:
-    """Revert the newest edit in the history exactly, and forget it (it can be redone with
-    :func:`redo` until another edit is made). Repeatable; PeopleError when there is nothing
-    left to undo."""
-    with library.write() as session:
-        edit = session.execute(
-            select(Edit.id, Edit.kind, Edit.summary)
-            .where(~Edit.kind.startswith(REDO_PREFIX))
-            .order_by(Edit.id.desc())
-            .limit(1)
-        ).one_or_none()
-        if edit is None:
-            raise PeopleError("nothing to undo")
-        # the state the edit made, for Redo, before it is reverted
-        after = _Recorder(session, REDO_PREFIX + edit.kind, clear_redo=False)
-        _image_of(session, edit.id, after)
-        people, faces = _restore(session, edit.id)
-        session.execute(update(Edit).where(Edit.id == after.edit_id).values(summary=edit.summary))
-        session.execute(delete(Edit).where(Edit.id == edit.id))
-        summary = f"undid: {edit.summary}"
-        log.info("%s", summary)
-        return Change("undo", summary, people, faces)
-
-
-def redo(library: Library) -> Change:
-    """Make again the edit undone last (what Redo offers); it goes back on the undo history.
-    PeopleError when there is nothing to redo (nothing undone, or an edit made since)."""
-    with library.write() as session:
-        entry = session.execute(
-            select(Edit.id, Edit.kind, Edit.summary)
-            .where(Edit.kind.startswith(REDO_PREFIX))
-            .order_by(Edit.id.desc())
-            .limit(1)
-        ).one_or_none()
-        if entry is None:
-            raise PeopleError("nothing to redo")
-        kind = entry.kind[len(REDO_PREFIX) :]
-        before = _Recorder(session, kind, clear_redo=False)
-        _image_of(session, entry.id, before)
-        _restore(session, entry.id)
-        session.execute(delete(Edit).where(Edit.id == entry.id))
-        change = before.finish(entry.summary)
-        summary = f"redid: {entry.summary}"
-        log.info("%s", summary)
-        return dataclasses.replace(change, kind="redo", summary=summary)
-
-
-def redo_summary(session: Session) -> str:
-    """What Redo would make again ("" for nothing)."""
-    found = session.scalar(
-        select(Edit.summary)
-        .where(Edit.kind.startswith(REDO_PREFIX))
-        .order_by(Edit.id.desc())
-        .limit(1)
-    )
-    return found or ""
-
-
-def _image_of(session: Session, edit_id: int, recorder: _Recorder) -> None:
-    """Record in ``recorder`` the current state of every row history entry ``edit_id`` holds."""
-    for person_id in session.scalars(
-        select(EditPerson.person_id).where(EditPerson.edit_id == edit_id)
-    ).all():
-        if session.get(Person, person_id) is not None:
-            recorder.person(person_id)
-        else:  # gone now: restoring this image deletes it again
-            recorder.created(person_id)
-    recorder.face_ids(
-        session.scalars(select(EditFace.face_id).where(EditFace.edit_id == edit_id)).all()
-    )
-    for face_id, person_id in session.execute(
-        select(EditRejection.face_id, EditRejection.person_id).where(
-            EditRejection.edit_id == edit_id
-        )
-    ).all():
-        recorder.rejection(face_id, person_id)
-
-
-def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[int]]:
-    """Write back the rows history entry ``edit_id`` holds; returns the people and the faces
-    touched."""
-    people = session.execute(
-        select(
-            EditPerson.person_id,
-            EditPerson.existed,
-            EditPerson.name,
-            EditPerson.is_hidden,
-            EditPerson.cover_face_id,
-            EditPerson.created_at,
-        ).where(EditPerson.edit_id == edit_id)
-    ).all()
-    faces = session.execute(
-        select(
-            EditFace.face_id,
-            EditFace.person_id,
-            EditFace.assignment,
-            EditFace.assignment_confidence,
-            EditFace.is_ignored,
-        ).where(EditFace.edit_id == edit_id)
-    ).all()
-    rejections = session.execute(
-        select(EditRejection.face_id, EditRejection.person_id, EditRejection.existed).where(
-            EditRejection.edit_id == edit_id
-        )
-    ).all()
-    existing = _existing_people(
-        session,
-        {p.person_id for p in people}
-        | {f.person_id for f in faces if f.person_id is not None}
-        | {r.person_id for r in rejections},
-    )
-    # 1. people the edit deleted come back, with their ids
-    for p in people:
-        if p.existed and p.person_id not in existing:
-            values: dict[str, Any] = {
-                "id": p.person_id,
-                "name": p.name,
-                "is_hidden": p.is_hidden,
-            }
-            if p.created_at is not None:
-                values["created_at"] = p.created_at
-            session.execute(insert(Person).values(**values))
-            existing.add(p.person_id)
-    # 2. faces as they were (a person deleted since by an automatic run: unassigned), in
-    #    two statements whatever the number of faces
-    session.execute(_RESTORE_FACES, {"edit": edit_id})
-    session.execute(_RESTORE_FACES_OF_GONE_PEOPLE, {"edit": edit_id})
-    # 3. rejections as they were
-    for r in rejections:
-        if r.existed and r.person_id in existing:
-            session.execute(
-                insert(FaceRejection)
-                .prefix_with("OR IGNORE")
-                .values(face_id=r.face_id, person_id=r.person_id)
-            )
-        elif not r.existed:
-            session.execute(
-                delete(FaceRejection).where(
-                    FaceRejection.face_id == r.face_id,
-                    FaceRejection.person_id == r.person_id,
-                )
-            )
-    # 4. people's names, flags and covers as they were; people the edit created go
-    for p in people:
-        if p.existed:
-            cover: int | None = p.cover_face_id
-            if cover is not None and session.get(Face, cover) is None:
-                cover = None
-            session.execute(
-                update(Person)
-                .where(Person.id == p.person_id)
-                .values(name=p.name, is_hidden=p.is_hidden, cover_face_id=cover)
-            )
-        else:
-            session.execute(delete(Person).where(Person.id == p.person_id))
-    touched_people = (
-        frozenset(p.person_id for p in people)
-        | frozenset(r.person_id for r in rejections)
-        | frozenset(f.person_id for f in faces if f.person_id is not None)
-    )
-    touched_faces = frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections)
-    return touched_people, touched_faces
-
-
-_DROP_UNCHANGED = text(
-    """
-    DELETE FROM edit_faces WHERE edit_id = :edit AND EXISTS (
-        SELECT 1 FROM faces f WHERE f.id = edit_faces.face_id
-            AND f.person_id IS edit_faces.person_id AND f.assignment = edit_faces.assignment
-            AND f.assignment_confidence IS edit_faces.assignment_confidence
-            AND f.is_ignored = edit_faces.is_ignored)
-    """
-)
-"""An edit keeps only the before-images of faces it really changed."""
-
-_RESTORE_FACES = text(
-    """
-    UPDATE faces SET person_id = ef.person_id, assignment = ef.assignment,
-        assignment_confidence = ef.assignment_confidence, is_ignored = ef.is_ignored
-    FROM edit_faces AS ef
-    WHERE ef.edit_id = :edit AND faces.id = ef.face_id
-        AND (ef.person_id IS NULL OR EXISTS (SELECT 1 FROM people WHERE id = ef.person_id))
-    """
-)
-_RESTORE_FACES_OF_GONE_PEOPLE = text(
-    """
-    UPDATE faces SET person_id = NULL, assignment = 'none', assignment_confidence = NULL,
-        is_ignored = ef.is_ignored
-    FROM edit_faces AS ef
-    WHERE ef.edit_id = :edit AND faces.id = ef.face_id AND ef.person_id IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM people WHERE id = ef.person_id)
-    """
-)
-"""Undo's face restore (SQLite's UPDATE ... FROM, 3.33 and later)."""
-
-
-def _existing_people(session: Session, ids: Iterable[int]) -> set[int]:
-    found: set[int] = set()
-    for chunk in _chunks(sorted(ids)):
-        found.update(session.scalars(select(Person.id).where(Person.id.in_(chunk))))
-    return found
-
-
-# -- keeping the history with the faces -----------------------------------------------------------
-
-
-def follow_faces(session: Session, renamed: Mapping[int, int]) -> None:
-    """A changed photo was detected again and face ``old`` is now face ``new``: its history
-    entries and any cover choice follow it, so undo and covers keep working. Call before the old
-    faces are deleted (their history would go with them)."""
-    for old, new in renamed.items():
-        session.execute(update(EditFace).where(EditFace.face_id == old).values(face_id=new))
-        session.execute(
-            update(EditRejection).where(EditRejection.face_id == old).values(face_id=new)
-        )
-        session.execute(
-            update(EditPerson).where(EditPerson.cover_face_id == old).values(cover_face_id=new)
-        )
-        session.execute(update(Person).where(Person.cover_face_id == old).values(cover_face_id=new))
-
-
 __all__ = [
     "HISTORY_DEPTH",
+    "REDO_PREFIX",
     "Change",
     "PeopleError",
     "confirm_faces",
@@ -926,6 +503,8 @@ __all__ = [
     "merge_people",
     "move_faces",
     "name_person",
+    "redo",
+    "redo_summary",
     "reject_suggestions",
     "remove_faces",
     "set_cover",

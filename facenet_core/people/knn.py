@@ -41,16 +41,6 @@ def _as_unit_f32(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def exact_squared_distances(x: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """``||x[i] - x[j]||^2`` for unit rows, as ``2 - 2 x[i].x[j]`` (float32, in blocks)."""
-    out = np.empty(len(i), dtype=np.float32)
-    for s in range(0, len(i), 1 << 18):
-        a, b = x[i[s : s + (1 << 18)]], x[j[s : s + (1 << 18)]]
-        out[s : s + len(a)] = 2.0 - 2.0 * np.einsum("ij,ij->i", a, b)
-    np.maximum(out, 0.0, out=out)
-    return out
-
-
 def ivf_index(x: np.ndarray, *, nprobe: int | None = None, seed: int = 1234) -> faiss.Index:
     """An inverted-file index over ``x`` (inner product), trained on a fixed sample."""
     n, dim = x.shape

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from facenet_core.people.edits import REDO_PREFIX
 from facenet_core.people.errors import PeopleError
 from facenet_core.store import Assignment, Edit, Face, Person, Photo
+from facenet_core.store.chunks import CHUNK
 
 T = TypeVar("T")
 
@@ -43,8 +44,6 @@ DEFAULT_PAGE = 200
 SUGGESTED = Face.assignment == literal_column(f"'{Assignment.SUGGESTED.value}'")
 """``assignment = 'suggested'`` with the value inline: SQLite only uses the partial index of
 suggestions when the query's condition spells out the index's own."""
-CHUNK = 500
-"""Ids per ``IN (...)`` list (SQLite limits the parameters of one statement)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from sqlalchemy.orm import Session
 
-from facenet_core.people.edits import follow_faces
+from facenet_core.people.history import follow_faces
 from facenet_core.store import Assignment, Face, FaceRejection
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 - :mod:`.models`: the tables and what each one means in the domain.
 - :mod:`.db`: opening (and upgrading) a library file; engine settings; integrity check.
 - :mod:`.queries`: small query helpers (active model version, status counts).
+- :mod:`.chunks`: the one chunk size for long ``IN (...)`` lists.
 
 - :mod:`.library`: :class:`Library`, the open library the CLI and the app use.
 
@@ -12,6 +13,7 @@ Nothing here holds a global engine or session, and nothing here imports torch.
 from facenet_core.paths import default_library_path
 from facenet_core.store.db import (
     LibraryError,
+    WriteInReadTransaction,
     alembic_config,
     create_library_engine,
     describe_sqlite_error,
@@ -80,6 +82,7 @@ __all__ = [
     "Root",
     "ScanJob",
     "ScanStatus",
+    "WriteInReadTransaction",
     "activate_model_version",
     "alembic_config",
     "create_library_engine",

@@ -15,6 +15,12 @@ NORMAL`` (durable across application crashes; the last transactions may roll bac
 loss, never corrupting the file), a busy timeout (a second writer waits instead of failing at
 once) and ``foreign_keys = ON`` (SQLite's default is off, which would silently break cascades).
 
+A transaction that may write must begin as a writer (``BEGIN IMMEDIATE``: ``Library.write``):
+SQLite lets a reader that wants to write wait for nobody; it refuses at once with "database is
+locked" when another connection wrote since the reader began. A writer waiting for the lock
+polls it every few milliseconds (:func:`create_library_engine`), so it gets in between two
+short transactions of a long job. See ``docs/design/storage.md``.
+
 Schema changes are Alembic revisions in ``migrations/versions``. To write a new one during
 development, start from autogenerate and then review it by hand::
 
@@ -31,6 +37,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,6 +62,15 @@ SCHEMA_HEAD = "0006"
 Alembic (the commands that only read start at once). A test keeps it equal to Alembic's head;
 a new revision changes it."""
 
+WRITER_POLL_S = 0.002
+"""How often a transaction waiting to begin as a writer tries the lock again. SQLite's own busy
+handler backs off to 100 ms between tries, so a writer waiting behind a job that commits batch
+after batch would rarely catch the gap between two of them; polling this often does."""
+
+WRITER_PAUSE_S = 0.005
+"""What a long job leaves between two of its write transactions (:func:`let_others_write`):
+longer than :data:`WRITER_POLL_S`, so a waiting edit always gets its turn."""
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """Alembic's script location (``env.py``, ``script.py.mako``, ``versions/``), shipped as package
 data so that an installed app can upgrade its users' libraries."""
@@ -67,6 +83,12 @@ locks, no ``-shm`` file, for a library in a folder this process cannot write).""
 
 class LibraryError(UserError, RuntimeError):
     """The library file cannot be opened or upgraded; the message says why and what to do."""
+
+
+class WriteInReadTransaction(RuntimeError):
+    """A bug: a statement wrote in a transaction that began as a reader and had already read.
+    Under concurrent writers SQLite may refuse such a write at once ("database is locked");
+    make the change in ``Library.write()`` instead."""
 
 
 def _sqlite_url(path: Path) -> URL:
@@ -135,9 +157,74 @@ def create_library_engine(
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", begin)
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.info["begin_mode"] = mode
+        connection.info["has_read"] = False
+        if mode == "IMMEDIATE" and access == "rw":
+            _begin_writer(connection)
+        else:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _begin_writer(connection: Connection) -> None:
+    """``BEGIN IMMEDIATE``, trying every :data:`WRITER_POLL_S` while another connection holds
+    the write lock (for up to :data:`BUSY_TIMEOUT_MS`; the last try waits under SQLite's own
+    busy handler, so a timeout fails the usual way)."""
+    raw = connection.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            time.sleep(WRITER_POLL_S)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def let_others_write() -> None:
+    """Call between two write transactions of a long job: a short pause in which a writer
+    waiting for the lock (a user's edit) begins, instead of the job taking it straight back."""
+    time.sleep(WRITER_PAUSE_S)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def guard_writes(engine: Engine) -> None:
+    """Make a write after a read in a transaction begun as a reader fail loudly, every time
+    (:class:`WriteInReadTransaction`), instead of failing only when another process happens
+    to write at the same moment. A write as the first statement is allowed: SQLite then waits
+    for the lock under the busy timeout like a writer."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(
+        connection: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        info = connection.info
+        if info.get("begin_mode") == "IMMEDIATE":
+            return
+        verb = statement.lstrip()[:7].upper()
+        if verb.startswith(_WRITES):
+            if info.get("has_read"):
+                raise WriteInReadTransaction(
+                    f"{verb.split()[0]} in a transaction that began as a reader; use"
+                    " Library.write() for a transaction that may write"
+                )
+        elif verb.startswith(("SELECT", "WITH")):
+            info["has_read"] = True
 
 
 def _migration_engine(path: Path) -> Engine:

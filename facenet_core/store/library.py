@@ -3,7 +3,10 @@
 It owns the SQLAlchemy engine and its session factories, the face-thumbnail folder beside the
 file, the schema upgrade on opening, the library's saved settings, the writer lock, backups, and
 :meth:`Library.close`. Sessions are short-lived and one per thread (``with library.session() as
-s: ...``; ``with library.write() as s: ...`` for a write transaction).
+s: ...`` to read; ``with library.write() as s: ...`` for every transaction that may write: it
+begins as the writer, ``BEGIN IMMEDIATE``, and waits its turn, so it is never refused half way;
+a write after a read in a ``session()`` raises
+:class:`~facenet_core.store.db.WriteInReadTransaction`).
 
 A library is known by its real path (links and ``..`` resolved), so every spelling of one file
 shares one lock, one thumbnail folder and one database.
@@ -50,6 +53,7 @@ from facenet_core.store.db import (
     LibraryError,
     connect,
     describe_sqlite_error,
+    guard_writes,
     open_library,
     write_problem,
 )
@@ -120,6 +124,8 @@ class Library:
         self._writes: sessionmaker[Session] = sessionmaker(
             bind=self.engine.execution_options(sqlite_begin="IMMEDIATE")
         )
+        if access == "rw":
+            guard_writes(self.engine)
         self._writer_depth = 0
         self._closed = False
         self.tightened: list[Path] = []
@@ -209,7 +215,9 @@ class Library:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A new session (not shared across threads); the caller commits."""
+        """A new session for reading (not shared across threads). Its transaction begins as a
+        reader: write in :meth:`write` instead (a write here after a read raises
+        :class:`~facenet_core.store.db.WriteInReadTransaction`)."""
         with self.sessions() as session:
             yield session
 
@@ -217,7 +225,8 @@ class Library:
     def write(self) -> Iterator[Session]:
         """One write transaction, committed at the end (rolled back on an exception). It takes
         SQLite's write lock when it begins (``BEGIN IMMEDIATE``), waiting up to the busy timeout
-        for another writer, so it never fails half way because someone else wrote meanwhile."""
+        for another writer, so it never fails half way because someone else wrote meanwhile.
+        Keep it short: every other writer (a user's edit) waits while it is open."""
         with self._writes() as session, session.begin():
             yield session
 

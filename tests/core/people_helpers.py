@@ -92,7 +92,7 @@ class Small:
 
 def small_library(tmp_path: Path) -> Small:
     lib = Library.open(tmp_path / "library.db", create=True)
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         ada, u1, u2 = Person(name="Ada"), Person(), Person()
         s.add_all([ada, u1, u2])
         s.flush()
@@ -164,14 +164,14 @@ class Blobs:
         self.lib = Library.open(path, create=True)
         self.photos = 0
         self.truth: dict[int, int] = {}  # face id -> identity
-        with self.lib.session() as s, s.begin():
+        with self.lib.write() as s:
             self.version_id = ensure_active_model_version(s, "test-net", "0" * 64).id
 
     def add(self, identities: list[int] | int) -> list[int]:
         """One new photo holding a face of each identity given; returns the face ids."""
         ids = [identities] if isinstance(identities, int) else identities
         self.photos += 1
-        with self.lib.session() as s, s.begin():
+        with self.lib.write() as s:
             photo = add_photo(s, self.photos)
             out = []
             for j, k in enumerate(ids):

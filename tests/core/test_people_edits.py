@@ -109,7 +109,7 @@ def test_merge_carries_rejections_and_the_latest_word_wins(small: Small) -> None
     edits.remove_faces(small.lib, [small.u2a], small.u2)  # gives u2 a rejection, empties it
     assert person(small, small.u2) is None  # unnamed and empty: deleted
     edits.undo(small.lib)
-    with small.lib.session() as s, s.begin():
+    with small.lib.write() as s:
         from facenet_core.store import FaceRejection
 
         s.add_all(
@@ -154,7 +154,7 @@ def test_bad_merges_change_nothing(small: Small, ids: list, message: str) -> Non
 def test_move_confirms_unignores_lifts_rejection_and_drops_empty_people(small: Small) -> None:
     edits.remove_faces(small.lib, [small.u2a], small.u2)  # u2a rejected from u2, u2 deleted
     edits.undo(small.lib)
-    with small.lib.session() as s, s.begin():
+    with small.lib.write() as s:
         from facenet_core.store import FaceRejection
 
         s.add(FaceRejection(face_id=small.ig, person_id=small.ada))
@@ -375,7 +375,7 @@ def test_history_keeps_the_last_edits(small: Small) -> None:
 
 def test_undo_after_an_automatic_run_deleted_a_person(small: Small) -> None:
     edits.move_faces(small.lib, [small.u1a], small.ada)
-    with small.lib.session() as s, s.begin():  # what a re-cluster does to an emptied person
+    with small.lib.write() as s:  # what a re-cluster does to an emptied person
         from sqlalchemy import delete
 
         from facenet_core.store import Person

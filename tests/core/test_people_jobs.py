@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.people import edits, queries
-from facenet_core.people import jobs as people_jobs
+from facenet_core.people import labels as people_labels
 from facenet_core.people.jobs import recluster, recognize_new
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
@@ -120,7 +120,7 @@ def test_two_faces_of_one_photo_only_when_the_user_says_so(blobs: Blobs) -> None
 
 def test_named_person_without_confirmed_faces_is_not_emptied(blobs: Blobs) -> None:
     faces = blobs.add_many(3, 4)
-    with blobs.lib.session() as s, s.begin():  # e.g. from an older version of the app
+    with blobs.lib.write() as s:  # e.g. from an older version of the app
         eve = Person(name="Eve")
         s.add(eve)
         s.flush()
@@ -140,7 +140,7 @@ def test_empty_unnamed_people_are_deleted(blobs: Blobs) -> None:
     edits.move_faces(blobs.lib, faces[2:], None)
     with blobs.lib.session() as s:
         assert s.get(Person, p) is None  # the edit emptied it
-    with blobs.lib.session() as s, s.begin():
+    with blobs.lib.write() as s:
         s.add(Person())  # an empty stray
     report = recluster(blobs.lib, SETTINGS)
     assert report.deleted == 1
@@ -259,7 +259,7 @@ def test_groups_are_pure_on_blobs(blobs: Blobs) -> None:
 def test_writes_in_small_batches_give_the_same_people(
     blobs: Blobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(people_jobs, "WRITE_BATCH", 3)  # groups spread over many transactions
+    monkeypatch.setattr(people_labels, "WRITE_BATCH", 3)  # groups spread over many transactions
     for k in range(4):
         blobs.add_many(k, 5)
     report = recluster(blobs.lib, SETTINGS)

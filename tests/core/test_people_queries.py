@@ -22,7 +22,7 @@ def small(tmp_path: Path) -> Iterator[Small]:
 
 
 def test_people_are_listed_named_first_then_by_size(small: Small) -> None:
-    with small.lib.session() as s, s.begin():
+    with small.lib.write() as s:
         zed = Person(name="zed")
         s.add(zed)
         s.flush()

@@ -78,9 +78,9 @@ def test_upgrade_to_0003_keeps_everything_and_fills_the_counts(tmp_path: Path) -
         assert [(r.face_id, r.person_id) for r in s.scalars(select(FaceRejection))] == [(3, 1)]
         fk = s.connection().exec_driver_sql("PRAGMA foreign_key_list(embeddings)").all()
         assert {row[2] for row in fk} == {"faces", "model_versions"}  # still point at faces
-    with lib.session() as s, s.begin():  # "suggested" is allowed now, and counted
+    with lib.write() as s:  # "suggested" is allowed now, and counted
         s.execute(update(Face).where(Face.id == 4).values(person_id=1, assignment="suggested"))
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         ada = s.get(Person, 1)
         assert ada is not None and (ada.face_count, ada.suggestion_count) == (2, 1)
         s.execute(delete(Person).where(Person.id == 3))  # the newest person goes ...
@@ -111,7 +111,7 @@ def test_downgrade_turns_suggestions_back_into_unassigned_faces(tmp_path: Path) 
 
 def test_counts_follow_every_write(tmp_path: Path) -> None:
     lib = Library.open(tmp_path / "library.db", create=True)
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         a, b = Person(name="A"), Person()
         s.add_all([a, b])
         s.flush()
@@ -129,13 +129,13 @@ def test_counts_follow_every_write(tmp_path: Path) -> None:
             }
 
     assert counts() == {ids[0]: (2, 1, 0), ids[1]: (0, 0, 1)}
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         s.execute(update(Face).where(Face.id == f3).values(person_id=ids[0], assignment="auto"))
     assert counts() == {ids[0]: (3, 1, 0), ids[1]: (0, 0, 0)}
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         s.execute(delete(Face).where(Face.id == f2))
     assert counts()[ids[0]] == (2, 1, 0)
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         s.execute(delete(Person).where(Person.id == ids[0]))  # faces unassigned by the trigger
     with lib.session() as s:
         assert {f.assignment for f in s.scalars(select(Face))} == {"none"}

@@ -88,7 +88,7 @@ def _two_folders(library: Library, tmp_path: Path) -> dict[str, int]:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    with library.session() as s, s.begin():
+    with library.write() as s:
         version = ModelVersion(name="test", weights_sha256="0" * 64, is_active=True)
         root_a, root_b = Root(path=normalise(a)), Root(path=normalise(b))
         alice, bob, nobody = Person(name="Alice"), Person(name="Bob"), Person(name=None)

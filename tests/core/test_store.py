@@ -19,7 +19,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from facenet_core import paths
@@ -39,6 +39,7 @@ from facenet_core.store import (
     PhotoStatus,
     Root,
     ScanJob,
+    WriteInReadTransaction,
     activate_model_version,
     alembic_config,
     default_library_path,
@@ -50,6 +51,7 @@ from facenet_core.store import (
     status_counts,
 )
 from facenet_core.store import db as store_db
+from facenet_core.store.db import connect
 
 LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
 SHA_A = "a" * 64
@@ -679,13 +681,23 @@ def test_write_transactions_never_fail_half_way_on_a_concurrent_commit(tmp_path:
     with Library.open(path, create=True) as a, Library.open(path) as b:
         # the deferred way: read, someone else commits, then write -> "database is locked" at
         # once (SQLite cannot upgrade a stale read snapshot; waiting would not help)
-        with a.session() as s:
-            s.begin()
-            s.scalar(select(func.count()).select_from(Photo))
+        reader = connect(path)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM photos").fetchone()
             with b.write() as t:
                 t.add(make_photo(1))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                reader.execute("DELETE FROM photos")
+            reader.rollback()
+        finally:
+            reader.close()
+        # so a Library's reading session refuses to write after a read, every time (not only
+        # when someone else happened to commit): the bug shows in tests, not at a user's edit
+        with a.session() as s:
+            s.scalar(select(func.count()).select_from(Photo))
             s.add(make_photo(2))
-            with pytest.raises(OperationalError, match="locked"):
+            with pytest.raises(WriteInReadTransaction):
                 s.flush()
             s.rollback()
         # Library.write(): the write lock is taken first, the other writer waits its turn

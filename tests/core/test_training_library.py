@@ -81,7 +81,7 @@ def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     path = tmp_path_factory.mktemp("lib") / "library.db"
     with Library.open(path, create=True) as lib:
         scan(lib, [root], SETTINGS)
-        with lib.session() as s, s.begin():
+        with lib.write() as s:
             persons = {n: Person(name=n.replace("_", " ")) for n in names}
             persons[names[-1]].is_hidden = True
             s.add_all(persons.values())
@@ -192,7 +192,7 @@ def test_rebuilt_chips_reproduce_the_stored_embeddings(library) -> None:
     (pretrained) version gives back the stored bytes."""
     vid = active_id(library)
     stored = embeddings_of(library, vid)
-    with library.session() as s, s.begin():
+    with library.write() as s:
         s.execute(delete(Embedding).where(Embedding.face_id.in_(sorted(stored)[:12])))
     result = reembed(library, SETTINGS)
     assert result.embedded == 12 and result.remaining == 0 and not result.cancelled
@@ -206,7 +206,7 @@ def test_rebuilt_chips_reproduce_the_stored_embeddings(library) -> None:
 @pytest.mark.slow
 def test_reembedding_cancels_and_resumes(library, monkeypatch) -> None:
     vid = active_id(library)
-    with library.session() as s, s.begin():
+    with library.write() as s:
         s.execute(delete(Embedding))
     monkeypatch.setattr(reembed_module, "BATCH_FACES", 8)
     cancel = CancelToken()
@@ -339,7 +339,7 @@ def test_no_improvement_keeps_the_old_model_and_says_why(library, tmp_path, caps
 
 
 def test_too_few_confirmed_faces_says_how_many_more(library, capsys) -> None:
-    with library.session() as s, s.begin():  # un-confirm all but two people
+    with library.write() as s:  # un-confirm all but two people
         people = s.scalars(select(Person).where(Person.name.is_not(None)).order_by(Person.id)).all()
         for face in s.scalars(select(Face).where(Face.person_id.in_([p.id for p in people[2:]]))):
             face.assignment = Assignment.AUTO

@@ -54,7 +54,7 @@ def build(
     rng = random.Random(seed)
     library = Library.open(path, create=True)
     photo_count = max(1, faces // 2)
-    with library.session() as s, s.begin():
+    with library.write() as s:
         root = Root(path=str(path.parent / "photos"))
         s.add(root)
         s.flush()

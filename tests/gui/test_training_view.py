@@ -152,7 +152,7 @@ def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     with Library.open(path, create=True) as lib:
         lib.save_settings(SETTINGS)
         scan(lib, [root], SETTINGS)
-        with lib.session() as s, s.begin():
+        with lib.write() as s:
             persons = {n: Person(name=n.replace("_", " ")) for n in names}
             s.add_all(persons.values())
             s.flush()
@@ -269,7 +269,7 @@ def assert_figures_match_the_stored_version(qtbot, view: TrainingView, library: 
 
 @pytest.mark.slow
 def test_too_few_confirmed_faces_says_what_is_missing(qtbot, library_copy, options) -> None:
-    with Library.open(library_copy) as lib, lib.session() as s, s.begin():
+    with Library.open(library_copy) as lib, lib.write() as s:
         named = select(Person).where(Person.name.is_not(None)).order_by(Person.name)
         people = s.scalars(named).all()
         for face in s.scalars(select(Face).where(Face.person_id.in_([p.id for p in people[2:]]))):
