@@ -29,7 +29,6 @@ class NoSuchFolder(UserError, LookupError):
     """The library has no folder of that id (removed meanwhile, or a wrong id)."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class RootSummary:
     """One folder of the library with what it holds. ``exists``: the folder is on disk now."""
