@@ -46,6 +46,11 @@ class Grid(QListView):
         self.setWrapping(True)
         self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # a model or delegate nobody owns would be deleted wherever Python drops it last: the grid
+        # owns them, so they go with it, on the GUI thread
+        for part in (model, delegate):
+            if part.parent() is None:
+                part.setParent(self)
         self.setModel(model)
         self.setItemDelegate(delegate)
         loader.updated.connect(self.viewport().update)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -57,8 +57,8 @@ def pick_person(
 class PeopleFilter(QSortFilterProxyModel):
     """Keeps the cards whose name contains the search text (any case)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.needle = ""
 
     def set_needle(self, text: str) -> None:
@@ -119,8 +119,8 @@ class PeopleGrid(QWidget):
             "people",
         )
         self.stack.addWidget(self.empty)
-        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, editable=True)
-        self.proxy = PeopleFilter()
+        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, self, editable=True)
+        self.proxy = PeopleFilter(self)
         self.proxy.setSourceModel(self.model)
         self.delegate = PersonDelegate(ctx.thumbs, self._rename)
         self.grid = Grid(self.proxy, self.delegate, ctx.thumbs)
