@@ -202,11 +202,6 @@ class PeopleGrid(QWidget):
         if name:
             self.edits.name(person_id, name)
 
-    def rename_current(self) -> None:
-        index = self.grid.currentIndex()
-        if index.isValid():
-            self.grid.edit(index)
-
     def merge_selected(self) -> None:
         chosen = self.grid.selected()
         if len(chosen) >= 2:

@@ -20,7 +20,7 @@ from app.context import AppContext
 from app.data import PhotoFaces, PhotoInfo, photo_faces, photo_page
 from app.delegates import PhotoDelegate
 from app.grid import Grid
-from app.models import ItemRole, PagedModel
+from app.models import PagedModel
 from app.picker import Choice
 from app.viewer import BoxedFace, PhotoCanvas, decode_preview
 from app.views.base import View
@@ -270,7 +270,3 @@ class PhotosView(View):
                 self.edits.move([face_id], choice.person_id)
 
         pick_person(self, self.ctx, "Who is this?", chosen)
-
-    def current_photo(self) -> PhotoInfo | None:
-        index = self.grid.currentIndex()
-        return index.data(ItemRole) if index.isValid() else None

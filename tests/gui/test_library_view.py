@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.main import warm_up
 from app.main_window import MainWindow
+from app.thumbs import PhotoRef
 from facenet_core.store import Library
 from tests.gui.conftest import shut_down
 
@@ -47,6 +48,10 @@ def test_add_a_folder_scan_it_and_remove_it(
     # an import or a model load holds Python's GIL for up to a second, so it is done before
     # measuring
     warm_up(window.library.settings())
+    # a thumbnail that could not be made is tried again after a scan (the photo may be back)
+    gone = PhotoRef(10_000, str(photo_folder / "not yet.jpg"))
+    window.ctx.thumbs.photo(gone, 64)
+    qtbot.waitUntil(lambda: window.ctx.thumbs.photo_missing(gone.id, 64), timeout=10_000)
     stall_meter.start()
     # a folder dropped on the window is added and scanned
     mime = QMimeData()
@@ -74,6 +79,7 @@ def test_add_a_folder_scan_it_and_remove_it(
         f"{stall_meter.percentile_ms(0.5) + 10:.1f} ms over {len(stall_meter.gaps)} ticks"
     )
     assert "faces" in progress_seen
+    assert not window.ctx.thumbs.photo_missing(gone.id, 64)
     # measured 31-227 ms on 2 cores shared with a load of 6-16; the GUI thread's own work is a
     # few ms, the rest is waiting for a CPU. A cold model load in the scan's thread (no warm-up)
     # froze it for 0.9-1.9 s: that is what this bound catches

@@ -70,3 +70,26 @@ def test_shaping_keeps_the_centre_square(tmp_path) -> None:
     assert out.pixelColor(0, 0).alpha() < 40  # a rounded corner
     circle = shaped(path, 50, "circle")
     assert circle.pixelColor(2, 2).alpha() == 0 and circle.pixelColor(25, 2).alpha() > 0
+
+
+def test_a_thumbnail_that_failed_is_tried_again_after_forget_missing(
+    qtbot, tmp_path, lfw_images
+) -> None:
+    """A photo that was gone (an unplugged drive) gets a placeholder and is not asked for again
+    on every repaint; once a rescan has run (the window calls ``forget_missing``), it is."""
+    photo = tmp_path / "drive" / "photo.jpg"
+    runner = TaskRunner()
+    loader = ThumbnailLoader(runner, tmp_path / "thumbs")
+    ref = PhotoRef(7, str(photo))
+    assert loader.photo(ref, 80) is None
+    qtbot.waitUntil(lambda: loader.photo_missing(7, 80), timeout=20_000)
+    photo.parent.mkdir()
+    shutil.copy(lfw_images[0], photo)  # the drive is back
+    assert loader.photo(ref, 80) is None
+    qtbot.wait(100)
+    assert loader.pending() == 0 and loader.photo_missing(7, 80)  # not asked again by itself
+    with qtbot.waitSignal(loader.updated, timeout=5000):  # the views repaint and ask again
+        loader.forget_missing()
+    assert not loader.photo_missing(7, 80)
+    qtbot.waitUntil(lambda: loader.photo(ref, 80) is not None, timeout=20_000)
+    runner.wait(5000)
