@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractListModel,
     QAbstractTableModel,
     QModelIndex,
@@ -83,6 +84,49 @@ def _with_sections(items: Sequence[T], sections: Sections | None, before: Any = 
     return rows
 
 
+def sync_rows(
+    model: QAbstractItemModel,
+    new_rows: Sequence[Any],
+    key: Callable[[Any], Hashable],
+    columns: int = 1,
+) -> None:
+    """Make ``model.rows`` equal ``new_rows`` by changes in place, rows known by ``key``: gone
+    rows removed, kept rows moved into the new order (persistent indexes, and so the selection
+    and the current row, move with them) and updated (``dataChanged``), new rows inserted. A view
+    over the model keeps the user's selection and scroll position through a refresh."""
+    rows: list[Any] = model.rows  # type: ignore[attr-defined]
+    new = list(new_rows)
+    wanted = {key(r) for r in new}
+    for row in reversed(range(len(rows))):
+        if key(rows[row]) not in wanted:
+            model.beginRemoveRows(QModelIndex(), row, row)
+            del rows[row]
+            model.endRemoveRows()
+    present = {key(r) for r in rows}
+    order = [key(r) for r in new if key(r) in present]
+    if order != [key(r) for r in rows]:
+        model.layoutAboutToBeChanged.emit()
+        before = [key(r) for r in rows]
+        by_key = dict(zip(before, rows, strict=True))
+        rows[:] = [by_key[k] for k in order]
+        at = {k: i for i, k in enumerate(order)}
+        for index in model.persistentIndexList():
+            moved = model.index(at[before[index.row()]], index.column())
+            model.changePersistentIndex(index, moved)
+        model.layoutChanged.emit()
+    last = max(0, columns - 1)
+    for row, value in enumerate(new):
+        current = rows[row] if row < len(rows) else None
+        if current is not None and key(current) == key(value):
+            if current != value:
+                rows[row] = value
+                model.dataChanged.emit(model.index(row, 0), model.index(row, last))
+        else:
+            model.beginInsertRows(QModelIndex(), row, row)
+            rows.insert(row, value)
+            model.endInsertRows()
+
+
 class _Rows(Generic[T]):
     """What :class:`ListModel` and :class:`PagedModel` share: one row per value in ``rows``,
     shown by ``label``, the value itself in :data:`ItemRole` and its ``id`` in :data:`IdRole`."""
@@ -132,9 +176,9 @@ class ListModel(_Rows[T], QAbstractListModel):
         return flags
 
     def set_items(self, items: Sequence[T]) -> None:
-        self.beginResetModel()
-        self.rows = list(items)
-        self.endResetModel()
+        """Show ``items``; rows with an ``id`` keep their place in the view (the selection and
+        the scroll position stay), see :func:`sync_rows`."""
+        sync_rows(self, items, lambda item: getattr(item, "id", id(item)))
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
@@ -324,40 +368,7 @@ class TableModel(QAbstractTableModel, Generic[T]):
         self.rows: list[T] = []
 
     def set_rows(self, rows: Sequence[T]) -> None:
-        new = list(rows)
-        wanted = {self.key(r) for r in new}
-        for row in reversed(range(len(self.rows))):
-            if self.key(self.rows[row]) not in wanted:
-                self.beginRemoveRows(QModelIndex(), row, row)
-                del self.rows[row]
-                self.endRemoveRows()
-        at = {self.key(r): i for i, r in enumerate(self.rows)}
-        kept = [self.key(r) for r in new if self.key(r) in at]
-        if kept != [self.key(r) for r in self.rows]:
-            self._reorder(kept)
-        last = len(self.columns) - 1
-        for row, value in enumerate(new):
-            current = self.rows[row] if row < len(self.rows) else None
-            if current is not None and self.key(current) == self.key(value):
-                if current != value:
-                    self.rows[row] = value
-                    self.dataChanged.emit(self.index(row, 0), self.index(row, last))
-            else:
-                self.beginInsertRows(QModelIndex(), row, row)
-                self.rows.insert(row, value)
-                self.endInsertRows()
-
-    def _reorder(self, order: list[Hashable]) -> None:
-        """Put the rows in ``order`` (their keys), moving the persistent indexes with them."""
-        self.layoutAboutToBeChanged.emit()
-        before = [self.key(r) for r in self.rows]
-        by_key = dict(zip(before, self.rows, strict=True))
-        self.rows = [by_key[k] for k in order]
-        new_at = {k: i for i, k in enumerate(order)}
-        for index in self.persistentIndexList():
-            moved = self.index(new_at[before[index.row()]], index.column())
-            self.changePersistentIndex(index, moved)
-        self.layoutChanged.emit()
+        sync_rows(self, rows, self.key, len(self.columns))
 
     def item(self, row: int) -> T:
         return self.rows[row]
