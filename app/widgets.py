@@ -94,7 +94,7 @@ class PageHeader(QWidget):
         texts = QVBoxLayout()
         texts.setSpacing(2)
         self.title = label(title, "pageTitle")
-        self.subtitle = label(subtitle, "pageSubtitle")
+        self.subtitle = label(subtitle, "pageSubtitle", wrap=True)  # long: two lines, no overlap
         texts.addWidget(self.title)
         texts.addWidget(self.subtitle)
         layout.addLayout(texts, 1)
