@@ -49,8 +49,18 @@ def deaths(monkeypatch) -> dict[str, list[int]]:
     return record
 
 
+class SlowToRelease:
+    """What a real job may hold when it fails: something whose release takes a moment (a file or
+    a connection closed on a busy disk). The failed job's frame, and so this, is released with
+    the error, after the runner has been told of it: meanwhile the GUI thread runs on."""
+
+    def __del__(self) -> None:
+        time.sleep(0.01)
+
+
 def _long_job(steps: int, fail: bool) -> object:
     def job(reporter: Reporter, cancel: CancelToken) -> int:
+        scratch = SlowToRelease()
         clock = PhaseClock("stress", "count")
         for i in range(steps):
             cancel.raise_if_cancelled()
@@ -58,6 +68,7 @@ def _long_job(steps: int, fail: bool) -> object:
             time.sleep(0.0005)
         if fail:
             raise ValueError("this job fails on purpose")
+        del scratch
         return steps
 
     return job
