@@ -143,10 +143,24 @@ def test_one_count_of_people_on_the_people_page_and_in_the_status_bar(
     qtbot.waitUntil(lambda: "2 people (1 named)" in window.counts_label.text(), timeout=10_000)
     assert "1 small group" in window.counts_label.toolTip()
     assert "1 hidden" in window.counts_label.toolTip()
+    # a refresh (someone was renamed elsewhere) keeps the card the user selected
+    row = next(r for r in range(grid.proxy.rowCount()) if grid.proxy.index(r, 0).data() == "Ada")
+    grid.grid.selectionModel().select(
+        grid.proxy.index(row, 0), grid.grid.selectionModel().SelectionFlag.ClearAndSelect
+    )
+    with world.library.session() as s, s.begin():
+        s.get(Person, world.group).name = "Zoe"
+    loads = view.loads
+    window.ctx.notify("people")
+    qtbot.waitUntil(lambda: view.loads > loads, timeout=10_000)
+    assert [c.id for c in grid.grid.selected()] == [world.ada]
+    assert "Zoe" in [c.name for c in grid.model.items]
+    assert grid.header.subtitle.text().startswith("2 people (2 named)")
+    qtbot.waitUntil(lambda: "2 people (2 named)" in window.counts_label.text(), timeout=10_000)
     # showing the hidden people lists Hugo too, and says so
     grid.hidden_box.setChecked(True)
     qtbot.waitUntil(lambda: grid.model.rowCount() == 3, timeout=10_000)
-    assert grid.header.subtitle.text().startswith("2 people (1 named) and 1 hidden")
+    assert grid.header.subtitle.text().startswith("2 people (2 named) and 1 hidden")
     assert "not shown: 1 small group" in grid.header.subtitle.text()
 
 
