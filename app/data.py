@@ -14,6 +14,7 @@ from facenet_core.library.browse import NamedFace, PhotoFaces
 from facenet_core.people.queries import (
     FaceInfo,
     Page,
+    PeopleCount,
     PersonSummary,
     PhotoInfo,
     cover_faces,
@@ -21,7 +22,9 @@ from facenet_core.people.queries import (
     get_person,
     ignored_faces,
     list_people,
+    people_count,
     person_faces,
+    person_label,
     photos_with_people,
     suggested_faces,
     unassigned_faces,
@@ -32,12 +35,17 @@ __all__ = [
     "FaceInfo",
     "NamedFace",
     "Page",
+    "PeopleCount",
+    "PeopleList",
     "PersonCard",
     "PhotoFaces",
     "PhotoInfo",
     "ignored_page",
     "people_cards",
+    "people_grid",
+    "people_tally",
     "person_card",
+    "person_label",
     "person_page",
     "photo_faces",
     "photo_page",
@@ -60,7 +68,8 @@ class PersonCard:
 
     @property
     def label(self) -> str:
-        return self.name or "Unnamed"
+        """The name, or "Unnamed person 12": the core's one label (:func:`person_label`)."""
+        return person_label(self.id, self.name)
 
 
 def _cards(library: Library, people: Sequence[PersonSummary]) -> list[PersonCard]:
@@ -87,6 +96,29 @@ def people_cards(
     with library.session() as session:
         people = list_people(session, include_hidden=include_hidden, min_faces=min_faces)
     return _cards(library, people)
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleList:
+    """What the People page shows: the cards, and the one count of people (what is listed, and
+    what is small or hidden and so left out)."""
+
+    cards: tuple[PersonCard, ...]
+    count: PeopleCount
+
+
+def people_grid(library: Library, *, include_hidden: bool, min_faces: int) -> PeopleList:
+    """The cards and the count, read in one transaction so they always agree."""
+    with library.session() as session:
+        people = list_people(session, include_hidden=include_hidden, min_faces=min_faces)
+        count = people_count(session, min_faces=min_faces)
+    return PeopleList(tuple(_cards(library, people)), count)
+
+
+def people_tally(library: Library, *, min_faces: int) -> PeopleCount:
+    """The one count of people (the People page and the status bar both show it)."""
+    with library.session() as session:
+        return people_count(session, min_faces=min_faces)
 
 
 def person_card(library: Library, person_id: int) -> PersonCard:

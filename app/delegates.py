@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models import ItemRole
+from app.models import ItemRole, Section
 from app.resources import icon
 from app.thumbs import FaceRef, PhotoRef, Shape, ThumbnailLoader
 
@@ -153,9 +153,9 @@ def _badge(painter: QPainter, target: QRect, text: str) -> None:
 
 
 class PersonDelegate(QStyledItemDelegate):
-    """A person card: the cover face in a circle, the name (or "Unnamed"), the face count, and
-    an amber badge counting the suggestions waiting for an answer. F2 or a double click on the
-    name renames in place."""
+    """A person card: the cover face in a circle, the name (or "Unnamed person 12", in italics),
+    the face count, and an amber badge counting the suggestions waiting for an answer. F2 or a
+    double click on the name renames in place."""
 
     def __init__(
         self,
@@ -211,7 +211,7 @@ class PersonDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.setPen(TEXT if person.name else MUTED)
         metrics = QFontMetrics(font)
-        name = person.name or "Add a name"
+        name = person.label
         painter.drawText(
             name_rect,
             Qt.AlignmentFlag.AlignCenter,
@@ -259,8 +259,14 @@ class PersonDelegate(QStyledItemDelegate):
                 self.rename(person.id, text)
 
 
+HEADER_HEIGHT = {0: 50, 1: 34}
+"""A year's header row, and a month's (px)."""
+
+
 class PhotoDelegate(QStyledItemDelegate):
-    """A photo tile: a rounded square thumbnail."""
+    """A photo tile: a rounded square thumbnail; and the year and month headers between them
+    (:class:`~app.models.Section` rows), as wide as the grid (``full_width``, set by the grid
+    with the cells' size ``cell``)."""
 
     def __init__(
         self, loader: ThumbnailLoader, size: int = 168, parent: QWidget | None = None
@@ -268,13 +274,36 @@ class PhotoDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self.loader = loader
         self.size = size
+        self.cell: QSize | None = None
+        self.full_width = 0
+
+    def base_size(self) -> QSize:
+        return QSize(self.size + 12, self.size + 12)
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
-        return QSize(self.size + 12, self.size + 12)
+        item = index.data(ItemRole)
+        if isinstance(item, Section):
+            return QSize(max(self.full_width, self.size), HEADER_HEIGHT.get(item.level, 34))
+        return self.cell or self.base_size()
+
+    def _paint_header(self, painter: QPainter, option: QStyleOptionViewItem, head: Section) -> None:
+        font = QFont(option.font)
+        font.setPixelSize(22 if head.level == 0 else 15)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(TEXT if head.level == 0 else MUTED)
+        rect = option.rect.adjusted(8, 0, -8, -6)
+        bottom_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom
+        painter.drawText(rect, bottom_left, head.title)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         photo = index.data(ItemRole)
         if photo is None:
+            return
+        if isinstance(photo, Section):
+            painter.save()
+            self._paint_header(painter, option, photo)
+            painter.restore()
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

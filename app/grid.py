@@ -20,7 +20,12 @@ from app.thumbs import ThumbnailLoader
 
 
 class Grid(QListView):
-    """A wrapping grid of same-size cells, multi-select, scrolled by pixel."""
+    """A wrapping grid of same-size cells, multi-select, scrolled by pixel.
+
+    With ``headers`` the model may hold header rows (:class:`~app.models.Section`) between the
+    cells: the delegate gives a header the whole width of the grid (``full_width``), so it sits
+    on a line of its own and the cells after it start a new line; the cells' size comes from
+    the delegate (``cell``) instead of a fixed grid size."""
 
     def __init__(
         self,
@@ -28,13 +33,16 @@ class Grid(QListView):
         delegate: QStyledItemDelegate,
         loader: ThumbnailLoader,
         parent: QWidget | None = None,
+        *,
+        headers: bool = False,
     ) -> None:
         super().__init__(parent)
+        self.headers = headers
         self.setObjectName("grid")
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
-        self.setUniformItemSizes(True)
+        self.setUniformItemSizes(not headers)
         # lay out thousands of cells a batch per turn of the event loop, not all at once
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(300)
@@ -46,6 +54,11 @@ class Grid(QListView):
         self.setWrapping(True)
         self.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # a model or delegate nobody owns would be deleted wherever Python drops it last: the grid
+        # owns them, so they go with it, on the GUI thread
+        for part in (model, delegate):
+            if part.parent() is None:
+                part.setParent(self)
         self.setModel(model)
         self.setItemDelegate(delegate)
         loader.updated.connect(self.viewport().update)
@@ -67,6 +80,9 @@ class Grid(QListView):
             return
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
+        if self.headers:
+            self._spread_cells(delegate, option)
+            return
         hint = delegate.sizeHint(option, self.model().index(0, 0))
         width = self.viewport().width() - 4
         step = hint.width() + 2 * self.spacing()
@@ -76,6 +92,21 @@ class Grid(QListView):
         cell = QSize(width // columns - 2 * self.spacing(), hint.height())
         if self.gridSize() != cell:
             self.setGridSize(cell)
+
+    def _spread_cells(self, delegate: Any, option: QStyleOptionViewItem) -> None:
+        """Without a grid size (headers are wider than a cell): the cells share the width,
+        with ``spacing`` around each, and a header takes all of it."""
+        hint = delegate.base_size()
+        space = self.spacing()
+        width = self.viewport().width() - space - 1
+        if hint.width() <= 0 or width <= 0:
+            return
+        columns = max(1, width // (hint.width() + space))
+        cell = QSize(width // columns - space, hint.height())
+        full = width - space
+        if delegate.cell != cell or delegate.full_width != full:
+            delegate.cell, delegate.full_width = cell, full
+            self.scheduleDelayedItemsLayout()
 
     def selected(self) -> list[Any]:
         """The plain values of the selected cells, in grid order."""

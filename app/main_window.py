@@ -33,12 +33,13 @@ from PySide6.QtWidgets import (
 
 from app.actions import PeopleActions
 from app.context import AppContext
+from app.data import PeopleCount, people_tally
 from app.resources import icon
 from app.tasks import TaskInfo
 from app.views.base import View
 from app.views.faces_view import IgnoredView, UnassignedView
 from app.views.library_view import LibraryView, describe
-from app.views.people_view import PeopleView
+from app.views.people_view import PeopleView, describe_people
 from app.views.photos_view import PhotosView
 from app.views.settings_view import SettingsView
 from app.views.training_view import SWITCHING_TITLE, TRAINING_TITLE, TrainingView
@@ -284,21 +285,29 @@ class MainWindow(QMainWindow):
     def refresh_counts(self) -> None:
         self._counts_at = time.monotonic()
         library = self.library
-        self.ctx.runner.query(
-            lambda: library_counts(library), self._show_counts, key="status-counts", owner=self
-        )
+        min_faces = self.ctx.settings.min_cluster_faces  # the People page's, so the two agree
+
+        def read() -> tuple[dict[str, int | str | None], PeopleCount]:
+            return library_counts(library), people_tally(library, min_faces=min_faces)
+
+        self.ctx.runner.query(read, self._show_counts, key="status-counts", owner=self)
 
     def _counts_changed(self, topics: frozenset[str]) -> None:
-        if topics & {"roots", "photos", "faces", "people"}:
+        if topics & {"roots", "photos", "faces", "people", "settings"}:
             self.refresh_counts()
 
-    def _show_counts(self, counts: dict[str, int | str | None]) -> None:
+    def _show_counts(self, answer: tuple[dict[str, int | str | None], PeopleCount]) -> None:
+        counts, people = answer
+
         def n(key: str) -> int:
             value = counts.get(key) or 0
             return int(value)
 
-        text = f"{plural(n('photos'), 'photo')}  ·  {plural(n('faces'), 'face')}  ·  "
-        text += f"{plural(n('people'), 'person', 'people')} ({n('named_people'):,} named)"
+        listed, left_out = describe_people(people, self.ctx.settings.min_cluster_faces)
+        text = f"{plural(n('photos'), 'photo')}  ·  {plural(n('faces'), 'face')}  ·  {listed}"
+        self.counts_label.setToolTip(
+            f"Not shown on the People page: {left_out}" if left_out else ""
+        )
         if n("failed"):
             text += f"  ·  {n('failed'):,} unreadable"
         self.counts_label.setText(text)
@@ -334,6 +343,7 @@ class MainWindow(QMainWindow):
 
     def _settings_loaded(self, settings: Settings) -> None:
         self.ctx.settings = settings
+        self.refresh_counts()  # counted with the library's own smallest group size
 
     # -- adding folders --------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ class PersonPicker(QDialog):
             self.list.addItem(item)
         if not needle:
             for person in unnamed[:50]:
-                label = f"Unnamed person {person.id}   ({person.faces:,})"
+                label = f"{person.label}   ({person.faces:,})"
                 item = QListWidgetItem(icon("person"), label)
                 item.setData(Qt.ItemDataRole.UserRole, Choice(person.id, ""))
                 self.list.addItem(item)

@@ -7,15 +7,16 @@ screen now, not what was scrolled past a second ago), the queue is bounded (old 
 dropped; they come back if their item is painted again), and a request already queued or in
 flight is not queued twice.
 
-Workers run in the task runner's ``"thumbs"`` lane. Each one takes a request, makes the thumbnail
-file if it is missing (``facenet_core.thumbnails.ensure_thumbnail`` /
+Workers run in the task runner's ``"thumbs"`` lane and hold only the plain :class:`_Queue`, never
+the loader (a Qt object must never be dropped off the GUI thread). Each one takes a request,
+makes the thumbnail file if it is missing (``facenet_core.thumbnails.ensure_thumbnail`` /
 ``ensure_photo_thumbnail``), then decodes, crops, scales and masks it with Pillow (a circle or a
 rounded square, antialiased) into a :class:`~PySide6.QtGui.QImage` -- all off the GUI thread,
 and mostly without Python's GIL (Pillow lets go of it while it works; most Qt calls from Python
-do not). The finished images go to an outbox; the GUI thread is told by one queued signal at a
-time, turns them into pixmaps (a fast copy at these sizes) and emits
-:attr:`ThumbnailLoader.updated` once per batch, so a scroll through 5,000 faces costs the GUI a
-handful of repaints a second.
+do not). The finished images go to an outbox and the worker reports through the runner's plain
+channel; the GUI thread, woken by the runner, turns them into pixmaps (a fast copy at these
+sizes) and emits :attr:`ThumbnailLoader.updated` once per batch, so a scroll through 5,000 faces
+costs the GUI a handful of repaints a second.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from pathlib import Path
 from typing import Literal
 
 from PIL import Image, ImageDraw
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication, QImage, QPixmap
 from PySide6.QtGui import QPixmapCache as Cache
 
 from app.tasks import TaskRunner
+from facenet_core.progress import CancelToken, Progress, Reporter
 from facenet_core.thumbnails import ensure_photo_thumbnail, ensure_thumbnail
 
 log = logging.getLogger(__name__)
@@ -115,8 +117,46 @@ def shaped(source: Path | bytes, size: int, shape: Shape, ratio: float = 1.0) ->
     return image
 
 
-class _Notifier(QObject):
-    ready = Signal()
+class _Queue:
+    """The requests, the ones in flight and the finished images: plain Python, shared by the
+    GUI thread (which asks) and the workers (which serve), under one lock. The workers hold
+    this, never the loader (a Qt object they must not outlive)."""
+
+    def __init__(self, max_queue: int) -> None:
+        self.max_queue = max_queue
+        self.lock = threading.Lock()
+        self.requests: OrderedDict[str, _Request] = OrderedDict()
+        self.in_flight: set[str] = set()
+        self.outbox: list[tuple[str, QImage | None]] = []
+        self.running = 0
+
+    def work(self, reporter: Reporter, cancel: CancelToken) -> None:
+        """A worker (a pool thread): serve requests, newest first, until none is left; report
+        once whenever the outbox goes from empty to not empty."""
+        while True:
+            with self.lock:
+                if not self.requests or cancel.cancelled:
+                    self.running -= 1
+                    return
+                key, request = self.requests.popitem(last=True)
+                self.in_flight.add(key)
+            image: QImage | None = None
+            try:
+                path = request.make()
+                if path is not None:
+                    image = shaped(path, request.size, request.shape, request.ratio)
+            except (OSError, ValueError) as exc:  # unreadable thumbnail: a placeholder
+                log.info("could not load thumbnail %s: %s", key, exc)
+            except Exception:  # a thumbnail must never take the app down
+                log.exception("could not load thumbnail %s", key)
+            with self.lock:
+                self.in_flight.discard(key)
+                self.outbox.append((key, image))
+            reporter(READY)
+
+
+READY = Progress("thumbs", "ready", 0, unit="thumbnail")
+"""What a thumbnail worker reports: some thumbnails are in the outbox."""
 
 
 class ThumbnailLoader(QObject):
@@ -139,22 +179,19 @@ class ThumbnailLoader(QObject):
         self.runner = runner
         self.folder = thumbnails_dir
         self.workers = workers
-        self.max_queue = max_queue
-        self._lock = threading.Lock()
-        self._queue: OrderedDict[str, _Request] = OrderedDict()
-        self._in_flight: set[str] = set()
-        self._outbox: list[tuple[str, QImage | None]] = []
-        self._notified = False
-        self._running = 0
+        self._q = _Queue(max_queue)
         self._missing: set[str] = set()
+        self._draining = False
         self.decoded = 0  # thumbnails delivered so far (benchmarks read it)
-        self._notifier = _Notifier(self)
-        self._notifier.ready.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         # repaint at most every UPDATE_MS however fast thumbnails arrive
         self._update_timer = QTimer(self)
         self._update_timer.setSingleShot(True)
         self._update_timer.setInterval(UPDATE_MS)
         self._update_timer.timeout.connect(self.updated)
+
+    @property
+    def max_queue(self) -> int:
+        return self._q.max_queue
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -183,11 +220,8 @@ class ThumbnailLoader(QObject):
 
         return self._get(key, make, size, shape)
 
-    def is_missing(self, key_prefix: str) -> bool:
-        """Whether a thumbnail could not be made (its photo is gone): paint a placeholder."""
-        return key_prefix in self._missing
-
     def face_missing(self, face_id: int, size: int, shape: Shape = "circle") -> bool:
+        """Whether the face's thumbnail could not be made (its photo is gone): a placeholder."""
         return f"f{face_id}:{size}:{shape}" in self._missing
 
     def photo_missing(self, photo_id: int, size: int, shape: Shape = "rounded") -> bool:
@@ -195,12 +229,21 @@ class ThumbnailLoader(QObject):
 
     def pending(self) -> int:
         """Requests queued or in flight (tests and benchmarks wait for 0)."""
-        with self._lock:
-            return len(self._queue) + len(self._in_flight) + len(self._outbox)
+        q = self._q
+        with q.lock:
+            return len(q.requests) + len(q.in_flight) + len(q.outbox)
+
+    def queued(self) -> list[str]:
+        """The keys waiting for a worker, oldest first (tests)."""
+        with self._q.lock:
+            return list(self._q.requests)
 
     def forget_missing(self) -> None:
-        """Try the thumbnails that could not be made again (after a rescan)."""
-        self._missing.clear()
+        """Try the thumbnails that could not be made again: the window calls this when a scan
+        ends (a photo that was gone may be back, or found again after a move)."""
+        if self._missing:
+            self._missing.clear()
+            self.updated.emit()  # repaint: the placeholders ask again
 
     def _get(
         self, key: str, make: Callable[[], Path | None], size: int, shape: Shape
@@ -210,60 +253,37 @@ class ThumbnailLoader(QObject):
             return pixmap
         if key in self._missing:
             return None
-        with self._lock:
-            if key in self._in_flight:
+        q = self._q
+        with q.lock:
+            if key in q.in_flight:
                 return None
-            if key in self._queue:
-                self._queue.move_to_end(key)  # asked again: it is on screen, serve it sooner
+            if key in q.requests:
+                q.requests.move_to_end(key)  # asked again: it is on screen, serve it sooner
             else:
-                self._queue[key] = _Request(key, make, size, shape, self._ratio())
-                while len(self._queue) > self.max_queue:
-                    self._queue.popitem(last=False)  # scrolled past long ago
-            start = self._running < self.workers
+                q.requests[key] = _Request(key, make, size, shape, self._ratio())
+                while len(q.requests) > q.max_queue:
+                    q.requests.popitem(last=False)  # scrolled past long ago
+            start = q.running < self.workers
             if start:
-                self._running += 1
+                q.running += 1
         if start:
-            self.runner.thumbs(self._work)
+            task = self.runner.thumbs(q.work)
+            task.progress.connect(self._drain)
+            task.ended.connect(self._drain)
         return None
-
-    # -- workers (pool threads) ------------------------------------------------------------------
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._running -= 1
-                    return
-                key, request = self._queue.popitem(last=True)
-                self._in_flight.add(key)
-            image: QImage | None = None
-            try:
-                path = request.make()
-                if path is not None:
-                    image = shaped(path, request.size, request.shape, request.ratio)
-            except (OSError, ValueError) as exc:  # unreadable thumbnail: a placeholder
-                log.info("could not load thumbnail %s: %s", key, exc)
-            except Exception:  # a thumbnail must never take the app down
-                log.exception("could not load thumbnail %s", key)
-            with self._lock:
-                self._in_flight.discard(key)
-                self._outbox.append((key, image))
-                notify = not self._notified
-                self._notified = True
-            if notify:
-                self._notifier.ready.emit()
 
     # -- GUI thread ------------------------------------------------------------------------------
 
     @Slot()
-    def _drain(self) -> None:
-        with self._lock:
+    def _drain(self, *_: object) -> None:
+        q = self._q
+        with q.lock:
             # a few at a time, so one turn of the event loop stays short; the rest next turn
-            batch, self._outbox = self._outbox[:DRAIN_BATCH], self._outbox[DRAIN_BATCH:]
-            again = bool(self._outbox)
-            self._notified = again
-        if again:
-            self._notifier.ready.emit()
+            batch, q.outbox = q.outbox[:DRAIN_BATCH], q.outbox[DRAIN_BATCH:]
+            again = bool(q.outbox)
+        if again and not self._draining:
+            self._draining = True
+            QTimer.singleShot(0, self, self._drain_more)
         for key, image in batch:
             if image is None:
                 self._missing.add(key)
@@ -272,3 +292,8 @@ class ThumbnailLoader(QObject):
             self.decoded += 1
         if batch and not self._update_timer.isActive():
             self._update_timer.start()
+
+    @Slot()
+    def _drain_more(self) -> None:
+        self._draining = False
+        self._drain()

@@ -94,7 +94,7 @@ class PageHeader(QWidget):
         texts = QVBoxLayout()
         texts.setSpacing(2)
         self.title = label(title, "pageTitle")
-        self.subtitle = label(subtitle, "pageSubtitle")
+        self.subtitle = label(subtitle, "pageSubtitle", wrap=True)  # long: two lines, no overlap
         texts.addWidget(self.title)
         texts.addWidget(self.subtitle)
         layout.addLayout(texts, 1)
@@ -230,16 +230,4 @@ class EmptyState(QWidget):
         self.text = label(text, "emptyText", wrap=True)
         self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addLayout(centred(self.text, 480))
-        self.buttons = QHBoxLayout()
-        self.buttons.addStretch(1)
-        self.buttons.addStretch(1)
-        layout.addSpacing(8)
-        layout.addLayout(self.buttons)
         layout.addStretch(2)
-
-    def add_action(self, widget: QWidget) -> None:
-        self.buttons.insertWidget(self.buttons.count() - 1, widget)
-
-    def set_text(self, title: str, text: str) -> None:
-        self.title.setText(title)
-        self.text.setText(text)

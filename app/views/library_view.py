@@ -4,9 +4,10 @@ the files that could not be read, with their reasons."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,14 +17,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QStackedWidget,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
 from app.context import AppContext
 from app.jobs import ScanOutcome, scan_job
+from app.models import Column, TableModel
 from app.resources import icon
 from app.tasks import Task, TaskInfo
 from app.views.base import View
@@ -38,8 +39,44 @@ from facenet_core.library.roots import (
 )
 from facenet_core.progress import Progress
 
-ROOT_ID = Qt.ItemDataRole.UserRole
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+LIVE_INTERVAL = 1.0
+"""While a job runs, the folder table and the header are read again at most this often (s)."""
+
+
+def folder_state(root: RootSummary) -> str:
+    """The last column of the folder table: what is not right with the folder, if anything."""
+    if not root.exists:
+        return "Folder not found (unplugged drive?)"
+    if root.pending:
+        return f"{root.pending:,} waiting to be scanned"
+    if root.missing:
+        return f"{root.missing:,} photos gone from disk"
+    return ""
+
+
+FOLDER_COLUMNS: list[Column[RootSummary]] = [
+    Column("Folder", lambda r: r.path, tooltip=lambda r: r.path, icon=lambda r: icon("library")),
+    Column("Photos", lambda r: f"{r.photos:,}", RIGHT),
+    Column("Faces", lambda r: f"{r.faces:,}", RIGHT),
+    Column("Unreadable", lambda r: f"{r.failed:,}" if r.failed else "", RIGHT),
+    Column("", folder_state),
+]
+FAILED_COLUMNS: list[Column[FailedPhoto]] = [
+    Column("File", lambda f: f.path, tooltip=lambda f: f.path),
+    Column("Why it could not be read", lambda f: f.error, tooltip=lambda f: f.error),
+]
+
+
+def table(model: TableModel, parent: QWidget | None = None) -> QTreeView:
+    """A flat, sortless table over a keyed model (rows stay put when it refreshes)."""
+    view = QTreeView(parent)
+    view.setModel(model)
+    view.setRootIsDecorated(False)
+    view.setUniformRowHeights(True)
+    view.setAlternatingRowColors(False)
+    view.setItemsExpandable(False)
+    return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,12 +238,12 @@ class LibraryView(View):
         self.job_panel = JobPanel()
         body.addWidget(self.job_panel)
         body.addWidget(label("Folders", "sectionTitle"))
-        self.folders = QTreeWidget()
-        self.folders.setHeaderLabels(["Folder", "Photos", "Faces", "Unreadable", ""])
-        self.folders.setRootIsDecorated(False)
-        self.folders.setUniformRowHeights(True)
-        self.folders.setAlternatingRowColors(False)
+        self.folder_model: TableModel[RootSummary] = TableModel(
+            FOLDER_COLUMNS, key=lambda r: r.id, parent=self
+        )
+        self.folders = table(self.folder_model)
         self.folders.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.folders.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.folders.setIconSize(QSize(18, 18))
         head = self.folders.header()
         head.setStretchLastSection(False)
@@ -231,10 +268,11 @@ class LibraryView(View):
         body.addLayout(row)
         self.failed_title = label("", "sectionTitle")
         body.addWidget(self.failed_title)
-        self.failed = QTreeWidget()
-        self.failed.setHeaderLabels(["File", "Why it could not be read"])
-        self.failed.setRootIsDecorated(False)
-        self.failed.setUniformRowHeights(True)
+        self.failed_model: TableModel[FailedPhoto] = TableModel(
+            FAILED_COLUMNS, key=lambda f: f.id, parent=self
+        )
+        self.failed = table(self.failed_model)
+        self.failed.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.failed.header().resizeSection(0, 420)
         self.failed.setMinimumHeight(90)
@@ -244,14 +282,15 @@ class LibraryView(View):
         self.state = LibraryState((), ())
         self.scan_task: Task | None = None
         self._last_phase = ""
+        self._read_at = 0.0
         self.add_button.clicked.connect(self.add_requested)
         self.drop_zone.add_clicked.connect(self.add_requested)
         self.rescan_button.clicked.connect(lambda: self.scan(None))
         self.scan_button.clicked.connect(self._scan_selected)
         self.remove_button.clicked.connect(self._remove_selected)
         self.open_button.clicked.connect(self._open_selected)
-        self.folders.itemSelectionChanged.connect(self._update_buttons)
-        self.folders.itemDoubleClicked.connect(lambda *_: self._open_selected())
+        self.folders.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.folders.doubleClicked.connect(self._open_index)
         runner = ctx.runner
         runner.job_started.connect(self._job_started)
         runner.job_progress.connect(self._job_progress)
@@ -262,6 +301,7 @@ class LibraryView(View):
 
     def reload(self) -> None:
         super().reload()
+        self._read_at = time.monotonic()
         library = self.ctx.library
 
         def read() -> LibraryState:
@@ -283,38 +323,9 @@ class LibraryView(View):
         self.stack.setCurrentIndex(0 if empty else 1)
         self.add_button.setVisible(not empty)  # the empty page has its own big button
         self.rescan_button.setVisible(not empty)
-        selected = {item.data(0, ROOT_ID) for item in self.folders.selectedItems()}
-        self.folders.clear()
-        for root in roots:
-            state_text = ""
-            if not root.exists:
-                state_text = "Folder not found (unplugged drive?)"
-            elif root.pending:
-                state_text = f"{root.pending:,} waiting to be scanned"
-            elif root.missing:
-                state_text = f"{root.missing:,} photos gone from disk"
-            item = QTreeWidgetItem(
-                [
-                    root.path,
-                    f"{root.photos:,}",
-                    f"{root.faces:,}",
-                    f"{root.failed:,}" if root.failed else "",
-                    state_text,
-                ]
-            )
-            item.setData(0, ROOT_ID, root.id)
-            item.setToolTip(0, root.path)
-            item.setIcon(0, icon("library"))
-            for col in (1, 2, 3):
-                item.setTextAlignment(col, RIGHT)
-            self.folders.addTopLevelItem(item)
-            item.setSelected(root.id in selected)
-        self.failed.clear()
-        for failed in state.failed:
-            item = QTreeWidgetItem([failed.path, failed.error])
-            item.setToolTip(0, failed.path)
-            item.setToolTip(1, failed.error)
-            self.failed.addTopLevelItem(item)
+        # in place: the rows that stay keep the user's selection and scroll position
+        self.folder_model.set_rows(roots)
+        self.failed_model.set_rows(state.failed)
         count = len(state.failed)
         self.failed_title.setText(f"Files that could not be read ({count:,})")
         self.failed_title.setVisible(bool(count))
@@ -322,12 +333,12 @@ class LibraryView(View):
         self._update_buttons()
         self.loaded()
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_: object) -> None:
         busy = self.scan_task is not None
-        chosen = bool(self.folders.selectedItems())
-        self.scan_button.setEnabled(chosen and not busy)
-        self.remove_button.setEnabled(chosen and not busy)
-        self.open_button.setEnabled(len(self.folders.selectedItems()) == 1)
+        chosen = len(self._selected_roots())
+        self.scan_button.setEnabled(bool(chosen) and not busy)
+        self.remove_button.setEnabled(bool(chosen) and not busy)
+        self.open_button.setEnabled(chosen == 1)
         self.rescan_button.setEnabled(bool(self.state.roots) and not busy)
         if busy:
             self.remove_button.setToolTip("Wait for the scan to finish, or cancel it")
@@ -338,8 +349,17 @@ class LibraryView(View):
             )
 
     def _selected_roots(self) -> list[RootSummary]:
-        ids = {item.data(0, ROOT_ID) for item in self.folders.selectedItems()}
-        return [r for r in self.state.roots if r.id in ids]
+        rows = sorted(i.row() for i in self.folders.selectionModel().selectedRows())
+        return [self.folder_model.item(row) for row in rows]
+
+    def select_folder(self, root_id: int) -> None:
+        """Select the folder (keyboard use, and tests)."""
+        for row, root in enumerate(self.folder_model.rows):
+            if root.id == root_id:
+                self.folders.setCurrentIndex(self.folder_model.index(row, 0))
+                selection = self.folders.selectionModel()
+                flags = selection.SelectionFlag.ClearAndSelect | selection.SelectionFlag.Rows
+                selection.select(self.folder_model.index(row, 0), flags)
 
     # -- scanning --------------------------------------------------------------------------------
 
@@ -380,9 +400,12 @@ class LibraryView(View):
     def _job_progress(self, info: TaskInfo, event: Progress) -> None:
         if self.job_panel.task is not None and self.job_panel.task.id == info.id:
             self.job_panel.update_progress(event)
-        if event.phase != self._last_phase:
+        # the folder is listed from the scan's start and its counts grow as the scan commits:
+        # read them again at each new phase, and at most once a second in between
+        now = time.monotonic()
+        if event.phase != self._last_phase or now - self._read_at >= LIVE_INTERVAL:
             self._last_phase = event.phase
-            self.reload()  # the folder is listed from the scan's start, its counts grow
+            self.reload()
 
     def _job_ended(self, info: TaskInfo) -> None:
         if self.scan_task is not None and self.scan_task.id == info.id:
@@ -390,6 +413,8 @@ class LibraryView(View):
         if self.job_panel.task is not None and self.job_panel.task.id == info.id:
             self.job_panel.finish()
         self._update_buttons()
+        # a thumbnail that could not be made may be makeable now (a photo back on disk)
+        self.ctx.thumbs.forget_missing()
         # the scan's photos and faces are in the library even when it was cancelled
         self.ctx.notify("roots", "photos", "faces", "people")
 
@@ -462,6 +487,11 @@ class LibraryView(View):
         photos = sum(r.photos for r in removed)
         self.ctx.say(f"Removed {plural(len(removed), 'folder')} ({plural(photos, 'photo')})")
         self.ctx.notify("roots", "photos", "faces", "people", "history")
+
+    def _open_index(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.select_folder(self.folder_model.item(index.row()).id)
+            self._open_selected()
 
     def _open_selected(self) -> None:
         roots = self._selected_roots()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,7 +23,16 @@ from PySide6.QtWidgets import (
 
 from app.actions import PeopleActions
 from app.context import AppContext
-from app.data import FaceInfo, PersonCard, people_cards, person_card, person_page
+from app.data import (
+    FaceInfo,
+    PeopleCount,
+    PeopleList,
+    PersonCard,
+    people_cards,
+    people_grid,
+    person_card,
+    person_page,
+)
 from app.delegates import FaceDelegate, PersonDelegate
 from app.grid import Grid
 from app.jobs import recluster_job
@@ -54,11 +63,29 @@ def pick_person(
     )
 
 
+def describe_people(
+    count: PeopleCount, min_faces: int, *, with_hidden: bool = False
+) -> tuple[str, str]:
+    """The one count of people in words: who is listed (``"34 people (12 named)"``, and the
+    hidden ones when they are shown too), and what is left out (``"30 small groups (under 3
+    faces), 5 hidden"``; "" when nothing is). The People page and the status bar both say it."""
+    listed = f"{plural(count.shown, 'person', 'people')} ({count.named:,} named)"
+    if with_hidden and count.hidden:
+        listed += f" and {count.hidden:,} hidden"
+    left_out = []
+    if count.small:
+        small = plural(count.small, "small group")
+        left_out.append(f"{small} (under {plural(min_faces, 'face')})")
+    if count.hidden and not with_hidden:
+        left_out.append(f"{count.hidden:,} hidden")
+    return listed, ", ".join(left_out)
+
+
 class PeopleFilter(QSortFilterProxyModel):
     """Keeps the cards whose name contains the search text (any case)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.needle = ""
 
     def set_needle(self, text: str) -> None:
@@ -69,7 +96,7 @@ class PeopleFilter(QSortFilterProxyModel):
         if not self.needle:
             return True
         card = self.sourceModel().index(row, 0, parent).data(ItemRole)
-        return card is not None and self.needle in (card.name or "unnamed").casefold()
+        return card is not None and self.needle in card.label.casefold()
 
 
 class PeopleGrid(QWidget):
@@ -119,8 +146,8 @@ class PeopleGrid(QWidget):
             "people",
         )
         self.stack.addWidget(self.empty)
-        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, editable=True)
-        self.proxy = PeopleFilter()
+        self.model: ListModel[PersonCard] = ListModel(lambda c: c.label, self, editable=True)
+        self.proxy = PeopleFilter(self)
         self.proxy.setSourceModel(self.model)
         self.delegate = PersonDelegate(ctx.thumbs, self._rename)
         self.grid = Grid(self.proxy, self.delegate, ctx.thumbs)
@@ -156,23 +183,22 @@ class PeopleGrid(QWidget):
         include_hidden = self.hidden_box.isChecked()
         min_faces = self.ctx.settings.min_cluster_faces
 
-        def read() -> list[PersonCard]:
-            return people_cards(library, include_hidden=include_hidden, min_faces=min_faces)
+        def read() -> PeopleList:
+            return people_grid(library, include_hidden=include_hidden, min_faces=min_faces)
 
         self.ctx.runner.query(read, self.show_people, key="people-grid", owner=self)
 
-    def show_people(self, people: list[PersonCard]) -> None:
-        selected = {c.id for c in self.grid.selected()}
-        self.model.set_items(people)
-        named = sum(1 for p in people if p.name)
-        self.header.set_subtitle(f"{plural(len(people), 'person', 'people')} · {named:,} named")
+    def show_people(self, answer: PeopleList) -> None:
+        people = answer.cards
+        self.count = answer.count
+        self.model.set_items(people)  # in place: the selection and the scroll position stay
+        listed, left_out = describe_people(
+            answer.count,
+            self.ctx.settings.min_cluster_faces,
+            with_hidden=self.hidden_box.isChecked(),
+        )
+        self.header.set_subtitle(listed + (f" · not shown: {left_out}" if left_out else ""))
         self.stack.setCurrentIndex(1 if people else 0)
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, 0)
-            if index.data(ItemRole).id in selected:
-                self.grid.selectionModel().select(
-                    index, self.grid.selectionModel().SelectionFlag.Select
-                )
         self._update_buttons()
         self.shown.emit()
 
@@ -201,11 +227,6 @@ class PeopleGrid(QWidget):
     def _rename(self, person_id: int, name: str) -> None:
         if name:
             self.edits.name(person_id, name)
-
-    def rename_current(self) -> None:
-        index = self.grid.currentIndex()
-        if index.isValid():
-            self.grid.edit(index)
 
     def merge_selected(self) -> None:
         chosen = self.grid.selected()
@@ -364,7 +385,7 @@ class PersonPage(QWidget):
 
     def _show_person(self, card: PersonCard) -> None:
         self.person = card
-        self.header.title.setText(card.name or "Unnamed person")
+        self.header.title.setText(card.label)
         self.hide_button.setText("Show" if card.is_hidden else "Hide")
         self._update_titles()
         if not card.name:

@@ -4,6 +4,8 @@ Clicking a face names it or gives it to someone else."""
 
 from __future__ import annotations
 
+import calendar
+
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -17,10 +19,10 @@ from PySide6.QtWidgets import (
 
 from app.actions import PeopleActions
 from app.context import AppContext
-from app.data import PhotoFaces, PhotoInfo, photo_faces, photo_page
+from app.data import PhotoFaces, PhotoInfo, person_label, photo_faces, photo_page
 from app.delegates import PhotoDelegate
 from app.grid import Grid
-from app.models import ItemRole, PagedModel
+from app.models import PagedModel
 from app.picker import Choice
 from app.viewer import BoxedFace, PhotoCanvas, decode_preview
 from app.views.base import View
@@ -29,6 +31,16 @@ from app.widgets import EmptyState, PageHeader, button, label, plural
 from facenet_core.thumbnails import photo_preview
 
 PREVIEW_SIDE = 1600
+UNDATED = "No date"
+
+
+def date_headings(photo: PhotoInfo) -> tuple[str, ...]:
+    """The year and month headers a photo goes under (photos come newest first, by date taken;
+    those without a date come last, under one header)."""
+    taken = photo.taken_at
+    if taken is None:
+        return (UNDATED,)
+    return (str(taken.year), calendar.month_name[taken.month])
 
 
 class Chip(QWidget):
@@ -87,8 +99,10 @@ class PhotosView(View):
         self.grid_stack = QStackedWidget()
         self.empty = EmptyState("No photos yet", "Add a folder in the Library page.", "photos")
         self.grid_stack.addWidget(self.empty)
-        self.model: PagedModel[PhotoInfo] = PagedModel(ctx.runner, page_size=200)
-        self.grid = Grid(self.model, PhotoDelegate(ctx.thumbs, 160), ctx.thumbs)
+        self.model: PagedModel[PhotoInfo] = PagedModel(
+            ctx.runner, page_size=200, sections=date_headings, parent=self
+        )
+        self.grid = Grid(self.model, PhotoDelegate(ctx.thumbs, 160), ctx.thumbs, headers=True)
         self.grid_stack.addWidget(self.grid)
         column.addWidget(self.grid_stack, 1)
         self.stack.addWidget(grid_page)
@@ -169,7 +183,7 @@ class PhotosView(View):
     def choose_person(self) -> None:
         def chosen(choice: Choice) -> None:
             if choice.person_id is not None:
-                name = choice.name or f"Unnamed person {choice.person_id}"
+                name = person_label(choice.person_id, choice.name)
                 self.set_people([*self.people, (choice.person_id, name)])
 
         taken = {pid for pid, _ in self.people}
@@ -199,8 +213,18 @@ class PhotosView(View):
         if index.isValid():
             self.open_row(index.row())
 
+    def _photo_row(self, row: int, step: int) -> int:
+        """The first row from ``row`` on (going by ``step``) that is a photo, not a header;
+        -1 when there is none among the rows loaded."""
+        while 0 <= row < self.model.rowCount():
+            if isinstance(self.model.item(row), PhotoInfo):
+                return row
+            row += step
+        return -1
+
     def open_row(self, row: int) -> None:
-        if not 0 <= row < self.model.rowCount():
+        row = self._photo_row(row, 1)
+        if row < 0:
             return
         self.viewing = row
         photo: PhotoInfo = self.model.item(row)
@@ -208,8 +232,9 @@ class PhotosView(View):
         self.canvas.clear()
         self.canvas.setFocus()
         self.viewer_title.setText(photo.path)
-        self.prev_button.setEnabled(row > 0)
-        self.next_button.setEnabled(row + 1 < self.model.total)
+        self.prev_button.setEnabled(self._photo_row(row - 1, -1) >= 0)
+        more = len(self.model.items) < self.model.total
+        self.next_button.setEnabled(self._photo_row(row + 1, 1) >= 0 or more)
         path = photo.path
         self.ctx.runner.query(
             lambda: decode_preview(photo_preview(path, PREVIEW_SIDE)),
@@ -233,8 +258,11 @@ class PhotosView(View):
             face = named.face
             if face.is_ignored:
                 continue
-            who = named.person_name or "Unnamed"
-            text = "Who is this?" if face.person_id is None else who
+            text = (
+                "Who is this?"
+                if face.person_id is None
+                else person_label(face.person_id, named.person_name)
+            )
             boxes.append(BoxedFace(face.id, face.box, text, face.person_id, face.kind))
         self.canvas.set_faces(boxes)
         self.loaded()
@@ -242,9 +270,10 @@ class PhotosView(View):
     def step(self, delta: int) -> None:
         if self.stack.currentIndex() != 1:
             return
-        row = self.viewing + delta
-        if row >= self.model.rowCount() and self.model.canFetchMore():
-            self.model.fetchMore()
+        row = self._photo_row(self.viewing + delta, 1 if delta > 0 else -1)
+        if row < 0:
+            if delta > 0 and self.model.canFetchMore():
+                self.model.fetchMore()
             return
         self.open_row(row)
 
@@ -270,7 +299,3 @@ class PhotosView(View):
                 self.edits.move([face_id], choice.person_id)
 
         pick_person(self, self.ctx, "Who is this?", chosen)
-
-    def current_photo(self) -> PhotoInfo | None:
-        index = self.grid.currentIndex()
-        return index.data(ItemRole) if index.isValid() else None

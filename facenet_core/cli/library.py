@@ -30,8 +30,9 @@ from facenet_core.cli.common import (
     settings_from,
     write_json,
 )
-from facenet_core.cli.people import RECOGNITION, recognition_line
+from facenet_core.cli.people import RECOGNITION, people_line, recognition_line
 from facenet_core.library.result import ScanResult
+from facenet_core.people.queries import people_count
 from facenet_core.progress import CancelToken
 from facenet_core.store import (
     Face,
@@ -175,6 +176,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                         {"what": "unreadable folder", "path": folder.path, "reason": folder.error}
                     )
         settings = library.settings()
+        with library.session() as session:  # the People page's count, with its settings
+            people = people_count(session, min_faces=settings.min_cluster_faces)
         owner = library.writer_owner()
     except SQLAlchemyError as exc:
         raise CliError(describe_sqlite_error(exc, library.path)) from exc
@@ -196,7 +199,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     say(args, f"{'photos:':<14} {counts['photos']} ({states})")
     say(args, f"{'faces:':<14} {counts['faces']}")
-    say(args, f"{'people:':<14} {counts['people']} ({counts['named_people']} named)")
+    say(args, f"{'people:':<14} {people_line(people)}")
     if counts["unreadable_folders"]:
         say(args, f"{'unreadable:':<14} {counts['unreadable_folders']} folders")
     say(args, f"{'model:':<14} {counts['model_version'] or 'none yet'}")

@@ -129,6 +129,19 @@ def recognition_line(r: dict[str, Any]) -> str:
     )
 
 
+def people_line(count: queries.PeopleCount) -> str:
+    """The one count of people in words (the app's People page says the same)."""
+    line = f"{count.shown} ({count.named} named)"
+    left_out = []
+    if count.small:
+        left_out.append(f"{count.small} small groups")
+    if count.hidden:
+        left_out.append(f"{count.hidden} hidden")
+    if left_out:
+        line += "; not listed: " + ", ".join(left_out)
+    return line
+
+
 # -- looking --------------------------------------------------------------------------------------
 
 

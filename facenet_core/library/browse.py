@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
-from facenet_core.people.queries import FaceInfo, Page, PhotoInfo, faces_by_id
+from facenet_core.people.queries import NEWEST_TAKEN_FIRST, FaceInfo, Page, PhotoInfo, faces_by_id
 from facenet_core.store import Face, Person, Photo, PhotoStatus
 
 
@@ -33,13 +33,13 @@ def _info(p: Photo) -> PhotoInfo:
 
 
 def all_photos(session: Session, *, offset: int = 0, limit: int = 200) -> Page[PhotoInfo]:
-    """A page of the photos that were read (done), newest first (by scan order)."""
+    """A page of the photos that were read (done), in :data:`NEWEST_TAKEN_FIRST` order."""
     if offset < 0 or limit < 1:
         raise PeopleError(f"bad page: offset {offset}, limit {limit}")
     where = Photo.status == PhotoStatus.DONE
     total = session.scalar(select(func.count()).select_from(Photo).where(where)) or 0
     rows = session.scalars(
-        select(Photo).where(where).order_by(Photo.id.desc()).offset(offset).limit(limit)
+        select(Photo).where(where).order_by(*NEWEST_TAKEN_FIRST).offset(offset).limit(limit)
     ).all()
     return Page(tuple(_info(p) for p in rows), total, offset)
 

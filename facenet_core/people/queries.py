@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
     and_,
+    case,
     false,
     func,
     intersect,
@@ -44,6 +45,16 @@ DEFAULT_PAGE = 200
 SUGGESTED = Face.assignment == literal_column(f"'{Assignment.SUGGESTED.value}'")
 """``assignment = 'suggested'`` with the value inline: SQLite only uses the partial index of
 suggestions when the query's condition spells out the index's own."""
+NEWEST_TAKEN_FIRST = (Photo.taken_at.desc().nulls_last(), Photo.id.desc())
+"""How photos are listed: by date taken (EXIF), newest first; photos without a date last, newest
+found first. The photo grid's year and month headers follow this order."""
+
+
+def person_label(person_id: int, name: str | None) -> str:
+    """How a person is called wherever a name is expected: the name, or ``"Unnamed person 12"``
+    (the id, so the command line can name them and the app tells two apart). The one label of
+    the app and the command line."""
+    return name or f"Unnamed person {person_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +80,8 @@ class PersonSummary:
 
     @property
     def label(self) -> str:
-        """The name, or ``"Person 12"`` for an unnamed person."""
-        return self.name or f"Person {self.id}"
+        """The name, or ``"Unnamed person 12"`` (:func:`person_label`)."""
+        return person_label(self.id, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +259,46 @@ def count_people(session: Session, *, include_hidden: bool = False, min_faces: i
     """How many people :func:`list_people` would list in all."""
     query = select(func.count()).select_from(Person).where(*_visible(include_hidden, min_faces))
     return session.scalar(query) or 0
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleCount:
+    """The one count of people, for every front end (the People page, the status bar, ``status``).
+
+    Every person is in exactly one of: ``shown`` (listed by :func:`list_people`: named, or an
+    unnamed group of at least ``min_faces`` faces, and not hidden), ``hidden`` (the same, but
+    hidden: listed only when asked) and ``small`` (unnamed groups of fewer faces, hidden or not:
+    never listed; their faces wait for more look-alikes). ``named`` counts the shown people
+    with a name."""
+
+    shown: int
+    named: int
+    hidden: int
+    small: int
+
+    @property
+    def total(self) -> int:
+        return self.shown + self.hidden + self.small
+
+
+def people_count(session: Session, *, min_faces: int = 1) -> PeopleCount:
+    """How many people :func:`list_people` shows with these settings, and what it leaves out."""
+    named = and_(Person.name.is_not(None), Person.name != "")  # as in list_people
+    big = or_(named, Person.face_count >= max(1, min_faces))
+    hidden = Person.is_hidden == true()
+
+    def count(*where: ColumnElement[bool]) -> Any:
+        return func.coalesce(func.sum(case((and_(*where), 1), else_=0)), 0)
+
+    row = session.execute(
+        select(
+            count(big, ~hidden),
+            count(big, ~hidden, named),
+            count(big, hidden),
+            count(~big),
+        ).select_from(Person)
+    ).one()
+    return PeopleCount(*(int(n) for n in row))
 
 
 def get_person(session: Session, person_id: int) -> PersonSummary:
@@ -457,7 +508,7 @@ def photos_with_people(
     limit: int = DEFAULT_PAGE,
 ) -> Page[PhotoInfo]:
     """A page of the photos in which ALL these people appear (their confirmed or automatic
-    faces), newest photo first (by scan order)."""
+    faces), in :data:`NEWEST_TAKEN_FIRST` order."""
     _check_paging(offset, limit)
     ids = list(dict.fromkeys(person_ids))
     if not ids:
@@ -471,15 +522,17 @@ def photos_with_people(
         select(Face.photo_id).where(Face.person_id == pid, Face.assignment.in_(MEMBER_KINDS))
         for pid in ids
     ]
-    both = intersect(*parts) if len(parts) > 1 else parts[0].distinct()
-    photo_ids = sorted(session.scalars(both), reverse=True)
-    page = photo_ids[offset : offset + limit]
-    photos = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(page)))}
-    items = tuple(
-        PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status)
-        for p in (photos[i] for i in page)
+    both = (intersect(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
+    total = session.scalar(select(func.count()).select_from(both)) or 0
+    rows = session.scalars(
+        select(Photo)
+        .where(Photo.id.in_(select(both.c.photo_id)))
+        .order_by(*NEWEST_TAKEN_FIRST)
+        .offset(offset)
+        .limit(limit)
     )
-    return Page(items, len(photo_ids), offset)
+    items = tuple(PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status) for p in rows)
+    return Page(items, total, offset)
 
 
 # -- history --------------------------------------------------------------------------------------

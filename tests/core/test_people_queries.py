@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from facenet_core.library.browse import all_photos
 from facenet_core.people import edits, queries
 from facenet_core.people.errors import PeopleError
-from facenet_core.store import Person
+from facenet_core.store import Person, Photo
 from tests.core.people_helpers import Small, add_face, add_photo, small_library
 
 
@@ -33,8 +36,8 @@ def test_people_are_listed_named_first_then_by_size(small: Small) -> None:
         assert [p.label for p in people] == [
             "Ada",
             "zed",
-            f"Person {small.u1}",
-            f"Person {small.u2}",
+            f"Unnamed person {small.u1}",
+            f"Unnamed person {small.u2}",
         ]
         ada = people[0]
         assert (ada.faces, ada.confirmed, ada.suggestions) == (3, 2, 1)
@@ -46,12 +49,12 @@ def test_people_are_listed_named_first_then_by_size(small: Small) -> None:
         assert [p.label for p in queries.list_people(s, min_faces=2)] == [
             "Ada",
             "zed",
-            f"Person {small.u1}",
+            f"Unnamed person {small.u1}",
         ]
         assert queries.count_people(s, min_faces=2) == 3
         assert [p.label for p in queries.list_people(s, offset=1, limit=2)] == [
             "zed",
-            f"Person {small.u1}",
+            f"Unnamed person {small.u1}",
         ]
     edits.hide_person(small.lib, small.u1)
     with small.lib.session() as s:
@@ -96,6 +99,46 @@ def test_person_faces_by_kind_and_page(small: Small) -> None:
             queries.person_faces(s, 99)
         with pytest.raises(PeopleError, match="bad page"):
             queries.person_faces(s, small.ada, limit=0)
+
+
+def test_one_count_of_people_says_what_is_listed_and_what_is_left_out(small: Small) -> None:
+    """Ada (named, 3 faces), an unnamed group of 2 and one of 1: with groups of 2 or more
+    shown, the count agrees with the list, and the rest is small or hidden, never lost."""
+    with small.lib.session() as s:
+        count = queries.people_count(s, min_faces=2)
+        assert (count.shown, count.named, count.hidden, count.small) == (2, 1, 0, 1)
+        assert count.shown == len(queries.list_people(s, min_faces=2))
+    edits.hide_person(small.lib, small.u1)
+    with small.lib.session() as s:
+        count = queries.people_count(s, min_faces=2)
+        assert (count.shown, count.named, count.hidden, count.small) == (1, 1, 1, 1)
+        assert count.shown == len(queries.list_people(s, min_faces=2))
+        everyone = queries.list_people(s, min_faces=2, include_hidden=True)
+        assert count.shown + count.hidden == len(everyone)
+        assert count.total == s.query(Person).count()
+
+
+def test_photos_are_listed_by_date_taken_newest_first_undated_last(small: Small) -> None:
+    with small.lib.session() as s, s.begin():
+        old = add_photo(s, 60)
+        old.taken_at = datetime(2021, 5, 2, 10, 0)
+        new = add_photo(s, 61)
+        new.taken_at = datetime(2023, 1, 9, 8, 30)
+        add_face(s, old, s.get(Person, small.ada), "confirmed")
+        add_face(s, new, s.get(Person, small.ada), "auto")
+        old_path, new_path = old.path, new.path
+    with small.lib.session() as s:
+        everything = [p.path for p in all_photos(s).items]
+        undated = sorted(
+            (p for p in everything if p not in (new_path, old_path)),
+            key=lambda path: -s.scalars(select(Photo.id).where(Photo.path == path)).one(),
+        )
+        assert everything == [new_path, old_path, *undated]
+        ada = queries.photos_with_people(s, [small.ada])
+        assert [p.path for p in ada.items][:2] == [new_path, old_path]
+        assert [p.taken_at for p in ada.items][2:] == [None] * (ada.total - 2)
+        second = queries.photos_with_people(s, [small.ada], offset=1, limit=1)
+        assert [p.path for p in second.items] == [old_path] and second.total == ada.total
 
 
 def test_photos_with_all_of_these_people(small: Small) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.main import warm_up
 from app.main_window import MainWindow
 from app.models import ItemRole
-from facenet_core.people.queries import photos_with_people
+from facenet_core.people.queries import person_label, photos_with_people
 from facenet_core.store import Face, Library
 from tests.gui.conftest import shut_down
 
@@ -186,8 +186,8 @@ def test_scan_name_merge_correct_undo_filter_and_settings(qtbot, window, family:
     qtbot.waitUntil(lambda: photos.canvas.pixmap is not None, timeout=20_000)
     boxed = {f.person_id: f.label for f in photos.canvas.faces}
     assert set(pair) <= set(boxed)  # (LFW photos can hold a second, background face)
-    for pid in pair:  # each box is labelled with its person's name ("Unnamed" for a group)
-        assert boxed[pid] == (next(c.name for c in people if c.id == pid) or "Unnamed")
+    for pid in pair:  # each box is labelled with its person's name ("Unnamed person 12")
+        assert boxed[pid] == person_label(pid, next(c.name for c in people if c.id == pid))
 
     # 8. a setting changed in the Settings page is saved into the library
     settings = window.show_view("Settings")
