@@ -91,8 +91,14 @@ def detect(lfw_dir: Path, pairs_file: Path, workers: int) -> None:
     print(f"{n} images, {int(fallback.sum())} fallbacks, {time.perf_counter() - start:.0f} s")
 
 
-def embed(batch: int, threads: int) -> None:
-    """Stage 2: today's chip and embedding, the ArcFace chip and SFace's (RGB), mirror-averaged."""
+CHUNK = 256
+
+
+def embed(batch: int, threads: int, part: int, parts: int) -> None:
+    """Stage 2: today's chip and embedding, the ArcFace chip and SFace's (RGB), mirror-averaged,
+    in chunks of :data:`CHUNK` faces each saved as it is done (``part`` of ``parts``: the
+    chunks this process takes; a chunk already on disk is skipped, so a stopped run resumes).
+    When every chunk is there, they are joined into ``embeddings.npz``."""
     import torch
 
     from facenet_core.imageio import load_image
@@ -110,38 +116,189 @@ def embed(batch: int, threads: int) -> None:
         found["schemes"],
     )
     n = len(paths)
+    chunks = CACHE / "chunks"
+    chunks.mkdir(exist_ok=True)
     dlib_net = Embedder.pretrained(device="cpu", batch_size=batch, flip=True)
-    sface = load_sface()
-    dlib_emb = np.zeros((n, 128), np.float32)
-    sface_emb = np.zeros((n, 128), np.float32)
+    sface = load_sface().fused_for_inference().to(memory_format=torch.channels_last)
     start = time.perf_counter()
     timing = {"dlib": 0.0, "sface": 0.0}
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
+    done = 0
+    for number, lo in enumerate(range(0, n, CHUNK)):
+        target = chunks / f"{lo:05d}.npz"
+        if number % parts != part or target.is_file():
+            continue
+        hi = min(n, lo + CHUNK)
         chips, faces = [], []
         for i in range(lo, hi):
             image = load_image(paths[i])
             box = (float(boxes[i][0]), float(boxes[i][1]), float(boxes[i][2]), float(boxes[i][3]))
-            face = Detection(box, 1.0, landmarks[i].astype(np.float32), str(schemes[i]))  # type: ignore[arg-type]
+            scheme = str(schemes[i])
+            face = Detection(box, 1.0, landmarks[i].astype(np.float32), scheme)  # type: ignore[arg-type]
             chips.append(face_chip(image, face))
             faces.append(arcface_chip(image, face))
         t0 = time.perf_counter()
-        dlib_emb[lo:hi] = dlib_net.embed(np.stack(chips))
+        dlib_emb = dlib_net.embed(np.stack(chips))
         t1 = time.perf_counter()
         with torch.inference_mode():
             x = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2).float()
-            sface_emb[lo:hi] = sface_embeddings(sface, x, flip=True).numpy()
+            parts_out = [
+                sface_embeddings(sface, b.contiguous(memory_format=torch.channels_last))
+                for b in x.split(batch)
+            ]
+            sface_emb = torch.cat(parts_out).numpy()
         t2 = time.perf_counter()
         timing["dlib"] += t1 - t0
         timing["sface"] += t2 - t1
-        if (hi // batch) % 20 == 0 or hi == n:
-            print(f"{hi}/{n} faces, {time.perf_counter() - start:.0f} s", flush=True)
-    np.savez(CACHE / "embeddings.npz", dlib=dlib_emb, sface=sface_emb)
-    per_face = {k: 1000 * v / n for k, v in timing.items()}
-    print(
-        f"{threads} torch thread(s), batch {batch}, mirror-averaged: dlib {per_face['dlib']:.1f} "
-        f"ms/face, SFace {per_face['sface']:.1f} ms/face (machine shared with other jobs)"
+        done += hi - lo
+        np.savez(target.with_suffix(".tmp.npz"), dlib=dlib_emb, sface=sface_emb)
+        target.with_suffix(".tmp.npz").rename(target)
+        print(f"part {part}: faces {lo}-{hi}, {time.perf_counter() - start:.0f} s", flush=True)
+    if done:
+        per_face = {k: 1000 * v / done for k, v in timing.items()}
+        print(
+            f"{threads} torch thread(s), batch {batch}, mirror-averaged: dlib "
+            f"{per_face['dlib']:.1f} ms/face, SFace {per_face['sface']:.1f} ms/face "
+            "(machine shared with other jobs)"
+        )
+    files = [chunks / f"{lo:05d}.npz" for lo in range(0, n, CHUNK)]
+    if all(f.is_file() for f in files):
+        loaded = [np.load(f) for f in files]
+        np.savez(
+            CACHE / "embeddings.npz",
+            dlib=np.concatenate([c["dlib"] for c in loaded]),
+            sface=np.concatenate([c["sface"] for c in loaded]),
+        )
+        print(f"all {n} faces: {CACHE / 'embeddings.npz'}")
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def concatenated(dlib: np.ndarray, sface: np.ndarray, weight: float) -> np.ndarray:
+    """Both unit vectors side by side, SFace's scaled by ``weight``, normalised again: squared
+    distances become ``(d_dlib + weight^2 d_sface) / (1 + weight^2)``."""
+    return _normalise(np.hstack([dlib, weight * sface]))
+
+
+def fit_projection(train: np.ndarray, dim: int, whiten: bool) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of ``train`` rows to ``dim`` components (``whiten``: each scaled to unit variance):
+    the mean and the ``(D, dim)`` matrix."""
+    mean = train.mean(axis=0)
+    _, sv, vt = np.linalg.svd(train - mean, full_matrices=False)
+    basis = vt[:dim].T
+    if whiten:
+        basis = basis / (sv[:dim] / np.sqrt(len(train) - 1))
+    return mean, basis
+
+
+def int8_round_trip(emb: np.ndarray, scale: float) -> np.ndarray:
+    """``facenet_core.quantize``'s scheme at another fixed scale (256 there): one signed byte
+    per component, ``clip(round(x * scale))``, decoded and normalised."""
+    codes = np.clip(np.rint(emb * scale), -128, 127)
+    return _normalise(codes.astype(np.float32) / scale)
+
+
+def score_option(
+    fold_embeddings: list[np.ndarray],
+    arrays: dict[str, np.ndarray],
+    quantized: bool,
+    scale: float = 256.0,
+) -> dict[str, float]:
+    """The LFW protocol where each fold may have its own embeddings (a projection fitted
+    without that fold): thresholds on the other nine folds' pairs, figures on this one."""
+    from facenet_core.metrics import (
+        accuracy_at,
+        best_threshold,
+        far_threshold,
+        squared_distances,
+        val_far,
     )
+    from facenet_core.quantize import dequantize, quantize
+
+    left, right, same, folds = arrays["left"], arrays["right"], arrays["same"], arrays["folds"]
+    accs, vals, errors = [], [], 0
+    for k, emb in zip(np.unique(folds), fold_embeddings, strict=True):
+        if quantized:
+            emb = dequantize(quantize(emb)) if scale == 256.0 else int8_round_trip(emb, scale)
+        dist = squared_distances(emb[left], emb[right])
+        test, train = folds == k, folds != k
+        thr = best_threshold(dist[train], same[train])
+        vthr = far_threshold(dist[train], same[train], 1e-3)
+        acc = accuracy_at(dist[test], same[test], thr)
+        accs.append(acc)
+        vals.append(val_far(dist[test], same[test], vthr)[0])
+        errors += round((1 - acc) * int(test.sum()))
+    acc = np.array(accs)
+    return {
+        "accuracy": float(acc.mean()),
+        "std": float(acc.std(ddof=1)),
+        "sem": float(acc.std(ddof=1) / np.sqrt(len(acc))),
+        "val_at_far_1e3": float(np.mean(vals)),
+        "errors": errors,
+    }
+
+
+def score(json_path: Path | None) -> None:
+    """Stage 3: every option, float and int8-quantised."""
+    found = np.load(CACHE / "detections.npz")
+    arrays = {k: found[k] for k in ("left", "right", "same", "folds")}
+    emb = np.load(CACHE / "embeddings.npz")
+    dlib, sface = emb["dlib"], emb["sface"]
+    folds = np.unique(arrays["folds"])
+    # the images of each fold's pairs (LFW's ten folds share no person)
+    members = []
+    for k in folds:
+        chosen = arrays["folds"] == k
+        members.append(np.unique(np.concatenate([arrays["left"][chosen], arrays["right"][chosen]])))
+    options: list[tuple[str, int, list[np.ndarray]]] = [
+        ("dlib ResNet alone", 128, [dlib] * len(folds)),
+        ("SFace alone (RGB)", 128, [sface] * len(folds)),
+    ]
+    for weight in (0.5, 0.7, 1.0, 1.4):
+        fused = concatenated(dlib, sface, weight)
+        options.append((f"concatenated, SFace weight {weight}", 256, [fused] * len(folds)))
+    for weight in (0.7, 1.0):
+        fused = concatenated(dlib, sface, weight)
+        for whiten in (False, True):
+            per_fold = []
+            for i in range(len(folds)):
+                train = np.concatenate([members[j] for j in range(len(folds)) if j != i])
+                mean, basis = fit_projection(fused[train], 128, whiten)
+                per_fold.append(_normalise((fused - mean) @ basis))
+            name = (
+                f"{'whitened ' if whiten else ''}PCA to 128-D of the weight-{weight} concatenation"
+            )
+            options.append((name, 128, per_fold))
+    rows = []
+    print(
+        "| embedding | bytes/face | accuracy ± SEM (std) | VAL@FAR=1e-3 | errors "
+        "| int8 accuracy | int8 VAL | int8 errors | int8 x512 accuracy | largest component |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, dim, per_fold in options:
+        f = score_option(per_fold, arrays, quantized=False)
+        q = score_option(per_fold, arrays, quantized=True)
+        q512 = score_option(per_fold, arrays, quantized=True, scale=512.0)
+        largest = float(max(np.abs(e).max() for e in per_fold))
+        rows.append(
+            {
+                "option": name,
+                "bytes": dim,
+                "float": f,
+                "int8": q,
+                "int8_scale512": q512,
+                "max_abs": largest,
+            }
+        )
+        print(
+            f"| {name} | {dim} | {100 * f['accuracy']:.2f}% ± {100 * f['sem']:.2f} "
+            f"({100 * f['std']:.2f}) | {100 * f['val_at_far_1e3']:.2f}% | {f['errors']} | "
+            f"{100 * q['accuracy']:.2f}% | {100 * q['val_at_far_1e3']:.2f}% | {q['errors']} | "
+            f"{100 * q512['accuracy']:.2f}% | {largest:.3f} |"
+        )
+    if json_path is not None:
+        json_path.write_text(json.dumps(rows, indent=1))
 
 
 def main() -> None:
@@ -151,16 +308,17 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, default=Path.home() / "datasets/lfw/pairs.txt")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--part", type=int, default=0, help="embed: this process's share")
+    parser.add_argument("--parts", type=int, default=1, help="embed: processes sharing")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.stage == "detect":
         detect(args.lfw_dir.expanduser(), args.pairs.expanduser(), args.workers)
     elif args.stage == "embed":
-        embed(args.batch, args.threads)
+        embed(args.batch, args.threads, args.part, args.parts)
     else:
-        raise SystemExit(f"stage {args.stage} not written yet")
-    _ = json
+        score(args.json)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,42 @@ class SFace(nn.Module):
         # the graph flattens NCHW (dropout is the identity at inference)
         return cast(Tensor, self.bn_fc(self.fc(torch.flatten(x.contiguous(), 1))))
 
+    def fused_for_inference(self) -> nn.Module:
+        """An inference copy with every batch normalisation folded into the convolution or
+        dense layer beside it (the same function up to float rounding, fewer passes over the
+        large early feature maps): convolutions get a bias, ``bn1`` and the last batch norm
+        go into the dense layer."""
+        units: list[nn.Module] = []
+        for unit in self.units():
+            conv = unit.conv
+            scale, shift = _affine(unit.bn)
+            folded = nn.Conv2d(
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                groups=conv.groups,
+                bias=True,
+            )
+            with torch.no_grad():
+                folded.weight.copy_(conv.weight * scale[:, None, None, None])
+                cast(Tensor, folded.bias).copy_(shift)
+            prelu = nn.PReLU(unit.act.num_parameters)
+            prelu.load_state_dict(unit.act.state_dict())
+            units += [folded, prelu]
+        side = INPUT_SIZE // 16
+        in_scale, in_shift = _affine(self.bn1)
+        out_scale, out_shift = _affine(self.bn_fc)
+        per_input = in_scale.repeat_interleave(side * side)
+        fc = nn.Linear(self.fc.in_features, self.fc.out_features)
+        with torch.no_grad():
+            weight = self.fc.weight * per_input[None, :]
+            bias = self.fc.bias + self.fc.weight @ in_shift.repeat_interleave(side * side)
+            fc.weight.copy_(weight * out_scale[:, None])
+            fc.bias.copy_(bias * out_scale + out_shift)
+        return _FoldedSFace(nn.Sequential(*units), fc).eval().requires_grad_(False)
+
     def units(self) -> list[ConvUnit]:
         """Every convolution unit in the order of the ONNX graph."""
         return [self.stem, *(cast(ConvUnit, u) for u in self.blocks)]
@@ -156,6 +192,26 @@ class SFace(nn.Module):
         _copy(self.fc.weight, value(gemm.input[1]), "dense weight")
         _copy(self.fc.bias, value(gemm.input[2]), "dense bias")
         _load_batch_norm(self.bn_fc, bn_fc, value, "fc1")
+
+
+def _affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
+    """A batch norm in eval mode as ``x * scale + shift`` per channel."""
+    mean, var = cast(Tensor, bn.running_mean), cast(Tensor, bn.running_var)
+    scale = bn.weight / torch.sqrt(var + bn.eps)
+    return scale.detach(), (bn.bias - mean * scale).detach()
+
+
+class _FoldedSFace(nn.Module):
+    """:meth:`SFace.fused_for_inference`'s network: convolutions with PReLU, one dense layer."""
+
+    def __init__(self, trunk: nn.Sequential, fc: nn.Linear) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.head = fc
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.trunk((x - PIXEL_MEAN) * PIXEL_SCALE)
+        return cast(Tensor, self.head(torch.flatten(x.contiguous(), 1)))
 
 
 def _load_batch_norm(
@@ -212,7 +268,7 @@ def load_sface(path: Path | None = None) -> SFace:
     return net.eval().requires_grad_(False)
 
 
-def sface_embeddings(net: SFace, faces: Tensor, flip: bool = True) -> Tensor:
+def sface_embeddings(net: nn.Module, faces: Tensor, flip: bool = True) -> Tensor:
     """Unit-length ``(N, 128)`` float32 descriptors of ``(N, 3, 112, 112)`` RGB faces 0-255;
     ``flip``: averaged with the mirror image's descriptor (each normalised first), then
     normalised again, as the dlib path does."""

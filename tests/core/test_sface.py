@@ -136,6 +136,19 @@ def test_equals_onnx_inference_on_real_aligned_faces(
     np.testing.assert_allclose(ours, reference, atol=1e-4, rtol=0)
 
 
+def test_folded_inference_copy_computes_the_same(
+    aligned: tuple[np.ndarray, list[tuple[np.ndarray, Detection]]],
+) -> None:
+    """Batch norms folded into the convolutions and the dense layer: the same descriptors."""
+    faces, _ = aligned
+    net = load_sface()
+    x = torch.from_numpy(faces).permute(0, 3, 1, 2).float()
+    with torch.inference_mode():
+        plain, folded = net(x), net.fused_for_inference()(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.fused_for_inference().modules())
+    torch.testing.assert_close(folded, plain, atol=1e-4, rtol=0)
+
+
 def test_same_person_is_nearer_than_other_people(
     aligned: tuple[np.ndarray, list[tuple[np.ndarray, Detection]]],
     lfw_images: list[Path],
