@@ -86,7 +86,7 @@ def detect(lfw_dir: Path, pairs_file: Path, workers: int) -> None:
         schemes=np.array(schemes),
         fallback=fallback,
         detector=np.array(f"{config.name}/{config.landmarks}"),
-        **arrays,
+        **arrays,  # type: ignore[arg-type]
     )
     print(f"{n} images, {int(fallback.sum())} fallbacks, {time.perf_counter() - start:.0f} s")
 
@@ -229,11 +229,11 @@ def score_option(
         accs.append(acc)
         vals.append(val_far(dist[test], same[test], vthr)[0])
         errors += round((1 - acc) * int(test.sum()))
-    acc = np.array(accs)
+    fold_accuracy = np.array(accs)
     return {
-        "accuracy": float(acc.mean()),
-        "std": float(acc.std(ddof=1)),
-        "sem": float(acc.std(ddof=1) / np.sqrt(len(acc))),
+        "accuracy": float(fold_accuracy.mean()),
+        "std": float(fold_accuracy.std(ddof=1)),
+        "sem": float(fold_accuracy.std(ddof=1) / np.sqrt(len(fold_accuracy))),
         "val_at_far_1e3": float(np.mean(vals)),
         "errors": errors,
     }

@@ -120,12 +120,13 @@ class SFace(nn.Module):
         for unit in self.units():
             conv = unit.conv
             scale, shift = _affine(unit.bn)
+            kernel = conv.kernel_size[0]
             folded = nn.Conv2d(
                 conv.in_channels,
                 conv.out_channels,
-                conv.kernel_size,
-                conv.stride,
-                conv.padding,
+                kernel,
+                conv.stride[0],
+                kernel // 2,
                 groups=conv.groups,
                 bias=True,
             )

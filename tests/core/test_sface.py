@@ -7,6 +7,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -109,7 +110,7 @@ def test_every_weight_of_the_graph_is_loaded() -> None:
     assert net.fc.weight.shape == (SFACE_DIM, 1024 * 7 * 7)
     # dequantised weights and the batch norms' statistics are really there
     assert float(net.fc.weight.abs().mean()) > 0
-    assert float(net.stem.bn.running_var.min()) > 0
+    assert float(cast(torch.Tensor, net.stem.bn.running_var).min()) > 0
 
 
 def test_loaded_once_but_each_caller_gets_its_own_module() -> None:
