@@ -3,6 +3,7 @@
     python bench/fused_embedding.py detect --lfw-dir ~/datasets/lfw --pairs ~/datasets/lfw/pairs.txt
     python bench/fused_embedding.py embed  --lfw-dir ~/datasets/lfw --pairs ~/datasets/lfw/pairs.txt
     python bench/fused_embedding.py score  [--json out.json]
+    python bench/fused_embedding.py logistic [--samples 100000]
 
 Three stages, each cached in ``~/cache/fused-lfw/`` (never in the repository), so that trying
 another way of fusing re-runs neither detection nor the networks:
@@ -337,9 +338,61 @@ def score(json_path: Path | None) -> None:
         json_path.write_text(json.dumps(rows, indent=1))
 
 
+def logistic_fit(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood ``P(same | d) = 1 / (1 + exp((d - centre) / scale))`` (Newton's
+    method on ``a + b d``): the recognition rule's two constants (``people/recognize.py``)."""
+    x = np.stack([np.ones_like(dist), dist], axis=1)
+    y = same.astype(np.float64)
+    beta = np.array([0.0, 0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ beta, -60, 60)))
+        gradient = x.T @ (y - p)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(2), gradient)
+        beta += step
+        if np.abs(step).max() < 1e-10:
+            break
+    a, b = beta
+    return float(-a / b), float(-1.0 / b)
+
+
+def logistic(samples: int, seed: int) -> None:
+    """The recognition rule's logistic (midpoint, width) for dlib and the fused embedding, fitted
+    as for ``recognize.py`` on ``samples`` same-person and ``samples`` different-person pairs of
+    the embedded LFW images."""
+    from facenet_core.metrics import squared_distances
+
+    found = np.load(CACHE / "detections.npz")
+    people = np.array([Path(str(p)).parent.name for p in found["paths"]])
+    emb = np.load(CACHE / "embeddings.npz")
+    rng = np.random.default_rng(seed)
+    _, label = np.unique(people, return_inverse=True)
+    groups = [np.flatnonzero(label == k) for k in range(label.max() + 1)]
+    several = [g for g in groups if len(g) >= 2]
+    weights = np.array([len(g) * (len(g) - 1) for g in several], dtype=np.float64)
+    chosen = rng.choice(len(several), samples, p=weights / weights.sum())
+    same_pairs = np.array([rng.choice(several[c], 2, replace=False) for c in chosen])
+    a = rng.integers(0, len(people), 3 * samples)
+    b = rng.integers(0, len(people), 3 * samples)
+    keep = label[a] != label[b]
+    diff_pairs = np.stack([a[keep], b[keep]], axis=1)[:samples]
+    pairs = np.concatenate([same_pairs, diff_pairs])
+    same = np.concatenate([np.ones(samples, bool), np.zeros(len(diff_pairs), bool)])
+    for name, vectors in (
+        ("dlib ResNet", emb["dlib"]),
+        ("SFace", emb["sface"]),
+        ("fused (weight 1.0)", concatenated(emb["dlib"], emb["sface"], 1.0)),
+    ):
+        dist = squared_distances(vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+        centre, scale = logistic_fit(dist, same)
+        print(f"{name}: CENTRE {centre:.4f}, SCALE {scale:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=("detect", "embed", "score"))
+    parser.add_argument("stage", choices=("detect", "embed", "score", "logistic"))
+    parser.add_argument("--samples", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lfw-dir", type=Path, default=Path.home() / "datasets" / "lfw")
     parser.add_argument("--pairs", type=Path, default=Path.home() / "datasets/lfw/pairs.txt")
     parser.add_argument("--workers", type=int, default=2)
@@ -353,6 +406,8 @@ def main() -> None:
         detect(args.lfw_dir.expanduser(), args.pairs.expanduser(), args.workers)
     elif args.stage == "embed":
         embed(args.batch, args.threads, args.part, args.parts)
+    elif args.stage == "logistic":
+        logistic(args.samples, args.seed)
     else:
         score(args.json)
 
