@@ -388,9 +388,75 @@ def logistic(samples: int, seed: int) -> None:
         print(f"{name}: CENTRE {centre:.4f}, SCALE {scale:.4f}")
 
 
+def cluster(truth_file: Path, thresholds_dlib: str, thresholds_fused: str) -> None:
+    """lfw-mini's clustering truth (one face per image, the one nearest the centre, as
+    ``eval-lfw`` picks it): the project's clustering (``people.cluster.cluster_faces``) of dlib's
+    and the fused embeddings at a sweep of thresholds, BCubed F1 and the number of groups."""
+    import torch
+
+    from facenet_core.evaluation.cluster_metrics import bcubed_scores
+    from facenet_core.evaluation.clusters import read_truth
+    from facenet_core.evaluation.lfw import nearest_centre
+    from facenet_core.models.sface import load_sface, sface_embeddings
+    from facenet_core.people.cluster import ClusterInput, cluster_faces
+    from facenet_core.settings import Settings
+    from facenet_core.vision.align import arcface_chips
+    from facenet_core.vision.embed import Embedder
+    from facenet_core.vision.engines import shared_engines
+    from facenet_core.vision.faces import FaceJob, find_faces
+
+    torch.set_num_threads(1)
+    truth = read_truth(truth_file)
+    root = truth_file.parent / "images"
+    paths = [root / rel for rel, _ in truth]
+    cached = CACHE / f"cluster-{truth_file.parent.name}.npz"
+    if not cached.is_file():
+        from facenet_core.imageio import load_image
+
+        engines = shared_engines()
+        config = engines.detector_config(Settings())
+        job = FaceJob(detector=config, centre_fallback=True)
+        dlib_net = Embedder.pretrained(device="cpu", batch_size=32, flip=True)
+        sface = load_sface().fused_for_inference()
+        dlib_rows, sface_rows = [], []
+        for photo in find_faces(paths, job, 2, detector=engines.detector(config)):
+            i = nearest_centre(photo)
+            dlib_rows.append(dlib_net.embed(photo.chips[i : i + 1])[0])
+            face = arcface_chips(load_image(photo.path), [photo.detections[i]])
+            with torch.inference_mode():
+                x = torch.from_numpy(face).permute(0, 3, 1, 2).float()
+                sface_rows.append(sface_embeddings(sface, x).numpy()[0])
+        np.savez(cached, dlib=np.stack(dlib_rows), sface=np.stack(sface_rows))
+    emb = np.load(cached)
+    names = [name for _, name in truth]
+    n = len(names)
+    options = (
+        ("dlib ResNet", emb["dlib"], thresholds_dlib),
+        ("fused, weight 1.0", concatenated(emb["dlib"], emb["sface"], 1.0), thresholds_fused),
+    )
+    for label, vectors, sweep in options:
+        for threshold in (float(t) for t in sweep.split(",")):
+            inp = ClusterInput(
+                vectors.astype(np.float32), np.arange(n, dtype=np.int64), -np.ones(n, np.int64)
+            )
+            pred = cluster_faces(inp, threshold, exact_knn=True)
+            scores = bcubed_scores(names, pred)
+            groups = len(set(pred[pred != 0].tolist())) + int((pred == 0).sum())
+            print(
+                f"{label}: threshold {threshold:.3f}: BCubed F1 {scores.f1:.4f} "
+                f"(P {scores.precision:.4f}, R {scores.recall:.4f}), {groups} groups "
+                f"({len(set(names))} people)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=("detect", "embed", "score", "logistic"))
+    parser.add_argument("stage", choices=("detect", "embed", "score", "logistic", "cluster"))
+    parser.add_argument(
+        "--truth", type=Path, default=Path("../shared/datasets/lfw-mini/clusters.txt")
+    )
+    parser.add_argument("--dlib-thresholds", default="0.10,0.125,0.15,0.175,0.20")
+    parser.add_argument("--fused-thresholds", default="0.50,0.55,0.60,0.65,0.70,0.75,0.80")
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lfw-dir", type=Path, default=Path.home() / "datasets" / "lfw")
@@ -406,6 +472,8 @@ def main() -> None:
         detect(args.lfw_dir.expanduser(), args.pairs.expanduser(), args.workers)
     elif args.stage == "embed":
         embed(args.batch, args.threads, args.part, args.parts)
+    elif args.stage == "cluster":
+        cluster(args.truth, args.dlib_thresholds, args.fused_thresholds)
     elif args.stage == "logistic":
         logistic(args.samples, args.seed)
     else:
