@@ -1,11 +1,13 @@
 """The fused embedding on the full LFW: dlib's ResNet, SFace, and ways of joining them.
 
-    python bench/fused_embedding.py detect --lfw-dir ~/datasets/lfw --pairs ~/datasets/lfw/pairs.txt
-    python bench/fused_embedding.py embed  --lfw-dir ~/datasets/lfw --pairs ~/datasets/lfw/pairs.txt
-    python bench/fused_embedding.py score  [--json out.json]
-    python bench/fused_embedding.py logistic [--samples 100000]
+    PYTHONPATH=. python bench/fused_embedding.py detect [--lfw-dir ~/datasets/lfw --pairs P]
+    PYTHONPATH=. python bench/fused_embedding.py embed [--part K --parts N]   # N processes
+    PYTHONPATH=. python bench/fused_embedding.py score [--json out.json]
+    PYTHONPATH=. python bench/fused_embedding.py logistic [--samples 100000]
+    PYTHONPATH=. python bench/fused_embedding.py cluster [--truth lfw-mini/clusters.txt]
 
-Three stages, each cached in ``~/cache/fused-lfw/`` (never in the repository), so that trying
+(``PYTHONPATH=.``: the worktree's ``facenet_core``, not the installed one.) Three stages, each
+cached in ``~/cache/fused-lfw/`` (never in the repository), so that trying
 another way of fusing re-runs neither detection nor the networks:
 
 1. ``detect``: the default detector (YuNet boxes, O-Net points, centre-box fallback, exactly as
@@ -17,7 +19,11 @@ another way of fusing re-runs neither detection nor the networks:
    dlib alone, SFace alone, the weighted concatenation at several SFace weights, and 128-D
    projections of the concatenation fitted on the 9 training folds' images only (PCA, and
    PCA with whitening); accuracy, its standard error, VAL@FAR=1e-3, errors, bytes per face, and
-   the same after int8 quantisation.
+   the same after int8 quantisation; SFace's weight also chosen per fold on the other nine.
+
+Two more use the cache: ``logistic`` fits the recognition rule's logistic (midpoint, width) on
+same- and different-person pairs of the embedded images, and ``cluster`` clusters lfw-mini's
+truth faces with the project's clustering at a sweep of thresholds (BCubed F1, groups).
 """
 
 from __future__ import annotations
