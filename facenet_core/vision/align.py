@@ -44,7 +44,24 @@ YUNET_TEMPLATE = np.array(
 )
 
 
-def template_chip(image: np.ndarray, points: np.ndarray, template: np.ndarray) -> np.ndarray:
+# ArcFace's five-point template in 112 x 112 faces (insightface's ``arcface_dst``; the eye
+# centres, nose tip and mouth corners, as MTCNN's O-Net gives them): what SFace was trained on.
+ARCFACE_TEMPLATE = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float64,
+)
+ARCFACE_SIZE = 112
+
+
+def template_chip(
+    image: np.ndarray, points: np.ndarray, template: np.ndarray, size: int = CHIP_SIZE
+) -> np.ndarray:
     """Warp ``image`` so that ``points`` land on ``template`` (chip pixels). Like dlib, a face
     much larger than the chip is first halved (Gaussian pyramid) until at most 2x the chip."""
     m = similarity_transform(points, template)
@@ -56,7 +73,7 @@ def template_chip(image: np.ndarray, points: np.ndarray, template: np.ndarray) -
     return cv2.warpAffine(
         image,
         m,
-        (CHIP_SIZE, CHIP_SIZE),
+        (size, size),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0, 0, 0),
@@ -83,6 +100,27 @@ def face_chip(image: np.ndarray, detection: Detection, size: int = CHIP_SIZE) ->
     points = lib.points([lib.point(round(x), round(y)) for x, y in detection.landmarks])
     shape = lib.full_object_detection(lib.rectangle(x1, y1, x2 - 1, y2 - 1), points)
     return np.asarray(lib.get_face_chip(image, shape, size=size, padding=CHIP_PADDING))
+
+
+def arcface_chip(image: np.ndarray, detection: Detection) -> np.ndarray:
+    """The 112 x 112 RGB face SFace reads (uint8): a similarity transform of the five points
+    onto :data:`ARCFACE_TEMPLATE`, bilinear, black border (a face more than twice the chip's
+    size is first halved, as for today's chips, so that large faces are not aliased).
+
+    MTCNN's and YuNet's five points are the template's own kind. dlib's five (eye corners and
+    the base of the nose) are not: such a face is warped from its dlib chip, where MTCNN's
+    points sit on :data:`MTCNN_TEMPLATE` on average."""
+    if detection.scheme != "dlib5":
+        return template_chip(image, detection.landmarks, ARCFACE_TEMPLATE, ARCFACE_SIZE)
+    chip = face_chip(image, detection)
+    return template_chip(chip, MTCNN_TEMPLATE, ARCFACE_TEMPLATE, ARCFACE_SIZE)
+
+
+def arcface_chips(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
+    """:func:`arcface_chip` of several faces of one image, (N, 112, 112, 3) uint8."""
+    if not detections:
+        return np.zeros((0, ARCFACE_SIZE, ARCFACE_SIZE, 3), dtype=np.uint8)
+    return np.stack([arcface_chip(image, d) for d in detections])
 
 
 def face_chips(image: np.ndarray, detections: Sequence[Detection]) -> np.ndarray:
