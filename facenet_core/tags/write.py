@@ -38,7 +38,7 @@ from facenet_core.tags.iptc import IPTC_EXT
 from facenet_core.tags.keywords import DC, DIGIKAM, LIGHTROOM, MEDIAPRO, MS_PHOTO, PEOPLE
 from facenet_core.tags.model import checked_box, clean_name, name_key
 from facenet_core.tags.orient import stored_size, to_stored
-from facenet_core.tags.rdf import RDF, XmpError, parse_root, parse_xmp
+from facenet_core.tags.rdf import RDF, XmpError, field, parse_root, parse_xmp, text, value_of
 from facenet_core.types import Box
 
 Naming = Literal["ext.xmp", "xmp"]
@@ -155,8 +155,12 @@ def _ours(
     names: list[str],
     image_size: tuple[int, int],
     orientation: int,
+    other_regions: Sequence[Element] = (),
 ) -> tuple[Element, int, int]:
-    """A new ``rdf:Description`` with our regions and names, and the faces written / skipped."""
+    """A new ``rdf:Description`` with our regions and names, and the faces written / skipped.
+
+    ``other_regions`` are MWG regions of other types (pets, focus areas) from the old sidecar,
+    kept as they were written."""
     desc = Element(_R + "Description", {f"{_R}about": ""})
     width, height = image_size
     stored = stored_size(image_size, orientation)
@@ -170,7 +174,7 @@ def _ours(
             skipped += 1
             continue
         boxes.append((name, to_stored(box, orientation)))
-    if boxes:
+    if boxes or other_regions:
         regions = _resource(desc, f"{{{_MWG}}}Regions")
         dims = _resource(regions, f"{{{_MWG}}}AppliedToDimensions")
         _leaf(dims, f"{{{_DIM}}}w", str(stored[0]))
@@ -185,6 +189,8 @@ def _ours(
             for key, value in (("x", (a + c) / 2), ("y", (b + d) / 2), ("w", c - a), ("h", d - b)):
                 _leaf(area, f"{{{_AREA}}}{key}", _num(value))
             _leaf(area, f"{{{_AREA}}}unit", "normalized")
+        bag.extend(other_regions)
+    if boxes:
         info = _resource(desc, f"{{{_MP}}}RegionInfo")
         bag = SubElement(SubElement(info, f"{{{_MPRI}}}Regions"), _R + "Bag")
         for name, (a, b, c, d) in boxes:
@@ -226,7 +232,6 @@ def merge(
         for n in (clean_name(x) for x in [f.name for f in faces] + list(people_without_box))
         if n is not None
     )
-    ours, written, skipped = _ours(faces, names, image_size, orientation)
     prefixes = dict(PREFIXES)
     if old is None:
         root = Element(f"{{{XMP_META}}}xmpmeta", {f"{{{XMP_META}}}xmptk": "FaceNet Photos"})
@@ -243,11 +248,21 @@ def merge(
             uri_s, prefix_s = uri.decode("utf-8", "replace"), prefix.decode("utf-8", "replace")
             if uri_s not in prefixes and prefix_s not in prefixes.values():
                 prefixes[uri_s] = prefix_s
+    descriptions = [d for d in rdf if d.tag == _R + "Description"]
+    other_regions: list[Element] = []
+    home: tuple[Element, int] | None = None  # where our properties go: where the old ones were
+    for desc in descriptions:
+        for index, child in enumerate(list(desc)):
+            if child.tag not in _REPLACED:
+                continue
+            if home is None:
+                home = (desc, index)
+            if child.tag == f"{{{_MWG}}}Regions":
+                other_regions += _non_face_regions(child)
+            desc.remove(child)
+    ours, written, skipped = _ours(faces, names, image_size, orientation, other_regions)
     placed: set[str] = set()
-    for desc in [d for d in rdf if d.tag == _R + "Description"]:
-        for child in list(desc):
-            if child.tag in _REPLACED:
-                desc.remove(child)
+    for desc in descriptions:
         for tag, separator, ours_too in _KEYWORDS:
             for prop in desc.findall(tag):
                 arrays = [a for a in prop if a.tag in (_R + "Bag", _R + "Seq", _R + "Alt")]
@@ -261,16 +276,34 @@ def merge(
                         placed.add(tag)
                 if arrays and all(len(a) == 0 for a in arrays):
                     desc.remove(prop)
-        if len(desc) == 0 and not [k for k in desc.attrib if not k.startswith(_R)]:
-            rdf.remove(desc)
     for tag, _, ours_too in _KEYWORDS:
         values = _keyword_values(tag, names)
         if ours_too and tag not in placed and values:
             _array(ours, tag, "Seq" if tag.endswith("TagsList") else "Bag", values)
-    if len(ours):
+    if home is None and descriptions:
+        home = (descriptions[0], len(descriptions[0]))
+    if home is None:
         rdf.append(ours)
+    else:
+        desc, index = home
+        for offset, child in enumerate(list(ours)):
+            desc.insert(index + offset, child)
+    for desc in descriptions:
+        if len(desc) == 0 and not [k for k in desc.attrib if not k.startswith(_R)]:
+            rdf.remove(desc)
     indent(root, space=" ")
     return _serialise(root, prefixes), written, skipped
+
+
+def _non_face_regions(regions: Element) -> list[Element]:
+    """The MWG regions of other types (pets, barcodes, focus) inside an old ``mwg-rs:Regions``."""
+    kept = []
+    for region_list in regions.iter(f"{{{_MWG}}}RegionList"):
+        for li in (li for arr in region_list for li in arr if li.tag == _R + "li"):
+            kind = text(field(value_of(li), _MWG, "Type"))
+            if kind is not None and kind.strip().casefold() != "face":
+                kept.append(li)
+    return kept
 
 
 def _keyword_values(tag: str, names: Sequence[str]) -> list[str]:
