@@ -114,10 +114,11 @@ def _jpeg(f: BinaryIO) -> list[bytes]:
     packets = [standard] if standard else []
     if extended:
         match = _HAS_EXT.search(standard or b"")
-        guid = match.group(1) if match else None
-        if guid is None and len(extended) == 1:
-            guid = next(iter(extended))
-        if guid in extended:
+        wanted: bytes | None = match.group(1) if match else None
+        if wanted is None and len(extended) == 1:
+            wanted = next(iter(extended))
+        if wanted is not None and wanted in extended:
+            guid = wanted
             buf = bytearray(sizes[guid])
             for offset, data in extended[guid].items():
                 buf[offset : offset + len(data)] = data[: max(0, sizes[guid] - offset)]
