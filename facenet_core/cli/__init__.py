@@ -4,7 +4,7 @@ One module per command group, each with a ``register(subparsers, common)`` funct
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
 undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
-:mod:`.training` (train, models, use-model, reembed). Settings
+:mod:`.tags` (export-tags), :mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 
 Start-up: a group module imports what its commands run (torch and the models for most), so
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from facenet_core import __version__
 from facenet_core.cli.common import EXIT_INTERRUPTED, CliError
 
-GROUPS = ("library", "people", "evaluate", "training")
+GROUPS = ("library", "people", "tags", "evaluate", "training")
 """The command group modules of this package, in the order ``--help`` lists them."""
 
 COMMANDS: dict[str, str] = {
@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
         ),
         "people",
     ),
+    "export-tags": "tags",
     **dict.fromkeys(("eval-lfw", "eval-detect", "eval-clusters", "verify"), "evaluate"),
     **dict.fromkeys(("train", "models", "use-model", "reembed"), "training"),
 }

@@ -80,3 +80,23 @@ def test_a_missing_photo_is_reported_and_the_rest_written(library) -> None:
     result = export_tags(lib, naming="xmp")
     assert result.failed == [(str(folder / "img_2.jpg"), "photo not found")]
     assert (folder / "img_1.xmp").is_file() and result.sidecars_written == 1
+
+
+def test_the_export_tags_command(library, tmp_path: Path, capsys) -> None:
+    import json
+
+    from facenet_core.cli import main
+
+    lib, folder = library
+    db = lib.path
+    lib.close()
+    (folder / "img_2.jpg").unlink()
+    out = tmp_path / "export.json"
+    code = main(["export-tags", "--library", str(db), "--json", str(out)])
+    assert code == 1  # one photo could not be written
+    text = capsys.readouterr()
+    assert "1 sidecars written (2 named faces)" in text.out + text.err
+    assert "img_2.jpg: photo not found" in text.out + text.err
+    data = json.loads(out.read_text())
+    assert data["sidecars_written"] == 1 and data["failed"][0]["reason"] == "photo not found"
+    assert _names(folder / "img_1.jpg") == ["Ada", "Bo"]

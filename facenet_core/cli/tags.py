@@ -1,0 +1,93 @@
+"""Face tag commands: ``export-tags`` (the people named here, written to XMP sidecars)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from facenet_core.cli.common import (
+    EXIT_INTERRUPTED,
+    CliError,
+    ProgressBar,
+    add_json_option,
+    ctrl_c_cancels,
+    open_library,
+    say,
+    write_json,
+)
+from facenet_core.library.export_tags import ExportResult, export_tags
+from facenet_core.progress import CancelToken
+from facenet_core.store import LibraryError, describe_sqlite_error
+
+MAX_LISTED = 20
+
+
+def summary(r: ExportResult) -> list[str]:
+    """The export's counts, and each photo that could not be written with its reason."""
+    lines = [
+        f"{r.sidecars_written} sidecars written ({r.faces_written} named faces), "
+        f"{r.sidecars_unchanged} already up to date, {len(r.failed)} not written, "
+        f"of {r.photos} photos with named people"
+    ]
+    if r.unknown_people:
+        lines.append("no named faces for: " + ", ".join(r.unknown_people))
+    for path, reason in r.failed[:MAX_LISTED]:
+        lines.append(f"  {path}: {reason}")
+    if len(r.failed) > MAX_LISTED:
+        lines.append(f"  ... and {len(r.failed) - MAX_LISTED} more (see --json)")
+    return lines
+
+
+def cmd_export_tags(args: argparse.Namespace) -> int:
+    library = open_library(args, write=False)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        with ctrl_c_cancels(cancel, "after the current photo"):
+            result = export_tags(
+                library,
+                args.people or None,
+                naming=args.naming,
+                reporter=bar,
+                cancel=cancel,
+            )
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(describe_sqlite_error(exc, library.path)) from exc
+    finally:
+        bar.close()
+        library.close()
+    for line in summary(result):
+        say(args, line)
+    write_json(result.to_json_dict(), args.json)
+    if result.cancelled:
+        print("interrupted: run the same export again to finish it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 1 if result.failed else 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "export-tags",
+        parents=[common],
+        help="write the people named here to XMP sidecars beside the photos",
+        description="Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or "
+        "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage and "
+        "People keywords, which digiKam, Lightroom and ExifTool read. Only named people's "
+        "faces are written (not suggestions, not ignored faces). An existing sidecar keeps "
+        "everything else it holds and is backed up as .xmp.bak; photos are never modified. "
+        "PERSON names choose the photos written (each still gets all its named faces). Exit "
+        "status 1 when some photo could not be written (each is listed with its reason).",
+    )
+    p.add_argument("people", nargs="*", metavar="PERSON", help="people whose photos to write")
+    p.add_argument(
+        "--naming",
+        choices=("ext.xmp", "xmp"),
+        default="ext.xmp",
+        help="sidecar name: IMG.jpg.xmp (digiKam, Immich; the default) or IMG.xmp (Lightroom)",
+    )
+    add_json_option(p)
+    p.set_defaults(func=cmd_export_tags)
