@@ -1,0 +1,187 @@
+"""Read the face names other software wrote into photos already in the library (``import-tags``).
+
+For each photo: :func:`facenet_core.tags.read_face_tags` in the photo's displayed frame, regions
+matched to the faces the scan stored (:func:`facenet_core.tags.match.match_regions`), and each
+named match given to the person of that name (one person per normalised name: an existing person
+so named, else a new one), confirmed, through the ordinary edits (so one ``undo`` takes an
+import's person back). A name without a box goes to the photo's face when the photo has exactly
+one. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
+rejected for that person is never changed by an import.
+
+What is not done here yet (see docs/design/face-tags.md): faces made from regions no detector
+found, photo-level person tags for names that cannot be placed, recording that a face's person
+came from a tag, and reading tags during ``scan``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from facenet_core.library.export_tags import orientation_of
+from facenet_core.people.edits import move_faces, name_person
+from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
+from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
+from facenet_core.tags import read_face_tags
+from facenet_core.tags.match import match_regions
+from facenet_core.tags.model import name_key
+
+_CONFIRMED = Assignment.CONFIRMED.value
+
+
+@dataclass
+class ImportResult:
+    """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
+    ``regions_without_face`` regions no stored face matched; ``names_unplaced`` names without a
+    box on photos with more than one face (or none)."""
+
+    photos_read: int = 0
+    photos_with_tags: int = 0
+    regions_found: int = 0
+    names_found: int = 0
+    faces_matched: int = 0
+    faces_named: int = 0
+    faces_kept: int = 0
+    regions_without_face: int = 0
+    names_unplaced: int = 0
+    people_created: int = 0
+    disagreements: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["unreadable"] = [{"photo": p, "reason": r} for p, r in self.unreadable]
+        return data
+
+
+@dataclass(frozen=True)
+class _StoredFace:
+    id: int
+    box: tuple[float, float, float, float]
+    person_id: int | None
+    assignment: str
+    ignored: bool
+
+
+def _in_scope(path: str, roots: Sequence[Path]) -> bool:
+    return not roots or any(Path(path).is_relative_to(r) for r in roots)
+
+
+def import_tags(
+    library: Library,
+    paths: Sequence[Path | str] = (),
+    *,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ImportResult:
+    """Read the tags of the library's photos (below ``paths``; all when empty) into people."""
+    roots = [Path(p).resolve() for p in paths]
+    result = ImportResult()
+    with library.session() as session:
+        photos = [
+            (pid, path, w, h)
+            for pid, path, w, h in session.execute(
+                select(Photo.id, Photo.path, Photo.width, Photo.height)
+                .where(Photo.status == PhotoStatus.DONE.value)
+                .order_by(Photo.path)
+            ).all()
+            if _in_scope(path, roots)
+        ]
+    wanted: dict[str, list[int]] = defaultdict(list)  # name key -> face ids to give to that name
+    spelling: dict[str, str] = {}
+    clock = PhaseClock("import-tags", "read", unit="photo")
+    for done, (photo_id, path, width, height) in enumerate(photos, start=1):
+        if cancel is not None and cancel.cancelled:
+            result.cancelled = True
+            return result
+        result.photos_read += 1
+        reporter(clock.event(done, len(photos), named=result.faces_matched))
+        if not width or not height:
+            continue
+        tags = read_face_tags(path, (width, height), orientation_of(Path(path)))
+        if tags.reason:
+            result.unreadable.append((path, tags.reason))
+        if not tags.regions and not tags.names:
+            continue
+        result.photos_with_tags += 1
+        result.regions_found += len(tags.regions)
+        result.names_found += len(tags.names)
+        result.disagreements += tags.disagreements
+        with library.session() as session:
+            faces = [
+                _StoredFace(f.id, (f.x1, f.y1, f.x2, f.y2), f.person_id, f.assignment, f.is_ignored)
+                for f in session.scalars(select(Face).where(Face.photo_id == photo_id))
+            ]
+        matching = match_regions([r.box for r in tags.regions], [f.box for f in faces])
+        result.regions_without_face += len(matching.unmatched_regions)
+        placed = set()
+        for m in matching.matches:
+            result.faces_matched += 1
+            name = tags.regions[m.region].name
+            if name:
+                placed.add(name_key(name))
+                wanted[name_key(name)].append(faces[m.face].id)
+                spelling.setdefault(name_key(name), name)
+        visible = [f for f in faces if not f.ignored]
+        for name in tags.names_without_box:
+            if len(visible) == 1 and name_key(name) not in placed and not matching.matches:
+                wanted[name_key(name)].append(visible[0].id)
+                spelling.setdefault(name_key(name), name)
+            else:
+                result.names_unplaced += 1
+    _apply(library, wanted, spelling, result)
+    return result
+
+
+def _apply(
+    library: Library,
+    wanted: dict[str, list[int]],
+    spelling: dict[str, str],
+    result: ImportResult,
+) -> None:
+    """Give the faces to their people through the ordinary (undoable) edits."""
+    with library.session() as session:
+        people: dict[str, int] = {}
+        for pid, name in session.execute(
+            select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
+        ):
+            people.setdefault(name_key(name), pid)
+        all_ids = [i for ids in wanted.values() for i in ids]
+        state = {
+            f.id: f for f in session.scalars(select(Face).where(Face.id.in_(all_ids))) if all_ids
+        }
+        rejected = {
+            (face_id, person_id)
+            for face_id, person_id in session.execute(
+                select(FaceRejection.face_id, FaceRejection.person_id).where(
+                    FaceRejection.face_id.in_(all_ids)
+                )
+            )
+        }
+    for key, ids in wanted.items():
+        person_id = people.get(key)
+        movable = []
+        for face_id in dict.fromkeys(ids):
+            face = state[face_id]
+            user_decided = face.is_ignored or face.assignment == _CONFIRMED
+            if user_decided or (person_id is not None and (face_id, person_id) in rejected):
+                result.faces_kept += 1
+            else:
+                movable.append(face_id)
+        if not movable:
+            continue
+        if person_id is None:
+            change = move_faces(library, movable, None)
+            assert change.person_id is not None
+            name_person(library, change.person_id, spelling[key])
+            people[key] = change.person_id
+            result.people_created += 1
+        else:
+            move_faces(library, movable, person_id)
+        result.faces_named += len(movable)
