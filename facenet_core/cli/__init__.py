@@ -4,8 +4,9 @@ One module per command group, each with a ``register(subparsers, common)`` funct
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
 undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
-:mod:`.tags` (export-tags), :mod:`.training` (train, models, use-model, reembed). Settings
-options are generated from :mod:`facenet_core.settings`. Only this package prints.
+:mod:`.tags` (import-tags, export-tags), :mod:`.training` (train, models, use-model,
+reembed). Settings options are generated from :mod:`facenet_core.settings`. Only this package
+prints.
 
 Start-up: a group module imports what its commands run (torch and the models for most), so
 ``main`` builds the parser with the one group that owns the command given (:data:`COMMANDS`, a
@@ -52,7 +53,7 @@ COMMANDS: dict[str, str] = {
         ),
         "people",
     ),
-    "export-tags": "tags",
+    **dict.fromkeys(("import-tags", "export-tags"), "tags"),
     **dict.fromkeys(("eval-lfw", "eval-detect", "eval-clusters", "verify"), "evaluate"),
     **dict.fromkeys(("train", "models", "use-model", "reembed"), "training"),
 }

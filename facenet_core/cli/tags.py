@@ -1,4 +1,5 @@
-"""Face tag commands: ``export-tags`` (the people named here, written to XMP sidecars)."""
+"""Face tag commands: ``import-tags`` (names other software wrote, read into people) and
+``export-tags`` (the people named here, written to XMP sidecars)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from facenet_core.cli.common import (
     CliError,
     ProgressBar,
     add_json_option,
+    busy_error,
     ctrl_c_cancels,
     open_library,
     say,
     write_json,
 )
 from facenet_core.library.export_tags import ExportResult, export_tags
+from facenet_core.library.import_tags import ImportResult, import_tags
 from facenet_core.progress import CancelToken
-from facenet_core.store import LibraryError, describe_sqlite_error
+from facenet_core.store import LibraryBusy, LibraryError, describe_sqlite_error
 
 MAX_LISTED = 20
 
@@ -38,6 +41,50 @@ def summary(r: ExportResult) -> list[str]:
     if len(r.failed) > MAX_LISTED:
         lines.append(f"  ... and {len(r.failed) - MAX_LISTED} more (see --json)")
     return lines
+
+
+def import_summary(r: ImportResult) -> list[str]:
+    """The import's counts, and each photo whose metadata could not be read with its reason."""
+    lines = [
+        f"{r.names_found} names and {r.regions_found} face regions read from "
+        f"{r.photos_with_tags} of {r.photos_read} photos",
+        f"{r.faces_named} faces named ({r.people_created} new people), {r.faces_matched} regions "
+        f"matched to faces, {r.faces_kept} left as you decided them, {r.regions_without_face} "
+        f"regions without a detected face, {r.names_unplaced} names not placed on a face, "
+        f"{r.disagreements} disagreements between formats",
+    ]
+    if r.unreadable:
+        lines.append(f"{len(r.unreadable)} photos whose metadata could not be read:")
+        for path, reason in r.unreadable[:MAX_LISTED]:
+            lines.append(f"  {path}: {reason}")
+        if len(r.unreadable) > MAX_LISTED:
+            lines.append(f"  ... and {len(r.unreadable) - MAX_LISTED} more (see --json)")
+    return lines
+
+
+def cmd_import_tags(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        with library.writer("import-tags"), ctrl_c_cancels(cancel, "after the current photo"):
+            result = import_tags(library, args.paths, reporter=bar, cancel=cancel)
+    except LibraryBusy as exc:
+        raise busy_error(exc) from None
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(describe_sqlite_error(exc, library.path)) from exc
+    finally:
+        bar.close()
+        library.close()
+    for line in import_summary(result):
+        say(args, line)
+    write_json(result.to_json_dict(), args.json)
+    if result.cancelled:
+        print("interrupted: nothing was changed; run it again", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def cmd_export_tags(args: argparse.Namespace) -> int:
@@ -70,6 +117,22 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "import-tags",
+        parents=[common],
+        help="read the face names other programs wrote into photos already in the library",
+        description="Read face regions and person names from the photos' metadata (XMP in the "
+        "file or a sidecar: MWG, IPTC and Microsoft Photo regions, PersonInImage, People "
+        "keywords; Google Takeout JSON; Picasa .picasa.ini), match the regions to the faces "
+        "the scan found, and give each named face to the person of that name (created when "
+        "there is none), confirmed. A name without a box goes to a photo's only face. Faces "
+        "you confirmed, ignored or rejected for that person are never changed. Each step is "
+        "an ordinary edit: undo takes it back. PATH: only photos below these folders.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to read (default: all)")
+    add_json_option(p)
+    p.set_defaults(func=cmd_import_tags)
+
     p = sub.add_parser(
         "export-tags",
         parents=[common],

@@ -100,3 +100,22 @@ def test_the_export_tags_command(library, tmp_path: Path, capsys) -> None:
     data = json.loads(out.read_text())
     assert data["sidecars_written"] == 1 and data["failed"][0]["reason"] == "photo not found"
     assert _names(folder / "img_1.jpg") == ["Ada", "Bo"]
+
+
+def test_the_import_tags_command_confirms_and_keeps_the_users_word(
+    library, tmp_path: Path, capsys
+) -> None:
+    import json
+
+    from facenet_core.cli import main
+
+    lib, _ = library
+    export_tags(lib)
+    db = lib.path
+    lib.close()
+    out = tmp_path / "import.json"
+    assert main(["import-tags", "--library", str(db), "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    # Bo's automatic face becomes confirmed; Ada's two confirmed faces are the user's already
+    assert (data["faces_named"], data["faces_kept"], data["people_created"]) == (1, 2, 0)
+    assert "3 names and 3 face regions read from 2 of 4 photos" in capsys.readouterr().out
