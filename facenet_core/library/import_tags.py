@@ -8,9 +8,10 @@ import's person back). A name without a box goes to the photo's face when the ph
 one. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
 rejected for that person is never changed by an import.
 
-What is not done here yet (see docs/design/face-tags.md): faces made from regions no detector
-found, photo-level person tags for names that cannot be placed, recording that a face's person
-came from a tag, and reading tags during ``scan``.
+``scan`` runs it on the photos it processed (``since`` its start) when the setting "Read face
+tags from photos" is on. What is not done yet (see docs/design/face-tags.md): faces made from
+regions no detector found, photo-level person tags for names that cannot be placed, and recording
+that a face's person came from a tag.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +79,23 @@ def import_tags(
     library: Library,
     paths: Sequence[Path | str] = (),
     *,
+    since: datetime | None = None,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ImportResult:
-    """Read the tags of the library's photos (below ``paths``; all when empty) into people."""
+    """Read the tags of the library's photos (below ``paths``; all when empty; with ``since``
+    only those processed from then on) into people."""
     roots = [Path(p).resolve() for p in paths]
     result = ImportResult()
+    query = select(Photo.id, Photo.path, Photo.width, Photo.height).where(
+        Photo.status == PhotoStatus.DONE.value
+    )
+    if since is not None:
+        query = query.where(Photo.scanned_at >= since)
     with library.session() as session:
         photos = [
             (pid, path, w, h)
-            for pid, path, w, h in session.execute(
-                select(Photo.id, Photo.path, Photo.width, Photo.height)
-                .where(Photo.status == PhotoStatus.DONE.value)
-                .order_by(Photo.path)
-            ).all()
+            for pid, path, w, h in session.execute(query.order_by(Photo.path)).all()
             if _in_scope(path, roots)
         ]
     wanted: dict[str, list[int]] = defaultdict(list)  # name key -> face ids to give to that name

@@ -40,9 +40,10 @@ def folder(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _scan(db: Path, folder: Path) -> Library:
+def _scan(db: Path, folder: Path, read_tags: bool = False) -> Library:
     lib = Library.open(db, create=True)
-    run_scan(lib, [folder], Settings(device="cpu", flip=False, workers=0), recognize=False)
+    settings = Settings(device="cpu", flip=False, workers=0, read_face_tags=read_tags)
+    run_scan(lib, [folder], settings, recognize=False)
     return lib
 
 
@@ -139,3 +140,20 @@ def test_the_users_word_wins_over_an_import(libraries, tmp_path: Path) -> None:
     assert after[moved][2] == "Someone Else"
     assert after[ignored][2] is None
     fresh.close()
+
+
+def test_a_scan_reads_the_tags_of_the_photos_it_processes(
+    folder: Path, libraries, tmp_path: Path
+) -> None:
+    """The setting "Read face tags from photos" (on by default): the scan itself names them."""
+    assert Settings().read_face_tags
+    lib = _scan(tmp_path / "scanning.db", folder, read_tags=True)
+    named = sorted((Path(f[0]).name, f[2]) for f in _faces(lib) if f[2])
+    assert named == sorted((Path(f[0]).name, f[2]) for f in libraries[0])
+    # a second scan processes nothing new, so it reads no tags (an edit made since stays)
+    with lib.session() as s:
+        any_face = s.scalar(select(Face.id).where(Face.person_id.is_not(None)).limit(1))
+    ignore_faces(lib, [any_face])
+    again = run_scan(lib, [folder], Settings(device="cpu", flip=False, workers=0), recognize=False)
+    assert again.tags is not None and again.tags.photos_read == 0
+    lib.close()
