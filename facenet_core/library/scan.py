@@ -111,7 +111,7 @@ def scan(
                     library,
                     [r.path for r in scan_roots],
                     since=tags_since,
-                    reporter=reporter,
+                    reporter=_tags_phase(reporter),
                     cancel=cancel,
                 )
             if recognize and not result.cancelled and not cancel.cancelled:
@@ -187,6 +187,15 @@ def _finish(
                 job.status, job.finished_at, job.counts = status, utcnow(), result.counts()
     except SQLAlchemyError as exc:
         log.warning("could not record the end of scan %d: %s", job_id, exc)
+
+
+def _tags_phase(reporter: Reporter) -> Reporter:
+    """Reading face tags as the scan's ``tags`` phase."""
+
+    def relay(event: Progress) -> None:
+        reporter(dataclasses.replace(event, task="scan", phase="tags"))
+
+    return relay
 
 
 def _people_phase(reporter: Reporter) -> Reporter:
