@@ -156,11 +156,10 @@ def _apply(
         for pid, name in session.execute(
             select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
         ):
-            people.setdefault(name_key(name), pid)
+            if name:
+                people.setdefault(name_key(name), pid)
         all_ids = [i for ids in wanted.values() for i in ids]
-        state = {
-            f.id: f for f in session.scalars(select(Face).where(Face.id.in_(all_ids))) if all_ids
-        }
+        state = {f.id: f for f in session.scalars(select(Face).where(Face.id.in_(all_ids)))}
         rejected = {
             (face_id, person_id)
             for face_id, person_id in session.execute(
