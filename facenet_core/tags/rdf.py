@@ -34,7 +34,13 @@ _ENCODING_DECL = re.compile(rb"(<\?xml[^>]*?)\sencoding=['\"][^'\"]*['\"]")
 
 
 class XmpError(Exception):
-    """XMP that cannot be read; the message is the reason recorded for the photo."""
+    """XMP that cannot be read; the message is the reason recorded for the photo. ``partial``
+    holds the packets that could still be read (a JPEG whose ExtendedXMP is refused keeps its
+    standard packet)."""
+
+    def __init__(self, reason: str, partial: list[bytes] | None = None) -> None:
+        super().__init__(reason)
+        self.partial = partial or []
 
 
 def parse_root(data: bytes) -> Element:

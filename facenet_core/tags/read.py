@@ -42,14 +42,21 @@ def _centre_inside(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 def _read_props(photo: Path, reasons: list[str], sources: list[str]) -> Props:
     props: Props = {}
     try:
-        for packet in embedded_packets(photo):
-            props.update(parse_xmp(packet))
-            if "embedded" not in sources:
-                sources.append("embedded")
+        packets = embedded_packets(photo)
     except XmpError as exc:
         reasons.append(f"embedded XMP: {exc}")
+        packets = exc.partial
     except OSError as exc:
         reasons.append(f"photo unreadable: {exc.strerror or exc}")
+        packets = []
+    for packet in packets:
+        try:
+            props.update(parse_xmp(packet))
+        except XmpError as exc:
+            reasons.append(f"embedded XMP: {exc}")
+            continue
+        if "embedded" not in sources:
+            sources.append("embedded")
     sidecar = find_sidecar(photo)
     if sidecar is not None:
         try:

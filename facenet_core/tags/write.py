@@ -457,6 +457,8 @@ def write_sidecar(
     photo = Path(photo)
     tags = [f if isinstance(f, FaceTag) else FaceTag(f[0], f[1]) for f in faces]
     sidecar = sidecar_path(photo, naming)
+    if image_size[0] <= 0 or image_size[1] <= 0:
+        return WriteResult(photo, sidecar, False, reason="image size unknown")
     merged_again = 0
     for _ in range(RETRIES + 1):
         try:

@@ -79,6 +79,7 @@ def _jpeg(f: BinaryIO) -> list[bytes]:
     standard: bytes | None = None
     extended: dict[bytes, dict[int, bytes]] = {}
     sizes: dict[bytes, int] = {}
+    refused: str | None = None
     while True:
         byte = f.read(1)
         if not byte:
@@ -108,7 +109,9 @@ def _jpeg(f: BinaryIO) -> list[bytes]:
             body = payload[len(_JPEG_EXT) :]
             guid = body[:32]
             full, offset = struct.unpack(">II", body[32:40])
-            _check(full)
+            if full > MAX_PACKET_BYTES:
+                refused = f"ExtendedXMP too large ({full / 2**20:.1f} MiB): left out"
+                continue
             sizes[guid] = full
             extended.setdefault(guid, {})[offset] = body[40:]
     packets = [standard] if standard else []
@@ -123,6 +126,8 @@ def _jpeg(f: BinaryIO) -> list[bytes]:
             for offset, data in extended[guid].items():
                 buf[offset : offset + len(data)] = data[: max(0, sizes[guid] - offset)]
             packets.append(bytes(buf))
+    if refused is not None:
+        raise XmpError(refused, packets)
     return packets
 
 

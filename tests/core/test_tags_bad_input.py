@@ -98,15 +98,21 @@ def test_a_sidecar_of_tens_of_megabytes_is_refused_quickly(photo: Path) -> None:
 
 
 def test_extended_xmp_claiming_tens_of_megabytes_is_refused(photo: Path) -> None:
-    """A JPEG ExtendedXMP chunk that announces a 40 MiB packet is not allocated."""
+    """A JPEG ExtendedXMP chunk that announces a 40 MiB packet is not allocated; the standard
+    packet beside it is still read."""
     data = photo.read_bytes()
+    std = (
+        b"http://ns.adobe.com/xap/1.0/\x00"
+        + sidecar_xmp(region("Ann", 0.5, 0.5, 0.2, 0.2)).encode()
+    )
     body = b"http://ns.adobe.com/xmp/extension/\x00" + b"A" * 32 + struct.pack(">II", 40 * 2**20, 0)
     body += b"<x:xmpmeta/>"
-    segment = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
-    photo.write_bytes(data[:2] + segment + data[2:])
+    segments = b"".join(b"\xff\xe1" + struct.pack(">H", len(b) + 2) + b for b in (std, body))
+    photo.write_bytes(data[:2] + segments + data[2:])
     tags = read_face_tags(photo, (200, 100))
     assert tags.reason is not None and "too large" in tags.reason
     assert MAX_PACKET_BYTES < 40 * 2**20
+    assert [r.name for r in tags.regions] == ["Ann"]
 
 
 def test_regions_outside_empty_negative_or_nan_are_dropped_and_a_straddling_one_clipped(

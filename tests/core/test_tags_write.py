@@ -5,6 +5,7 @@ concurrent edit, and fail cleanly in a folder that cannot be written."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,19 @@ def test_img_xmp_naming(tmp_path: Path) -> None:
     result = write_sidecar(photo, size, 1, FACES, naming="xmp")
     assert result.sidecar == tmp_path / "IMG_0001.xmp" and result.sidecar.is_file()
     assert [r.name for r in read_face_tags(photo, size).regions] == ["Ann Lee", "Bo Chen"]
+
+
+def test_names_with_markup_characters_and_an_unknown_size(tmp_path: Path) -> None:
+    photo, size = make_photo(tmp_path)
+    name = 'Anne & <Bob> "O\'Neil"'
+    assert write_sidecar(photo, size, 1, [FaceTag(name, (40, 30, 100, 110))]).written
+    assert [r.name for r in read_face_tags(photo, size).regions] == [name]
+    if shutil.which("exiftool"):
+        assert (
+            run_exiftool(
+                "-s3", "-XMP-mwg-rs:RegionName", photo.with_name(photo.name + ".xmp")
+            ).strip()
+            == name
+        )
+    refused = write_sidecar(photo, (0, 0), 1, FACES)
+    assert not refused.written and refused.reason == "image size unknown"
