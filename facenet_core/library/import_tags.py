@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from facenet_core.library.export_tags import orientation_of
-from facenet_core.people.edits import move_faces, name_person
+from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
 from facenet_core.tags import read_face_tags
@@ -126,16 +126,23 @@ def import_tags(
         matching = match_regions([r.box for r in tags.regions], [f.box for f in faces])
         result.regions_without_face += len(matching.unmatched_regions)
         placed = set()
+        too_long = {n for n in tags.names if len(n) > MAX_NAME_LENGTH}
+        if too_long:
+            result.unreadable.append((path, f"a name longer than {MAX_NAME_LENGTH} characters"))
         for m in matching.matches:
             result.faces_matched += 1
             name = tags.regions[m.region].name
-            if name:
+            if name and name in too_long:
+                result.names_unplaced += 1
+            elif name:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(faces[m.face].id)
                 spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]
         for name in tags.names_without_box:
-            if len(visible) == 1 and name_key(name) not in placed and not matching.matches:
+            if name in too_long:
+                result.names_unplaced += 1
+            elif len(visible) == 1 and name_key(name) not in placed and not matching.matches:
                 wanted[name_key(name)].append(visible[0].id)
                 spelling.setdefault(name_key(name), name)
             else:

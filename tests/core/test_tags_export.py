@@ -119,3 +119,26 @@ def test_the_import_tags_command_confirms_and_keeps_the_users_word(
     # Bo's automatic face becomes confirmed; Ada's two confirmed faces are the user's already
     assert (data["faces_named"], data["faces_kept"], data["people_created"]) == (1, 2, 0)
     assert "3 names and 3 face regions read from 2 of 4 photos" in capsys.readouterr().out
+
+
+def test_import_survives_absurd_names_and_places_a_lone_name(library) -> None:
+    from facenet_core.library.import_tags import import_tags
+    from facenet_core.tags.write import FaceTag, write_sidecar
+
+    lib, folder = library
+    # photo 3 has one face (Bo's suggestion): a name without a box goes to it
+    write_sidecar(folder / "img_3.jpg", (640, 480), 1, [], ["Cy Diaz"])
+    # photo 1: a region named with 5,000 characters on Ada's face
+    write_sidecar(folder / "img_1.jpg", (640, 480), 1, [FaceTag("x" * 5000, (5, 6, 35, 40))])
+    result = import_tags(lib)
+    assert result.faces_named == 1 and result.people_created == 1
+    assert result.names_unplaced == 1
+    assert any("longer than" in reason for _, reason in result.unreadable)
+    assert _names(folder / "img_3.jpg") == []  # no region: the name went to the face
+    with lib.session() as s:
+        from sqlalchemy import select
+
+        from facenet_core.store import Face
+
+        names = s.execute(select(Person.name).join(Face, Face.person_id == Person.id)).scalars()
+        assert "Cy Diaz" in set(names)
