@@ -49,9 +49,10 @@ def import_summary(r: ImportResult) -> list[str]:
         f"{r.names_found} names and {r.regions_found} face regions read from "
         f"{r.photos_with_tags} of {r.photos_read} photos",
         f"{r.faces_named} faces named ({r.people_created} new people), {r.faces_matched} regions "
-        f"matched to faces, {r.faces_kept} left as you decided them, {r.regions_without_face} "
-        f"regions without a detected face, {r.names_unplaced} names not placed on a face, "
-        f"{r.disagreements} disagreements between formats",
+        f"matched to detected faces, {r.faces_created} faces made from regions, {r.faces_kept} "
+        f"left as you decided them, {r.regions_without_face} regions left without a face, "
+        f"{r.names_unplaced} names not placed on a face, {r.disagreements} disagreements "
+        "between formats",
     ]
     if r.unreadable:
         lines.append(f"{len(r.unreadable)} photos whose metadata could not be read:")
@@ -68,7 +69,9 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     try:
         with library.writer("import-tags"), ctrl_c_cancels(cancel, "after the current photo"):
-            result = import_tags(library, args.paths, reporter=bar, cancel=cancel)
+            result = import_tags(
+                library, args.paths, settings=library.settings(), reporter=bar, cancel=cancel
+            )
     except LibraryBusy as exc:
         raise busy_error(exc) from None
     except LibraryError as exc:
@@ -124,10 +127,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Read face regions and person names from the photos' metadata (XMP in the "
         "file or a sidecar: MWG, IPTC and Microsoft Photo regions, PersonInImage, People "
         "keywords; Google Takeout JSON; Picasa .picasa.ini), match the regions to the faces "
-        "the scan found, and give each named face to the person of that name (created when "
-        "there is none), confirmed. A name without a box goes to a photo's only face. Faces "
-        "you confirmed, ignored or rejected for that person are never changed. Each step is "
-        "an ordinary edit: undo takes it back. PATH: only photos below these folders.",
+        "the scan found (a region no face matches becomes a face), and give each named face to "
+        "the person of that name (created when there is none), confirmed. A name without a "
+        "box goes to a photo's only face. Faces you confirmed, ignored or rejected for that "
+        "person are never changed. Each step is an ordinary edit: undo takes it back. PATH: "
+        "only photos below these folders.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to read (default: all)")
     add_json_option(p)

@@ -8,10 +8,11 @@ import's person back). A name without a box goes to the photo's face when the ph
 one. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
 rejected for that person is never changed by an import.
 
-``scan`` runs it on the photos it processed (``since`` its start) when the setting "Read face
-tags from photos" is on. What is not done yet (see docs/design/face-tags.md): faces made from
-regions no detector found, photo-level person tags for names that cannot be placed, and recording
-that a face's person came from a tag.
+A region no stored face matches becomes a face of its own when ``settings`` are given
+(:mod:`.tag_faces`: landmarks found in the box, aligned and embedded, ``detector = "tag:..."``).
+``scan`` runs all this on the photos it processed (``since`` its start) when the setting "Read
+face tags from photos" is on. Not done yet (see docs/design/face-tags.md): photo-level person
+tags for names that cannot be placed, and recording that a face's *person* came from a tag.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -33,14 +34,19 @@ from facenet_core.tags import read_face_tags
 from facenet_core.tags.match import match_regions
 from facenet_core.tags.model import name_key
 
+if TYPE_CHECKING:
+    from facenet_core.settings import Settings
+    from facenet_core.vision.engines import Engines
+
 _CONFIRMED = Assignment.CONFIRMED.value
 
 
 @dataclass
 class ImportResult:
     """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
-    ``regions_without_face`` regions no stored face matched; ``names_unplaced`` names without a
-    box on photos with more than one face (or none)."""
+    ``faces_created`` faces made from regions no stored face matched, ``regions_without_face``
+    such regions left without a face; ``names_unplaced`` names without a box on photos with more
+    than one face (or none)."""
 
     photos_read: int = 0
     photos_with_tags: int = 0
@@ -49,6 +55,7 @@ class ImportResult:
     faces_matched: int = 0
     faces_named: int = 0
     faces_kept: int = 0
+    faces_created: int = 0
     regions_without_face: int = 0
     names_unplaced: int = 0
     people_created: int = 0
@@ -80,11 +87,19 @@ def import_tags(
     paths: Sequence[Path | str] = (),
     *,
     since: datetime | None = None,
+    settings: Settings | None = None,
+    engines: Engines | None = None,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ImportResult:
     """Read the tags of the library's photos (below ``paths``; all when empty; with ``since``
-    only those processed from then on) into people."""
+    only those processed from then on) into people. With ``settings``, regions no stored face
+    matches become faces (embedded with those settings' device and batch size)."""
+    maker = None
+    if settings is not None:
+        from facenet_core.library.tag_faces import TagFaceMaker  # torch: only when needed
+
+        maker = TagFaceMaker(library, settings, engines)
     roots = [Path(p).resolve() for p in paths]
     result = ImportResult()
     query = select(Photo.id, Photo.path, Photo.width, Photo.height).where(
@@ -124,7 +139,14 @@ def import_tags(
                 for f in session.scalars(select(Face).where(Face.photo_id == photo_id))
             ]
         matching = match_regions([r.box for r in tags.regions], [f.box for f in faces])
-        result.regions_without_face += len(matching.unmatched_regions)
+        created: list[tuple[int, int]] = []  # (region, new face id)
+        if maker is not None and matching.unmatched_regions:
+            lonely = [tags.regions[i] for i in matching.unmatched_regions]
+            made = maker.make(photo_id, Path(path), lonely)
+            pairs = zip(matching.unmatched_regions, made, strict=True)
+            created = [(r, f) for r, f in pairs if f is not None]
+        result.faces_created += len(created)
+        result.regions_without_face += len(matching.unmatched_regions) - len(created)
         placed = set()
         too_long = {n for n in tags.names if len(n) > MAX_NAME_LENGTH}
         if too_long:
@@ -137,6 +159,12 @@ def import_tags(
             elif name:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(faces[m.face].id)
+                spelling.setdefault(name_key(name), name)
+        for region_index, face_id in created:
+            name = tags.regions[region_index].name
+            if name and name not in too_long:
+                placed.add(name_key(name))
+                wanted[name_key(name)].append(face_id)
                 spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]
         for name in tags.names_without_box:

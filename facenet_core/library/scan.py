@@ -111,6 +111,8 @@ def scan(
                     library,
                     [r.path for r in scan_roots],
                     since=tags_since,
+                    settings=settings,
+                    engines=engines,
                     reporter=_tags_phase(reporter),
                     cancel=cancel,
                 )

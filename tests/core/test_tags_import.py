@@ -157,3 +157,33 @@ def test_a_scan_reads_the_tags_of_the_photos_it_processes(
     again = run_scan(lib, [folder], Settings(device="cpu", flip=False, workers=0), recognize=False)
     assert again.tags is not None and again.tags.photos_read == 0
     lib.close()
+
+
+def test_a_region_the_detector_missed_becomes_a_named_face(lfw_mini: Path, tmp_path: Path) -> None:
+    """With faces too small for the detector's settings nothing is found; the tagged region
+    becomes a face (landmarks in its box, embedded), marked as from a tag, and named."""
+    from facenet_core.store import Embedding, unpack_landmarks
+    from facenet_core.tags.write import FaceTag, write_sidecar
+
+    folder = tmp_path / "missed"
+    folder.mkdir()
+    source = sorted((lfw_mini / "images").glob("*/*.jpg"))[0]
+    photo = folder / "face.jpg"
+    Image.open(source).save(photo)
+    settings = Settings(device="cpu", flip=False, workers=0, min_face_size=2000)
+    lib = Library.open(tmp_path / "lib.db", create=True)
+    run_scan(lib, [folder], settings, recognize=False)  # reads no tags yet: there are none
+    assert _faces(lib) == []
+    box = (70.0, 65.0, 180.0, 190.0)  # the LFW face, centred in its 250 x 250 photo
+    assert write_sidecar(photo, (250, 250), 1, [FaceTag("Ann Lee", box)]).written
+    result = import_tags(lib, settings=settings)
+    assert (result.faces_created, result.faces_named, result.regions_without_face) == (1, 1, 0)
+    with lib.session() as s:
+        (face,) = s.scalars(select(Face)).all()
+        assert face.detector == "tag:mwg" and face.assignment == "confirmed"
+        assert face.person is not None and face.person.name == "Ann Lee"
+        assert (face.x1, face.y1, face.x2, face.y2) == box
+        points = np.array(unpack_landmarks(face.landmarks))
+        assert ((points >= (70, 65)) & (points <= (180, 190))).all()
+        assert s.scalar(select(Embedding.face_id).where(Embedding.face_id == face.id))
+    lib.close()
