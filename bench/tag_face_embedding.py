@@ -1,6 +1,6 @@
 """How close is a face made from a tag region to the same face found by the detector?
 
-    python bench/tag_face_embedding.py [--every 60] [--count 15] [--grow 0.1]
+    python bench/tag_face_embedding.py [--every 60] [--count 15] [--grow 0.1] [--predictor-only]
 
 For lfw-mini photos (every Nth): the detector's (YuNet) largest face is aligned on its own
 landmarks and embedded; the same face is then taken as a tag region would give it, the
@@ -21,6 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from facenet_core.imageio import load_image
+from facenet_core.library.tag_faces import TagFaceMaker
+from facenet_core.settings import Settings
 from facenet_core.vision.align import face_chip
 from facenet_core.vision.detectors import YunetDetector
 from facenet_core.vision.embed import Embedder
@@ -34,11 +36,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=60)
     parser.add_argument("--count", type=int, default=15)
     parser.add_argument("--grow", type=float, default=0.1)
+    parser.add_argument("--predictor-only", action="store_true")
     args = parser.parse_args()
     paths = sorted(LFW_MINI.glob("*/*.jpg"))[:: args.every][: args.count]
     detector = YunetDetector(0.5, device="cpu", max_side=None, min_face_size=30)
     embedder = Embedder.pretrained(device="cpu", flip=False)
     predictor = LandmarkPredictor()
+    maker = TagFaceMaker(None, Settings(device="cpu", flip=False))  # type: ignore[arg-type]
     distances = []
     for path in paths:
         image = load_image(path)
@@ -50,7 +54,10 @@ def main() -> None:
         gx, gy = args.grow * (x2 - x1), args.grow * (y2 - y1)
         h, w = image.shape[:2]
         region = (max(0.0, x1 - gx), max(0.0, y1 - gy), min(w, x2 + gx), min(h, y2 + gy))
-        tagged = predictor.detection(image, region, 1.0)
+        if args.predictor_only:
+            tagged = predictor.detection(image, region, 1.0)
+        else:
+            tagged = maker.detection(image, region)
         a, b = embedder.embed(np.stack([face_chip(image, face), face_chip(image, tagged)]))
         distances.append(float(np.sum((a - b) ** 2)))
     print(
