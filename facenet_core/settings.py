@@ -279,6 +279,14 @@ class Settings:
         help="faces the detector was less sure of are not grouped (MTCNN: 0 to 1)",
         group="People",
     )
+    read_face_tags: bool = setting(
+        True,
+        kind="bool",
+        title="Read face tags from photos",
+        help="scan reads the face names other programs wrote into new and changed photos (XMP "
+        "regions and People keywords, Google Takeout, Picasa) and names those faces; yours win",
+        group="People",
+    )
     # -- performance -----------------------------------------------------------------------------
     device: str = setting(
         "auto",

@@ -4,8 +4,9 @@ One module per command group, each with a ``register(subparsers, common)`` funct
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
 undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
-:mod:`.privacy` (forget), :mod:`.training` (train, models, use-model, reembed). Settings
-options are generated from :mod:`facenet_core.settings`. Only this package prints.
+:mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags), :mod:`.training` (train,
+models, use-model, reembed). Settings options are generated from :mod:`facenet_core.settings`.
+Only this package prints.
 
 Start-up: the command line answers at once where no model is needed. A group module imports what
 its commands run (torch and the models for ``train``), so ``main`` builds the parser with the one
@@ -28,7 +29,7 @@ from collections.abc import Sequence
 from facenet_core import __version__
 from facenet_core.errors import UserError, explain
 
-GROUPS = ("library", "people", "privacy", "evaluate", "training")
+GROUPS = ("library", "people", "privacy", "tags", "evaluate", "training")
 """The command group modules of this package, in the order ``--help`` lists them."""
 
 _TABLE: tuple[tuple[str, str, str], ...] = (
@@ -58,6 +59,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("undo", "people", "undo your last edit (repeatable)"),
     ("redo", "people", "make again the edit you undid last (until a new edit)"),
     ("forget", "privacy", "forget a person, faces or the whole library for good (no undo)"),
+    (
+        "import-tags",
+        "tags",
+        "read the face names other programs wrote into photos already in the library",
+    ),
+    ("export-tags", "tags", "write the people named here to XMP sidecars beside the photos"),
     ("eval-lfw", "evaluate", "LFW verification accuracy, 10-fold protocol (FaceNet section 4)"),
     (
         "eval-clusters",

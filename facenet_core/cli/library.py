@@ -31,6 +31,7 @@ from facenet_core.cli.common import (
     write_json,
 )
 from facenet_core.cli.people import RECOGNITION, people_line, recognition_line
+from facenet_core.cli.tags import import_summary
 from facenet_core.library.result import ScanResult
 from facenet_core.people.queries import people_count
 from facenet_core.progress import CancelToken
@@ -103,6 +104,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     for line in summary(result):
         say(args, line)
+    tags = result.tags
+    if tags is not None and (tags.photos_with_tags or tags.unreadable):
+        for line in import_summary(tags):
+            say(args, "face tags: " + line if not line.startswith(" ") else line)
     if result.people is not None:
         say(args, recognition_line(result.people.to_json_dict()))
     write_json(result.to_json_dict(), args.json)
@@ -284,7 +289,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "stopping at once",
     )
     add_json_option(p)
-    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION])
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags"])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

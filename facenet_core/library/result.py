@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from facenet_core.library.import_tags import ImportResult
 from facenet_core.people.jobs import RecognizeReport
 
 
@@ -22,7 +23,8 @@ class ScanResult:
     moved-while-pending and resumed ones); ``photos_failed`` also counts those that turned out to
     be unreadable then. ``photos_pending``: photos below the roots still waiting (non-zero only
     after a cancel or a failure). ``people``: what recognising the new faces did (None when it
-    did not run).
+    did not run). ``tags``: what reading the face tags of the processed photos did (None when the
+    setting is off).
     """
 
     photos_found: int = 0
@@ -44,9 +46,13 @@ class ScanResult:
     seconds: float = 0.0
     cancelled: bool = False
     people: RecognizeReport | None = None
+    tags: ImportResult | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.tags is not None:
+            data["tags"] = self.tags.to_json_dict()
+        return data
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if type(v) is int}

@@ -2,8 +2,10 @@
 
 ``scan(library, roots, settings, reporter=..., cancel=...)`` is the long job: phase 1
 (:mod:`.plan`) writes down what changed on disk, phase 2 (:mod:`.ingest`) finds, embeds and stores
-the faces of every pending photo, a third step (:func:`facenet_core.people.jobs.recognize_new`)
-finds people for the new faces, and a last step makes the face thumbnails match the faces
+the faces of every pending photo, then the face names other programs wrote into those photos are
+read into people (:func:`facenet_core.library.import_tags.import_tags`, when the setting is on), a
+next step (:func:`facenet_core.people.jobs.recognize_new`) finds people for the new faces (the
+imported names among the known people), and a last step makes the face thumbnails match the faces
 (:mod:`.thumbs`). A :class:`~facenet_core.store.ScanJob` row records each run, so a run that died
 is noticed (marked ``crashed``) and the next scan resumes from the pending photos. Bad files never
 stop a scan: each is recorded as ``failed`` with a reason a person understands.
@@ -27,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from facenet_core.library.import_tags import import_tags
 from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
@@ -82,6 +85,7 @@ def scan(
         reporter(Progress(task="scan", phase="wait", done=0, message=message))
 
     result = ScanResult()
+    tags_since = utcnow()  # the photos this scan processes are read for face tags
     with library.writer("scan", wait=wait, on_wait=waiting):
         scan_roots = _roots(library, given)
         with library.write() as session:
@@ -102,6 +106,16 @@ def scan(
                 queue = list(pending_photos(library, scan_roots))
                 if queue:
                     _find_faces(library, queue, settings, engines, result, reporter, cancel)
+            if settings.read_face_tags and not result.cancelled and not cancel.cancelled:
+                result.tags = import_tags(
+                    library,
+                    [r.path for r in scan_roots],
+                    since=tags_since,
+                    settings=settings,
+                    engines=engines,
+                    reporter=_tags_phase(reporter),
+                    cancel=cancel,
+                )
             if recognize and not result.cancelled and not cancel.cancelled:
                 result.people = recognize_new(
                     library, settings, reporter=_people_phase(reporter), cancel=cancel
@@ -175,6 +189,15 @@ def _finish(
                 job.status, job.finished_at, job.counts = status, utcnow(), result.counts()
     except SQLAlchemyError as exc:
         log.warning("could not record the end of scan %d: %s", job_id, exc)
+
+
+def _tags_phase(reporter: Reporter) -> Reporter:
+    """Reading face tags as the scan's ``tags`` phase."""
+
+    def relay(event: Progress) -> None:
+        reporter(dataclasses.replace(event, task="scan", phase="tags"))
+
+    return relay
 
 
 def _people_phase(reporter: Reporter) -> Reporter:

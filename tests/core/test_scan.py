@@ -47,7 +47,7 @@ def scan(library: Path, folder: Path, workers: int = 0) -> ScanResult:
         settings = Settings(device="cpu", flip=False, workers=workers)
         result = run_scan(lib, [folder], settings, reporter=events.append)
     assert events and events[-1].task == "scan"
-    assert events[-1].phase in ("walk", "faces") or events[-1].phase.startswith("people: ")
+    assert events[-1].phase in ("walk", "faces", "tags") or events[-1].phase.startswith("people: ")
     return result
 
 

@@ -1,0 +1,160 @@
+"""Face tag commands: ``import-tags`` (names other software wrote, read into people) and
+``export-tags`` (the people named here, written to XMP sidecars)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from facenet_core.cli.common import (
+    EXIT_INTERRUPTED,
+    CliError,
+    ProgressBar,
+    add_json_option,
+    busy_error,
+    ctrl_c_cancels,
+    open_library,
+    say,
+    write_json,
+)
+from facenet_core.library.export_tags import ExportResult, export_tags
+from facenet_core.library.import_tags import ImportResult, import_tags
+from facenet_core.progress import CancelToken
+from facenet_core.store import LibraryBusy, LibraryError, describe_sqlite_error
+
+MAX_LISTED = 20
+
+
+def summary(r: ExportResult) -> list[str]:
+    """The export's counts, and each photo that could not be written with its reason."""
+    lines = [
+        f"{r.sidecars_written} sidecars written ({r.faces_written} named faces), "
+        f"{r.sidecars_unchanged} already up to date, {len(r.failed)} not written, "
+        f"of {r.photos} photos with named people"
+    ]
+    if r.unknown_people:
+        lines.append("no named faces for: " + ", ".join(r.unknown_people))
+    for path, reason in r.failed[:MAX_LISTED]:
+        lines.append(f"  {path}: {reason}")
+    if len(r.failed) > MAX_LISTED:
+        lines.append(f"  ... and {len(r.failed) - MAX_LISTED} more (see --json)")
+    return lines
+
+
+def import_summary(r: ImportResult) -> list[str]:
+    """The import's counts, and each photo whose metadata could not be read with its reason."""
+    lines = [
+        f"{r.names_found} names and {r.regions_found} face regions read from "
+        f"{r.photos_with_tags} of {r.photos_read} photos",
+        f"{r.faces_named} faces named ({r.people_created} new people), {r.faces_matched} regions "
+        f"matched to detected faces, {r.faces_created} faces made from regions, {r.faces_kept} "
+        f"left as you decided them, {r.regions_without_face} regions left without a face, "
+        f"{r.names_unplaced} names not placed on a face, {r.disagreements} disagreements "
+        "between formats",
+    ]
+    if r.unreadable:
+        lines.append(f"{len(r.unreadable)} photos whose metadata could not be read:")
+        for path, reason in r.unreadable[:MAX_LISTED]:
+            lines.append(f"  {path}: {reason}")
+        if len(r.unreadable) > MAX_LISTED:
+            lines.append(f"  ... and {len(r.unreadable) - MAX_LISTED} more (see --json)")
+    return lines
+
+
+def cmd_import_tags(args: argparse.Namespace) -> int:
+    library = open_library(args)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        with library.writer("import-tags"), ctrl_c_cancels(cancel, "after the current photo"):
+            result = import_tags(
+                library, args.paths, settings=library.settings(), reporter=bar, cancel=cancel
+            )
+    except LibraryBusy as exc:
+        raise busy_error(exc) from None
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(describe_sqlite_error(exc, library.path)) from exc
+    finally:
+        bar.close()
+        library.close()
+    for line in import_summary(result):
+        say(args, line)
+    write_json(result.to_json_dict(), args.json)
+    if result.cancelled:
+        print("interrupted: nothing was changed; run it again", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_export_tags(args: argparse.Namespace) -> int:
+    library = open_library(args, write=False)
+    bar = ProgressBar()
+    cancel = CancelToken()
+    try:
+        with ctrl_c_cancels(cancel, "after the current photo"):
+            result = export_tags(
+                library,
+                args.people or None,
+                naming=args.naming,
+                reporter=bar,
+                cancel=cancel,
+            )
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(describe_sqlite_error(exc, library.path)) from exc
+    finally:
+        bar.close()
+        library.close()
+    for line in summary(result):
+        say(args, line)
+    write_json(result.to_json_dict(), args.json)
+    if result.cancelled:
+        print("interrupted: run the same export again to finish it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 1 if result.failed else 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "import-tags",
+        parents=[common],
+        help="read the face names other programs wrote into photos already in the library",
+        description="Read face regions and person names from the photos' metadata (XMP in the "
+        "file or a sidecar: MWG, IPTC and Microsoft Photo regions, PersonInImage, People "
+        "keywords; Google Takeout JSON; Picasa .picasa.ini), match the regions to the faces "
+        "the scan found (a region no face matches becomes a face), and give each named face to "
+        "the person of that name (created when there is none), confirmed. A name without a "
+        "box goes to a photo's only face. Faces you confirmed, ignored or rejected for that "
+        "person are never changed. Each step is an ordinary edit: undo takes it back. PATH: "
+        "only photos below these folders.",
+    )
+    p.add_argument("paths", nargs="*", metavar="PATH", help="folders to read (default: all)")
+    add_json_option(p)
+    p.set_defaults(func=cmd_import_tags)
+
+    p = sub.add_parser(
+        "export-tags",
+        parents=[common],
+        help="write the people named here to XMP sidecars beside the photos",
+        description="Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or "
+        "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage and "
+        "People keywords, which digiKam, Lightroom and ExifTool read. Only named people's "
+        "faces are written (not suggestions, not ignored faces). An existing sidecar keeps "
+        "everything else it holds and is backed up as .xmp.bak; photos are never modified. "
+        "PERSON names choose the photos written (each still gets all its named faces). Exit "
+        "status 1 when some photo could not be written (each is listed with its reason).",
+    )
+    p.add_argument("people", nargs="*", metavar="PERSON", help="people whose photos to write")
+    p.add_argument(
+        "--naming",
+        choices=("ext.xmp", "xmp"),
+        default="ext.xmp",
+        help="sidecar name: IMG.jpg.xmp (digiKam, Immich; the default) or IMG.xmp (Lightroom)",
+    )
+    add_json_option(p)
+    p.set_defaults(func=cmd_export_tags)

@@ -1,0 +1,118 @@
+"""Write the people named in the library to XMP sidecars beside the photos (``export-tags``).
+
+Only named people's faces are written: a face the user ignored, a suggestion not yet answered and
+faces of unnamed people are not. Choosing people chooses *photos* (those showing one of them);
+each photo's sidecar then gets every named face it holds, since a sidecar's people parts are
+replaced as a whole (:mod:`facenet_core.tags.write`). Originals are never modified. Each photo's
+problem (a folder that cannot be written, a sidecar another program keeps changing, an unreadable
+one) is recorded with its reason, and the job goes on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import select
+
+from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
+from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.tags.model import name_key
+from facenet_core.tags.write import FaceTag, Naming, write_sidecar
+
+_EXIF_ORIENTATION = 0x0112
+_WRITTEN = (Assignment.AUTO.value, Assignment.CONFIRMED.value)
+
+
+@dataclass
+class ExportResult:
+    """What an export did: sidecars written or already up to date, faces written, and each photo
+    that could not be written with its reason."""
+
+    photos: int = 0
+    sidecars_written: int = 0
+    sidecars_unchanged: int = 0
+    faces_written: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    unknown_people: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failed"] = [{"photo": p, "reason": r} for p, r in self.failed]
+        return data
+
+
+def orientation_of(path: Path) -> int:
+    """The EXIF orientation of a photo (1 when it has none or cannot be read)."""
+    try:
+        with Image.open(path) as img:
+            value = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def export_tags(
+    library: Library,
+    people: Sequence[str] | None = None,
+    *,
+    naming: Naming = "ext.xmp",
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ExportResult:
+    """Write sidecars for the photos of ``people`` (names; None: every named person)."""
+    result = ExportResult()
+    wanted = None if people is None else {name_key(n) for n in people}
+    with library.session() as session:
+        rows = session.execute(
+            select(Photo.path, Photo.width, Photo.height, Face.x1, Face.y1, Face.x2, Face.y2)
+            .add_columns(Person.name)
+            .join(Face, Face.photo_id == Photo.id)
+            .join(Person, Person.id == Face.person_id)
+            .where(Person.name.is_not(None), Face.is_ignored.is_(False))
+            .where(Face.assignment.in_(_WRITTEN))
+            .order_by(Photo.path, Face.x1)
+        ).all()
+    photos: dict[str, list[FaceTag]] = defaultdict(list)
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    names_seen: set[str] = set()
+    for path, width, height, x1, y1, x2, y2, name in rows:
+        photos[path].append(FaceTag(name, (x1, y1, x2, y2)))
+        sizes[path] = (width, height)
+        names_seen.add(name_key(name))
+    if wanted is not None:
+        result.unknown_people = sorted(n for n in people or () if name_key(n) not in names_seen)
+        photos = {
+            p: faces
+            for p, faces in photos.items()
+            if any(name_key(f.name) in wanted for f in faces)
+        }
+    clock = PhaseClock("export-tags", "sidecars", unit="photo")
+    total = len(photos)
+    for done, (path_text, faces) in enumerate(sorted(photos.items()), start=1):
+        if cancel is not None and cancel.cancelled:
+            result.cancelled = True
+            break
+        path = Path(path_text)
+        result.photos += 1
+        width, height = sizes[path_text]
+        if not path.is_file():
+            result.failed.append((path_text, "photo not found"))
+        elif not width or not height:
+            result.failed.append((path_text, "size unknown (scan the photo again)"))
+        else:
+            outcome = write_sidecar(path, (width, height), orientation_of(path), faces, (), naming)
+            if outcome.written:
+                result.sidecars_written += 1
+                result.faces_written += outcome.faces_written
+            elif outcome.reason == "already up to date":
+                result.sidecars_unchanged += 1
+            else:
+                result.failed.append((path_text, outcome.reason or "not written"))
+        reporter(clock.event(done, total, written=result.sidecars_written))
+    return result
