@@ -19,10 +19,12 @@ from facenet_core.cli.common import (
     say,
     write_json,
 )
-from facenet_core.library.export_tags import ExportResult, export_tags
+from facenet_core.library.export_tags import ExportResult, export_tags, set_never_export
 from facenet_core.library.import_tags import ImportResult, import_tags
+from facenet_core.people.errors import PeopleError
+from facenet_core.people.queries import person_label, resolve_person
 from facenet_core.progress import CancelToken
-from facenet_core.store import LibraryBusy, LibraryError, describe_sqlite_error
+from facenet_core.store import LibraryBusy, LibraryError, Person, describe_sqlite_error
 
 MAX_LISTED = 20
 
@@ -91,6 +93,8 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
 
 
 def cmd_export_tags(args: argparse.Namespace) -> int:
+    if args.never or args.allow:
+        return _never_export(args)
     library = open_library(args, write=False)
     bar = ProgressBar()
     cancel = CancelToken()
@@ -119,6 +123,30 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _never_export(args: argparse.Namespace) -> int:
+    """``export-tags --never PERSON`` / ``--allow PERSON``: the list of people never written."""
+    library = open_library(args)
+    try:
+        with library.session() as session:
+            try:
+                never = [resolve_person(session, p) for p in args.never or ()]
+                allow = [resolve_person(session, p) for p in args.allow or ()]
+            except PeopleError as exc:
+                raise CliError(str(exc)) from exc
+        if never:
+            set_never_export(library, never, True)
+        current = set_never_export(library, allow, False)
+        with library.session() as session:
+            names = [
+                person_label(pid, session.get(Person, pid).name)  # type: ignore[union-attr]
+                for pid in sorted(current)
+            ]
+    finally:
+        library.close()
+    say(args, "never written to photos: " + (", ".join(names) if names else "nobody"))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "import-tags",
@@ -144,7 +172,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description="Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or "
         "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage and "
         "People keywords, which digiKam, Lightroom and ExifTool read. Only named people's "
-        "faces are written (not suggestions, not ignored faces). An existing sidecar keeps "
+        "faces are written (not suggestions, not ignored faces, not hidden people, not the "
+        "people on the --never list). An existing sidecar keeps "
         "everything else it holds and is backed up as .xmp.bak; photos are never modified. "
         "PERSON names choose the photos written (each still gets all its named faces). Exit "
         "status 1 when some photo could not be written (each is listed with its reason).",
@@ -156,5 +185,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="ext.xmp",
         help="sidecar name: IMG.jpg.xmp (digiKam, Immich; the default) or IMG.xmp (Lightroom)",
     )
+    p.add_argument(
+        "--never",
+        nargs="+",
+        metavar="PERSON",
+        help="never write these people to photos (kept in the library; exports nothing now)",
+    )
+    p.add_argument("--allow", nargs="+", metavar="PERSON", help="take people off the --never list")
     add_json_option(p)
     p.set_defaults(func=cmd_export_tags)

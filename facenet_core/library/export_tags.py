@@ -1,7 +1,9 @@
 """Write the people named in the library to XMP sidecars beside the photos (``export-tags``).
 
-Only named people's faces are written: a face the user ignored, a suggestion not yet answered and
-faces of unnamed people are not. Choosing people chooses *photos* (those showing one of them);
+Only named people's faces are written: a face the user ignored, a suggestion not yet answered,
+faces of unnamed people, of people the user hid, and of people the user marked "never write to
+photos" (:func:`set_never_export`; a forgotten person no longer exists at all) are not.
+Choosing people chooses *photos* (those showing one of them);
 each photo's sidecar then gets every named face it holds, since a sidecar's people parts are
 replaced as a whole (:mod:`facenet_core.tags.write`). Originals are never modified. Each photo's
 problem (a folder that cannot be written, a sidecar another program keeps changing, an unreadable
@@ -18,13 +20,17 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
-from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.store import Assignment, Face, Library, LibrarySetting, Person, Photo
+from facenet_core.store.models import utcnow
 from facenet_core.tags.model import name_key
 from facenet_core.tags.write import FaceTag, Naming, write_sidecar
 
 _EXIF_ORIENTATION = 0x0112
+NEVER_EXPORT = "privacy.never_export"
+"""The library's list of people (ids) whose names are never written to photos or sidecars."""
 _WRITTEN = (Assignment.AUTO.value, Assignment.CONFIRMED.value)
 
 
@@ -45,6 +51,30 @@ class ExportResult:
         data = asdict(self)
         data["failed"] = [{"photo": p, "reason": r} for p, r in self.failed]
         return data
+
+
+def never_export_ids(session: Session) -> set[int]:
+    """The people the user asked never to write to photos."""
+    row = session.get(LibrarySetting, NEVER_EXPORT)
+    value = row.value if row is not None else None
+    return {int(v) for v in value} if isinstance(value, list) else set()
+
+
+def set_never_export(library: Library, person_ids: Sequence[int], never: bool = True) -> set[int]:
+    """Add these people to (or, ``never=False``, take them off) the list of people never
+    written to photos; returns the list as it is now."""
+    with library.write() as session:
+        row = session.get(LibrarySetting, NEVER_EXPORT)
+        current = never_export_ids(session)
+        current = current | set(person_ids) if never else current - set(person_ids)
+        # people who no longer exist (merged away, forgotten) leave the list
+        existing = set(session.scalars(select(Person.id).where(Person.id.in_(current))))
+        value = sorted(existing)
+        if row is None:
+            session.add(LibrarySetting(key=NEVER_EXPORT, value=value))
+        else:
+            row.value, row.updated_at = value, utcnow()
+    return set(value)
 
 
 def orientation_of(path: Path) -> int:
@@ -69,12 +99,14 @@ def export_tags(
     result = ExportResult()
     wanted = None if people is None else {name_key(n) for n in people}
     with library.session() as session:
+        never = never_export_ids(session)
         rows = session.execute(
             select(Photo.path, Photo.width, Photo.height, Face.x1, Face.y1, Face.x2, Face.y2)
             .add_columns(Person.name)
             .join(Face, Face.photo_id == Photo.id)
             .join(Person, Person.id == Face.person_id)
             .where(Person.name.is_not(None), Face.is_ignored.is_(False))
+            .where(Person.is_hidden.is_(False), Person.id.not_in(never))
             .where(Face.assignment.in_(_WRITTEN))
             .order_by(Photo.path, Face.x1)
         ).all()

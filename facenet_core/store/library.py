@@ -316,6 +316,8 @@ class Library:
             saved = {row.key: row.value for row in session.scalars(select(LibrarySetting))}
         values: dict[str, Any] = {}
         for key, value in saved.items():
+            if "." in key:  # the library's own lists (``privacy.never_export``), not a setting
+                continue
             try:
                 Settings().replace(**{key: value})
             except SettingsError as exc:

@@ -199,3 +199,42 @@ def test_where_the_detector_sees_no_face_the_region_keeps_its_own_box() -> None:
     det = maker.detection(blank, (100.0, 50.0, 180.0, 150.0))
     assert det.scheme == "dlib5" and det.box == (100.0, 50.0, 180.0, 150.0)
     assert det.landmarks.shape == (5, 2)
+
+
+def test_export_writes_only_the_people_the_user_lets_it(folder: Path, tmp_path: Path) -> None:
+    """Hidden people and the people on the "never write to photos" list stay out of sidecars;
+    taking someone off the list writes them again."""
+    import shutil
+
+    from facenet_core.library.export_tags import set_never_export
+    from facenet_core.people.edits import hide_person
+    from facenet_core.tags.read import read_face_tags
+
+    photos = tmp_path / "photos"
+    shutil.copytree(folder, photos, ignore=shutil.ignore_patterns("*.xmp*"))  # photos only
+    lib = _scan(tmp_path / "lib.db", photos)
+    _name_main_faces(lib)
+    with lib.session() as s:
+        people = {p.name: p.id for p in s.scalars(select(Person)) if p.name}
+    names = sorted(people)
+    hidden, never, shown = names[0], names[1], names[2:]
+    hide_person(lib, people[hidden], True)
+    assert set_never_export(lib, [people[never]]) == {people[never]}
+    result = export_tags(lib)
+    assert result.failed == [] and result.sidecars_written == 2 * len(shown)
+
+    def written() -> set[str]:
+        found: set[str] = set()
+        for photo in photos.glob("*.jpg"):
+            with Image.open(photo) as img:
+                orientation = img.getexif().get(0x0112, 1)
+                size = img.size if orientation in (1, 3) else img.size[::-1]
+            tags = read_face_tags(photo, size, orientation)
+            found |= {r.name for r in tags.regions if r.name}
+        return found
+
+    assert written() == set(shown)
+    assert set_never_export(lib, [people[never]], False) == set()
+    export_tags(lib)
+    assert written() == {*shown, never}
+    lib.close()
