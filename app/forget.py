@@ -130,9 +130,9 @@ def forget_person_flow(
             return forget_person(library, person_id)
 
         def done(result: ForgetReport) -> None:
-            _announce(ctx, result)
-            if on_done is not None:
+            if on_done is not None:  # first: leave their page before the pages reload
                 on_done()
+            _announce(ctx, result)
 
         ctx.runner.run(work, title=f"Forgetting {who}", on_done=done)
 
