@@ -46,6 +46,9 @@ class ConfirmBox(QMessageBox):
         self.setInformativeText("\n\n".join([head, *rest.splitlines()]) if rest else head)
         self.forget_button = self.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
         self.forget_button.setProperty("destructive", True)
+        style = self.forget_button.style()
+        style.unpolish(self.forget_button)  # the box polished it when adding it: again, red
+        style.polish(self.forget_button)
         self.cancel_button = self.addButton(QMessageBox.StandardButton.Cancel)
         self.setDefaultButton(self.cancel_button)
         self.setEscapeButton(self.cancel_button)

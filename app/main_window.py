@@ -425,7 +425,9 @@ class MainWindow(QMainWindow):
                 "Removing the library", "a job is still finishing; nothing was removed, try again"
             )
             return False
-        self.centralWidget().setEnabled(False)
+        central = self.centralWidget()
+        if central is not None:
+            central.setEnabled(False)
         self.menuBar().setEnabled(False)
         self.library.close()
         self.removed = True

@@ -383,7 +383,8 @@ def describe_plan(plan: ForgetPlan) -> str:
             " (they stay; restore a version that did not see them, or train again)."
         )
     if plan.backups:
-        lines.append(f"The library's {_n(plan.backups, 'backup')} are cleaned of them too.")
+        backups = "backup is" if plan.backups == 1 else f"{plan.backups:,} backups are"
+        lines.append(f"The library's {backups} cleaned of them too.")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ stay). The confirmations are the real message boxes, answered by clicking their 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -255,3 +256,29 @@ def test_cancelling_the_library_removal_keeps_everything(qtbot, window) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == before
     assert window.isVisible() and window.centralWidget().isEnabled()
     assert not isinstance(QApplication.activeModalWidget(), QMessageBox)
+
+
+def test_forgetting_during_a_scan_says_so_and_waits_for_it(qtbot, window) -> None:
+    """A long job in the job lane (standing in for a scan) holds the forgetting back: the box
+    says so, and the person is forgotten only once the job has ended."""
+    library = window.library
+    person, page = open_first_person(qtbot, window)
+    gate = threading.Event()
+    window.ctx.runner.run(lambda report, cancel: gate.wait(60), title="Finding faces")
+
+    seen: list[dict[str, object]] = []
+    stop = answer_next_box(qtbot, "forget", seen)
+    page.forget_button.click()
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=15_000)
+    stop()
+    assert "\u201cFinding faces\u201d is running: forgetting starts when it has finished" in str(
+        seen[0]["text"]
+    )
+    qtbot.waitUntil(lambda: "will be forgotten when" in window.banner.message, timeout=5_000)
+    qtbot.wait(500)
+    with library.session() as s:
+        assert s.get(Person, person.id) is not None  # still there: the job runs
+    gate.set()
+    qtbot.waitUntil(lambda: f"Forgot '{person.name}'" in window.banner.message, timeout=30_000)
+    with library.session() as s:
+        assert s.get(Person, person.id) is None
