@@ -142,7 +142,7 @@ class SettingsView(View):
             button("Restore defaults", tooltip="Put every setting back to its default")
         )
         self.page.addWidget(self.header)
-        scroll = QScrollArea(self)
+        self.scroll_area = scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget()
