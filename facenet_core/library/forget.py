@@ -404,12 +404,12 @@ def describe_report(report: ForgetReport, *, how_to_restore: str = APP_RESTORE) 
     words, how to get a model that did not see them."""
     who = f"{report.person_name!r}" if report.person_name else None
     head = f"forgot {who}: " if who else "forgot "
-    parts = [f"{report.faces} faces", f"{report.edits} edits of the history"]
+    parts = [_n(report.faces, "face"), f"{_n(report.edits, 'edit')} of the history"]
     if report.checkpoint_removed:
         parts.append("the unfinished training run (it held their faces)")
     if report.backups_scrubbed or report.backups_removed:
         parts.append(
-            f"{report.backups_scrubbed} backups cleaned"
+            f"{_n(report.backups_scrubbed, 'backup')} cleaned"
             + (f", {report.backups_removed} removed" if report.backups_removed else "")
         )
     lines = [head + ", ".join(parts)]

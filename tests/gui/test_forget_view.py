@@ -207,7 +207,7 @@ def test_forget_one_face_from_the_face_menu_keeps_the_person(qtbot, window) -> N
     assert "Forget this face?" in str(seen[0]["text"])
     assert "cannot be undone" in str(seen[0]["text"])
     qtbot.waitUntil(lambda: page.faces.rowCount() == EACH - 1, timeout=30_000)
-    assert "Forgot 1 faces" in window.banner.message
+    assert "Forgot 1 face, " in window.banner.message
     data = file_bytes(library)
     assert not [c for c in codes if c in data]
     with library.session() as s:
