@@ -30,6 +30,7 @@ from facenet_core.library.forget import (
     forget_person,
     plan_forget_person,
 )
+from facenet_core.paths import default_library_path
 from facenet_core.progress import CancelToken, Reporter
 
 
@@ -96,11 +97,20 @@ def faces_box(parent: QWidget | None, count: int, note: str = "") -> ConfirmBox:
     return ConfirmBox(parent, title, describe_faces(count) + note, "Forget")
 
 
-def library_box(parent: QWidget | None, text: str) -> ConfirmBox:
+def next_start(library_path: Path) -> str:
+    """What the next start does once this library is gone: the default library is created
+    anew; another one (given with ``--library``) is missing, so the app asks."""
+    default = default_library_path().expanduser().absolute()
+    if library_path.expanduser().absolute() == default:
+        return "next time it starts with a new, empty library"
+    return "next time it asks which library to open or create"
+
+
+def library_box(parent: QWidget | None, text: str, path: Path) -> ConfirmBox:
     return ConfirmBox(
         parent,
         "Remove this library?",
-        text + "\nThe app quits afterwards; it starts with a new, empty library next time.",
+        text + f"\nThe app quits afterwards; {next_start(path)}.",
         "Remove Library",
     )
 
@@ -185,7 +195,7 @@ def remove_library_flow(
     path = ctx.library.path
 
     def confirm(text: str) -> None:
-        box = library_box(parent, text)
+        box = library_box(parent, text, path)
         try:
             if not ask(box):
                 return

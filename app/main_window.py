@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from app.actions import PeopleActions
 from app.context import AppContext
 from app.data import PeopleCount, people_tally
-from app.forget import remove_library_flow
+from app.forget import next_start, remove_library_flow
 from app.resources import icon
 from app.tasks import TaskInfo
 from app.views.base import View
@@ -442,8 +442,7 @@ class MainWindow(QMainWindow):
         done.setInformativeText(
             f"{self.library.path} and everything it created beside it are gone"
             f" ({plural(len(paths), 'file or folder', 'files and folders')}). Your photos were"
-            f" not touched.\n\n{APP_TITLE} quits now; next time it starts with a new, empty"
-            " library."
+            f" not touched.\n\n{APP_TITLE} quits now; {next_start(self.library.path)}."
         )
         notify_removed(done)
         done.deleteLater()

@@ -237,8 +237,9 @@ def test_remove_the_library_from_the_file_menu_keeps_the_photos(
     assert str(path) in said and "library.db.thumbnails" in said
     assert "Your photos are not touched" in said and seen[0]["action"] == "Remove Library"
     assert seen[0]["default_is_cancel"]
+    assert "next time it asks which library to open" in said  # not the default library
     qtbot.waitUntil(lambda: len(told) == 1, timeout=30_000)
-    assert "Your photos were not touched" in told[0]
+    assert "Your photos were not touched" in told[0] and "quits now" in told[0]
     assert not [p for p in library_paths(path) if p.exists()]  # all it created is gone
     assert {p: p.read_bytes() for p in sorted(photos.iterdir())} == photo_bytes
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
@@ -282,3 +283,10 @@ def test_forgetting_during_a_scan_says_so_and_waits_for_it(qtbot, window) -> Non
     qtbot.waitUntil(lambda: f"Forgot '{person.name}'" in window.banner.message, timeout=30_000)
     with library.session() as s:
         assert s.get(Person, person.id) is None
+
+
+def test_the_unassigned_and_ignored_face_menus_offer_forgetting(qtbot, window) -> None:
+    for title, own in (("Unassigned", "Name…\tF2"), ("Ignored", "Restore")):
+        view = window.show_view(title)
+        texts = [a.text() for a in view.face_menu().actions() if not a.isSeparator()]
+        assert texts[0] == own and texts[-1] == "Forget These Faces…"
