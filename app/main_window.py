@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from app.actions import PeopleActions
 from app.context import AppContext
 from app.data import PeopleCount, people_tally
+from app.forget import next_start, remove_library_flow
 from app.resources import icon
 from app.tasks import TaskInfo
 from app.views.base import View
@@ -52,6 +53,13 @@ from facenet_core.settings import Settings
 from facenet_core.store import Library
 
 ORGANISATION = "facenet-photos"
+
+
+def notify_removed(box: QMessageBox) -> None:
+    """Show the "library removed" message (modal); a test replaces it to read the box."""
+    box.exec()
+
+
 TRAINING_JOBS = {TRAINING_TITLE, SWITCHING_TITLE}
 """Jobs whose progress the Training page shows (the others: the Library page)."""
 
@@ -99,6 +107,7 @@ class MainWindow(QMainWindow):
     def __init__(self, library: Library, *, restore_state: bool = True) -> None:
         super().__init__()
         self.library = library
+        self.removed = False  # the library was removed: closing must not touch it again
         self.ctx = AppContext(library, self)
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(icon("app"))
@@ -146,6 +155,7 @@ class MainWindow(QMainWindow):
         self.ctx.status.connect(self._say)
         self.ctx.changed.connect(self._counts_changed)
         self.library_view.add_requested.connect(self.choose_folder)
+        self.settings_view.remove_requested.connect(self.remove_library)
         runner = self.ctx.runner
         runner.job_started.connect(self._job_started)
         runner.job_progress.connect(self._job_progress)
@@ -202,6 +212,13 @@ class MainWindow(QMainWindow):
         self.rescan_action.setShortcut(QKeySequence("Ctrl+R"))
         self.rescan_action.triggered.connect(lambda: self.library_view.scan(None))
         file_menu.addAction(self.rescan_action)
+        file_menu.addSeparator()
+        self.remove_library_action = QAction("Remove This &Library…", self)
+        self.remove_library_action.setToolTip(
+            "Delete this library and all it created beside it; the photos are not touched"
+        )
+        self.remove_library_action.triggered.connect(self.remove_library)
+        file_menu.addAction(self.remove_library_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -384,6 +401,57 @@ class MainWindow(QMainWindow):
         else:
             self.banner.show_info("Drop a folder (not single files) to add its photos")
 
+    # -- removing the library --------------------------------------------------------------------
+
+    def remove_library(self) -> None:
+        """Ask, then remove this library with all it created, and quit.
+
+        Quitting (rather than opening a fresh library in its place) is the honest end: the user
+        asked for the app's data to go, and a new library would create files again at once. The
+        next start creates a new, empty one (the default library), or asks (another one)."""
+        remove_library_flow(
+            self, self.ctx, self._close_library, self._library_removed, self._removal_failed
+        )
+
+    def _close_library(self) -> bool:
+        """Stop every task and close the library; False (and nothing closed) when a job does
+        not stop in time."""
+        runner = self.ctx.runner
+        self.statusBar().showMessage("Stopping every job before removing the library…")
+        runner.cancel_all()
+        if not runner.wait(30_000):
+            self.statusBar().clearMessage()
+            self.banner.show_error(
+                "Removing the library", "a job is still finishing; nothing was removed, try again"
+            )
+            return False
+        central = self.centralWidget()
+        if central is not None:
+            central.setEnabled(False)
+        self.menuBar().setEnabled(False)
+        self.library.close()
+        self.removed = True
+        return True
+
+    def _library_removed(self, paths: list[Path]) -> None:
+        self.statusBar().clearMessage()
+        done = QMessageBox(self)
+        done.setIcon(QMessageBox.Icon.Information)
+        done.setWindowTitle(APP_TITLE)
+        done.setText("<b>The library was removed.</b>")
+        done.setInformativeText(
+            f"{self.library.path} and everything it created beside it are gone"
+            f" ({plural(len(paths), 'file or folder', 'files and folders')}). Your photos were"
+            f" not touched.\n\n{APP_TITLE} quits now; {next_start(self.library.path)}."
+        )
+        notify_removed(done)
+        done.deleteLater()
+        self.close()
+
+    def _removal_failed(self, reason: str) -> None:
+        self.statusBar().clearMessage()
+        self.banner.show_error("Removing the library", f"{reason}; quit and try again")
+
     # -- state -----------------------------------------------------------------------------------
 
     def _restore(self, restore_state: bool) -> None:
@@ -409,7 +477,8 @@ class MainWindow(QMainWindow):
         if runner.running_jobs():
             self.statusBar().showMessage("Stopping the scan (what is done is kept)…")
         runner.cancel_all()
-        self.save_state()
+        if not self.removed:
+            self.save_state()
         if not runner.wait(30_000):
             QTimer.singleShot(0, self.close)  # still finishing a batch: try again
             event.ignore()

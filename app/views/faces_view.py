@@ -1,18 +1,20 @@
 """The Unassigned and Ignored pages: faces that belong to nobody (name them, group them into a
-new person, or ignore strangers) and faces the user ignored (restore them)."""
+new person, or ignore strangers) and faces the user ignored (restore them). Both grids' context
+menus also forget the selected faces for good (:mod:`app.forget`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QStackedWidget, QWidget
+from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtWidgets import QMenu, QStackedWidget, QWidget
 
 from app.actions import PeopleActions
 from app.context import AppContext
 from app.data import FaceInfo, Page, ignored_page, unassigned_page
 from app.delegates import FaceDelegate
+from app.forget import forget_faces_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice
@@ -69,6 +71,35 @@ class FacesView(View):
     def _update_buttons(self, *_: object) -> None:
         pass
 
+    def menu_actions(self) -> list[tuple[str, Callable[[], object]]]:
+        """The page's own edits for the selected faces, for the context menu."""
+        return []
+
+    def forget_selected(self) -> None:
+        """Forget the selected faces for good (asks first)."""
+        ids = [f.id for f in self.grid.selected()]
+        if ids:
+            forget_faces_flow(self, self.ctx, ids)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        index = self.grid.indexAt(self.grid.viewport().mapFromGlobal(event.globalPos()))
+        if not index.isValid():
+            return
+        if not self.grid.selectionModel().isSelected(index):
+            self.grid.setCurrentIndex(index)
+        self.face_menu().exec(event.globalPos())
+
+    def face_menu(self) -> QMenu:
+        menu = QMenu(self)
+        for text, slot in self.menu_actions():
+            menu.addAction(text, slot)
+        menu.addSeparator()
+        count = len(self.grid.selected())
+        menu.addAction(
+            "Forget This Face…" if count == 1 else "Forget These Faces…", self.forget_selected
+        )
+        return menu
+
     def _shortcut(self, text: str, keys: str, slot: Callable[[], object]) -> None:
         action = QAction(text, self)
         action.setShortcut(QKeySequence(keys))
@@ -114,6 +145,13 @@ class UnassignedView(FacesView):
         chosen = bool(self.grid.selected())
         for b in (self.name_button, self.group_button, self.ignore_button):
             b.setEnabled(chosen)
+
+    def menu_actions(self) -> list[tuple[str, Callable[[], object]]]:
+        return [
+            ("Name…\tF2", self.name_selected),
+            ("New Person", self.group_selected),
+            ("Ignore\tDelete", self.ignore_selected),
+        ]
 
     def name_selected(self) -> None:
         ids = [f.id for f in self.grid.selected()]
@@ -167,6 +205,9 @@ class IgnoredView(FacesView):
 
     def _update_buttons(self, *_: object) -> None:
         self.restore_button.setEnabled(bool(self.grid.selected()))
+
+    def menu_actions(self) -> list[tuple[str, Callable[[], object]]]:
+        return [("Restore", self.restore_selected)]
 
     def restore_selected(self) -> None:
         ids = [f.id for f in self.grid.selected()]

@@ -1,7 +1,8 @@
 """The People page: a grid of person cards (named people first, then unnamed groups by size),
 search, rename in place (F2), merge, hide; and, on double click, one person's page: every face
 (paged as you scroll), the suggestions to confirm or reject, "Not this person" (Delete), move to
-someone else or a new person, choose the cover. Every edit can be undone (Ctrl+Z)."""
+someone else or a new person, choose the cover. Every edit can be undone (Ctrl+Z); forgetting a
+person or a face (:mod:`app.forget`) is not an edit and cannot be."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from app.data import (
     person_page,
 )
 from app.delegates import FaceDelegate, PersonDelegate
+from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.jobs import recluster_job
 from app.models import ItemRole, ListModel, PagedModel
@@ -256,7 +258,16 @@ class PeopleGrid(QWidget):
         if len(self.grid.selected()) >= 2:
             menu.addAction("Merge\tCtrl+M", self.merge_selected)
         menu.addAction(self.hide_button.text(), self.hide_selected)
+        if len(self.grid.selected()) == 1:
+            menu.addSeparator()
+            menu.addAction("Forget This Person…", self.forget_selected)
         menu.exec(event.globalPos())
+
+    def forget_selected(self) -> None:
+        """Forget the one selected person for good (asks first, saying what goes)."""
+        chosen = self.grid.selected()
+        if len(chosen) == 1:
+            forget_person_flow(self, self.ctx, chosen[0].id)
 
 
 class PersonPage(QWidget):
@@ -286,6 +297,14 @@ class PersonPage(QWidget):
         self.header = PageHeader("", "")
         self.rename_button = self.header.add(button("Rename", tooltip="Name this person (F2)"))
         self.hide_button = self.header.add(button("Hide", tooltip="Hide this person"))
+        self.forget_button = self.header.add(
+            button(
+                "Forget…",
+                danger=True,
+                tooltip="Remove this person, their faces and their history from the library"
+                " for good (asks first; cannot be undone)",
+            )
+        )
         layout.addWidget(self.header)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Who is this? Type a name and press Enter")
@@ -334,6 +353,7 @@ class PersonPage(QWidget):
         self.rename_button.clicked.connect(self.start_rename)
         self.name_edit.returnPressed.connect(self._finish_rename)
         self.hide_button.clicked.connect(self._toggle_hidden)
+        self.forget_button.clicked.connect(self.forget_person)
         self.yes_button.clicked.connect(self.confirm_selected)
         self.no_button.clicked.connect(self.reject_selected)
         self.all_button.clicked.connect(self.confirm_all)
@@ -463,6 +483,54 @@ class PersonPage(QWidget):
             return
         self.faces.remove_ids({f.id for f in chosen})  # at once; the edit follows
         self.edits.not_this_person([f.id for f in chosen], self.person_id)
+
+    def forget_person(self) -> None:
+        """Forget this person for good; back to the grid once they are gone."""
+        if self.person_id is not None:
+            forget_person_flow(self, self.ctx, self.person_id, self.back.emit)
+
+    def forget_faces(self) -> None:
+        """Forget the selected faces for good (the person keeps the others)."""
+        chosen = self.grid.selected() or self.suggest_grid.selected()
+        if chosen:
+            forget_faces_flow(self, self.ctx, [f.id for f in chosen])
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """The face grids' menu: the page's edits for the faces under the pointer."""
+        for grid in (self.grid, self.suggest_grid):
+            if not grid.isVisible():
+                continue
+            index = grid.indexAt(grid.viewport().mapFromGlobal(event.globalPos()))
+            if index.isValid():
+                break
+        else:
+            return
+        if not grid.selectionModel().isSelected(index):
+            grid.setCurrentIndex(index)
+        if grid is self.grid:
+            self.suggest_grid.clearSelection()
+        else:
+            self.grid.clearSelection()
+        menu = self.face_menu()
+        menu.exec(event.globalPos())
+
+    def face_menu(self) -> QMenu:
+        """The menu for the selected faces (of either grid)."""
+        menu = QMenu(self)
+        count = len(self.grid.selected() or self.suggest_grid.selected())
+        if self.suggest_grid.selected():
+            menu.addAction("Yes, This Is Them\tY", self.confirm_selected)
+            menu.addAction("No\tN", self.reject_selected)
+        else:
+            if count == 1:
+                menu.addAction("Make Cover", self.make_cover)
+            menu.addAction("Move to…", self.move_selected)
+            menu.addAction("Not This Person\tDelete", self.not_this_person)
+        menu.addSeparator()
+        menu.addAction(
+            "Forget This Face…" if count == 1 else "Forget These Faces…", self.forget_faces
+        )
+        return menu
 
     def move_selected(self) -> None:
         chosen = self.grid.selected()

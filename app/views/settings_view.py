@@ -1,13 +1,14 @@
 """The Settings page, generated from the one settings registry (``facenet_core.settings``):
 one card per group, one row per setting (its title, the right control for its kind, its help).
-Changes are saved into the library as they are made."""
+Changes are saved into the library as they are made. At the bottom, "This library": where it
+is, and removing it with all it created (the main window does that, :mod:`app.forget`)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -129,6 +130,7 @@ class SettingsView(View):
     title = "Settings"
     icon_name = "settings"
     topics = frozenset({"settings"})
+    remove_requested = Signal()  # "Remove This Library…": the main window asks and removes
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
@@ -140,7 +142,7 @@ class SettingsView(View):
             button("Restore defaults", tooltip="Put every setting back to its default")
         )
         self.page.addWidget(self.header)
-        scroll = QScrollArea(self)
+        self.scroll_area = scroll = QScrollArea(self)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         inner = QWidget()
@@ -154,6 +156,7 @@ class SettingsView(View):
             groups.setdefault(spec.group, []).append(spec)
         for group, specs in groups.items():
             column.addWidget(self._group_card(group, specs))
+        column.addWidget(self._library_card())
         column.addStretch(1)
         scroll.setWidget(inner)
         self.page.addWidget(scroll, 1)
@@ -202,6 +205,37 @@ class SettingsView(View):
             row += 3
             self._watch(control)
         layout.addLayout(grid)
+        return card
+
+    def _library_card(self) -> QFrame:
+        """Where the library is, and the way to remove it (last: it is the destructive one)."""
+        card = QFrame()
+        card.setObjectName("card")
+        layout = QVBoxLayout(card)
+        layout.setContentsMargins(20, 16, 20, 18)
+        layout.setSpacing(10)
+        layout.addWidget(label("This library", "sectionTitle"))
+        path = label(str(self.ctx.library.path), wrap=True)
+        path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(path)
+        row = QHBoxLayout()
+        row.addWidget(
+            label(
+                "Removing the library deletes it with everything it created beside it (face"
+                " codes, thumbnails, names, models, backups). Your photos are not touched.",
+                "muted",
+                wrap=True,
+            ),
+            1,
+        )
+        self.remove_button = button(
+            "Remove This Library…",
+            danger=True,
+            tooltip="Delete this library and all it created, never the photos (asks first)",
+        )
+        self.remove_button.clicked.connect(self.remove_requested)
+        row.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(row)
         return card
 
     def _watch(self, control: QWidget) -> None:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from facenet_core.cli.common import CliError, library_path, open_library, say
 from facenet_core.library.forget import (
-    ForgetPlan,
-    ForgetReport,
+    describe_faces,
+    describe_library_removal,
+    describe_plan,
+    describe_report,
     forget_faces,
     forget_library,
     forget_person,
@@ -26,49 +28,8 @@ from facenet_core.people import queries
 from facenet_core.people.errors import PeopleError
 from facenet_core.store import LibraryError
 
-
-def describe_plan(plan: ForgetPlan) -> str:
-    """What forgetting a person removes, in the words the confirmation shows."""
-    who = plan.name or f"person {plan.person_id}"
-    lines = [
-        f"Forget {who} for good: {plan.faces} faces ({plan.confirmed_faces} confirmed by you) in"
-        f" {plan.photos} photos, their face codes, thumbnails and name, and {plan.edits} edits"
-        " of your history that touched them.",
-        "Their faces are remembered only as forgotten places, so a rescan does not bring them"
-        " back. This cannot be undone.",
-    ]
-    if plan.models:
-        lines.append(
-            "Fine-tuned model versions that may have been trained on them:"
-            f" {', '.join(plan.models)}"
-            " (they stay; restore a version that did not see them, or train again)."
-        )
-    if plan.backups:
-        lines.append(f"The library's {plan.backups} backups are cleaned of them too.")
-    return "\n".join(lines)
-
-
-def describe_report(report: ForgetReport) -> str:
-    """What forgetting did, in one or a few lines."""
-    who = f"{report.person_name!r}" if report.person_name else None
-    head = f"forgot {who}: " if who else "forgot "
-    parts = [f"{report.faces} faces", f"{report.edits} edits of the history"]
-    if report.checkpoint_removed:
-        parts.append("the unfinished training run (it held their faces)")
-    if report.backups_scrubbed or report.backups_removed:
-        parts.append(
-            f"{report.backups_scrubbed} backups cleaned"
-            + (f", {report.backups_removed} removed" if report.backups_removed else "")
-        )
-    lines = [head + ", ".join(parts)]
-    if report.models_marked:
-        active = " (the active one among them)" if report.active_model_marked else ""
-        lines.append(
-            "note: these fine-tuned model versions may have been trained on them"
-            f"{active}: {', '.join(report.models_marked)}; 'use-model' restores one that was"
-            " not, or 'train' trains again without them"
-        )
-    return "\n".join(lines)
+CLI_RESTORE = "'use-model' restores one that was not, or 'train' trains again without them"
+"""How a CLI user gets a model that never saw what was forgotten (see :func:`describe_report`)."""
 
 
 def _confirm(args: argparse.Namespace, text: str) -> None:
@@ -87,11 +48,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if args.person or args.face:
             raise CliError("--library forgets the whole library: give no person or face with it")
         target = Path(args.forget_library) if args.forget_library else library_path(args)
-        _confirm(
-            args,
-            f"Remove the library {target} with its thumbnails, models, training checkpoints"
-            " and backups? Your photos are not touched. This cannot be undone.",
-        )
+        _confirm(args, describe_library_removal(target))
         try:
             removed = forget_library(target)
         except LibraryError as exc:
@@ -111,18 +68,14 @@ def cmd_forget(args: argparse.Namespace) -> int:
             _confirm(args, describe_plan(plan_forget_person(library, person_id)))
             report = forget_person(library, person_id)
         else:
-            _confirm(
-                args,
-                f"Forget {len(args.face)} faces for good (codes, thumbnails, history)?"
-                " This cannot be undone.",
-            )
+            _confirm(args, describe_faces(len(args.face)))
             try:
                 report = forget_faces(library, args.face)
             except LookupError as exc:
                 raise CliError(str(exc).strip("'\"")) from exc
     finally:
         library.close()
-    say(args, describe_report(report))
+    say(args, describe_report(report, how_to_restore=CLI_RESTORE))
     return 0
 
 

@@ -354,3 +354,82 @@ def forget_library(library_path: Path) -> list[Path]:
         lock_file.unlink()
         removed.append(lock_file)
     return removed
+
+
+# -- the words every front end shows (the CLI and the app share them) ------------------------------
+
+APP_RESTORE = "the Training page restores one that was not, or trains again without them"
+"""How an app user gets a model that never saw what was forgotten (see :func:`describe_report`)."""
+
+
+def _n(count: int, word: str, words: str | None = None) -> str:
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
+def describe_plan(plan: ForgetPlan) -> str:
+    """What forgetting a person removes, in the words the confirmation shows (CLI and app)."""
+    who = plan.name or f"person {plan.person_id}"
+    lines = [
+        f"Forget {who} for good: {_n(plan.faces, 'face')} ({plan.confirmed_faces:,} confirmed"
+        f" by you) in {_n(plan.photos, 'photo')}, their face codes, thumbnails and name, and"
+        f" {_n(plan.edits, 'edit')} of your history that touched them.",
+        "Their faces are remembered only as forgotten places, so a rescan does not bring them"
+        " back. This cannot be undone, and Undo will not bring them back.",
+    ]
+    if plan.models:
+        lines.append(
+            "Fine-tuned model versions that may have been trained on them:"
+            f" {', '.join(plan.models)}"
+            " (they stay; restore a version that did not see them, or train again)."
+        )
+    if plan.backups:
+        backups = "backup is" if plan.backups == 1 else f"{plan.backups:,} backups are"
+        lines.append(f"The library's {backups} cleaned of them too.")
+    return "\n".join(lines)
+
+
+def describe_faces(count: int) -> str:
+    """The confirmation for forgetting single faces."""
+    return (
+        f"Forget {_n(count, 'face')} for good: {'its' if count == 1 else 'their'} face code,"
+        " thumbnail and every edit of your history that touched "
+        f"{'it' if count == 1 else 'them'}. A rescan does not bring "
+        f"{'it' if count == 1 else 'them'} back. This cannot be undone, and Undo will not"
+        f" bring {'it' if count == 1 else 'them'} back."
+    )
+
+
+def describe_report(report: ForgetReport, *, how_to_restore: str = APP_RESTORE) -> str:
+    """What forgetting did, in one or a few lines; ``how_to_restore`` says, in the front end's
+    words, how to get a model that did not see them."""
+    who = f"{report.person_name!r}" if report.person_name else None
+    head = f"forgot {who}: " if who else "forgot "
+    parts = [_n(report.faces, "face"), f"{_n(report.edits, 'edit')} of the history"]
+    if report.checkpoint_removed:
+        parts.append("the unfinished training run (it held their faces)")
+    if report.backups_scrubbed or report.backups_removed:
+        parts.append(
+            f"{_n(report.backups_scrubbed, 'backup')} cleaned"
+            + (f", {report.backups_removed} removed" if report.backups_removed else "")
+        )
+    lines = [head + ", ".join(parts)]
+    if report.models_marked:
+        active = " (the active one among them)" if report.active_model_marked else ""
+        lines.append(
+            "note: these fine-tuned model versions may have been trained on them"
+            f"{active}: {', '.join(report.models_marked)}; {how_to_restore}"
+        )
+    return "\n".join(lines)
+
+
+def describe_library_removal(library_path: Path) -> str:
+    """The confirmation for removing a library: what goes (what exists of it), and that the
+    photos stay."""
+    path = library_path.expanduser().absolute()
+    present = [p.name for p in library_paths(path) if p.exists() or p.is_symlink()]
+    return (
+        f"Remove the library {path} with everything it created beside it"
+        f" ({', '.join(present) or path.name}): every face code, thumbnail, name, fine-tuned"
+        " model, training checkpoint and backup. Your photos are not touched."
+        " This cannot be undone."
+    )

@@ -196,7 +196,7 @@ def test_forget_single_faces_keeps_their_person(library, capsys) -> None:
     face_id = min(fid for fid, row in before.items() if row[2] == pid)
     codes = before[face_id][4]
     assert cli_main(["--library", str(lib.path), "forget", "--face", str(face_id), "--yes"]) == 0
-    assert "forgot 1 faces" in capsys.readouterr().out
+    assert "forgot 1 face, 0 edits" in capsys.readouterr().out
     after = state(lib)
     assert face_id not in after and after == {k: v for k, v in before.items() if k != face_id}
     assert not [c for c in codes if c in file_bytes(lib)]
