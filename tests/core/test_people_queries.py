@@ -119,7 +119,7 @@ def test_one_count_of_people_says_what_is_listed_and_what_is_left_out(small: Sma
 
 
 def test_photos_are_listed_by_date_taken_newest_first_undated_last(small: Small) -> None:
-    with small.lib.session() as s, s.begin():
+    with small.lib.write() as s:
         old = add_photo(s, 60)
         old.taken_at = datetime(2021, 5, 2, 10, 0)
         new = add_photo(s, 61)

@@ -34,7 +34,7 @@ def library(tmp_path: Path) -> tuple[Library, Path]:
     folder = tmp_path / "photos"
     folder.mkdir()
     lib = Library.open(tmp_path / "library.db", create=True)
-    with lib.session() as s, s.begin():
+    with lib.write() as s:
         ada, bo, unnamed = Person(name="Ada"), Person(name="Bo"), Person()
         s.add_all([ada, bo, unnamed])
         s.flush()

@@ -96,7 +96,7 @@ def world(tmp_path: Path) -> World:
     folder.mkdir()
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
     root = add_root(library, folder)
-    with library.session() as s, s.begin():
+    with library.write() as s:
         photos = {_photo(s, root, folder, n, taken): taken for n, taken in enumerate(DATES)}
         ids = list(photos)
         people = {}
@@ -148,7 +148,7 @@ def test_one_count_of_people_on_the_people_page_and_in_the_status_bar(
     grid.grid.selectionModel().select(
         grid.proxy.index(row, 0), grid.grid.selectionModel().SelectionFlag.ClearAndSelect
     )
-    with world.library.session() as s, s.begin():
+    with world.library.write() as s:
         s.get(Person, world.group).name = "Zoe"
     loads = view.loads
     window.ctx.notify("people")
@@ -279,7 +279,7 @@ def test_the_library_page_counts_live_during_a_job_at_most_once_a_second(
     def job(reporter: Reporter, cancel: CancelToken) -> int:
         clock = PhaseClock("scan", "faces", "photo")
         for n in range(steps):
-            with library.session() as s, s.begin():
+            with library.write() as s:
                 _photo(s, root_id, folder, 100 + n, None)
             for _ in range(10):  # many events: the page must not read the library for each
                 reporter(clock.event(n + 1, steps))
@@ -332,7 +332,7 @@ def test_a_refresh_keeps_the_selection_and_the_scroll_position(
     assert "not found" in model.index(persistent.row(), 4).data()
     # a folder removed above it: the rows below move up, the selection moves with its folder
     gone = next(r for r in model.rows if r.path.endswith("folder 03"))
-    with world.library.session() as s, s.begin():
+    with world.library.write() as s:
         s.delete(s.get(Root, gone.id))
     loads = view.loads
     window.ctx.notify("roots")
