@@ -77,6 +77,33 @@ def set_never_export(library: Library, person_ids: Sequence[int], never: bool = 
     return set(value)
 
 
+def exportable_faces(
+    session: Session, photo_ids: Sequence[int] | None = None
+) -> tuple[dict[str, list[FaceTag]], dict[str, tuple[int | None, int | None]]]:
+    """The faces export may write, by photo path (only ``photo_ids`` when given), and each
+    photo's size: named people's automatic or confirmed faces, not ignored, not hidden, not on
+    the "never write" list."""
+    never = never_export_ids(session)
+    query = (
+        select(Photo.path, Photo.width, Photo.height, Face.x1, Face.y1, Face.x2, Face.y2)
+        .add_columns(Person.name)
+        .join(Face, Face.photo_id == Photo.id)
+        .join(Person, Person.id == Face.person_id)
+        .where(Person.name.is_not(None), Face.is_ignored.is_(False))
+        .where(Person.is_hidden.is_(False), Person.id.not_in(never))
+        .where(Face.assignment.in_(_WRITTEN))
+        .order_by(Photo.path, Face.x1)
+    )
+    if photo_ids is not None:
+        query = query.where(Photo.id.in_(photo_ids))
+    photos: dict[str, list[FaceTag]] = defaultdict(list)
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    for path, width, height, x1, y1, x2, y2, name in session.execute(query).all():
+        photos[path].append(FaceTag(name, (x1, y1, x2, y2)))
+        sizes[path] = (width, height)
+    return photos, sizes
+
+
 def orientation_of(path: Path) -> int:
     """The EXIF orientation of a photo (1 when it has none or cannot be read)."""
     try:
@@ -99,24 +126,8 @@ def export_tags(
     result = ExportResult()
     wanted = None if people is None else {name_key(n) for n in people}
     with library.session() as session:
-        never = never_export_ids(session)
-        rows = session.execute(
-            select(Photo.path, Photo.width, Photo.height, Face.x1, Face.y1, Face.x2, Face.y2)
-            .add_columns(Person.name)
-            .join(Face, Face.photo_id == Photo.id)
-            .join(Person, Person.id == Face.person_id)
-            .where(Person.name.is_not(None), Face.is_ignored.is_(False))
-            .where(Person.is_hidden.is_(False), Person.id.not_in(never))
-            .where(Face.assignment.in_(_WRITTEN))
-            .order_by(Photo.path, Face.x1)
-        ).all()
-    photos: dict[str, list[FaceTag]] = defaultdict(list)
-    sizes: dict[str, tuple[int | None, int | None]] = {}
-    names_seen: set[str] = set()
-    for path, width, height, x1, y1, x2, y2, name in rows:
-        photos[path].append(FaceTag(name, (x1, y1, x2, y2)))
-        sizes[path] = (width, height)
-        names_seen.add(name_key(name))
+        photos, sizes = exportable_faces(session)
+    names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
     if wanted is not None:
         result.unknown_people = sorted(n for n in people or () if name_key(n) not in names_seen)
         photos = {

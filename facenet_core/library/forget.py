@@ -26,11 +26,13 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
+from facenet_core.library.export_tags import exportable_faces, orientation_of
 from facenet_core.store import (
     Assignment,
     Edit,
@@ -44,7 +46,9 @@ from facenet_core.store import (
     LibraryError,
     ModelVersion,
     Person,
+    Photo,
 )
+from facenet_core.tags.write import sidecar_path, write_sidecar
 from facenet_core.thumbnails import remove_thumbnails
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,12 @@ class ForgetReport:
     active_model_marked: bool = False
     backups_scrubbed: int = 0
     backups_removed: int = 0
+    sidecars_cleaned: int = 0
+    """XMP sidecars beside their photos that named them and were written again without them."""
+    sidecar_problems: list[tuple[str, str]] = field(default_factory=list)
+    """Sidecars that still name them and could not be written (path, reason)."""
+    _photos: set[int] = field(default_factory=set, repr=False)
+    _names: set[str] = field(default_factory=set, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +153,12 @@ def _forget_rows(
     session.execute(text("PRAGMA secure_delete = ON"))
     face_ids = [f.id for f in faces]
     person_ids = [p.id for p in people]
+    report._photos.update(f.photo_id for f in faces)
+    owners = {f.person_id for f in faces if f.person_id is not None} | set(person_ids)
+    if owners:
+        report._names.update(
+            n for n in session.scalars(select(Person.name).where(Person.id.in_(owners))) if n
+        )
     edit_ids = _edits_touching(session, face_ids, person_ids)
     for version in _marked_versions(session, people, faces):
         metrics = dict(version.metrics or {})
@@ -242,6 +258,46 @@ def _after(
         shutil.rmtree(library.training_dir, ignore_errors=True)
         report.checkpoint_removed = True
     _scrub_backups(library, face_ids, person_ids, report)
+    _clean_sidecars(library, report)
+
+
+def _clean_sidecars(library: Library, report: ForgetReport) -> None:
+    """Write again, without the forgotten faces, the XMP sidecars of their photos that name
+    them (written by an earlier export or by another program): a forgotten name must not stay
+    beside a photo that may be shared. Only sidecars change, never photos; the backup copy the
+    writer keeps of the old sidecar would hold the name, so it goes too."""
+    if not report._photos or not report._names:
+        return
+    needles = [v.encode() for n in report._names for v in {n, escape(n)}]
+    with library.session() as session:
+        photos = session.execute(
+            select(Photo.path, Photo.width, Photo.height).where(Photo.id.in_(report._photos))
+        ).all()
+        remaining, _ = exportable_faces(session, sorted(report._photos))
+    for path_text, width, height in photos:
+        photo = Path(path_text)
+        for naming in ("ext.xmp", "xmp"):
+            sidecar = sidecar_path(photo, naming)
+            try:
+                data = sidecar.read_bytes()
+            except OSError:
+                continue
+            if not any(needle in data for needle in needles):
+                continue
+            written = write_sidecar(
+                photo,
+                (width or 0, height or 0),
+                orientation_of(photo),
+                remaining.get(path_text, []),
+                (),
+                naming,
+            )
+            if written.written:
+                report.sidecars_cleaned += 1
+                if written.backup is not None:
+                    written.backup.unlink(missing_ok=True)
+            else:
+                report.sidecar_problems.append((str(sidecar), written.reason or "not written"))
 
 
 def plan_forget_person(library: Library, person_id: int) -> ForgetPlan:
@@ -412,7 +468,11 @@ def describe_report(report: ForgetReport, *, how_to_restore: str = APP_RESTORE) 
             f"{_n(report.backups_scrubbed, 'backup')} cleaned"
             + (f", {report.backups_removed} removed" if report.backups_removed else "")
         )
+    if report.sidecars_cleaned:
+        parts.append(f"their names in {_n(report.sidecars_cleaned, 'sidecar')} beside the photos")
     lines = [head + ", ".join(parts)]
+    for sidecar, reason in report.sidecar_problems:
+        lines.append(f"warning: {sidecar} still names them and could not be written: {reason}")
     if report.models_marked:
         active = " (the active one among them)" if report.active_model_marked else ""
         lines.append(

@@ -249,3 +249,36 @@ def test_forget_the_library_removes_all_it_made_and_no_photo(library, capsys) ->
     assert "removed the library" in capsys.readouterr().out
     assert list(path.parent.iterdir()) == []
     assert sorted(p.name for p in photos.iterdir()) == before
+
+
+def test_forgetting_cleans_the_sidecars_that_named_them(library, capsys) -> None:
+    """A person exported to sidecars, then forgotten: their name leaves every sidecar (and the
+    writer's backup copy), the other people in those sidecars stay, the photos are untouched."""
+    from facenet_core.library.export_tags import export_tags
+    from facenet_core.tags.write import sidecar_path
+
+    lib, photos = library
+    with lib.session() as s:
+        names = sorted(n for n in s.scalars(select(Person.name)) if n)
+    gone, other = names[0], names[1]
+    assert export_tags(lib).failed == []
+    theirs = [
+        p
+        for p in photos.glob("*.jpg")
+        if sidecar_path(p).exists() and gone.encode() in sidecar_path(p).read_bytes()
+    ]
+    others = [
+        p
+        for p in photos.glob("*.jpg")
+        if sidecar_path(p).exists() and other.encode() in sidecar_path(p).read_bytes()
+    ]
+    assert len(theirs) == EACH and len(others) == EACH
+    before = {p: p.read_bytes() for p in photos.glob("*.jpg")}
+    assert cli_main(["--library", str(lib.path), "forget", gone, "--yes"]) == 0
+    assert f"their names in {EACH} sidecars" in capsys.readouterr().out
+    for photo in theirs:
+        assert gone.encode() not in sidecar_path(photo).read_bytes()
+        assert not list(photos.glob(sidecar_path(photo).name + "*.bak"))
+    for photo in others:
+        assert other.encode() in sidecar_path(photo).read_bytes()
+    assert {p: p.read_bytes() for p in photos.glob("*.jpg")} == before
