@@ -42,6 +42,7 @@ from facenet_core.training.versions import (
     NoModelVersion,
     find_version,
     list_versions,
+    use_face_model,
     use_model_version,
 )
 
@@ -343,8 +344,24 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     try:
         settings = settings_from(args, library.settings())
-        with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
-            result = reembed(library, settings, reporter=bar, cancel=cancel)
+        if args.face_model is not None:
+            with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
+                used = use_face_model(
+                    library, settings, args.face_model, reporter=bar, cancel=cancel
+                )
+            if used.reembed is None:
+                say(args, f"active model: {used.version} (was {used.previous})")
+                write_json(used.to_json_dict(), args.json)
+                return EXIT_INTERRUPTED if used.cancelled else 0
+            result = used.reembed
+            say(
+                args,
+                f"active model: {used.version} (was {used.previous}); people re-clustered:"
+                f" {used.reclustered}",
+            )
+        else:
+            with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
+                result = reembed(library, settings, reporter=bar, cancel=cancel)
     except LibraryBusy as exc:
         raise busy_error(exc) from None
     except (LookupError, ModelLoadError) as exc:
@@ -409,6 +426,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "reembed",
         parents=[common],
         help="embed every face lacking an embedding of the active model (resumes)",
+        description="Embed every face lacking an embedding of the active model. With "
+        "--face-model: switch the library to that model first (accurate: the fused model, "
+        "fast: dlib's ResNet), re-embed every face from its stored landmarks and re-cluster, "
+        "keeping every name and edit; the model used before stays a version to restore "
+        "(use-model previous).",
+    )
+    p.add_argument(
+        "--face-model",
+        choices=("accurate", "fast"),
+        default=None,
+        help="switch the library to this face model (default: keep the active one)",
     )
     add_json_option(p)
     add_settings_options(p, ["device", "flip", "batch_size", "workers"])
