@@ -214,7 +214,7 @@ def _find_faces(
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
     ingest = Ingest(library, embedder, job, version_id, result)
-    if uses_batched_pipeline(detector) and not embedder.wants_arcface:
+    if uses_batched_pipeline(detector):
         # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
         # in large transactions here
         yunet = engines.detector(detector)

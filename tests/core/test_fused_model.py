@@ -103,12 +103,17 @@ def two_people(tmp_path: Path, lfw_mini: Path) -> Path:
 
 
 def _people_by_file(lib: Library) -> dict[str, set[int | None]]:
-    """Each person's name prefix (the LFW folder) -> the person ids its faces were given."""
-    found: dict[str, set[int | None]] = {}
+    """Each person (the LFW folder in the file name) -> the person ids given to the largest face
+    of each of their photos (LFW photos show other people in the background too)."""
+    largest: dict[str, Face] = {}
     with lib.session() as session:
         for face in session.scalars(select(Face)):
-            who = Path(face.photo.path).stem.rsplit("_", 1)[0]
-            found.setdefault(who, set()).add(face.person_id)
+            best = largest.get(face.photo.path)
+            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
+                largest[face.photo.path] = face
+        found: dict[str, set[int | None]] = {}
+        for path, face in largest.items():
+            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
     return found
 
 
@@ -124,7 +129,7 @@ def test_scan_with_the_accurate_model_groups_and_recognises(
             version = get_active_model_version(session)
             assert version is not None and version.name == FUSED
             vectors = session.scalars(select(Embedding.vector)).all()
-            assert len(vectors) == 9 and {len(v) for v in vectors} == {256}
+            assert len(vectors) >= 9 and {len(v) for v in vectors} == {256}
             assert all(abs(np.linalg.norm(from_bytes(v)) - 1) < 1e-5 for v in vectors)
         people = _people_by_file(lib)
         jolie, arnold = people["Angelina_Jolie"], people["Arnold_Schwarzenegger"]
@@ -159,7 +164,7 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
             assert fast_version is not None and fast_version.name == DLIB_RESNET
             fast_id = fast_version.id
         used = use_face_model(lib, ACCURATE, "accurate")
-        assert used.reembed is not None and used.reembed.embedded == 9
+        assert used.reembed is not None and used.reembed.embedded >= 9
         assert used.reembed.remaining == 0 and used.reclustered == "done"
         with lib.session() as session:
             active = get_active_model_version(session)
@@ -167,7 +172,7 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
             lengths = session.scalars(
                 select(Embedding.vector).where(Embedding.model_version_id == active.id)
             ).all()
-            assert len(lengths) == 9 and {len(v) for v in lengths} == {256}
+            assert len(lengths) == used.reembed.embedded and {len(v) for v in lengths} == {256}
             person = session.get(Person, arnold_id)
             assert person is not None and person.name == "Arnold"
             assert session.scalar(select(ModelVersion).where(ModelVersion.id == fast_id))
