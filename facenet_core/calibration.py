@@ -91,13 +91,11 @@ SCALES: dict[str, DistanceScale] = {
 
 
 def distance_scale(model_version: str) -> DistanceScale:
-    """The :class:`DistanceScale` of a model (``name`` or ``name@sha``); a model never
-    calibrated raises ``KeyError`` (its thresholds would be guesses)."""
+    """The :class:`DistanceScale` of a model (``name`` or ``name@sha``). A name without an
+    entry gets the fast model's (what every model got before the fused one had its own): the
+    fine-tuned versions keep dlib's name, and their training holds distances on its scale."""
     name = model_version.split("@", 1)[0]
-    found = SCALES.get(name)
-    if found is None:
-        raise KeyError(f"no distance scale for model {name!r}; calibrate it on LFW")
-    return found
+    return SCALES.get(name, SCALES["dlib-resnet-v1"])
 
 
 def thresholds(model_version: str, alignment: str, flip: bool) -> tuple[float, float]:

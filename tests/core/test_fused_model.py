@@ -49,8 +49,8 @@ def test_fused_thresholds_come_from_the_fused_calibration() -> None:
     scaled = for_model(Settings(cluster_threshold=0.15), FUSED).cluster_threshold
     assert scaled == pytest.approx(0.15 * 0.7743 / 0.1690)
     assert for_model(Settings(cluster_threshold=0.15), DLIB_RESNET).cluster_threshold == 0.15
-    with pytest.raises(KeyError):
-        calibration.distance_scale("some-other-model@1")
+    # a model without an entry keeps the fast model's scale (as every model had before)
+    assert calibration.distance_scale("some-other-model@1").factor == 1.0
 
 
 def test_fused_versions_are_known_and_fine_tuned_ones_refused() -> None:
