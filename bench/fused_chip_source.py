@@ -31,8 +31,13 @@ def main() -> None:
     from facenet_core.imageio import load_image
     from facenet_core.models.sface import load_sface, sface_embeddings
     from facenet_core.types import Detection
-    from facenet_core.vision.align import ARCFACE_SIZE, ARCFACE_TEMPLATE, MTCNN_TEMPLATE
-    from facenet_core.vision.align import face_chip, template_chip
+    from facenet_core.vision.align import (
+        ARCFACE_SIZE,
+        ARCFACE_TEMPLATE,
+        MTCNN_TEMPLATE,
+        face_chip,
+        template_chip,
+    )
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
@@ -69,8 +74,10 @@ def main() -> None:
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
     cos = np.sum(derived[images] * direct[images], axis=1)
-    print(f"{len(images)} images; cosine(direct, derived SFace): mean {cos.mean():.4f}"
-          f" min {cos.min():.4f}")
+    print(
+        f"{len(images)} images; cosine(direct, derived SFace): mean {cos.mean():.4f}"
+        f" min {cos.min():.4f}"
+    )
     for name, s in (("direct", direct), ("derived", derived)):
         for what, v in (("sface", s), ("fused", fused(s))):
             d = np.sum((v[left[in_fold]] - v[right[in_fold]]) ** 2, axis=1)

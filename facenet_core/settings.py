@@ -241,7 +241,8 @@ class Settings:
         maximum=0.6,
         title="Clustering strictness",
         help="largest average squared distance between the faces of two groups that may merge "
-        "(lower: stricter, more and smaller groups)",
+        "(lower: stricter, more and smaller groups), in the fast model's distances: the "
+        "accurate model reads it on its own scale (x4.58, its calibrated threshold over dlib's)",
         group="People",
     )
     suggest_confidence: float = setting(
