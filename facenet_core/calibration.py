@@ -57,7 +57,45 @@ CALIBRATIONS: dict[tuple[str, str, bool], Calibration] = {
     ("dlib-resnet-v1", "hog", False): Calibration(
         0.1855, 0.1570, "10-fold accuracy 98.78% +- 0.17, VAL@FAR=1e-3 95.70%"
     ),
+    # the fused model (fused-dlib-sface-v1: dlib's and SFace's unit vectors side by side,
+    # re-normalised), measured 2026-12-07 from bench/fused_embedding.py's full-LFW embeddings
+    # with tools/calibrate.py --embeddings ~/cache/fused-lfw/fused_w1.npy --alignment yunet-onet
+    ("fused-dlib-sface-v1", "yunet-onet", True): Calibration(
+        0.7743,
+        0.7263,
+        "10-fold accuracy 99.70% +- 0.07, VAL@FAR=1e-3 99.23% (bench/fused_embedding.py)",
+    ),
 }
+
+
+@dataclass(frozen=True)
+class DistanceScale:
+    """How a model's squared distances relate to the fast model's, for the rules that were
+    tuned on the fast model's scale.
+
+    ``factor``: the model's calibrated accuracy threshold over the fast model's (both for the
+    default alignment, mirror-averaged): a distance threshold set in the fast model's units
+    (clustering strictness, its range) is multiplied by it. ``centre`` and ``width``: the
+    recognition logistic of "same person" against squared distance, fitted on LFW pairs of that
+    model (``bench/fused_embedding.py logistic``)."""
+
+    factor: float
+    centre: float
+    width: float
+
+
+SCALES: dict[str, DistanceScale] = {
+    "dlib-resnet-v1": DistanceScale(1.0, 0.172, 0.0097),
+    "fused-dlib-sface-v1": DistanceScale(0.7743 / 0.1690, 0.7514, 0.0298),
+}
+
+
+def distance_scale(model_version: str) -> DistanceScale:
+    """The :class:`DistanceScale` of a model (``name`` or ``name@sha``). A name without an
+    entry gets the fast model's (what every model got before the fused one had its own): the
+    fine-tuned versions keep dlib's name, and their training holds distances on its scale."""
+    name = model_version.split("@", 1)[0]
+    return SCALES.get(name, SCALES["dlib-resnet-v1"])
 
 
 def thresholds(model_version: str, alignment: str, flip: bool) -> tuple[float, float]:
@@ -65,12 +103,17 @@ def thresholds(model_version: str, alignment: str, flip: bool) -> tuple[float, f
 
     Settings that were never calibrated fall back to the nearest calibrated alignment with the
     same flip setting (thresholds differ by about 0.005 between alignments): dlib's points in
-    another detector's box fall back to ``mtcnn-dlib5``, everything to ``mtcnn``, then ``hog``."""
+    another detector's box fall back to ``mtcnn-dlib5``, everything to ``mtcnn``, then ``hog``.
+    The fused model was calibrated for the default settings only; its other settings use that
+    entry (an approximation rather than a refusal)."""
     name = model_version.split("@", 1)[0]
     nearest = ("mtcnn-dlib5",) if alignment.endswith("-dlib5") else ()
     for candidate in (alignment, *nearest, "mtcnn", "hog"):
         cal = CALIBRATIONS.get((name, candidate, flip))
         if cal is not None:
+            return cal.accuracy, cal.far_1e3
+    for (model, _, _), cal in CALIBRATIONS.items():
+        if model == name:
             return cal.accuracy, cal.far_1e3
     raise KeyError(
         f"no calibrated threshold for model {name!r}; calibrate it with eval-lfw on the full LFW"

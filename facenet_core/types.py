@@ -28,7 +28,13 @@ CHIP_PADDING = 0.25
 EMBEDDING_DIM = 128
 """Length of an embedding: a unit vector in R^128 (FaceNet's choice, and dlib's)."""
 EMBEDDING_BYTES = 128
-"""Bytes per stored embedding: one signed byte per component (see :mod:`facenet_core.quantize`)."""
+"""Bytes per stored embedding of the fast model: one signed byte per component (see
+:mod:`facenet_core.quantize`)."""
+FUSED_DIM = 256
+"""Length of the accurate model's fused embedding: dlib's and SFace's 128-D unit vectors side by
+side, re-normalised (docs/design/models.md, "The fused embedding")."""
+EMBEDDING_SIZES = (EMBEDDING_DIM, FUSED_DIM)
+"""Every embedding length a library may store (bytes = components: one signed byte each)."""
 
 
 @dataclass(frozen=True, slots=True)

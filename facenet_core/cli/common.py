@@ -142,7 +142,7 @@ DETECTION = [
     "upsample",
     "detect_max_side",
 ]
-EMBEDDING = ["flip", "batch_size", "precision", "device"]
+EMBEDDING = ["face_model", "flip", "batch_size", "precision", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
 CLUSTERING = ["cluster_threshold", "cluster_min_face_px", "cluster_min_score"]
 

@@ -26,6 +26,7 @@ from facenet_core.cli.common import (
     write_json,
 )
 from facenet_core.imageio import ImageLoadError, load_image
+from facenet_core.models.registry import embedding_dim
 from facenet_core.progress import CancelToken
 
 
@@ -55,7 +56,13 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     say(args, f"pairs: {result.n_pairs}   images: {result.n_images}   protocol: {result.protocol}")
     say(args, f"accuracy:            {100 * r.accuracy:.2f}%{sem}")
     say(args, f"VAL @ FAR=1e-3:      {100 * r.val_at_far_1e3:.2f}%")
-    say(args, f"quantized accuracy:  {100 * result.quantized.accuracy:.2f}% (128 bytes per face)")
+    say(
+        args,
+        (
+            f"quantized accuracy:  {100 * result.quantized.accuracy:.2f}%"
+            f" ({embedding_dim(str(result.settings['model_version']))} bytes per face)"
+        ),
+    )
     say(args, f"thresholds:          {', '.join(f'{t:.4f}' for t in r.thresholds)}")
     say(args, f"fallbacks:           {len(result.fallbacks)} images with no detected face")
     say(args, f"speed:               {result.images_per_s:.1f} images/s")
@@ -156,7 +163,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
 
     from facenet_core import calibration
-    from facenet_core.vision.align import face_chip
+    from facenet_core.vision.align import arcface_chip, face_chip
     from facenet_core.vision.engines import shared_engines
 
     images = []
@@ -169,6 +176,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     config = engines.detector_config(settings)
     detector = engines.detector(config)
     chips = []
+    arcface: list[np.ndarray] = []
     for path, image in zip((args.image_a, args.image_b), images, strict=True):
         faces = detector.detect(image)
         if not faces:
@@ -180,8 +188,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise CliError(f"{path}: no face found ({hint}, or try a sharper photo)")
         largest = max(faces, key=lambda d: d.width * d.height)
         chips.append(face_chip(image, largest))
+        arcface.append(arcface_chip(image, largest))
     embedder = engines.embedder(settings)
-    a, b = embedder.embed(np.stack(chips))
+    a, b = embedder.embed(np.stack(chips), np.stack(arcface))
     distance = float(np.sum((a - b) ** 2))
     threshold, _ = calibration.thresholds(embedder.model_version, config.alignment, embedder.flip)
     same = distance <= threshold
@@ -198,7 +207,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="LFW verification accuracy, 10-fold protocol (FaceNet section 4)",
         description="Detect, align and embed every image named by the pairs, then score the "
         "pairs: 10-fold accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the "
-        "accuracy with 128-byte quantized embeddings. A pairs file with a single fold is scored "
+        "accuracy with the stored quantized embeddings (128 bytes per face, 256 for the accurate "
+        "model). A pairs file with a single fold is scored "
         "at the shipped calibrated thresholds.",
     )
     p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")

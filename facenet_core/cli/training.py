@@ -24,7 +24,7 @@ from facenet_core.cli.common import (
 from facenet_core.evaluation.guard import GUARD_ENV, GuardSetError, default_guard_dir
 from facenet_core.evaluation.guard import load_guard as load_guard_pairs
 from facenet_core.library.reembed import reembed
-from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
+from facenet_core.models.registry import DLIB_RESNET, FUSED, ModelLoadError
 from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import LibraryBusy, get_active_model_version
@@ -34,6 +34,7 @@ from facenet_core.training.decision import Check, Decision
 from facenet_core.training.finetune import (
     DatasetResult,
     FinetuneResult,
+    FusedNotTrainable,
     finetune_dataset,
     finetune_library,
 )
@@ -42,6 +43,7 @@ from facenet_core.training.versions import (
     NoModelVersion,
     find_version,
     list_versions,
+    use_face_model,
     use_model_version,
 )
 
@@ -166,6 +168,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         with library.session() as session:
             active = get_active_model_version(session)
             version = f"{active.name}@{active.weights_sha256}" if active else DLIB_RESNET
+        if active is not None and active.name == FUSED:  # refuse before loading the guard set
+            raise FusedNotTrainable(
+                "fine-tuning applies to the fast face model only (dlib's ResNet); this library"
+                " uses the accurate one"
+            )
         guard = load_guard(args, settings, version)
         with ctrl_c_cancels(cancel, "and saving a checkpoint; run the same command to resume"):
             result = finetune_library(
@@ -343,8 +350,24 @@ def cmd_reembed(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     try:
         settings = settings_from(args, library.settings())
-        with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
-            result = reembed(library, settings, reporter=bar, cancel=cancel)
+        if args.face_model is not None:
+            with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
+                used = use_face_model(
+                    library, settings, args.face_model, reporter=bar, cancel=cancel
+                )
+            if used.reembed is None:
+                say(args, f"active model: {used.version} (was {used.previous})")
+                write_json(used.to_json_dict(), args.json)
+                return EXIT_INTERRUPTED if used.cancelled else 0
+            result = used.reembed
+            say(
+                args,
+                f"active model: {used.version} (was {used.previous}); people re-clustered:"
+                f" {used.reclustered}",
+            )
+        else:
+            with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
+                result = reembed(library, settings, reporter=bar, cancel=cancel)
     except LibraryBusy as exc:
         raise busy_error(exc) from None
     except (LookupError, ModelLoadError) as exc:
@@ -409,6 +432,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "reembed",
         parents=[common],
         help="embed every face lacking an embedding of the active model (resumes)",
+        description="Embed every face lacking an embedding of the active model. With "
+        "--face-model: switch the library to that model first (accurate: the fused model, "
+        "fast: dlib's ResNet), re-embed every face from its stored landmarks and re-cluster, "
+        "keeping every name and edit; the model used before stays a version to restore "
+        "(use-model previous).",
+    )
+    p.add_argument(
+        "--face-model",
+        choices=("accurate", "fast"),
+        default=None,
+        help="switch the library to this face model (default: keep the active one)",
     )
     add_json_option(p)
     add_settings_options(p, ["device", "flip", "batch_size", "workers"])

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from facenet_core.calibration import distance_scale
 from facenet_core.evaluation.cluster_metrics import (
     Scores,
     bcubed_scores,
@@ -90,19 +91,22 @@ def embed_centre_faces(
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
     config = engines.detector_config(settings)
-    job = FaceJob(detector=config, centre_fallback=True)
     embedder = engines.embedder(settings)
+    job = FaceJob(detector=config, centre_fallback=True, arcface=embedder.wants_arcface)
     shared = engines.detector(config) if config.name == "mtcnn" else None
     clock = PhaseClock("embed-faces", "faces", "image")
-    out = np.zeros((len(paths), EMBEDDING_DIM), dtype=np.float32)
+    out = np.zeros((len(paths), embedder.dim), dtype=np.float32)
     batch: list[np.ndarray] = []
+    faces: list[np.ndarray] = []
     where: list[int] = []
     fallbacks = 0
 
     def flush() -> None:
         if batch:
-            out[where] = dequantize(quantize(embedder.embed(np.stack(batch))))
+            arcface = np.stack(faces) if faces else None
+            out[where] = dequantize(quantize(embedder.embed(np.stack(batch), arcface)))
             batch.clear()
+            faces.clear()
             where.clear()
 
     for i, photo in enumerate(find_faces(paths, job, settings.workers, detector=shared)):
@@ -110,6 +114,8 @@ def embed_centre_faces(
             raise RuntimeError(f"{photo.path}: {photo.error}")
         fallbacks += int(photo.fallback)
         batch.append(photo.chips[nearest_centre(photo)])
+        if photo.arcface_chips is not None:
+            faces.append(photo.arcface_chips[nearest_centre(photo)])
         where.append(i)
         if len(batch) >= 256:
             flush()
@@ -226,6 +232,9 @@ def evaluate_clusters(
                 )
             seconds_scan = time.perf_counter() - start
             faces = _library_faces(library)
+            with library.session() as session:
+                version = get_active_model_version(session)
+                model = version.name if version is not None else "dlib-resnet-v1"
         finally:
             library.close()
     # the library knows each photo by its real path (the links' targets): match on that
@@ -239,9 +248,12 @@ def evaluate_clusters(
         fixed=np.full(len(faces.paths), -1, dtype=np.int64),
         forbidden={},
     )
+    # the setting is in the fast model's distances; the fused model's are scaled by its
+    # calibration (as the library's own clustering does)
+    threshold = settings.cluster_threshold * distance_scale(model).factor
     labels = cluster_faces(
         inp,
-        settings.cluster_threshold,
+        threshold,
         mask=cluster_mask(faces.sizes, faces.scores, settings),
     )
     seconds_cluster = time.perf_counter() - start
@@ -267,7 +279,7 @@ def evaluate_clusters(
         all_faces=len(faces.paths),
         images=len(truth),
         images_without_face=no_face,
-        threshold=settings.cluster_threshold,
+        threshold=threshold,
         seconds_scan=seconds_scan,
         seconds_cluster=seconds_cluster,
         settings=settings.as_dict(),

@@ -27,6 +27,7 @@ from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, 
 from facenet_core.quantize import dequantize, quantize
 from facenet_core.settings import Settings
 from facenet_core.types import CHIP_SIZE
+from facenet_core.vision.align import ARCFACE_SIZE
 from facenet_core.vision.detectors import DetectorConfig
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
@@ -95,6 +96,7 @@ class PairChips:
     folds: np.ndarray
     fallbacks: list[str]
     detector: DetectorConfig
+    arcface: np.ndarray | None = None  # (N, 112, 112, 3) uint8 when asked for (fused model)
 
 
 def lfw_pair_chips(
@@ -106,16 +108,19 @@ def lfw_pair_chips(
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
     keep: Callable[[Pair], bool] | None = None,
+    arcface: bool = False,
 ) -> PairChips:
     """Detect and align the face of every image named by the pairs (``keep``: only the pairs it
     accepts): the face nearest the image centre, or the fixed centre box when none is found.
     A step of longer jobs (LFW, the guard set), not a job itself: it raises
     :class:`~facenet_core.progress.Cancelled` when cancelled, and the job that called it stops
-    there and returns its result marked ``cancelled``."""
+    there and returns its result marked ``cancelled``. ``arcface``: also each face's ArcFace
+    chip (the fused model's SFace reads them)."""
     pairs = [p for p in read_pairs(pairs_file) if keep is None or keep(p)]
     keys = sorted({p.left for p in pairs} | {p.right for p in pairs})
+    faces = np.zeros((len(keys), ARCFACE_SIZE, ARCFACE_SIZE, 3), np.uint8) if arcface else None
     chips, fallbacks, detector = lfw_chips(
-        lfw_dir, keys, settings, engines=engines, reporter=reporter, cancel=cancel
+        lfw_dir, keys, settings, engines=engines, reporter=reporter, cancel=cancel, arcface=faces
     )
     index = {key: i for i, key in enumerate(keys)}
     return PairChips(
@@ -127,6 +132,7 @@ def lfw_pair_chips(
         folds=np.array([p.fold for p in pairs], dtype=np.int64),
         fallbacks=fallbacks,
         detector=detector,
+        arcface=faces,
     )
 
 
@@ -138,10 +144,12 @@ def lfw_chips(
     engines: Engines | None = None,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
+    arcface: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str], DetectorConfig]:
     """The chip of each LFW image ``(person, number)``: the detected face nearest the image
     centre, or the fixed centre box when none is found (listed in the second value). A step, like
-    :func:`lfw_pair_chips`: raises :class:`~facenet_core.progress.Cancelled` when cancelled."""
+    :func:`lfw_pair_chips`: raises :class:`~facenet_core.progress.Cancelled` when cancelled.
+    ``arcface``: an ``(N, 112, 112, 3)`` uint8 array filled with the same faces' ArcFace chips."""
     engines = engines or shared_engines()
     cancel = cancel or CancelToken()
     paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
@@ -149,7 +157,7 @@ def lfw_chips(
     if missing:
         raise FileNotFoundError(f"{len(missing)} images are not in {lfw_dir}, e.g. {missing[0]}")
     detector = engines.detector_config(settings)
-    job = FaceJob(detector=detector, centre_fallback=True)
+    job = FaceJob(detector=detector, centre_fallback=True, arcface=arcface is not None)
     chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
     fallbacks: list[str] = []
     clock = PhaseClock("eval-lfw", "faces", "image")
@@ -160,6 +168,8 @@ def lfw_chips(
         if photo.fallback:
             fallbacks.append(str(photo.path))
         chips[i] = photo.chips[nearest_centre(photo)]
+        if arcface is not None and photo.arcface_chips is not None:
+            arcface[i] = photo.arcface_chips[nearest_centre(photo)]
         if cancel.cancelled:
             raise Cancelled
         reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
@@ -206,15 +216,22 @@ def _evaluate_lfw(
     cancel: CancelToken,
 ) -> LfwEvaluation:
     start = time.perf_counter()
+    embedder = engines.embedder(settings)  # the "Face model" setting's
     found = lfw_pair_chips(
-        lfw_dir, pairs_file, settings, engines=engines, reporter=reporter, cancel=cancel
+        lfw_dir,
+        pairs_file,
+        settings,
+        engines=engines,
+        reporter=reporter,
+        cancel=cancel,
+        arcface=embedder.wants_arcface,
     )
     chips, fallbacks, detector = found.chips, found.fallbacks, found.detector
-    embedder = engines.embedder(settings)
     clock = PhaseClock("eval-lfw", "embed", "image")
     parts = []
     for s in range(0, len(chips), 256):
-        parts.append(embedder.embed(chips[s : s + 256]))
+        faces = None if found.arcface is None else found.arcface[s : s + 256]
+        parts.append(embedder.embed(chips[s : s + 256], faces))
         cancel.raise_if_cancelled()
         reporter(clock.event(min(s + 256, len(chips)), len(chips)))
     embeddings = np.concatenate(parts)
@@ -249,6 +266,7 @@ def _evaluate_lfw(
             "upsample": detector.upsample,
             "flip": embedder.flip,
             "model_version": embedder.model_version,
+            "face_model": settings.face_model,
             "device": str(embedder.device),
         },
     )

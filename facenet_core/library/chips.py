@@ -6,7 +6,8 @@ decoded large JPEGs at reduced scale (``max_side``) and aligned on that image; r
 decodes the photo the same way (:func:`facenet_core.imageio.open_photo`), maps the stored points
 into that image (``Detection.scaled(photo.scale)``) and runs the one alignment function
 (:func:`facenet_core.vision.align.face_chip`), so the chip is the one the scan embedded.
-Re-embedding with a new model version and fine-tuning both use this.
+Re-embedding with a new model version and fine-tuning both use this; for the fused model the
+ArcFace chip is re-made beside it the same way (:func:`facenet_core.vision.align.arcface_chip`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import Select, select
 from facenet_core.imageio import ImageLoadError, open_photo
 from facenet_core.store import Face, Photo
 from facenet_core.types import Detection
-from facenet_core.vision.align import face_chip
+from facenet_core.vision.align import ARCFACE_SIZE, arcface_chip, face_chip
 
 DEFAULT_MAX_SIDE = 1600
 """The scan's detection size limit when a photo row does not record its own."""
@@ -71,9 +72,10 @@ class PhotoChips:
     refs: list[FaceRef]
     chips: np.ndarray  # (len(refs), 150, 150, 3) uint8; empty when ``error``
     error: str | None = None
+    arcface: np.ndarray | None = None  # (len(refs), 112, 112, 3) uint8 when asked for
 
 
-def _photo_chips(refs: list[FaceRef]) -> PhotoChips:
+def _photo_chips(refs: list[FaceRef], arcface: bool = False) -> PhotoChips:
     path = refs[0].path
     try:
         photo = open_photo(path, reduce_to=refs[0].max_side)
@@ -81,25 +83,29 @@ def _photo_chips(refs: list[FaceRef]) -> PhotoChips:
         return PhotoChips(refs, np.zeros((0, 150, 150, 3), np.uint8), exc.reason)
     except OSError as exc:
         return PhotoChips(refs, np.zeros((0, 150, 150, 3), np.uint8), str(exc))
-    chips = [face_chip(photo.image, ref.detection().scaled(photo.scale)) for ref in refs]
-    return PhotoChips(refs, np.stack(chips))
+    faces = [ref.detection().scaled(photo.scale) for ref in refs]
+    chips = np.stack([face_chip(photo.image, face) for face in faces])
+    if not arcface:
+        return PhotoChips(refs, chips)
+    arc = np.stack([arcface_chip(photo.image, face) for face in faces])
+    return PhotoChips(refs, chips, arcface=arc.reshape(-1, ARCFACE_SIZE, ARCFACE_SIZE, 3))
 
 
 def rebuild_chips(
-    refs: Iterable[FaceRef], workers: int = 2, ahead: int = 8
+    refs: Iterable[FaceRef], workers: int = 2, ahead: int = 8, arcface: bool = False
 ) -> Iterator[PhotoChips]:
     """Chips of ``refs`` (grouped by consecutive photo path), photo by photo in input order;
     decoding and warping run in ``workers`` threads (0: in this thread), at most ``ahead``
-    photos in flight."""
+    photos in flight. ``arcface``: also each face's ArcFace chip (the fused model)."""
     groups = (list(g) for _, g in groupby(refs, key=lambda r: r.path))
     if workers == 0:
         for group in groups:
-            yield _photo_chips(group)
+            yield _photo_chips(group, arcface)
         return
     pending: list[Future[PhotoChips]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for group in groups:
-            pending.append(pool.submit(_photo_chips, group))
+            pending.append(pool.submit(_photo_chips, group, arcface))
             if len(pending) >= ahead:
                 yield pending.pop(0).result()
         for future in pending:

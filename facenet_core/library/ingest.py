@@ -36,7 +36,7 @@ from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
 from facenet_core.types import EMBEDDING_DIM
-from facenet_core.vision.embed import Embedder
+from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_executor
 
 BATCH_FACES = 64
@@ -61,7 +61,7 @@ class Ingest:
     def __init__(
         self,
         library: Library,
-        embedder: Embedder,
+        embedder: AnyEmbedder,
         job: FaceJob,
         version_id: int,
         result: ScanResult,
@@ -75,11 +75,14 @@ class Ingest:
     def store(self, batch: list[tuple[int, PhotoFaces]]) -> int:
         """Embed (unless the pipeline already did) and commit one batch of photos: each photo
         with all its faces, or not at all."""
-        chips = [
-            r.chips for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)
-        ]
+        todo = [r for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)]
+        chips = [r.chips for r in todo]
+        arcface = [r.arcface_chips for r in todo if r.arcface_chips is not None]
         embeddings = (
-            self.embedder.embed(np.concatenate(chips))
+            self.embedder.embed(
+                np.concatenate(chips),
+                np.concatenate(arcface) if len(arcface) == len(todo) else None,
+            )
             if chips
             else np.zeros((0, EMBEDDING_DIM), np.float32)
         )

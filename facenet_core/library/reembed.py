@@ -127,13 +127,15 @@ def _reembed(
         workers = settings.workers if settings.workers is not None else 2
         batch_refs: list[FaceRef] = []
         batch_chips: list[np.ndarray] = []
+        batch_arcface: list[np.ndarray] = []
         done = 0
 
         def flush() -> None:
             nonlocal done
             if not batch_refs:
                 return
-            vectors = embedder.embed(np.concatenate(batch_chips))
+            arcface = np.concatenate(batch_arcface) if batch_arcface else None
+            vectors = embedder.embed(np.concatenate(batch_chips), arcface)
             with library.write() as session:
                 existing = set(
                     session.scalars(
@@ -157,15 +159,19 @@ def _reembed(
             done += len(batch_refs)
             batch_refs.clear()
             batch_chips.clear()
+            batch_arcface.clear()
             reporter(clock.event(done + result.failed, total, failed=result.failed))
 
-        for photo in rebuild_chips(todo, workers=workers):
+        wants = embedder.wants_arcface
+        for photo in rebuild_chips(todo, workers=workers, arcface=wants):
             if photo.error is not None:
                 result.failed += len(photo.refs)
                 log.warning("re-embedding: %s: %s", photo.refs[0].path, photo.error)
                 continue
             batch_refs.extend(photo.refs)
             batch_chips.append(photo.chips)
+            if photo.arcface is not None:
+                batch_arcface.append(photo.arcface)
             if len(batch_refs) >= BATCH_FACES:
                 flush()
             if cancel.cancelled:

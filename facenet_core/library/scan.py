@@ -35,6 +35,7 @@ from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
+from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -221,11 +222,17 @@ def _find_faces(
     engines = engines or shared_engines()
     with library.session() as session:
         active = get_active_model_version(session)
-        # a fine-tuned active version embeds new faces too; the shipped weights otherwise
-        model = version_info(active) if active is not None and active.weights_path else None
+        # a fine-tuned active version embeds new faces too, and so does a library's other face
+        # model than the setting's (its faces are compared with the new ones: switching models
+        # is re-embedding's job); the setting's shipped weights otherwise
+        wanted = FACE_MODELS.get(settings.face_model, DLIB_RESNET)
+        keep = active is not None and bool(active.weights_path or active.name != wanted)
+        model = version_info(active) if active is not None and keep else None
     embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
-    job = FaceJob(detector=detector, reduce_jpeg=True, thumbnails=True)
+    job = FaceJob(
+        detector=detector, reduce_jpeg=True, thumbnails=True, arcface=embedder.wants_arcface
+    )
     with library.write() as session:
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id

@@ -29,6 +29,11 @@ from facenet_core.paths import atomic_write_bytes, cache_dir, sha256_file
 log = logging.getLogger(__name__)
 
 DLIB_RESNET = "dlib-resnet-v1"
+FUSED = "fused-dlib-sface-v1"
+"""The accurate model: dlib's ResNet and SFace, their unit vectors side by side (256-D)."""
+FACE_MODELS = {"fast": DLIB_RESNET, "accurate": FUSED}
+"""The "Face model" setting's choices and the model each one names."""
+DIMENSIONS = {DLIB_RESNET: 128, FUSED: 256}
 
 
 class ModelLoadError(UserError):
@@ -60,6 +65,30 @@ def dlib_resnet_info() -> ModelInfo:
     return ModelInfo(DLIB_RESNET, sha256_file(source), source)
 
 
+def fused_info() -> ModelInfo:
+    """The shipped fused model. Its sha256 names both weight files: the sha256 of the text
+    ``<dlib .dat sha256>+<SFace .onnx sha256>``, so a change to either makes another version.
+    ``source``: the dlib file (SFace's is checked against its own pinned sha256 on load)."""
+    from facenet_core.models.sface import WEIGHT_SHA256
+
+    dlib_info = dlib_resnet_info()
+    both = f"{dlib_info.sha256}+{WEIGHT_SHA256}".encode()
+    return ModelInfo(FUSED, hashlib.sha256(both).hexdigest(), dlib_info.source)
+
+
+def pretrained_info(face_model: str) -> ModelInfo:
+    """The shipped weights of a "Face model" setting (``fast`` or ``accurate``)."""
+    name = FACE_MODELS.get(face_model)
+    if name is None:
+        raise ValueError(f"unknown face model {face_model!r}: choose one of {sorted(FACE_MODELS)}")
+    return fused_info() if name == FUSED else dlib_resnet_info()
+
+
+def embedding_dim(name: str) -> int:
+    """Components of the embeddings a model (by name, or ``name@sha``) makes."""
+    return DIMENSIONS[name.split("@", 1)[0]]
+
+
 def load_dlib_resnet(cache: Path | None = None) -> tuple[DlibResNet, ModelInfo]:
     """The pretrained dlib ResNet in eval mode, converted once and then read from the cache."""
     info = dlib_resnet_info()
@@ -86,8 +115,17 @@ def load_dlib_resnet(cache: Path | None = None) -> tuple[DlibResNet, ModelInfo]:
 def model_info(name: str, sha256: str, weights_path: str | Path | None) -> ModelInfo:
     """The :class:`ModelInfo` of a recorded model version (its ``weights_path`` is None for the
     weights that ship with the app)."""
-    if name != DLIB_RESNET:
-        raise ModelLoadError(f"unknown model {name!r}: this version of the app knows {DLIB_RESNET}")
+    if name not in DIMENSIONS:
+        raise ModelLoadError(
+            f"unknown model {name!r}: this version of the app knows {', '.join(DIMENSIONS)}"
+        )
+    if name == FUSED:
+        if weights_path is not None:
+            raise ModelLoadError(
+                f"{name}@{sha256[:12]} is a fine-tuned fused model, which this version of the app"
+                " cannot load (fine-tuning applies to the fast model only)"
+            )
+        return ModelInfo(name, sha256, dlib_resnet_info().source)
     if weights_path is None:
         shipped = dlib_resnet_info()
         return ModelInfo(name, sha256, shipped.source)
@@ -95,9 +133,20 @@ def model_info(name: str, sha256: str, weights_path: str | Path | None) -> Model
 
 
 def load_model(info: ModelInfo, cache: Path | None = None) -> DlibResNet:
-    """The network of a model version, in eval mode on the CPU.
+    """The network of a model version, in eval mode on the CPU (for the fused model: its dlib
+    branch, after checking that this install's two weight files are the recorded ones; see
+    :func:`load_sface` for the other).
 
     Raises :class:`ModelLoadError` when the weights are gone or are not the recorded ones."""
+    if info.name == FUSED:
+        shipped_fused = fused_info()
+        if shipped_fused.sha256 != info.sha256:
+            raise ModelLoadError(
+                f"{info.version} was made with other shipped weights than this install has"
+                f" ({shipped_fused.version}); activate a version made with them"
+            )
+        model, _ = load_dlib_resnet(cache)
+        return model
     if not info.fine_tuned:
         model, shipped = load_dlib_resnet(cache)
         if shipped.sha256 != info.sha256:

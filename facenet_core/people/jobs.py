@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from facenet_core.people.labels import (
     apply_writes,
     drop_empty_people,
+    for_model,
     read_faces,
     read_people,
     read_rejections,
@@ -89,6 +90,7 @@ def recluster(
         version = get_active_model_version(session)
         if version is None:
             return _cluster_counts(library, ClusterReport(seconds=time.perf_counter() - start))
+        settings = for_model(settings, version.name)  # clustering in this model's distances
         faces = read_faces(session.connection(), version.id, "f.is_ignored = 0")
         rejected = read_rejections(session, faces.ids)
         people = read_people(session)

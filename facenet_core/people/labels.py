@@ -8,6 +8,7 @@ read, so that an edit the user makes meanwhile always wins and never waits long 
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -16,15 +17,33 @@ import numpy as np
 from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from facenet_core.calibration import distance_scale
 from facenet_core.people.plan import FaceRows, LabelWrite
 from facenet_core.progress import PhaseClock, Reporter
 from facenet_core.quantize import dequantize
+from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, FaceRejection, Library, Person
 from facenet_core.store.chunks import chunks
 from facenet_core.store.db import let_others_write
 from facenet_core.types import EMBEDDING_DIM
 
 NONE = Assignment.NONE.value
+
+
+def for_model(settings: Settings, model_name: str) -> Settings:
+    """``settings`` with the clustering strictness in the distances of ``model_name``: the
+    setting is in the fast model's units (its range and default were tuned on dlib's squared
+    distances); another model's is multiplied by the ratio of the two models' calibrated
+    thresholds (:func:`facenet_core.calibration.distance_scale`), so 0.15 means as strict for
+    both."""
+    factor = distance_scale(model_name).factor
+    if factor == 1.0:
+        return settings
+    # a derived value, past the setting's range (which is the user's, in the fast model's
+    # units): set on a copy without the range check
+    scaled = copy.copy(settings)
+    object.__setattr__(scaled, "cluster_threshold", settings.cluster_threshold * factor)
+    return scaled
 
 
 def read_faces(connection: Connection, version_id: int, where: str = "", **params: Any) -> FaceRows:
@@ -57,7 +76,8 @@ def read_faces(connection: Connection, version_id: int, where: str = "", **param
             np.zeros((0, EMBEDDING_DIM), np.float32),
         )
     cols = list(zip(*rows, strict=True))
-    codes = np.frombuffer(b"".join(cols[8]), dtype=np.int8).reshape(n, EMBEDDING_DIM)
+    # one version's vectors all have its model's length (128, or 256 for the fused model)
+    codes = np.frombuffer(b"".join(cols[8]), dtype=np.int8).reshape(n, len(cols[8][0]))
     return FaceRows(
         ids=np.asarray(cols[0], np.int64),
         photo_ids=np.asarray(cols[1], np.int64),

@@ -19,8 +19,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facenet_core.calibration import distance_scale
 from facenet_core.people.cluster import ClusterInput, cluster_faces, cluster_mask
-from facenet_core.people.labels import apply_writes, read_faces, read_people, read_rejections
+from facenet_core.people.labels import (
+    apply_writes,
+    for_model,
+    read_faces,
+    read_people,
+    read_rejections,
+)
 from facenet_core.people.plan import FaceRows, LabelWrite
 from facenet_core.people.recognize import recognize
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
@@ -102,6 +109,8 @@ def recognize_new(
         version = get_active_model_version(session)
         if version is None:
             return RecognizeReport(seconds=time.perf_counter() - start)
+        scale = distance_scale(version.name)
+        settings = for_model(settings, version.name)  # clustering in this model's distances
         bookmark = _mark(session)
         mark = 0 if everything else bookmark
         connection = session.connection()
@@ -142,6 +151,8 @@ def recognize_new(
         query_photos=queries.photo_ids,
         suggest_confidence=settings.suggest_confidence,
         auto_confidence=settings.auto_confidence,
+        centre=scale.centre,
+        scale=scale.width,
     )
     reporter(clock.event(len(queries), len(queries)))
     if cancel.cancelled:

@@ -81,6 +81,8 @@ def recognize(
     suggest_confidence: float = SUGGEST_CONFIDENCE,
     auto_confidence: float = AUTO_CONFIDENCE,
     k: int = DEFAULT_K,
+    centre: float = CENTRE,
+    scale: float = SCALE,
 ) -> Recognition:
     """Best person for each query face among the confirmed ``gallery`` faces.
 
@@ -88,6 +90,8 @@ def recognize(
     person ids (> 0). ``queries``: (Q, 128) unit embeddings. ``forbidden``: query index -> people
     it must never be. ``taken``: query index -> people already in that query's photo.
     ``query_photos``: (Q,) photo ids; queries sharing a photo never get the same person.
+    ``centre``, ``scale``: the logistic of the model that made the embeddings (default: the
+    fast model's; :func:`facenet_core.calibration.distance_scale` has each model's).
     """
     if not 0.0 <= suggest_confidence <= auto_confidence <= 1.0:
         raise ValueError("thresholds must satisfy 0 <= suggest <= auto <= 1")
@@ -111,7 +115,7 @@ def recognize(
         allowed = [(p, d) for p, d in ranked[i] if p not in exclude]
         if not allowed:
             return -1, 0.0, math.inf
-        logits = [(CENTRE - d) / SCALE for _, d in allowed]
+        logits = [(centre - d) / scale for _, d in allowed]
         top = max(0.0, logits[0])  # the nearest person has the largest logit
         total = math.exp(-top) + sum(math.exp(z - top) for z in logits)
         conf = math.exp(logits[0] - top) / total

@@ -59,7 +59,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
-from facenet_core.types import EMBEDDING_BYTES
+from facenet_core.types import EMBEDDING_BYTES as EMBEDDING_BYTES
+from facenet_core.types import EMBEDDING_SIZES
 
 LANDMARK_COUNT = 5
 """Five landmarks per face, stored as 10 little-endian float32 values: x0, y0, x1, y1, ..."""
@@ -439,7 +440,8 @@ class Face(Base):
 
 
 class Embedding(Base):
-    """A face's embedding under one model version: 128 signed bytes (quantized unit vector).
+    """A face's embedding under one model version: one signed byte per component of the
+    quantized unit vector, 128 (fast model) or 256 (the accurate model's fused vector).
 
     The primary key is ``(face_id, model_version_id)``: a face has at most one embedding per
     version, and its "current" embedding is the one of the active version.
@@ -447,7 +449,9 @@ class Embedding(Base):
 
     __tablename__ = "embeddings"
     __table_args__ = (
-        CheckConstraint(f"length(vector) = {EMBEDDING_BYTES}", name="vector_length"),
+        CheckConstraint(
+            f"length(vector) IN ({', '.join(map(str, EMBEDDING_SIZES))})", name="vector_length"
+        ),
         Index(None, "model_version_id"),
     )
 
@@ -467,10 +471,8 @@ class Embedding(Base):
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError(f"an embedding vector must be bytes, got {type(value).__name__}")
         value = bytes(value)
-        if len(value) != EMBEDDING_BYTES:
-            raise ValueError(
-                f"an embedding vector must be exactly {EMBEDDING_BYTES} bytes, got {len(value)}"
-            )
+        if len(value) not in EMBEDDING_SIZES:
+            raise ValueError(f"an embedding vector must be 128 or 256 bytes, got {len(value)}")
         return value
 
     def __repr__(self) -> str:

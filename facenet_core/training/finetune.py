@@ -40,8 +40,15 @@ from typing import Any
 import torch
 from sqlalchemy import select
 
+from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, version_info
-from facenet_core.models.registry import ModelInfo, load_dlib_resnet, load_model, save_fine_tuned
+from facenet_core.models.registry import (
+    FUSED,
+    ModelInfo,
+    load_dlib_resnet,
+    load_model,
+    save_fine_tuned,
+)
 from facenet_core.paths import atomic_write_bytes
 from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -128,7 +135,21 @@ def _active(library: Library) -> tuple[int, ModelInfo]:
         active = get_active_model_version(session)
         if active is None:
             raise NoModelVersion("the library has no model yet: scan some photos first")
+        if active.name == FUSED:
+            raise FusedNotTrainable(
+                "fine-tuning applies to the fast face model only (dlib's ResNet); this library"
+                " uses the accurate one"
+            )
         return active.id, version_info(active)
+
+
+class FusedNotTrainable(UserError):
+    """The active model is the fused (accurate) one, which this version cannot fine-tune."""
+
+    hint = (
+        "Switch the library to the fast model first (facenet-photos reembed --face-model fast),"
+        " or keep the accurate model untrained."
+    )
 
 
 def finetune_library(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, count_lacking, reembed, version_info
-from facenet_core.models.registry import load_model
+from facenet_core.models.registry import FACE_MODELS, load_model, pretrained_info
 from facenet_core.people.jobs import recluster as recluster_people
 from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -241,3 +241,47 @@ def _use_model_version(
     except Cancelled:  # the switch is made; what follows it stopped
         return UseResult(name, previous_name, None, "stopped", True)
     return UseResult(name, previous_name, done.reembed, done.reclustered, done.cancelled)
+
+
+def use_face_model(
+    library: Library,
+    settings: Settings,
+    face_model: str,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    recluster: Recluster | None = None,
+) -> UseResult:
+    """Switch the library to the shipped weights of a "Face model" (``accurate``: the fused
+    model; ``fast``: dlib's ResNet): its version is recorded (a child of the active one) if it
+    is new, then made active by :func:`use_model_version`, so every face is re-embedded from
+    its stored landmarks (resumable) and the people re-clustered, every user edit kept. The
+    version used before stays recorded with its embeddings: ``use-model previous`` restores
+    it at once."""
+    info = pretrained_info(face_model)
+    with library.write() as session:
+        version = session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.name == info.name, ModelVersion.weights_sha256 == info.sha256
+            )
+        ).one_or_none()
+        if version is None:
+            version = ModelVersion(
+                name=info.name,
+                weights_sha256=info.sha256,
+                parent=get_active_model_version(session),
+                notes=f"face model: {face_model} ({FACE_MODELS[face_model]})",
+            )
+            session.add(version)
+            session.flush()
+        version_id = version.id
+    return use_model_version(
+        library,
+        settings,
+        version_id,
+        engines=engines,
+        reporter=reporter,
+        cancel=cancel,
+        recluster=recluster,
+    )

@@ -35,13 +35,18 @@ from torch import Tensor
 
 from facenet_core.imageio import ImageLoadError, LoadedPhoto, open_photo
 from facenet_core.thumbnails import face_thumbnail
-from facenet_core.types import EMBEDDING_DIM, Detection
-from facenet_core.vision.align import template_chips_tensor, template_for
+from facenet_core.types import Detection
+from facenet_core.vision.align import (
+    ARCFACE_SIZE,
+    ARCFACE_TEMPLATE,
+    template_chips_tensor,
+    template_for,
+)
 from facenet_core.vision.detectors.base import DetectorConfig
 from facenet_core.vision.detectors.yunet import PreparedPhoto, YunetDetector, rows_per_photo
 from facenet_core.vision.detectors.yunet_onet import YunetOnetDetector
 from facenet_core.vision.device import resolve_device
-from facenet_core.vision.embed import Embedder
+from facenet_core.vision.embed import AnyEmbedder, FusedEmbedder
 from facenet_core.vision.faces import FaceJob, PhotoFaces, default_workers
 
 log = logging.getLogger(__name__)
@@ -86,6 +91,7 @@ class _Pending:
 
     result: PhotoFaces
     chips: Tensor | None = None  # (k, 3, 150, 150) on the device
+    arcface: Tensor | None = None  # (k, 3, 112, 112) on the device, for the fused model
     thumbnails: Future[list[bytes]] | None = None
     embeddings: list[np.ndarray] = field(default_factory=list)
 
@@ -108,7 +114,7 @@ class BatchedFaceFinder:
         self,
         job: FaceJob,
         detector: YunetDetector | YunetOnetDetector,
-        embedder: Embedder,
+        embedder: AnyEmbedder,
         *,
         workers: int | None = None,
         photo_batch: int = PHOTO_BATCH,
@@ -201,6 +207,13 @@ class BatchedFaceFinder:
                     if landmarks is not None
                     else None
                 )
+                arcface = (
+                    template_chips_tensor(
+                        pixels.permute(2, 0, 1), landmarks, ARCFACE_TEMPLATE, ARCFACE_SIZE
+                    )
+                    if landmarks is not None and self.embedder.wants_arcface
+                    else None
+                )
             except Exception as exc:
                 failed = PhotoFaces(item.path, error=f"face detection failed ({exc})")
                 pending.append(_Pending(failed))
@@ -213,7 +226,7 @@ class BatchedFaceFinder:
                 taken_at=photo.taken_at,
                 detections=[d.scaled(1.0 / photo.scale) for d in detections],
             )
-            entry = _Pending(result, chips)
+            entry = _Pending(result, chips, arcface)
             if self.job.thumbnails and detections:
                 entry.thumbnails = pool.submit(self._thumbnails, photo.image, detections)
             pending.append(entry)
@@ -225,7 +238,11 @@ class BatchedFaceFinder:
         if not with_chips:
             return
         chips = torch.cat([p.chips for p in with_chips if p.chips is not None])
-        vectors = self.embedder.embed_tensor(chips).cpu().numpy()
+        faces = [p.arcface for p in with_chips if p.arcface is not None]
+        if isinstance(self.embedder, FusedEmbedder):  # SFace reads the ArcFace chips too
+            vectors = self.embedder.embed_tensor(chips, torch.cat(faces)).cpu().numpy()
+        else:
+            vectors = self.embedder.embed_tensor(chips).cpu().numpy()
         offset = 0
         for entry in with_chips:
             assert entry.chips is not None
@@ -233,6 +250,7 @@ class BatchedFaceFinder:
             entry.result.embeddings = vectors[offset : offset + count]
             offset += count
             entry.chips = None
+            entry.arcface = None
 
     # -- the pipeline -------------------------------------------------------------------------
 
@@ -331,7 +349,7 @@ class BatchedFaceFinder:
                 if item.thumbnails is not None:
                     item.result.thumbnails = item.thumbnails.result()
                 if item.result.error is None and item.result.embeddings is None:
-                    item.result.embeddings = np.zeros((0, EMBEDDING_DIM), np.float32)
+                    item.result.embeddings = np.zeros((0, self.embedder.dim), np.float32)
                 yield item.result
         finally:
             stop.set()

@@ -14,11 +14,11 @@ import threading
 
 import torch
 
-from facenet_core.models.registry import ModelInfo
+from facenet_core.models.registry import FUSED, ModelInfo, pretrained_info
 from facenet_core.settings import Settings
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
 from facenet_core.vision.device import resolve_device
-from facenet_core.vision.embed import Embedder, Precision
+from facenet_core.vision.embed import AnyEmbedder, Embedder, FusedEmbedder, Precision
 
 GPU_BATCH = 512
 """Smallest embedding batch on a GPU: enough chips to keep it busy (``bench/gpu_scan.py``)."""
@@ -51,23 +51,34 @@ class Engines:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._embedders: dict[tuple[str, int, bool, str, ModelInfo | None], Embedder] = {}
+        self._embedders: dict[tuple[str, int, bool, str, ModelInfo | None], AnyEmbedder] = {}
         self._detectors: dict[DetectorConfig, FaceDetector] = {}
 
-    def embedder(self, settings: Settings, model: ModelInfo | None = None) -> Embedder:
+    def embedder(self, settings: Settings, model: ModelInfo | None = None) -> AnyEmbedder:
         """The embedder for ``settings`` (device, batch size, flip, precision) running ``model``
-        (a model version, e.g. the library's active one; None: the shipped pretrained weights).
+        (a model version, e.g. the library's active one; None: the shipped weights of the
+        "Face model" setting: the fused :class:`FusedEmbedder` for ``accurate``).
         On CUDA it runs bfloat16 unless told ``fp32``, compiled, in batches of at least
         :data:`GPU_BATCH` chips."""
         target = resolve_device(settings.device)
         device = str(target)
         precision = embed_precision(settings.precision, target)
         batch = settings.batch_size if target.type == "cpu" else max(settings.batch_size, GPU_BATCH)
+        if model is None and settings.face_model != "fast":
+            model = pretrained_info(settings.face_model)
         key = (device, batch, settings.flip, precision, model)
         with self._lock:
             found = self._embedders.get(key)
             if found is None:
-                if model is None:
+                if model is not None and model.name == FUSED:
+                    found = FusedEmbedder(
+                        model,
+                        device=device,
+                        batch_size=batch,
+                        flip=settings.flip,
+                        precision=precision,
+                    )
+                elif model is None:
                     found = Embedder.pretrained(
                         device=device, batch_size=batch, flip=settings.flip, precision=precision
                     )

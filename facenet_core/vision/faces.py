@@ -30,9 +30,9 @@ import torch
 from facenet_core.imageio import ImageLoadError, open_photo
 from facenet_core.thumbnails import face_thumbnail
 from facenet_core.types import CHIP_SIZE, Detection
-from facenet_core.vision.align import face_chips
+from facenet_core.vision.align import arcface_chips, face_chips
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
-from facenet_core.vision.embed import Embedder
+from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.landmarks import LandmarkPredictor
 
 # Where LFW's deep-funnelled faces sit: the mean HOG box on lfw-mini (250 x 250 images), as
@@ -48,12 +48,15 @@ class FaceJob:
     dlib's 5-point predictor) instead of returning no face (for evaluation on cropped faces).
     ``reduce_jpeg``: decode large JPEGs at reduced scale (libjpeg DCT scaling) for speed.
     ``thumbnails``: also return a small JPEG crop around every face.
+    ``arcface``: also make every face's ArcFace chip (112 x 112) from the photo, for the fused
+    model's SFace branch.
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     centre_fallback: bool = False
     reduce_jpeg: bool = False
     thumbnails: bool = False
+    arcface: bool = False
 
 
 @dataclass
@@ -71,7 +74,8 @@ class PhotoFaces:
     thumbnails: list[bytes] = field(default_factory=list)
     fallback: bool = False
     error: str | None = None
-    embeddings: np.ndarray | None = None  # (N, 128) when the pipeline embedded them already
+    embeddings: np.ndarray | None = None  # (N, D) when the pipeline embedded them already
+    arcface_chips: np.ndarray | None = None  # (N, 112, 112, 3) when ``FaceJob.arcface``
 
 
 class FaceFinder:
@@ -81,7 +85,7 @@ class FaceFinder:
         self,
         job: FaceJob,
         detector: FaceDetector | None = None,
-        embedder: Embedder | None = None,
+        embedder: AnyEmbedder | None = None,
     ) -> None:
         self.job = job
         self.detector = detector or make_detector(job.detector)
@@ -104,8 +108,9 @@ class FaceFinder:
             detections = [self._centre_detection(image)]
             fallback = True
         chips = face_chips(image, detections)
+        arcface = arcface_chips(image, detections) if self.job.arcface else None
         thumbs = [face_thumbnail(image, d.box) for d in detections] if self.job.thumbnails else []
-        embeddings = self.embedder.embed(chips) if self.embedder is not None else None
+        embeddings = self.embedder.embed(chips, arcface) if self.embedder is not None else None
         return PhotoFaces(
             path=Path(path),
             width=photo.width,
@@ -116,6 +121,7 @@ class FaceFinder:
             thumbnails=thumbs,
             fallback=fallback,
             embeddings=embeddings,
+            arcface_chips=arcface,
         )
 
     def _centre_detection(self, image: np.ndarray) -> Detection:
@@ -180,7 +186,7 @@ def find_faces(
     workers: int | None = None,
     ahead: int = 16,
     detector: FaceDetector | None = None,
-    embedder: Embedder | None = None,
+    embedder: AnyEmbedder | None = None,
 ) -> Iterator[PhotoFaces]:
     """Faces and chips of every photo in ``paths``, in order, using ``workers`` threads (MTCNN)
     or processes (HOG, whose dlib code holds the GIL); 0 = one at a time in this thread. At most

@@ -126,3 +126,30 @@ def test_the_batched_pipeline_is_for_yunet_off_the_cpu() -> None:
     assert not uses_batched_pipeline(DetectorConfig(name="mtcnn", device="cpu"))
     if torch.cuda.is_available():
         assert uses_batched_pipeline(DetectorConfig(name="yunet", device="cuda"))
+
+
+@pytest.mark.slow
+def test_batched_pipeline_runs_the_fused_model(
+    tmp_path: Path, lfw_images: list[Path], detector: YunetDetector
+) -> None:
+    """The device path of the accurate model: ArcFace chips warped on the device beside
+    today's, both networks in the embedding call; the same fused vectors as the per-photo path
+    (within the device warp's one grey level)."""
+    from facenet_core.models.registry import fused_info
+    from facenet_core.vision.embed import FusedEmbedder
+
+    fused = FusedEmbedder(fused_info(), device="cpu", flip=False, precision="fp32")
+    paths = _folder(tmp_path, lfw_images)[:4]
+    config = DetectorConfig(name="yunet", device="cpu")
+    job = FaceJob(detector=config, reduce_jpeg=True, arcface=True)
+    one_by_one = list(find_faces(paths, job, workers=0, detector=detector))
+    finder = BatchedFaceFinder(job, detector, fused, workers=1, photo_batch=2, embed_batch=3)
+    faces = 0
+    for alone, together in zip(one_by_one, finder(iter(paths)), strict=True):
+        if alone.error is not None or not len(alone.chips):
+            continue
+        assert together.embeddings is not None and together.embeddings.shape[1] == 256
+        expected = fused.embed(alone.chips, alone.arcface_chips)
+        assert np.abs(expected - together.embeddings).max() < 5e-3
+        faces += len(alone.chips)
+    assert faces >= 2

@@ -49,3 +49,18 @@ def test_distances_preserved_on_real_faces(real_chips, embedder) -> None:
     assert np.abs(d - dq).mean() < 2e-3
     # the order of neighbours is kept almost everywhere
     assert np.corrcoef(d, dq)[0, 1] > 0.999
+
+
+def test_fused_256_byte_codes_round_trip_and_other_lengths_are_refused() -> None:
+    """The accurate model's fused vectors are stored as 256 bytes; a length that is neither
+    model's is refused both ways."""
+    x = np.random.default_rng(3).normal(size=256).astype(np.float32)
+    e = x / np.linalg.norm(x)
+    blob = to_bytes(e)
+    assert len(blob) == 256
+    back = from_bytes(blob)
+    assert back.shape == (256,) and np.abs(back - e).max() < 4 / 256
+    with pytest.raises(ValueError):
+        from_bytes(bytes(255))
+    with pytest.raises(ValueError):
+        to_bytes(np.zeros(200, np.float32))

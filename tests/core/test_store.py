@@ -229,9 +229,11 @@ def test_deleting_a_cover_face_clears_the_cover(library: sessionmaker[Session]) 
         assert session.scalars(select(Person)).one().cover_face_id is None
 
 
-@pytest.mark.parametrize("length", [0, 127, 129])
-def test_embedding_vector_must_be_128_bytes(library: sessionmaker[Session], length: int) -> None:
-    with pytest.raises(ValueError, match="128 bytes"):
+@pytest.mark.parametrize("length", [0, 127, 129, 255, 257])
+def test_embedding_vector_must_be_128_or_256_bytes(
+    library: sessionmaker[Session], length: int
+) -> None:
+    with pytest.raises(ValueError, match="128 or 256 bytes"):
         Embedding(face_id=1, model_version_id=1, vector=bytes(length))
     with library() as session:
         version = ensure_active_model_version(session, "dlib-resnet-v1", SHA_A)
@@ -240,10 +242,13 @@ def test_embedding_vector_must_be_128_bytes(library: sessionmaker[Session], leng
         session.flush()
         session.add(Embedding(face=face, model_version=version, vector=bytes(range(128))))
         session.flush()  # exactly 128 is fine
+        fused = ensure_active_model_version(session, "fused-dlib-sface-v1", SHA_A[::-1])
+        session.add(Embedding(face=face, model_version=fused, vector=bytes(256)))
+        session.flush()  # and so is 256 (the accurate model's fused vector)
         with pytest.raises(IntegrityError, match="CHECK"):  # the database refuses it too
             session.execute(
                 text("INSERT INTO embeddings VALUES (:f, :m, :v)"),
-                {"f": face.id, "m": version.id + 1, "v": bytes(length)},
+                {"f": face.id, "m": version.id + 2, "v": bytes(length)},
             )
 
 
@@ -463,6 +468,49 @@ def test_upgrade_to_0004_keeps_rows_and_allows_unavailable_photos(tmp_path: Path
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT status FROM photos WHERE id = 3").fetchone() == ("missing",)
     assert conn.execute("SELECT photo_id FROM faces").fetchall() == [(3,)]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+
+
+def test_upgrade_to_0007_keeps_embeddings_and_allows_fused_vectors(tmp_path: Path) -> None:
+    """0007 rebuilds embeddings (a CHECK cannot be changed in place): the 128-byte rows survive,
+    256-byte ones are accepted afterwards (and no other length), and the way back drops them."""
+    path = tmp_path / "library.db"
+    config = alembic_config(url=f"sqlite:///{path}")
+    command.upgrade(config, "0006")
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("INSERT INTO roots (id, path) VALUES (7, '/photos')")
+        conn.execute(
+            "INSERT INTO photos (id, root_id, path, size, mtime_ns, content_hash, status)"
+            " VALUES (3, 7, '/photos/a.jpg', 1, 2, ?, 'done')",
+            ("c" * 64,),
+        )
+        conn.execute(
+            "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme,"
+            " detector, det_score) VALUES (5, 3, 1, 2, 3, 4, ?, 'mtcnn5', 'mtcnn', 0.9)",
+            (pack_landmarks(LANDMARKS),),
+        )
+        conn.execute(
+            "INSERT INTO model_versions (id, name, weights_sha256, is_active, created_at)"
+            " VALUES (1, 'dlib-resnet-v1', ?, 1, '2026-12-07')",
+            ("a" * 64,),
+        )
+        conn.execute("INSERT INTO embeddings VALUES (5, 1, ?)", (bytes(range(128)),))
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO embeddings VALUES (5, 2, ?)", (bytes(256),))
+    conn.close()
+    factory = open_library(path)  # 0006 -> head
+    with factory.begin() as session:
+        assert session.scalars(select(Embedding)).one().vector == bytes(range(128))
+        fused = ensure_active_model_version(session, "fused-dlib-sface-v1", SHA_A[::-1])
+        session.add(Embedding(face_id=5, model_version_id=fused.id, vector=bytes(256)))
+    with factory() as session, pytest.raises(IntegrityError, match="CHECK"):
+        session.execute(text("INSERT INTO embeddings VALUES (5, 9, :v)"), {"v": bytes(200)})
+    engine_of(factory).dispose()
+    command.downgrade(config, "0006")
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT length(vector) FROM embeddings").fetchall() == [(128,)]
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
 

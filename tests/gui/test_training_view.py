@@ -118,13 +118,20 @@ def test_why_training_cannot_start_is_a_pure_function_without_qt() -> None:
         print(start_blockers(state(shortfall="confirm 8 more", busy="a scan (pid 7)"),
                              other_job="Scanning", running=False, switching=True))
         print(start_blockers(ok, other_job=None, running=True, switching=False))
+
+        class Fused:
+            active = True
+            version = "fused-dlib-sface-v1@b7fab8002277"
+
+        print(start_blockers(state(versions=(Fused(),)), other_job=None, running=False,
+                             switching=False))
         """
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
     )
     assert out.returncode == 0, out.stderr
-    ready, unread, blocked, running = out.stdout.strip().split("\n")
+    ready, unread, blocked, running, fused = out.stdout.strip().split("\n")
     assert ready == "None"
     assert unread == repr(("Reading the library…",))
     assert blocked == repr(
@@ -137,6 +144,7 @@ def test_why_training_cannot_start_is_a_pure_function_without_qt() -> None:
         )
     )
     assert running == repr(("Fine-tuning is running.",))
+    assert "fast face model only" in fused  # the accurate model cannot be fine-tuned yet
 
 
 @pytest.fixture(scope="module")
