@@ -72,6 +72,13 @@ MAX_UPSCALE: Final = 2.5
 LEVEL_SPLIT: Final = 240.0
 #: ... which is this much smaller.
 LEVEL_FACTOR: Final = 0.25
+#: The second look, for a photo where the levels found no face: a level with this shorter side
+#: (a close-up's face is then 60-150 px, where YuNet sees faces best) ...
+SECOND_LOOK_SIDE: Final = 160.0
+#: ... keeping faces from this side (pixels of that level: a face filling a third of the frame).
+SECOND_LOOK_MIN_FACE: Final = 48.0
+#: ... run only when the first level is at least this much larger (else it saw the same).
+SECOND_LOOK_GAIN: Final = 1.25
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -195,14 +202,20 @@ def decode_cells(
 
 
 def opencv_nms(
-    candidates: Candidates, threshold: float = NMS_THRESHOLD, top_k: int = TOP_K
+    candidates: Candidates,
+    threshold: float = NMS_THRESHOLD,
+    top_k: int = TOP_K,
+    ranking: Tensor | None = None,
 ) -> Candidates:
     """OpenCV's ``NMSBoxes`` within each photo: the ``top_k`` best boxes, greedy at IoU
     ``threshold`` on boxes truncated to whole pixels. Kept faces grouped by photo (ascending
-    id), best score first within each photo."""
+    id), best score first within each photo. ``ranking``: the order in which boxes win
+    (default: their scores), so that a box that should give way to another (a face a level
+    handed on, :meth:`YunetDetector.find`) loses to it whatever their scores."""
     boxes, scores, ids = candidates.boxes, candidates.scores, candidates.image_ids
     if boxes.shape[0] == 0:
         return candidates
+    ranks = scores if ranking is None else ranking
     whole = torch.trunc(boxes.double())
     corners = torch.cat([whole[:, :2], whole[:, :2] + whole[:, 2:]], dim=1)
     subset = torch.arange(boxes.shape[0], device=boxes.device)
@@ -210,10 +223,12 @@ def opencv_nms(
         chosen = []
         for image_id in torch.unique(ids):
             members = torch.nonzero(ids == image_id).flatten()
-            best = torch.argsort(scores[members], descending=True, stable=True)[:top_k]
+            best = torch.argsort(ranks[members], descending=True, stable=True)[:top_k]
             chosen.append(members[best])
         subset = torch.cat(chosen)
-    kept = subset[batched_nms(corners[subset], scores[subset].double(), ids[subset], threshold)]
+    kept = subset[batched_nms(corners[subset], ranks[subset].double(), ids[subset], threshold)]
+    if ranking is not None:  # best score first again
+        kept = kept[torch.argsort(scores[kept], descending=True, stable=True)]
     order = torch.argsort(ids[kept], stable=True)  # by photo; score order kept within a photo
     return candidates.select(kept[order])
 
@@ -334,6 +349,7 @@ class YunetDetector:
         pixels, each level's size range kept, merged by NMS. Stays on the device. ``batches``:
         :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
         parts = []
+        handed_on: list[Tensor] = []
         if batches is None:
             batches = self.level_batches(photos)
         depth = len(batches)
@@ -349,8 +365,10 @@ class YunetDetector:
             last = torch.tensor([len(photos[i].levels) == rank + 1 for i in members])
             if rank > 0:
                 keep &= side >= LEVEL_SPLIT * LEVEL_FACTOR
-            keep &= (side < LEVEL_SPLIT) | last.to(self.device)[found.image_ids]
             found = found.select(torch.nonzero(keep).flatten())
+            handed = (found.boxes[:, 2:].amax(dim=1) >= LEVEL_SPLIT) & ~last.to(self.device)[
+                found.image_ids
+            ]
             # to the photos' own pixels
             fx = torch.tensor(
                 [photos[i].width / a.shape[1] for i, a in zip(members, arrays, strict=True)],
@@ -370,10 +388,61 @@ class YunetDetector:
                     image_ids=ids,
                 )
             )
+            handed_on.append(handed)
+        second = self.second_look(photos, Candidates.cat(parts, self.device))
+        if second is not None:
+            parts.append(second)
+            handed_on.append(
+                torch.zeros(second.scores.shape[0], dtype=torch.bool, device=self.device)
+            )
+            depth += 1
         merged = Candidates.cat(parts, self.device)
         if depth == 1:
             return merged
-        return opencv_nms(merged, self.nms_threshold, self.top_k)
+        # a face handed on gives way to the next level's box of it, and stays when that level
+        # has none (a box of LEVEL_SPLIT here can come out below its keep size there)
+        demoted = torch.cat(handed_on) if handed_on else torch.zeros(0, device=self.device)
+        ranking = merged.scores - 2.0 * demoted.to(merged.scores.dtype)
+        return opencv_nms(merged, self.nms_threshold, self.top_k, ranking)
+
+    def second_look(self, photos: Sequence[PreparedPhoto], found: Candidates) -> Candidates | None:
+        """Faces of a second look at the photos where ``found`` (their levels' faces, in their
+        own pixels) holds none of the size kept: each such photo once more at a level whose
+        shorter side is :data:`SECOND_LOOK_SIDE`, keeping faces from
+        :data:`SECOND_LOOK_MIN_FACE` of that level. ``None`` when no photo needs one."""
+        side = found.boxes[:, 2:].amax(dim=1).cpu()
+        ids = found.image_ids.cpu()
+        members, arrays = [], []
+        for i, photo in enumerate(photos):
+            smallest = self.keep_fraction * self.min_face_size / photo.detect_scale
+            if bool((side[ids == i] >= smallest).any()):
+                continue
+            first = photo.levels[0]
+            scale = SECOND_LOOK_SIDE / min(first.shape[:2])
+            if scale * SECOND_LOOK_GAIN > 1.0:
+                continue
+            size = (max(1, round(first.shape[1] * scale)), max(1, round(first.shape[0] * scale)))
+            members.append(i)
+            arrays.append(cv2.resize(first, size, interpolation=cv2.INTER_AREA))
+        if not members:
+            return None
+        sizes = [(int(a.shape[0]), int(a.shape[1])) for a in arrays]
+        look = self.run(pad_arrays(arrays).to(self.device).permute(0, 3, 1, 2), sizes)
+        large = look.boxes[:, 2:].amax(dim=1) >= SECOND_LOOK_MIN_FACE
+        look = look.select(torch.nonzero(large).flatten())
+        factor = torch.tensor(
+            [
+                [photos[i].width / a.shape[1], photos[i].height / a.shape[0]]
+                for i, a in zip(members, arrays, strict=True)
+            ],
+            device=self.device,
+        )[look.image_ids]
+        return Candidates(
+            boxes=look.boxes * factor.repeat(1, 2),
+            landmarks=look.landmarks * factor[:, None, :],
+            scores=look.scores,
+            image_ids=torch.tensor(members, device=self.device)[look.image_ids],
+        )
 
     def run(self, batch: Tensor, sizes: Sequence[tuple[int, int]]) -> Candidates:
         """Network, decoding and NMS on one ready batch (``(N, 3, H, W)`` RGB uint8 or float
