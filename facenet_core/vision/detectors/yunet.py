@@ -22,8 +22,16 @@ What this detector adds around that core, each measured on the WIDER development
 - **A second, smaller level for large faces.** Boxes of faces much larger than about 300 px of
   its input come out too small (an LFW face enlarged to 790 px got a 573 px box), so when a
   level's shorter side exceeds 240 px the photo is also run at a quarter of that scale. A level
-  keeps the faces it sees best: below 240 px of its input on every level but the last, from
-  60 px on every level but the first; NMS then merges the levels.
+  keeps the faces it sees best: from 60 px on every level but the first; a face of 240 px or
+  more on a level that is not the last is *handed on*: kept, but giving way in NMS to any box
+  of the next level that overlaps it. Dropping it instead lost close-ups: YuNet's boxes do not
+  scale with the photo (a face boxed 245 px at 0.75 is boxed 56 px at 0.1875, not 61), so a
+  face just over 240 px on the first level fell under 60 px on the next and neither kept it.
+- **A second look at photos with no face.** Where the levels found no face of the kept size,
+  the photo is run once more at a level whose shorter side is 160 px (when the first level is
+  at least 1.25 times larger), keeping faces from 48 px there: a close-up's face, 40-90% of
+  the frame, is then 60-150 px, the sizes YuNet finds best, and a face cut by the border that
+  no level saw is often seen there (``bench/closeup_recall.py``).
 
 Its five landmarks are the points MTCNN finds, in the same order (image-left eye, image-right
 eye, nose tip, image-left mouth corner, image-right mouth corner), and go through the same
@@ -346,7 +354,8 @@ class YunetDetector:
         batches: Sequence[tuple[list[int], Tensor]] | None = None,
     ) -> Candidates:
         """Every level of every photo through the network, decoded, mapped to the photos'
-        pixels, each level's size range kept, merged by NMS. Stays on the device. ``batches``:
+        pixels, each level's size range kept, a second look at the photos with no face
+        (:meth:`second_look`), merged by NMS. Stays on the device. ``batches``:
         :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
         parts = []
         handed_on: list[Tensor] = []
