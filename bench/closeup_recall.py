@@ -98,6 +98,7 @@ def main() -> None:
     empty = 0
     times = []
     missed = []
+    strays: list[str] = []
     for photo in photos:
         image = load_image(args.set / photo["file"])
         start = time.perf_counter()
@@ -108,7 +109,10 @@ def main() -> None:
         boxes = np.asarray([f.box for f in faces], np.float64).reshape(-1, 4)
         hit = bool(len(faces)) and float(box_iou(boxes, target[None]).max()) >= RECALL_IOU
         if len(faces):
-            false_boxes += int((box_iou(boxes, known).max(axis=1) < KNOWN_IOU).sum())
+            stray = box_iou(boxes, known).max(axis=1) < KNOWN_IOU
+            false_boxes += int(stray.sum())
+            for face in np.asarray(faces, dtype=object)[stray]:
+                strays.append(f"{photo['file']}: {np.round(face.box).tolist()} {face.score:.2f}")
         else:
             empty += 1
         frame = "landscape" if photo["width"] > photo["height"] else "portrait"
@@ -134,6 +138,8 @@ def main() -> None:
     )
     for key in sorted(total):
         print(f"  {key:15s} {found[key]:4d}/{total[key]:4d}  {100 * found[key] / total[key]:.1f}%")
+    for stray in strays:
+        print(f"  false box {stray}")
     if args.diagnose:
         yunet = yunet_of(detector)
         causes: Counter[str] = Counter()
