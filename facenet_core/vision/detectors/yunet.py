@@ -23,10 +23,12 @@ What this detector adds around that core, each measured on the WIDER development
   its input come out too small (an LFW face enlarged to 790 px got a 573 px box), so when a
   level's shorter side exceeds 240 px the photo is also run at a quarter of that scale. A level
   keeps the faces it sees best: from 60 px on every level but the first; a face of 240 px or
-  more on a level that is not the last is *handed on*: kept, but giving way in NMS to any box
-  of the next level that overlaps it. Dropping it instead lost close-ups: YuNet's boxes do not
-  scale with the photo (a face boxed 245 px at 0.75 is boxed 56 px at 0.1875, not 61), so a
-  face just over 240 px on the first level fell under 60 px on the next and neither kept it.
+  more on a level that is not the last is *handed on*: it gives way in NMS to any box of the
+  next level that overlaps it, and stays when that level saw it only under its keep size
+  (dropped, as before, when no later level saw it). Dropping it then too lost close-ups:
+  YuNet's boxes do not scale with the photo (a face boxed 245 px at 0.75 is boxed 56 px at
+  0.1875, not 61), so a face just over 240 px on the first level fell under 60 px on the next
+  and neither kept it.
 - **A second look at photos with no face.** Where the levels found no face of the kept size,
   the photo is run once more at a level whose shorter side is 160 px (when the first level is
   at least 1.25 times larger), keeping faces from 48 px there: a close-up's face, 40-90% of
@@ -56,7 +58,7 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms, box_iou
 
 from facenet_core.geometry import downscale
 from facenet_core.models.yunet import DIVISOR, STRIDES, YuNet, build_yunet
@@ -209,6 +211,11 @@ def decode_cells(
     return Candidates.cat(parts, device)
 
 
+def xyxy(boxes: Tensor) -> Tensor:
+    """``(N, 4)`` x, y, w, h boxes as x1, y1, x2, y2."""
+    return torch.cat([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], dim=1)
+
+
 def opencv_nms(
     candidates: Candidates,
     threshold: float = NMS_THRESHOLD,
@@ -359,6 +366,7 @@ class YunetDetector:
         :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
         parts = []
         handed_on: list[Tensor] = []
+        seen = []  # every face of the levels after the first, whatever its size
         if batches is None:
             batches = self.level_batches(photos)
         depth = len(batches)
@@ -370,14 +378,8 @@ class YunetDetector:
             if found.boxes.shape[0] == 0:
                 continue
             side = found.boxes[:, 2:].amax(dim=1)
-            keep = torch.ones_like(side, dtype=torch.bool)
             last = torch.tensor([len(photos[i].levels) == rank + 1 for i in members])
-            if rank > 0:
-                keep &= side >= LEVEL_SPLIT * LEVEL_FACTOR
-            found = found.select(torch.nonzero(keep).flatten())
-            handed = (found.boxes[:, 2:].amax(dim=1) >= LEVEL_SPLIT) & ~last.to(self.device)[
-                found.image_ids
-            ]
+            handed = (side >= LEVEL_SPLIT) & ~last.to(self.device)[found.image_ids]
             # to the photos' own pixels
             fx = torch.tensor(
                 [photos[i].width / a.shape[1] for i, a in zip(members, arrays, strict=True)],
@@ -389,14 +391,17 @@ class YunetDetector:
             )
             factor = torch.stack([fx, fy], dim=1)[found.image_ids]  # (k, 2)
             ids = torch.tensor(members, device=self.device)[found.image_ids]
-            parts.append(
-                Candidates(
-                    boxes=found.boxes * factor.repeat(1, 2),
-                    landmarks=found.landmarks * factor[:, None, :],
-                    scores=found.scores,
-                    image_ids=ids,
-                )
+            mapped = Candidates(
+                boxes=found.boxes * factor.repeat(1, 2),
+                landmarks=found.landmarks * factor[:, None, :],
+                scores=found.scores,
+                image_ids=ids,
             )
+            if rank > 0:
+                seen.append(mapped)
+                kept = torch.nonzero(side >= LEVEL_SPLIT * LEVEL_FACTOR).flatten()
+                mapped, handed = mapped.select(kept), handed[kept]
+            parts.append(mapped)
             handed_on.append(handed)
         second = self.second_look(photos, Candidates.cat(parts, self.device))
         if second is not None:
@@ -408,9 +413,18 @@ class YunetDetector:
         merged = Candidates.cat(parts, self.device)
         if depth == 1:
             return merged
-        # a face handed on gives way to the next level's box of it, and stays when that level
-        # has none (a box of LEVEL_SPLIT here can come out below its keep size there)
-        demoted = torch.cat(handed_on) if handed_on else torch.zeros(0, device=self.device)
+        # A face handed on gives way in NMS to the next level's box of it. It stays when that
+        # level saw it but under its keep size (a box of LEVEL_SPLIT here can come out below
+        # LEVEL_SPLIT * LEVEL_FACTOR there), and goes, as before, when no later level saw it.
+        demoted = torch.cat(handed_on)
+        later = Candidates.cat(seen, self.device)
+        if bool(demoted.any()):
+            overlap = box_iou(xyxy(merged.boxes[demoted]), xyxy(later.boxes))
+            same = merged.image_ids[demoted][:, None] == later.image_ids[None, :]
+            confirmed = ((overlap >= self.nms_threshold) & same).any(dim=1)
+            unconfirmed = torch.nonzero(demoted).flatten()[~confirmed]
+            drop = torch.zeros_like(demoted).index_fill(0, unconfirmed, True)
+            merged, demoted = merged.select(torch.nonzero(~drop).flatten()), demoted[~drop]
         ranking = merged.scores - 2.0 * demoted.to(merged.scores.dtype)
         return opencv_nms(merged, self.nms_threshold, self.top_k, ranking)
 
