@@ -22,8 +22,18 @@ What this detector adds around that core, each measured on the WIDER development
 - **A second, smaller level for large faces.** Boxes of faces much larger than about 300 px of
   its input come out too small (an LFW face enlarged to 790 px got a 573 px box), so when a
   level's shorter side exceeds 240 px the photo is also run at a quarter of that scale. A level
-  keeps the faces it sees best: below 240 px of its input on every level but the last, from
-  60 px on every level but the first; NMS then merges the levels.
+  keeps the faces it sees best: from 60 px on every level but the first; a face of 240 px or
+  more on a level that is not the last is *handed on*: it gives way in NMS to any box of the
+  next level that overlaps it, and stays when that level saw it only under its keep size
+  (dropped, as before, when no later level saw it). Dropping it then too lost close-ups:
+  YuNet's boxes do not scale with the photo (a face boxed 245 px at 0.75 is boxed 56 px at
+  0.1875, not 61), so a face just over 240 px on the first level fell under 60 px on the next
+  and neither kept it.
+- **A second look at photos with no face.** Where the levels found no face of the kept size,
+  the photo is run once more at a level whose shorter side is 160 px (when the first level is
+  at least 1.25 times larger), keeping faces from 48 px there: a close-up's face, 40-90% of
+  the frame, is then 60-150 px, the sizes YuNet finds best, and a face cut by the border that
+  no level saw is often seen there (``bench/closeup_recall.py``).
 
 Its five landmarks are the points MTCNN finds, in the same order (image-left eye, image-right
 eye, nose tip, image-left mouth corner, image-right mouth corner), and go through the same
@@ -48,7 +58,7 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
-from torchvision.ops import batched_nms
+from torchvision.ops import batched_nms, box_iou
 
 from facenet_core.geometry import downscale
 from facenet_core.models.yunet import DIVISOR, STRIDES, YuNet, build_yunet
@@ -74,6 +84,13 @@ MAX_UPSCALE: Final = 2.5
 LEVEL_SPLIT: Final = 240.0
 #: ... which is this much smaller.
 LEVEL_FACTOR: Final = 0.25
+#: The second look, for a photo where the levels found no face: a level with this shorter side
+#: (a close-up's face is then 60-150 px, where YuNet sees faces best) ...
+SECOND_LOOK_SIDE: Final = 160.0
+#: ... keeping faces from this side (pixels of that level: a face filling a third of the frame).
+SECOND_LOOK_MIN_FACE: Final = 48.0
+#: ... run only when the first level is at least this much larger (else it saw the same).
+SECOND_LOOK_GAIN: Final = 1.25
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:
@@ -196,15 +213,26 @@ def decode_cells(
     return Candidates.cat(parts, device)
 
 
+def xyxy(boxes: Tensor) -> Tensor:
+    """``(N, 4)`` x, y, w, h boxes as x1, y1, x2, y2."""
+    return torch.cat([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], dim=1)
+
+
 def opencv_nms(
-    candidates: Candidates, threshold: float = NMS_THRESHOLD, top_k: int = TOP_K
+    candidates: Candidates,
+    threshold: float = NMS_THRESHOLD,
+    top_k: int = TOP_K,
+    ranking: Tensor | None = None,
 ) -> Candidates:
     """OpenCV's ``NMSBoxes`` within each photo: the ``top_k`` best boxes, greedy at IoU
     ``threshold`` on boxes truncated to whole pixels. Kept faces grouped by photo (ascending
-    id), best score first within each photo."""
+    id), best score first within each photo. ``ranking``: the order in which boxes win
+    (default: their scores), so that a box that should give way to another (a face a level
+    handed on, :meth:`YunetDetector.find`) loses to it whatever their scores."""
     boxes, scores, ids = candidates.boxes, candidates.scores, candidates.image_ids
     if boxes.shape[0] == 0:
         return candidates
+    ranks = scores if ranking is None else ranking
     whole = torch.trunc(boxes.double())
     corners = torch.cat([whole[:, :2], whole[:, :2] + whole[:, 2:]], dim=1)
     subset = torch.arange(boxes.shape[0], device=boxes.device)
@@ -212,10 +240,12 @@ def opencv_nms(
         chosen = []
         for image_id in torch.unique(ids):
             members = torch.nonzero(ids == image_id).flatten()
-            best = torch.argsort(scores[members], descending=True, stable=True)[:top_k]
+            best = torch.argsort(ranks[members], descending=True, stable=True)[:top_k]
             chosen.append(members[best])
         subset = torch.cat(chosen)
-    kept = subset[batched_nms(corners[subset], scores[subset].double(), ids[subset], threshold)]
+    kept = subset[batched_nms(corners[subset], ranks[subset].double(), ids[subset], threshold)]
+    if ranking is not None:  # best score first again
+        kept = kept[torch.argsort(scores[kept], descending=True, stable=True)]
     order = torch.argsort(ids[kept], stable=True)  # by photo; score order kept within a photo
     return candidates.select(kept[order])
 
@@ -328,9 +358,12 @@ class YunetDetector:
         batches: Sequence[tuple[list[int], Tensor]] | None = None,
     ) -> Candidates:
         """Every level of every photo through the network, decoded, mapped to the photos'
-        pixels, each level's size range kept, merged by NMS. Stays on the device. ``batches``:
+        pixels, each level's size range kept, a second look at the photos with no face
+        (:meth:`second_look`), merged by NMS. Stays on the device. ``batches``:
         :meth:`level_batches` of ``photos`` made beforehand (by another thread)."""
         parts = []
+        handed_on: list[Tensor] = []
+        seen = []  # every face of the levels after the first, whatever its size
         if batches is None:
             batches = self.level_batches(photos)
         depth = len(batches)
@@ -342,12 +375,8 @@ class YunetDetector:
             if found.boxes.shape[0] == 0:
                 continue
             side = found.boxes[:, 2:].amax(dim=1)
-            keep = torch.ones_like(side, dtype=torch.bool)
             last = torch.tensor([len(photos[i].levels) == rank + 1 for i in members])
-            if rank > 0:
-                keep &= side >= LEVEL_SPLIT * LEVEL_FACTOR
-            keep &= (side < LEVEL_SPLIT) | last.to(self.device)[found.image_ids]
-            found = found.select(torch.nonzero(keep).flatten())
+            handed = (side >= LEVEL_SPLIT) & ~last.to(self.device)[found.image_ids]
             # to the photos' own pixels
             fx = torch.tensor(
                 [photos[i].width / a.shape[1] for i, a in zip(members, arrays, strict=True)],
@@ -359,18 +388,81 @@ class YunetDetector:
             )
             factor = torch.stack([fx, fy], dim=1)[found.image_ids]  # (k, 2)
             ids = torch.tensor(members, device=self.device)[found.image_ids]
-            parts.append(
-                Candidates(
-                    boxes=found.boxes * factor.repeat(1, 2),
-                    landmarks=found.landmarks * factor[:, None, :],
-                    scores=found.scores,
-                    image_ids=ids,
-                )
+            mapped = Candidates(
+                boxes=found.boxes * factor.repeat(1, 2),
+                landmarks=found.landmarks * factor[:, None, :],
+                scores=found.scores,
+                image_ids=ids,
             )
+            if rank > 0:
+                seen.append(mapped)
+                kept = torch.nonzero(side >= LEVEL_SPLIT * LEVEL_FACTOR).flatten()
+                mapped, handed = mapped.select(kept), handed[kept]
+            parts.append(mapped)
+            handed_on.append(handed)
+        second = self.second_look(photos, Candidates.cat(parts, self.device))
+        if second is not None:
+            parts.append(second)
+            handed_on.append(
+                torch.zeros(second.scores.shape[0], dtype=torch.bool, device=self.device)
+            )
+            depth += 1
         merged = Candidates.cat(parts, self.device)
         if depth == 1:
             return merged
-        return opencv_nms(merged, self.nms_threshold, self.top_k)
+        # A face handed on gives way in NMS to the next level's box of it. It stays when that
+        # level saw it but under its keep size (a box of LEVEL_SPLIT here can come out below
+        # LEVEL_SPLIT * LEVEL_FACTOR there), and goes, as before, when no later level saw it.
+        demoted = torch.cat(handed_on)
+        later = Candidates.cat(seen, self.device)
+        if bool(demoted.any()):
+            overlap = box_iou(xyxy(merged.boxes[demoted]), xyxy(later.boxes))
+            same = merged.image_ids[demoted][:, None] == later.image_ids[None, :]
+            confirmed = ((overlap >= self.nms_threshold) & same).any(dim=1)
+            unconfirmed = torch.nonzero(demoted).flatten()[~confirmed]
+            drop = torch.zeros_like(demoted).index_fill(0, unconfirmed, True)
+            merged, demoted = merged.select(torch.nonzero(~drop).flatten()), demoted[~drop]
+        ranking = merged.scores - 2.0 * demoted.to(merged.scores.dtype)
+        return opencv_nms(merged, self.nms_threshold, self.top_k, ranking)
+
+    def second_look(self, photos: Sequence[PreparedPhoto], found: Candidates) -> Candidates | None:
+        """Faces of a second look at the photos where ``found`` (their levels' faces, in their
+        own pixels) holds none of the size kept: each such photo once more at a level whose
+        shorter side is :data:`SECOND_LOOK_SIDE`, keeping faces from
+        :data:`SECOND_LOOK_MIN_FACE` of that level. ``None`` when no photo needs one."""
+        side = found.boxes[:, 2:].amax(dim=1).cpu()
+        ids = found.image_ids.cpu()
+        members, arrays = [], []
+        for i, photo in enumerate(photos):
+            smallest = self.keep_fraction * self.min_face_size / photo.detect_scale
+            if bool((side[ids == i] >= smallest).any()):
+                continue
+            first = photo.levels[0]
+            scale = SECOND_LOOK_SIDE / min(first.shape[:2])
+            if scale * SECOND_LOOK_GAIN > 1.0:
+                continue
+            size = (max(1, round(first.shape[1] * scale)), max(1, round(first.shape[0] * scale)))
+            members.append(i)
+            arrays.append(cv2.resize(first, size, interpolation=cv2.INTER_AREA))
+        if not members:
+            return None
+        sizes = [(int(a.shape[0]), int(a.shape[1])) for a in arrays]
+        look = self.run(pad_arrays(arrays).to(self.device).permute(0, 3, 1, 2), sizes)
+        large = look.boxes[:, 2:].amax(dim=1) >= SECOND_LOOK_MIN_FACE
+        look = look.select(torch.nonzero(large).flatten())
+        factor = torch.tensor(
+            [
+                [photos[i].width / a.shape[1], photos[i].height / a.shape[0]]
+                for i, a in zip(members, arrays, strict=True)
+            ],
+            device=self.device,
+        )[look.image_ids]
+        return Candidates(
+            boxes=look.boxes * factor.repeat(1, 2),
+            landmarks=look.landmarks * factor[:, None, :],
+            scores=look.scores,
+            image_ids=torch.tensor(members, device=self.device)[look.image_ids],
+        )
 
     def run(self, batch: Tensor, sizes: Sequence[tuple[int, int]]) -> Candidates:
         """Network, decoding and NMS on one ready batch (``(N, 3, H, W)`` RGB uint8 or float
