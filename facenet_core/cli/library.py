@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from facenet_core.cli.common import (
     ALL_ENGINE,
+    CLUSTER,
     EXIT_BUSY,
     EXIT_INTERRUPTED,
     CliError,
@@ -281,7 +282,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "stopping at once",
     )
     add_json_option(p)
-    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION])
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, *CLUSTER])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

@@ -56,12 +56,13 @@ def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
 
 
 class Ingest:
-    """Stores batches of found faces for one scan."""
+    """Stores batches of found faces for one scan. ``embedder``: embeds the chips of a face
+    source that does not (None: every photo comes embedded, as from a Ray cluster)."""
 
     def __init__(
         self,
         library: Library,
-        embedder: Embedder,
+        embedder: Embedder | None,
         job: FaceJob,
         version_id: int,
         result: ScanResult,
@@ -78,9 +79,11 @@ class Ingest:
         chips = [
             r.chips for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)
         ]
+        if chips and self.embedder is None:
+            raise ValueError("chips without embeddings, and no embedder to embed them")
         embeddings = (
             self.embedder.embed(np.concatenate(chips))
-            if chips
+            if chips and self.embedder is not None
             else np.zeros((0, EMBEDDING_DIM), np.float32)
         )
         thumbs: list[tuple[Face, bytes]] = []

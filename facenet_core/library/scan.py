@@ -17,12 +17,14 @@ model loads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,6 +34,7 @@ from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
+from facenet_core.models.registry import ModelInfo, dlib_resnet_info
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -50,6 +53,9 @@ from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
 from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+
+if TYPE_CHECKING:
+    from facenet_core.vision.ray_source import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +88,7 @@ def scan(
         reporter(Progress(task="scan", phase="wait", done=0, message=message))
 
     result = ScanResult()
-    with library.writer("scan", wait=wait, on_wait=waiting):
+    with library.writer("scan", wait=wait, on_wait=waiting), _compute_on(settings) as cluster:
         scan_roots = _roots(library, given)
         with library.write() as session:
             # we hold the writer lock: a job still "running" is one whose process died
@@ -101,7 +107,9 @@ def scan(
             if not result.cancelled:
                 queue = list(pending_photos(library, scan_roots))
                 if queue:
-                    _find_faces(library, queue, settings, engines, result, reporter, cancel)
+                    _find_faces(
+                        library, queue, settings, engines, result, reporter, cancel, cluster
+                    )
             if recognize and not result.cancelled and not cancel.cancelled:
                 result.people = recognize_new(
                     library, settings, reporter=_people_phase(reporter), cancel=cancel
@@ -121,6 +129,16 @@ def scan(
             result.cancelled = status != ScanStatus.DONE
             _finish(library, job_id, status, result, scan_roots)
     return result
+
+
+def _compute_on(settings: Settings) -> contextlib.AbstractContextManager[Cluster | None]:
+    """The Ray cluster of the "Compute on" setting, connected and checked (a clear error before
+    any work), or None: this computer. Ray is imported only when a cluster is asked for."""
+    if settings.cluster == "here":
+        return contextlib.nullcontext()
+    from facenet_core.vision.ray_source import connect
+
+    return connect(settings.cluster)
 
 
 def _roots(library: Library, given: list[Path]) -> list[ScanRoot]:
@@ -194,12 +212,16 @@ def _find_faces(
     result: ScanResult,
     reporter: Reporter,
     cancel: CancelToken,
+    cluster: Cluster | None = None,
 ) -> None:
     engines = engines or shared_engines()
     with library.session() as session:
         active = get_active_model_version(session)
         # a fine-tuned active version embeds new faces too; the shipped weights otherwise
         model = version_info(active) if active is not None and active.weights_path else None
+    if cluster is not None:
+        _find_faces_on(cluster, library, queue, settings, engines, model, result, reporter, cancel)
+        return
     embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, reduce_jpeg=True, thumbnails=True)
@@ -226,3 +248,54 @@ def _find_faces(
         return find_faces(paths, job, settings.workers, detector=shared, embedder=in_threads)
 
     ingest_pending(ingest, queue, reporter, cancel, faces)
+
+
+def _find_faces_on(
+    cluster: Cluster,
+    library: Library,
+    queue: list[tuple[int, str]],
+    settings: Settings,
+    engines: Engines,
+    model: ModelInfo | None,
+    result: ScanResult,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> None:
+    """Phase 2 on a Ray cluster: its workers find and embed the faces, this process stores them
+    through the same ingest as a local scan (no model loads here)."""
+    from facenet_core.vision.ray_source import ClusterError
+
+    info = model or dlib_resnet_info()
+    job = FaceJob(detector=engines.detector_config(settings), reduce_jpeg=True, thumbnails=True)
+    with library.write() as session:
+        version_id = ensure_active_model_version(session, info.name, info.sha256).id
+    source = cluster.source(settings, model, job)
+    try:
+        workers = source.start()
+        sample = queue[0][1]
+        send = settings.cluster_photos == "send"
+        if not send:
+            shared = source.reads_shared(sample)
+            if not shared and settings.cluster_photos == "shared":
+                raise ClusterError(
+                    f"the cluster's workers do not read {sample} as this computer does",
+                    hint="Share the photos' storage at the same path, or send the photos "
+                    "(--cluster-photos send).",
+                )
+            send = not shared
+        source.send = send
+        devices = sorted({w["device"] for w in workers})
+        how = "sent by this computer" if send else "read from shared storage"
+        message = f"{len(workers)} Ray workers on {', '.join(devices)}, photos {how}"
+        log.info("scan on %s: %s", cluster.address, message)
+        reporter(
+            Progress(
+                task="scan", phase="faces", done=0, total=len(queue), unit="photo", message=message
+            )
+        )
+        ingest = Ingest(library, None, job, version_id, result)
+        ingest_pending(
+            ingest, queue, reporter, cancel, source, batch_faces=BATCHED_FACES, batch_seconds=2.0
+        )
+    finally:
+        source.stop()
