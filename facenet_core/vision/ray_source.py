@@ -433,8 +433,9 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
-def _check_versions(ray: ModuleType) -> None:
-    """The workers run this program at the same versions as the writer, or a clear error."""
+def _check_versions(ray: ModuleType, mine: dict[str, str] | None = None) -> None:
+    """The workers run this program at the same versions as the writer (``mine``: these
+    versions), or a clear error."""
     try:
         theirs: dict[str, str] = ray.get(ray.remote(versions).remote(), timeout=120)
     except Exception as exc:
@@ -442,7 +443,7 @@ def _check_versions(ray: ModuleType) -> None:
             f"the cluster's workers cannot run FaceNet Photos: {_first_line(exc)}",
             hint="Install this project, at this version, on every node of the cluster.",
         ) from exc
-    mine = versions()
+    mine = versions() if mine is None else mine
     differ = [f"{k} {theirs.get(k)} (here {v})" for k, v in mine.items() if theirs.get(k) != v]
     if differ:
         raise ClusterError(

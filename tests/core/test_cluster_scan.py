@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from facenet_core.library import ScanResult
 from facenet_core.library import scan as run_scan
+from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Face, Library, Photo
 from facenet_core.vision import ray_source
@@ -190,13 +191,57 @@ def test_a_worker_killed_during_the_scan_changes_nothing(
             ray_local.kill(self.workers[busy])
         return original(self, inflight)
 
-    monkeypatch.setattr(RayFaceSource, "_take", take)
     library = tmp_path / "library.db"
+    # Ctrl-C (the cancel token) as the workers start: the scan stops, and so do its workers
+    cancel = CancelToken()
+
+    def on_progress(event: Progress) -> None:
+        if event.phase == "faces" and "Ray workers" in event.message:
+            cancel.cancel()
+
+    with Library.open(library, create=True) as lib:
+        stopped = run_scan(
+            lib,
+            [photos],
+            _settings("local:2"),
+            recognize=False,
+            reporter=on_progress,
+            cancel=cancel,
+        )
+    assert stopped.cancelled and stopped.photos_detected < PHOTOS
+    assert not _workers(ray_local), "the workers outlived a cancelled scan"
+
+    # the scan resumes; a worker is killed before its first result comes back
+    monkeypatch.setattr(RayFaceSource, "_take", take)
     result = _scan(library, photos, _settings("local:2", photos="send"))
     assert sources and sources[0].replaced >= 1, "no worker was lost"
-    assert result.photos_detected == PHOTOS and result.photos_failed == 1
+    assert result.photos_detected + stopped.photos_detected == PHOTOS
+    assert result.photos_failed == 1
+    assert not _workers(ray_local)
     _assert_same(local_library, library)
     with Library.open(library) as lib, lib.session() as s:
         faces = s.scalar(select(func.count()).select_from(Face))
         codes = s.scalar(select(func.count()).select_from(Embedding))
-    assert faces == codes == result.faces_added  # nothing stored twice
+    assert faces == codes == result.faces_added + stopped.faces_added  # nothing stored twice
+
+
+def _workers(ray) -> list[str]:
+    """The scan's workers still alive."""
+    deadline = time.monotonic() + 10
+    while True:
+        names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
+        alive = [n for n in names if n.startswith("facenet-worker-")]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def test_workers_of_other_versions_are_one_clear_line(ray_local) -> None:
+    from facenet_core.errors import explain
+
+    other = {**ray_source.versions(), "torch": "1.0.0"}
+    with pytest.raises(ClusterError) as caught:
+        ray_source._check_versions(ray_local, other)
+    line = explain(caught.value)
+    assert "\n" not in line
+    assert "other versions: torch " in line and "(here 1.0.0)" in line
