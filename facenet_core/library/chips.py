@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Select, select
@@ -71,10 +72,13 @@ class PhotoChips:
     refs: list[FaceRef]
     chips: np.ndarray  # (len(refs), 150, 150, 3) uint8; empty when ``error``
     error: str | None = None
+    embeddings: np.ndarray | None = None  # (len(refs), 128) when a cluster worker embedded them
 
 
-def _photo_chips(refs: list[FaceRef]) -> PhotoChips:
-    path = refs[0].path
+def photo_chips(refs: list[FaceRef], path: str | Path | None = None) -> PhotoChips:
+    """The chips of ``refs``, all faces of one photo, read from ``path`` (default: the stored
+    path; a cluster worker reads a copy of the photo's bytes)."""
+    path = refs[0].path if path is None else path
     try:
         photo = open_photo(path, reduce_to=refs[0].max_side)
     except ImageLoadError as exc:
@@ -85,21 +89,26 @@ def _photo_chips(refs: list[FaceRef]) -> PhotoChips:
     return PhotoChips(refs, np.stack(chips))
 
 
+def photo_groups(refs: Iterable[FaceRef]) -> Iterator[list[FaceRef]]:
+    """``refs`` grouped by consecutive photo path: the faces of one photo at a time."""
+    return (list(g) for _, g in groupby(refs, key=lambda r: r.path))
+
+
 def rebuild_chips(
     refs: Iterable[FaceRef], workers: int = 2, ahead: int = 8
 ) -> Iterator[PhotoChips]:
     """Chips of ``refs`` (grouped by consecutive photo path), photo by photo in input order;
     decoding and warping run in ``workers`` threads (0: in this thread), at most ``ahead``
     photos in flight."""
-    groups = (list(g) for _, g in groupby(refs, key=lambda r: r.path))
+    groups = photo_groups(refs)
     if workers == 0:
         for group in groups:
-            yield _photo_chips(group)
+            yield photo_chips(group)
         return
     pending: list[Future[PhotoChips]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for group in groups:
-            pending.append(pool.submit(_photo_chips, group))
+            pending.append(pool.submit(photo_chips, group))
             if len(pending) >= ahead:
                 yield pending.pop(0).result()
         for future in pending:

@@ -17,15 +17,17 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torchvision.ops
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from facenet_core.library.forget import forgotten_boxes
+from facenet_core.library.forget import forgotten_boxes_of
 from facenet_core.library.result import ScanResult
 from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
@@ -47,6 +49,9 @@ Storing costs per face, not per commit, so small transactions keep up with the d
 well, and a user's edit waiting for the write lock waits for one short batch: on the 2-core dev
 machine under load, a batch held the lock 0.9 s for 256 faces, 2.7 s for 1,024 and 10.5 s for
 4,096 (``docs/benchmarks/2026-12-07-edits-during-jobs.md``)."""
+
+THUMBNAIL_THREADS = 8
+"""Threads writing a batch's face thumbnails after its commit."""
 
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
@@ -94,9 +99,20 @@ class Ingest:
         if not chips:  # embedded by the pipeline: no pause of our own since the last batch
             let_others_write()
         with self.library.write() as session:
+            # the batch's photos, their faces and forgotten places in three queries, so that no
+            # query runs (and flushes) photo by photo: the new rows go in at one flush, in
+            # multi-row INSERTs (the writer's ceiling: docs/design/cluster.md)
+            ids = [photo_id for photo_id, _ in batch]
+            photos = {
+                p.id: p
+                for p in session.scalars(
+                    select(Photo).where(Photo.id.in_(ids)).options(selectinload(Photo.faces))
+                )
+            }
+            forgotten_of = forgotten_boxes_of(session, ids)
             for photo_id, found in batch:
                 n = len(found.detections) if found.error is None else 0
-                photo = session.get(Photo, photo_id)
+                photo = photos.get(photo_id)
                 if photo is None or photo.status != PhotoStatus.PENDING:
                     offset += n  # gone or changed meanwhile: leave it to the next scan
                     continue
@@ -123,7 +139,7 @@ class Ingest:
                 photo.taken_at = found.taken_at
                 photo.status, photo.error = PhotoStatus.DONE, None
                 new_faces = []
-                forgotten = forgotten_boxes(session, photo.id)
+                forgotten = forgotten_of.get(photo.id, [])
                 kept_thumbs = []
                 for det, vec, thumb in zip(
                     found.detections, vectors, _padded(found.thumbnails, n), strict=True
@@ -161,8 +177,10 @@ class Ingest:
         self.result.photos_failed += failed
         self.result.photos_detected += detected
         remove_thumbnails(self.library.thumbnails_dir, removed)
-        for face_id, data in thumb_files:
-            write_thumbnail(self.library.thumbnails_dir, face_id, data)
+        folder = self.library.thumbnails_dir
+        # a file each: the time goes in the file system's calls, which overlap in threads
+        with ThreadPoolExecutor(THUMBNAIL_THREADS) as pool:
+            list(pool.map(lambda item: write_thumbnail(folder, *item), thumb_files))
         return len(batch)
 
 

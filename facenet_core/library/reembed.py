@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.library.chips import FaceRef, face_rows, rebuild_chips
+from facenet_core.library.chips import (
+    FaceRef,
+    PhotoChips,
+    face_rows,
+    photo_chips,
+    photo_groups,
+    rebuild_chips,
+)
+from facenet_core.library.compute import compute_on
 from facenet_core.models.registry import ModelInfo, model_info
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.quantize import to_bytes
@@ -28,6 +37,10 @@ from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Face, Library, ModelVersion, PhotoStatus
 from facenet_core.store.queries import get_active_model_version
 from facenet_core.vision.engines import Engines, shared_engines
+from facenet_core.vision.faces import FaceJob
+
+if TYPE_CHECKING:
+    from facenet_core.vision.ray_source import Cluster, RayFaceSource
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +102,8 @@ def reembed(
     finish. Raises :class:`~facenet_core.models.registry.ModelLoadError` when the version's
     weights cannot be loaded, and ``LookupError`` when there is no such version. Holds the
     library's writer lock."""
-    with library.writer("reembed"):
-        return _reembed(library, settings, version_id, engines, reporter, cancel)
+    with library.writer("reembed"), compute_on(settings) as cluster:
+        return _reembed(library, settings, version_id, engines, reporter, cancel, cluster)
 
 
 def _reembed(
@@ -100,6 +113,7 @@ def _reembed(
     engines: Engines | None,
     reporter: Reporter,
     cancel: CancelToken | None,
+    cluster: Cluster | None = None,
 ) -> ReembedResult:
     started = time.perf_counter()
     engines = engines or shared_engines()
@@ -123,8 +137,22 @@ def _reembed(
     clock = PhaseClock("reembed", "embed", "face")
     reporter(clock.event(0, total))
     if todo:
-        embedder = engines.embedder(settings, info)
-        workers = settings.workers if settings.workers is not None else 2
+        source: RayFaceSource | None = None
+        photos: Iterator[PhotoChips]
+        if cluster is None:
+            embedder = engines.embedder(settings, info)
+            workers = settings.workers if settings.workers is not None else 2
+            photos = rebuild_chips(todo, workers=workers)
+        else:
+            # the workers re-make the chips from the photos and embed them; they read the photos
+            # where the storage is shared (the scan's check), or get their bytes from here
+            job = FaceJob(detector=engines.detector_config(settings))
+            source = cluster.source(settings, info, job)
+            source.start()
+            source.send = settings.cluster_photos == "send" or (
+                settings.cluster_photos == "auto" and not source.reads_shared(todo[0].path)
+            )
+            photos = source.embedded_chips(photo_groups(todo), photo_chips)
         batch_refs: list[FaceRef] = []
         batch_chips: list[np.ndarray] = []
         done = 0
@@ -133,7 +161,11 @@ def _reembed(
             nonlocal done
             if not batch_refs:
                 return
-            vectors = embedder.embed(np.concatenate(batch_chips))
+            vectors = (
+                np.concatenate(batch_chips)
+                if source is not None
+                else embedder.embed(np.concatenate(batch_chips))
+            )
             with library.write() as session:
                 existing = set(
                     session.scalars(
@@ -159,18 +191,24 @@ def _reembed(
             batch_chips.clear()
             reporter(clock.event(done + result.failed, total, failed=result.failed))
 
-        for photo in rebuild_chips(todo, workers=workers):
-            if photo.error is not None:
-                result.failed += len(photo.refs)
-                log.warning("re-embedding: %s: %s", photo.refs[0].path, photo.error)
-                continue
-            batch_refs.extend(photo.refs)
-            batch_chips.append(photo.chips)
-            if len(batch_refs) >= BATCH_FACES:
-                flush()
-            if cancel.cancelled:
-                break
-        flush()
+        try:
+            for photo in photos:
+                if photo.error is not None:
+                    result.failed += len(photo.refs)
+                    log.warning("re-embedding: %s: %s", photo.refs[0].path, photo.error)
+                    continue
+                batch_refs.extend(photo.refs)
+                # from a cluster: the embeddings (made there), else the chips to embed here
+                made = photo.embeddings if photo.embeddings is not None else photo.chips
+                batch_chips.append(made)
+                if len(batch_refs) >= BATCH_FACES:
+                    flush()
+                if cancel.cancelled:
+                    break
+            flush()
+        finally:
+            if source is not None:
+                source.stop()
         result.cancelled = cancel.cancelled
     with library.session() as session:
         result.remaining = count_lacking(session, vid)

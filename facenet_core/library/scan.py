@@ -17,7 +17,6 @@ model loads.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from facenet_core.library.compute import compute_on
 from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
@@ -88,7 +88,7 @@ def scan(
         reporter(Progress(task="scan", phase="wait", done=0, message=message))
 
     result = ScanResult()
-    with library.writer("scan", wait=wait, on_wait=waiting), _compute_on(settings) as cluster:
+    with library.writer("scan", wait=wait, on_wait=waiting), compute_on(settings) as cluster:
         scan_roots = _roots(library, given)
         with library.write() as session:
             # we hold the writer lock: a job still "running" is one whose process died
@@ -129,16 +129,6 @@ def scan(
             result.cancelled = status != ScanStatus.DONE
             _finish(library, job_id, status, result, scan_roots)
     return result
-
-
-def _compute_on(settings: Settings) -> contextlib.AbstractContextManager[Cluster | None]:
-    """The Ray cluster of the "Compute on" setting, connected and checked (a clear error before
-    any work), or None: this computer. Ray is imported only when a cluster is asked for."""
-    if settings.cluster == "here":
-        return contextlib.nullcontext()
-    from facenet_core.vision.ray_source import connect
-
-    return connect(settings.cluster)
 
 
 def _roots(library: Library, given: list[Path]) -> list[ScanRoot]:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -162,6 +162,26 @@ class FaceWorker:
             for (path, _), r in zip(items, found, strict=True)
         ]
 
+    def embed_chips(
+        self, items: list[tuple[Any, str, bytes | None]], make_chips: Callable[..., Any]
+    ) -> list[Any]:
+        """Re-embedding: for each ``(faces, path, bytes)``, the faces' chips re-made by
+        ``make_chips(faces, path)`` (from the stored landmarks; an object with ``chips``,
+        ``error`` and ``embeddings``) and embedded here; returned without the chips."""
+        out = []
+        with tempfile.TemporaryDirectory(prefix="facenet-") as folder:
+            for i, (group, path, data) in enumerate(items):
+                local = Path(path)
+                if data is not None:
+                    local = Path(folder) / f"{i}{Path(path).suffix}"
+                    local.write_bytes(data)
+                made = make_chips(group, local)
+                if made.error is None:
+                    made.embeddings = self.embedder.embed(made.chips)
+                made.chips = made.chips[:0]
+                out.append(made)
+        return out
+
     def _find(self, paths: list[Path]) -> Iterator[PhotoFaces]:
         from facenet_core.vision.batched import BatchedFaceFinder
         from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
@@ -188,9 +208,9 @@ class FaceWorker:
 
 @dataclass
 class _Task:
-    """One batch of photos sent to a worker."""
+    """One batch of photos sent to a worker (each item a path, or a photo's faces)."""
 
-    paths: list[Path]
+    paths: list[Any]
     ref: Any
     worker: int
     generation: int
@@ -223,6 +243,7 @@ class RayFaceSource:
         self.load: list[int] = []
         self.replaced = 0
         self.batches = 0
+        self._make_chips: Callable[..., Any] | None = None
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -286,10 +307,15 @@ class RayFaceSource:
 
     # -- the face source -------------------------------------------------------------------
 
-    def _submit(self, paths: list[Path], tries: int = 1) -> _Task:
+    def _submit(self, paths: list[Any], tries: int = 1) -> _Task:
         index = min(range(len(self.workers)), key=lambda i: self.load[i])
-        items = [(str(p), self._read(p)) for p in paths]
-        ref = self.workers[index].faces.remote(items)
+        worker = self.workers[index]
+        if self._make_chips is None:
+            items = [(str(p), self._read(Path(p))) for p in paths]
+            ref = worker.faces.remote(items)
+        else:
+            groups = [(g, g[0].path, self._read(Path(g[0].path))) for g in paths]
+            ref = worker.embed_chips.remote(groups, self._make_chips)
         self.load[index] += 1
         self.batches += 1
         return _Task(paths, ref, index, self.generations[index], tries)
@@ -302,17 +328,16 @@ class RayFaceSource:
         except OSError:
             return None  # the worker tries the path, and reports why it cannot read it
 
-    def _take(self, inflight: deque[_Task]) -> list[PhotoFaces]:
+    def _take(self, inflight: deque[_Task]) -> list[Any]:
         """The results of the oldest batch, sent again elsewhere while its worker is lost."""
         while True:
             task = inflight[0]
             try:
-                found: list[PhotoFaces] = self.ray.get(task.ref)
+                found: list[Any] = self.ray.get(task.ref)
             except self.ray.exceptions.RayActorError as exc:
                 if task.tries >= MAX_TRIES:
                     raise ClusterError(
-                        f"{len(task.paths)} photos from {task.paths[0]} lost "
-                        f"{task.tries} workers: {_first_line(exc)}"
+                        f"{len(task.paths)} photos lost {task.tries} workers: {_first_line(exc)}"
                     ) from exc
                 self._replace(task.worker, task.generation)
                 inflight[0] = self._submit(task.paths, task.tries + 1)
@@ -324,6 +349,21 @@ class RayFaceSource:
 
     def __call__(self, paths: Iterable[Path]) -> Iterator[PhotoFaces]:
         """The faces of ``paths`` in order (a :data:`~facenet_core.library.ingest.FaceSource`)."""
+        self._make_chips = None
+        yield from self._run(paths)
+
+    def embedded_chips(
+        self, groups: Iterable[list[Any]], make_chips: Callable[..., Any]
+    ) -> Iterator[Any]:
+        """Re-embedding: each group (the stored faces of one photo) with its chips re-made by
+        ``make_chips(group, path)`` and embedded on a worker, in order."""
+        self._make_chips = make_chips
+        try:
+            yield from self._run(groups)
+        finally:
+            self._make_chips = None
+
+    def _run(self, paths: Iterable[Any]) -> Iterator[Any]:
         self.start()
         inflight: deque[_Task] = deque()
         try:
@@ -452,10 +492,10 @@ def _check_versions(ray: ModuleType, mine: dict[str, str] | None = None) -> None
         )
 
 
-def _chunks(paths: Iterable[Path], size: int) -> Iterator[list[Path]]:
-    batch: list[Path] = []
+def _chunks(paths: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
     for path in paths:
-        batch.append(Path(path))
+        batch.append(path)
         if len(batch) >= size:
             yield batch
             batch = []

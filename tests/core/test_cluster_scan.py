@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from facenet_core.library import ScanResult
 from facenet_core.library import scan as run_scan
+from facenet_core.library.reembed import reembed
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Face, Library, Photo
@@ -245,3 +246,24 @@ def test_workers_of_other_versions_are_one_clear_line(ray_local) -> None:
     line = explain(caught.value)
     assert "\n" not in line
     assert "other versions: torch " in line and "(here 1.0.0)" in line
+
+
+def test_reembedding_on_the_cluster_gives_back_the_stored_codes(
+    tmp_path, ray_local, local_library
+) -> None:
+    library = tmp_path / "library.db"
+    shutil.copy(local_library, library)
+    with Library.open(library) as lib:
+        with lib.session() as s:
+            stored = {e.face_id: e.vector for e in s.scalars(select(Embedding))}
+        with lib.write() as s:
+            s.execute(delete(Embedding))
+        result = reembed(lib, _settings("local:2"))
+        assert (result.embedded, result.failed, result.remaining) == (len(stored), 0, 0)
+        with lib.session() as s:
+            again = {e.face_id: e.vector for e in s.scalars(select(Embedding))}
+    assert sorted(again) == sorted(stored)
+    for face_id, code in stored.items():
+        a = np.frombuffer(code, np.int8).astype(int)
+        b = np.frombuffer(again[face_id], np.int8).astype(int)
+        assert np.abs(a - b).max() <= 1, face_id  # equal up to a rounding step
