@@ -174,18 +174,19 @@ class Ingest:
             thumb_files = [(f.id, data) for f, data in thumbs]
             if new_rows:
                 # one multi-row INSERT of the new faces (their ids back in order), one of their
-                # embeddings: the ORM's unit of work cost ten times more per face
-                ids = session.scalars(
+                # embeddings: the ORM's unit of work cost about twice as much per face
+                # (docs/benchmarks/2026-12-07-cluster-scan.md)
+                face_ids = session.scalars(
                     insert(Face).returning(Face.id, sort_by_parameter_order=True), new_rows
                 ).all()
                 session.execute(
                     insert(Embedding),
                     [
                         {"face_id": i, "model_version_id": self.version_id, "vector": code}
-                        for i, code in zip(ids, new_codes, strict=True)
+                        for i, code in zip(face_ids, new_codes, strict=True)
                     ],
                 )
-                thumb_files += [(i, t) for i, t in zip(ids, new_thumbs, strict=True) if t]
+                thumb_files += [(i, t) for i, t in zip(face_ids, new_thumbs, strict=True) if t]
         # counted once committed, so a crash or cancel never over-reports
         self.result.faces_added += faces_added
         self.result.faces_removed += len(removed)
