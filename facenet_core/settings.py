@@ -20,9 +20,13 @@ from typing import Any, Literal
 
 from facenet_core.errors import UserError
 
-Kind = Literal["bool", "int", "float", "choice", "device"]
+Kind = Literal["bool", "int", "float", "choice", "device", "address"]
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+ADDRESS_PATTERN = re.compile(r"^(here|auto|local:[1-9]\d{0,2}|(ray://)?[A-Za-z0-9._-]+:\d{1,5})$")
+"""Where a scan computes: ``here`` (this computer), ``local:N`` (a Ray instance of N workers
+started on this computer), ``auto`` (the Ray cluster this computer is part of) or a Ray address
+(``HOST:PORT``, ``ray://HOST:PORT``)."""
 
 
 class SettingsError(UserError, ValueError):
@@ -64,7 +68,7 @@ class SettingSpec:
             if not isinstance(value, bool):
                 raise SettingsError(f"{self.key}: expected true or false, got {value!r}")
             return value
-        if self.kind in ("choice", "device"):
+        if self.kind in ("choice", "device", "address"):
             if not isinstance(value, str):
                 raise SettingsError(f"{self.key}: expected text, got {value!r}")
             if self.kind == "choice" and value not in self.choices:
@@ -74,6 +78,11 @@ class SettingSpec:
             if self.kind == "device" and not DEVICE_PATTERN.match(value):
                 raise SettingsError(
                     f"{self.key}: {value!r} is not a device (auto, cpu, cuda, cuda:N or mps)"
+                )
+            if self.kind == "address" and not ADDRESS_PATTERN.match(value):
+                raise SettingsError(
+                    f"{self.key}: {value!r} is not a place to compute (here, local:N, auto, "
+                    "HOST:PORT or ray://HOST:PORT)"
                 )
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -98,6 +107,8 @@ class SettingSpec:
             return " / ".join(self.choices)
         if self.kind == "device":
             return "auto / cpu / cuda / cuda:N / mps"
+        if self.kind == "address":
+            return "here / local:N / auto / HOST:PORT / ray://HOST:PORT"
         low = "" if self.minimum is None else f"{self.minimum:g}"
         high = "" if self.maximum is None else f"{self.maximum:g}"
         text = f"{low} to {high}" if low and high else (f">= {low}" if low else f"<= {high}")
@@ -314,6 +325,24 @@ class Settings:
         optional=True,
         title="Worker threads",
         help="photos worked on at once (empty: one per core, at most 8; 0: one at a time)",
+        group="Performance",
+    )
+    cluster: str = setting(
+        "here",
+        kind="address",
+        title="Compute on",
+        help="here: this computer; local:N: a Ray instance of N workers on this computer; auto "
+        "or a Ray address: that cluster's workers find and embed the faces, this computer "
+        'stores them (needs pip install -e ".[cluster]")',
+        group="Performance",
+    )
+    cluster_photos: str = setting(
+        "auto",
+        kind="choice",
+        choices=("auto", "shared", "send"),
+        title="Photos on the cluster",
+        help="shared: the workers read each photo at its path (shared storage); send: this "
+        "computer sends each photo's bytes; auto: a check at the start picks",
         group="Performance",
     )
 

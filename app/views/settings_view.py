@@ -29,6 +29,7 @@ from app.widgets import PageHeader, button, label
 from facenet_core.settings import SETTINGS, Settings, SettingsError, SettingSpec
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PLACES = ("here", "local:2", "auto")  # where to compute; any Ray address may be typed
 AUTOMATIC = "Automatic"
 
 
@@ -66,9 +67,13 @@ def make_control(spec: SettingSpec) -> QWidget:
     control: QWidget
     if spec.kind == "bool":
         control = QCheckBox(spec.title)
-    elif spec.kind in ("choice", "device"):
+    elif spec.kind in ("choice", "device", "address"):
         combo = QComboBox()
-        combo.addItems(list(spec.choices if spec.kind == "choice" else DEVICES))
+        if spec.kind == "address":
+            combo.setEditable(True)
+            combo.addItems(list(PLACES))
+        else:
+            combo.addItems(list(spec.choices if spec.kind == "choice" else DEVICES))
         control = combo
     elif spec.kind == "int":
         spin = QSpinBox()

@@ -122,7 +122,9 @@ def add_settings_options(p: argparse.ArgumentParser, keys: list[str]) -> None:
                 help=help_text,
             )
             continue
-        metavar = {"int": "N", "float": "X", "device": "DEVICE"}.get(spec.kind)
+        metavar = {"int": "N", "float": "X", "device": "DEVICE", "address": "ADDRESS"}.get(
+            spec.kind
+        )
         group.add_argument(
             spec.flag,
             dest=spec.key,
@@ -144,6 +146,7 @@ DETECTION = [
 ]
 EMBEDDING = ["face_model", "flip", "batch_size", "precision", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
+CLUSTER = ["cluster", "cluster_photos"]
 CLUSTERING = ["cluster_threshold", "cluster_min_face_px", "cluster_min_score"]
 
 

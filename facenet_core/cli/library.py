@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from facenet_core.cli.common import (
     ALL_ENGINE,
+    CLUSTER,
     EXIT_BUSY,
     EXIT_INTERRUPTED,
     CliError,
@@ -289,7 +290,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "stopping at once",
     )
     add_json_option(p)
-    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags"])
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags", *CLUSTER])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

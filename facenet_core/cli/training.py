@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from facenet_core.cli.common import (
+    CLUSTER,
     DETECTION,
     EXIT_INTERRUPTED,
     CliError,
@@ -445,5 +446,5 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="switch the library to this face model (default: keep the active one)",
     )
     add_json_option(p)
-    add_settings_options(p, ["device", "flip", "batch_size", "workers"])
+    add_settings_options(p, ["device", "flip", "batch_size", "workers", *CLUSTER])
     p.set_defaults(func=cmd_reembed)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Select, select
@@ -73,10 +74,16 @@ class PhotoChips:
     chips: np.ndarray  # (len(refs), 150, 150, 3) uint8; empty when ``error``
     error: str | None = None
     arcface: np.ndarray | None = None  # (len(refs), 112, 112, 3) uint8 when asked for
+    embeddings: np.ndarray | None = None  # (len(refs), D) when a cluster worker embedded them
 
 
-def _photo_chips(refs: list[FaceRef], arcface: bool = False) -> PhotoChips:
-    path = refs[0].path
+def photo_chips(
+    refs: list[FaceRef], path: str | Path | None = None, arcface: bool = False
+) -> PhotoChips:
+    """The chips of ``refs``, all faces of one photo, read from ``path`` (default: the stored
+    path; a cluster worker reads a copy of the photo's bytes); ``arcface``: also each face's
+    ArcFace chip (the fused model)."""
+    path = refs[0].path if path is None else path
     try:
         photo = open_photo(path, reduce_to=refs[0].max_side)
     except ImageLoadError as exc:
@@ -91,21 +98,26 @@ def _photo_chips(refs: list[FaceRef], arcface: bool = False) -> PhotoChips:
     return PhotoChips(refs, chips, arcface=arc.reshape(-1, ARCFACE_SIZE, ARCFACE_SIZE, 3))
 
 
+def photo_groups(refs: Iterable[FaceRef]) -> Iterator[list[FaceRef]]:
+    """``refs`` grouped by consecutive photo path: the faces of one photo at a time."""
+    return (list(g) for _, g in groupby(refs, key=lambda r: r.path))
+
+
 def rebuild_chips(
     refs: Iterable[FaceRef], workers: int = 2, ahead: int = 8, arcface: bool = False
 ) -> Iterator[PhotoChips]:
     """Chips of ``refs`` (grouped by consecutive photo path), photo by photo in input order;
     decoding and warping run in ``workers`` threads (0: in this thread), at most ``ahead``
     photos in flight. ``arcface``: also each face's ArcFace chip (the fused model)."""
-    groups = (list(g) for _, g in groupby(refs, key=lambda r: r.path))
+    groups = photo_groups(refs)
     if workers == 0:
         for group in groups:
-            yield _photo_chips(group, arcface)
+            yield photo_chips(group, None, arcface)
         return
     pending: list[Future[PhotoChips]] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for group in groups:
-            pending.append(pool.submit(_photo_chips, group, arcface))
+            pending.append(pool.submit(photo_chips, group, None, arcface))
             if len(pending) >= ahead:
                 yield pending.pop(0).result()
         for future in pending:

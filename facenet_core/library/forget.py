@@ -351,10 +351,16 @@ def forget_faces(library: Library, face_ids: Iterable[int]) -> ForgetReport:
     return report
 
 
-def forgotten_boxes(session: Session, photo_id: int) -> list[tuple[float, float, float, float]]:
-    """The places of the faces forgotten in a photo (a re-detection must not bring them back)."""
-    rows = session.scalars(select(ForgottenFace).where(ForgottenFace.photo_id == photo_id))
-    return [row.box for row in rows]
+def forgotten_boxes_of(
+    session: Session, photo_ids: list[int]
+) -> dict[int, list[tuple[float, float, float, float]]]:
+    """The places of the faces forgotten in each of ``photo_ids`` (a re-detection must not bring
+    them back), in one query; photos with none are absent."""
+    found: dict[int, list[tuple[float, float, float, float]]] = {}
+    rows = session.scalars(select(ForgottenFace).where(ForgottenFace.photo_id.in_(photo_ids)))
+    for row in rows:
+        found.setdefault(row.photo_id, []).append(row.box)
+    return found
 
 
 def library_paths(library_path: Path) -> list[Path]:

@@ -17,15 +17,17 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torchvision.ops
+from sqlalchemy import insert, select
+from sqlalchemy.orm import selectinload
 
-from facenet_core.library.forget import forgotten_boxes
+from facenet_core.library.forget import forgotten_boxes_of
 from facenet_core.library.result import ScanResult
 from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
@@ -35,7 +37,7 @@ from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pac
 from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
-from facenet_core.types import EMBEDDING_DIM
+from facenet_core.types import EMBEDDING_DIM, Detection
 from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_executor
 
@@ -48,6 +50,9 @@ well, and a user's edit waiting for the write lock waits for one short batch: on
 machine under load, a batch held the lock 0.9 s for 256 faces, 2.7 s for 1,024 and 10.5 s for
 4,096 (``docs/benchmarks/2026-12-07-edits-during-jobs.md``)."""
 
+THUMBNAIL_THREADS = 8
+"""Threads writing a batch's face thumbnails after its commit."""
+
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
     a = torch.tensor([f.box for f in old], dtype=torch.float64).reshape(-1, 4)
@@ -56,12 +61,13 @@ def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
 
 
 class Ingest:
-    """Stores batches of found faces for one scan."""
+    """Stores batches of found faces for one scan. ``embedder``: embeds the chips of a face
+    source that does not (None: every photo comes embedded, as from a Ray cluster)."""
 
     def __init__(
         self,
         library: Library,
-        embedder: AnyEmbedder,
+        embedder: AnyEmbedder | None,
         job: FaceJob,
         version_id: int,
         result: ScanResult,
@@ -78,15 +84,20 @@ class Ingest:
         todo = [r for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)]
         chips = [r.chips for r in todo]
         arcface = [r.arcface_chips for r in todo if r.arcface_chips is not None]
+        if chips and self.embedder is None:
+            raise ValueError("chips without embeddings, and no embedder to embed them")
         embeddings = (
             self.embedder.embed(
                 np.concatenate(chips),
                 np.concatenate(arcface) if len(arcface) == len(todo) else None,
             )
-            if chips
+            if chips and self.embedder is not None
             else np.zeros((0, EMBEDDING_DIM), np.float32)
         )
         thumbs: list[tuple[Face, bytes]] = []
+        new_rows: list[dict[str, Any]] = []  # faces of photos seen for the first time
+        new_codes: list[bytes] = []
+        new_thumbs: list[bytes] = []
         removed: list[int] = []
         faces_added = failed = detected = 0
         offset = 0
@@ -94,9 +105,20 @@ class Ingest:
         if not chips:  # embedded by the pipeline: no pause of our own since the last batch
             let_others_write()
         with self.library.write() as session:
+            # the batch's photos, their faces and forgotten places in three queries, so that no
+            # query runs (and flushes) photo by photo: the new rows go in at one flush, in
+            # multi-row INSERTs (the writer's ceiling: docs/design/cluster.md)
+            ids = [photo_id for photo_id, _ in batch]
+            photos = {
+                p.id: p
+                for p in session.scalars(
+                    select(Photo).where(Photo.id.in_(ids)).options(selectinload(Photo.faces))
+                )
+            }
+            forgotten_of = forgotten_boxes_of(session, ids)
             for photo_id, found in batch:
                 n = len(found.detections) if found.error is None else 0
-                photo = session.get(Photo, photo_id)
+                photo = photos.get(photo_id)
                 if photo is None or photo.status != PhotoStatus.PENDING:
                     offset += n  # gone or changed meanwhile: leave it to the next scan
                     continue
@@ -122,48 +144,79 @@ class Ingest:
                 photo.width, photo.height = found.width, found.height
                 photo.taken_at = found.taken_at
                 photo.status, photo.error = PhotoStatus.DONE, None
-                new_faces = []
-                forgotten = forgotten_boxes(session, photo.id)
-                kept_thumbs = []
-                for det, vec, thumb in zip(
-                    found.detections, vectors, _padded(found.thumbnails, n), strict=True
-                ):
-                    if forgotten and _is_forgotten(det.box, forgotten):
-                        continue  # the user asked to forget this face: it stays forgotten
-                    kept_thumbs.append(thumb)
-                    face = Face(
-                        photo=photo,
-                        x1=det.box[0],
-                        y1=det.box[1],
-                        x2=det.box[2],
-                        y2=det.box[3],
-                        landmarks=pack_landmarks(det.landmarks.tolist()),
-                        landmark_scheme=det.scheme,
-                        detector=self.job.detector.name,
-                        det_score=det.score,
+                forgotten = forgotten_of.get(photo.id, [])
+                kept = [
+                    (det, vec, thumb)
+                    for det, vec, thumb in zip(
+                        found.detections, vectors, _padded(found.thumbnails, n), strict=True
                     )
+                    # a face the user asked to forget stays forgotten
+                    if not (forgotten and _is_forgotten(det.box, forgotten))
+                ]
+                detected += 1
+                faces_added += len(kept)
+                if not old_faces:
+                    # a photo seen for the first time: its rows go in with the batch's, below
+                    for det, vec, thumb in kept:
+                        new_rows.append(self._face_row(photo.id, det))
+                        new_codes.append(to_bytes(vec))
+                        new_thumbs.append(thumb)
+                    continue
+                new_faces = []
+                for det, vec, _ in kept:
+                    face = Face(photo=photo, **self._face_row(None, det))
                     face.embeddings.append(
                         Embedding(model_version_id=self.version_id, vector=to_bytes(vec))
                     )
                     new_faces.append(face)
                 session.add_all(new_faces)
-                if old_faces:
-                    iou = _iou(old_faces, new_faces)
-                    removed += carry_labels(session, old_faces, new_faces, iou)
-                faces_added += len(new_faces)
-                detected += 1
-                thumbs.extend((f, t) for f, t in zip(new_faces, kept_thumbs, strict=True) if t)
+                iou = _iou(old_faces, new_faces)
+                removed += carry_labels(session, old_faces, new_faces, iou)
+                thumbs.extend((f, t) for f, (_, _, t) in zip(new_faces, kept, strict=True) if t)
             session.flush()
             thumb_files = [(f.id, data) for f, data in thumbs]
+            if new_rows:
+                # one multi-row INSERT of the new faces (their ids back in order), one of their
+                # embeddings: the ORM's unit of work cost about twice as much per face
+                # (docs/benchmarks/2026-12-07-cluster-scan.md)
+                face_ids = session.scalars(
+                    insert(Face).returning(Face.id, sort_by_parameter_order=True), new_rows
+                ).all()
+                session.execute(
+                    insert(Embedding),
+                    [
+                        {"face_id": i, "model_version_id": self.version_id, "vector": code}
+                        for i, code in zip(face_ids, new_codes, strict=True)
+                    ],
+                )
+                thumb_files += [(i, t) for i, t in zip(face_ids, new_thumbs, strict=True) if t]
         # counted once committed, so a crash or cancel never over-reports
         self.result.faces_added += faces_added
         self.result.faces_removed += len(removed)
         self.result.photos_failed += failed
         self.result.photos_detected += detected
         remove_thumbnails(self.library.thumbnails_dir, removed)
-        for face_id, data in thumb_files:
-            write_thumbnail(self.library.thumbnails_dir, face_id, data)
+        folder = self.library.thumbnails_dir
+        # a file each: the time goes in the file system's calls, which overlap in threads
+        with ThreadPoolExecutor(THUMBNAIL_THREADS) as pool:
+            list(pool.map(lambda item: write_thumbnail(folder, *item), thumb_files))
         return len(batch)
+
+    def _face_row(self, photo_id: int | None, det: Detection) -> dict[str, Any]:
+        """A new face's columns (plain floats: the Core INSERT takes no numpy scalars)."""
+        row: dict[str, Any] = {
+            "x1": float(det.box[0]),
+            "y1": float(det.box[1]),
+            "x2": float(det.box[2]),
+            "y2": float(det.box[3]),
+            "landmarks": pack_landmarks(det.landmarks.tolist()),
+            "landmark_scheme": det.scheme,
+            "detector": self.job.detector.name,
+            "det_score": float(det.score),
+        }
+        if photo_id is not None:
+            row["photo_id"] = photo_id
+        return row
 
 
 def _padded(items: list[bytes], n: int) -> list[bytes]:

@@ -12,22 +12,36 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.library.chips import FaceRef, face_rows, rebuild_chips
-from facenet_core.models.registry import ModelInfo, model_info
+from facenet_core.library.chips import (
+    FaceRef,
+    PhotoChips,
+    face_rows,
+    photo_chips,
+    photo_groups,
+    rebuild_chips,
+)
+from facenet_core.library.compute import compute_on
+from facenet_core.models.registry import FUSED, ModelInfo, model_info
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.quantize import to_bytes
 from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Face, Library, ModelVersion, PhotoStatus
 from facenet_core.store.queries import get_active_model_version
 from facenet_core.vision.engines import Engines, shared_engines
+from facenet_core.vision.faces import FaceJob
+
+if TYPE_CHECKING:
+    from facenet_core.vision.ray_source import Cluster, RayFaceSource
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +103,8 @@ def reembed(
     finish. Raises :class:`~facenet_core.models.registry.ModelLoadError` when the version's
     weights cannot be loaded, and ``LookupError`` when there is no such version. Holds the
     library's writer lock."""
-    with library.writer("reembed"):
-        return _reembed(library, settings, version_id, engines, reporter, cancel)
+    with library.writer("reembed"), compute_on(settings) as cluster:
+        return _reembed(library, settings, version_id, engines, reporter, cancel, cluster)
 
 
 def _reembed(
@@ -100,6 +114,7 @@ def _reembed(
     engines: Engines | None,
     reporter: Reporter,
     cancel: CancelToken | None,
+    cluster: Cluster | None = None,
 ) -> ReembedResult:
     started = time.perf_counter()
     engines = engines or shared_engines()
@@ -123,8 +138,25 @@ def _reembed(
     clock = PhaseClock("reembed", "embed", "face")
     reporter(clock.event(0, total))
     if todo:
-        embedder = engines.embedder(settings, info)
-        workers = settings.workers if settings.workers is not None else 2
+        source: RayFaceSource | None = None
+        photos: Iterator[PhotoChips]
+        if cluster is None:
+            embedder = engines.embedder(settings, info)
+            workers = settings.workers if settings.workers is not None else 2
+            photos = rebuild_chips(todo, workers=workers, arcface=embedder.wants_arcface)
+        else:
+            # the workers re-make the chips from the photos and embed them; they read the photos
+            # where the storage is shared (the scan's check), or get their bytes from here
+            job = FaceJob(detector=engines.detector_config(settings))
+            source = cluster.source(settings, info, job)
+            source.start()
+            source.send = settings.cluster_photos == "send" or (
+                settings.cluster_photos == "auto" and not source.reads_shared(todo[0].path)
+            )
+            # the workers' embedder makes each ArcFace chip from the photo when it wants one
+            photos = source.embedded_chips(
+                photo_groups(todo), partial(photo_chips, arcface=info.name == FUSED)
+            )
         batch_refs: list[FaceRef] = []
         batch_chips: list[np.ndarray] = []
         batch_arcface: list[np.ndarray] = []
@@ -135,7 +167,11 @@ def _reembed(
             if not batch_refs:
                 return
             arcface = np.concatenate(batch_arcface) if batch_arcface else None
-            vectors = embedder.embed(np.concatenate(batch_chips), arcface)
+            vectors = (
+                np.concatenate(batch_chips)
+                if source is not None
+                else embedder.embed(np.concatenate(batch_chips), arcface)
+            )
             with library.write() as session:
                 existing = set(
                     session.scalars(
@@ -162,21 +198,26 @@ def _reembed(
             batch_arcface.clear()
             reporter(clock.event(done + result.failed, total, failed=result.failed))
 
-        wants = embedder.wants_arcface
-        for photo in rebuild_chips(todo, workers=workers, arcface=wants):
-            if photo.error is not None:
-                result.failed += len(photo.refs)
-                log.warning("re-embedding: %s: %s", photo.refs[0].path, photo.error)
-                continue
-            batch_refs.extend(photo.refs)
-            batch_chips.append(photo.chips)
-            if photo.arcface is not None:
-                batch_arcface.append(photo.arcface)
-            if len(batch_refs) >= BATCH_FACES:
-                flush()
-            if cancel.cancelled:
-                break
-        flush()
+        try:
+            for photo in photos:
+                if photo.error is not None:
+                    result.failed += len(photo.refs)
+                    log.warning("re-embedding: %s: %s", photo.refs[0].path, photo.error)
+                    continue
+                batch_refs.extend(photo.refs)
+                # from a cluster: the embeddings (made there), else the chips to embed here
+                made = photo.embeddings if photo.embeddings is not None else photo.chips
+                batch_chips.append(made)
+                if photo.arcface is not None and photo.embeddings is None:
+                    batch_arcface.append(photo.arcface)
+                if len(batch_refs) >= BATCH_FACES:
+                    flush()
+                if cancel.cancelled:
+                    break
+            flush()
+        finally:
+            if source is not None:
+                source.stop()
         result.cancelled = cancel.cancelled
     with library.session() as session:
         result.remaining = count_lacking(session, vid)

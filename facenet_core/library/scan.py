@@ -25,17 +25,19 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from facenet_core.library.compute import compute_on
 from facenet_core.library.import_tags import import_tags
 from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
-from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS
+from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS, FUSED, ModelInfo, pretrained_info
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -54,6 +56,9 @@ from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
 from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+
+if TYPE_CHECKING:
+    from facenet_core.vision.ray_source import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +92,7 @@ def scan(
 
     result = ScanResult()
     tags_since = utcnow()  # the photos this scan processes are read for face tags
-    with library.writer("scan", wait=wait, on_wait=waiting):
+    with library.writer("scan", wait=wait, on_wait=waiting), compute_on(settings) as cluster:
         scan_roots = _roots(library, given)
         with library.write() as session:
             # we hold the writer lock: a job still "running" is one whose process died
@@ -106,7 +111,9 @@ def scan(
             if not result.cancelled:
                 queue = list(pending_photos(library, scan_roots))
                 if queue:
-                    _find_faces(library, queue, settings, engines, result, reporter, cancel)
+                    _find_faces(
+                        library, queue, settings, engines, result, reporter, cancel, cluster
+                    )
             if settings.read_face_tags and not result.cancelled and not cancel.cancelled:
                 result.tags = import_tags(
                     library,
@@ -218,6 +225,7 @@ def _find_faces(
     result: ScanResult,
     reporter: Reporter,
     cancel: CancelToken,
+    cluster: Cluster | None = None,
 ) -> None:
     engines = engines or shared_engines()
     with library.session() as session:
@@ -228,6 +236,9 @@ def _find_faces(
         wanted = FACE_MODELS.get(settings.face_model, DLIB_RESNET)
         keep = active is not None and bool(active.weights_path or active.name != wanted)
         model = version_info(active) if active is not None and keep else None
+    if cluster is not None:
+        _find_faces_on(cluster, library, queue, settings, engines, model, result, reporter, cancel)
+        return
     embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
     job = FaceJob(
@@ -256,3 +267,59 @@ def _find_faces(
         return find_faces(paths, job, settings.workers, detector=shared, embedder=in_threads)
 
     ingest_pending(ingest, queue, reporter, cancel, faces)
+
+
+def _find_faces_on(
+    cluster: Cluster,
+    library: Library,
+    queue: list[tuple[int, str]],
+    settings: Settings,
+    engines: Engines,
+    model: ModelInfo | None,
+    result: ScanResult,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> None:
+    """Phase 2 on a Ray cluster: its workers find and embed the faces, this process stores them
+    through the same ingest as a local scan (no model loads here)."""
+    from facenet_core.vision.ray_source import ClusterError
+
+    info = model or pretrained_info(settings.face_model)
+    job = FaceJob(
+        detector=engines.detector_config(settings),
+        reduce_jpeg=True,
+        thumbnails=True,
+        arcface=info.name == FUSED,
+    )
+    with library.write() as session:
+        version_id = ensure_active_model_version(session, info.name, info.sha256).id
+    source = cluster.source(settings, model, job)
+    try:
+        workers = source.start()
+        sample = queue[0][1]
+        send = settings.cluster_photos == "send"
+        if not send:
+            shared = source.reads_shared(sample)
+            if not shared and settings.cluster_photos == "shared":
+                raise ClusterError(
+                    f"the cluster's workers do not read {sample} as this computer does",
+                    hint="Share the photos' storage at the same path, or send the photos "
+                    "(--cluster-photos send).",
+                )
+            send = not shared
+        source.send = send
+        devices = sorted({w["device"] for w in workers})
+        how = "sent by this computer" if send else "read from shared storage"
+        message = f"{len(workers)} Ray workers on {', '.join(devices)}, photos {how}"
+        log.info("scan on %s: %s", cluster.address, message)
+        reporter(
+            Progress(
+                task="scan", phase="faces", done=0, total=len(queue), unit="photo", message=message
+            )
+        )
+        ingest = Ingest(library, None, job, version_id, result)
+        ingest_pending(
+            ingest, queue, reporter, cancel, source, batch_faces=BATCHED_FACES, batch_seconds=2.0
+        )
+    finally:
+        source.stop()

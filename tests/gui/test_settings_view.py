@@ -12,7 +12,13 @@ from facenet_core.settings import SETTINGS, Settings
 from facenet_core.store import Library
 from tests.gui.conftest import shut_down
 
-KINDS = {"bool": QCheckBox, "choice": QComboBox, "device": QComboBox, "int": QSpinBox}
+KINDS = {
+    "bool": QCheckBox,
+    "choice": QComboBox,
+    "device": QComboBox,
+    "address": QComboBox,
+    "int": QSpinBox,
+}
 
 
 @pytest.fixture
@@ -56,6 +62,8 @@ def test_a_change_is_saved_into_the_library(window, qtbot) -> None:
     library = window.library
     qtbot.waitUntil(lambda: library.settings().min_face_size == 60, timeout=5000)
     qtbot.waitUntil(lambda: library.settings().device == "cpu", timeout=5000)
+    view.controls["cluster"].setCurrentText("local:2")  # "Compute on": a Ray instance here
+    qtbot.waitUntil(lambda: library.settings().cluster == "local:2", timeout=5000)
     saved = library.settings()
     assert (saved.flip, saved.workers) == (False, None)
     view.defaults_button.click()
