@@ -3,7 +3,7 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
+add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
 :mod:`.privacy` (forget), :mod:`.training` (train, models, use-model, reembed). Settings
 options are generated from :mod:`facenet_core.settings`. Only this package prints.
 
@@ -55,6 +55,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("hide", "people", "hide a person from the people list"),
     ("unhide", "people", "show a hidden person again"),
     ("cover", "people", "choose the face shown for a person"),
+    ("add-face", "people", "add a face the detector missed: a box drawn by hand (undoable)"),
+    ("delete-face", "people", "delete a face drawn by hand (undoable)"),
     ("undo", "people", "undo your last edit (repeatable)"),
     ("redo", "people", "make again the edit you undid last (until a new edit)"),
     ("forget", "privacy", "forget a person, faces or the whole library for good (no undo)"),

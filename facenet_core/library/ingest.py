@@ -31,7 +31,15 @@ from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
-from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pack_landmarks
+from facenet_core.store import (
+    DRAWN_BY_USER,
+    Embedding,
+    Face,
+    Library,
+    Photo,
+    PhotoStatus,
+    pack_landmarks,
+)
 from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
@@ -115,18 +123,21 @@ class Ingest:
                 else:
                     vectors = embeddings[offset : offset + n]
                     offset += n
-                old_faces = list(photo.faces)
+                # a face the user drew stays: no re-detection replaces or removes it, and a
+                # detection in its place is the same face (not added twice)
+                drawn = [f.box for f in photo.faces if f.detector == DRAWN_BY_USER]
+                old_faces = [f for f in photo.faces if f.detector != DRAWN_BY_USER]
                 photo.width, photo.height = found.width, found.height
                 photo.taken_at = found.taken_at
                 photo.status, photo.error = PhotoStatus.DONE, None
                 new_faces = []
-                forgotten = forgotten_boxes(session, photo.id)
+                taken = forgotten_boxes(session, photo.id) + drawn
                 kept_thumbs = []
                 for det, vec, thumb in zip(
                     found.detections, vectors, _padded(found.thumbnails, n), strict=True
                 ):
-                    if forgotten and _is_forgotten(det.box, forgotten):
-                        continue  # the user asked to forget this face: it stays forgotten
+                    if taken and _in_place_of(det.box, taken):
+                        continue  # a face the user forgot (it stays forgotten) or drew
                     kept_thumbs.append(thumb)
                     face = Face(
                         photo=photo,
@@ -168,10 +179,11 @@ def _padded(items: list[bytes], n: int) -> list[bytes]:
     return [*items[:n], *([b""] * (n - len(items)))]
 
 
-def _is_forgotten(box: Any, forgotten: list[tuple[float, float, float, float]]) -> bool:
-    """Whether a detected box is in the place of a face the user asked to forget."""
+def _in_place_of(box: Any, places: list[tuple[float, float, float, float]]) -> bool:
+    """Whether a detected box is in one of ``places`` (faces the user asked to forget, or drew
+    by hand)."""
     a = torch.tensor([list(map(float, box[:4]))])
-    b = torch.tensor(forgotten)
+    b = torch.tensor(places, dtype=torch.float32)
     return bool((torchvision.ops.box_iou(a, b) >= SAME_PLACE_IOU).any())
 
 

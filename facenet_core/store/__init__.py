@@ -23,6 +23,7 @@ from facenet_core.store.db import (
 )
 from facenet_core.store.library import Library, LibraryBusy
 from facenet_core.store.models import (
+    DRAWN_BY_USER,
     EMBEDDING_BYTES,
     Assignment,
     Base,
@@ -57,6 +58,7 @@ from facenet_core.store.queries import (
 )
 
 __all__ = [
+    "DRAWN_BY_USER",
     "EMBEDDING_BYTES",
     "Assignment",
     "Base",

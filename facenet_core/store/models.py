@@ -89,6 +89,11 @@ class Assignment(enum.StrEnum):
     CONFIRMED = "confirmed"  # the user said so; no automatic run may change it
 
 
+DRAWN_BY_USER = "user"
+""":attr:`Face.detector` of a face the user drew by hand: no re-detection replaces or removes it
+(``library.ingest``), and only such a face can be deleted (``people.edits.delete_drawn_face``)."""
+
+
 class LandmarkScheme(enum.StrEnum):
     """Which five points a detector finds (see :mod:`facenet_core.detect`)."""
 
@@ -384,6 +389,7 @@ class Face(Base):
     """Five (x, y) points as 10 little-endian float32 (use :attr:`landmark_points`)."""
     landmark_scheme: Mapped[str] = mapped_column(String(16))
     detector: Mapped[str] = mapped_column(String)
+    """The detector that found it, or :data:`DRAWN_BY_USER` for a face the user drew by hand."""
     det_score: Mapped[float] = mapped_column(Float)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     assignment: Mapped[str] = mapped_column(
@@ -598,6 +604,11 @@ class Edit(Base):
     summary: Mapped[str] = mapped_column(Text)
     """One line for a person, e.g. ``merged 2 people into "Ada" (#3)``: the Undo menu's label."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    face_rows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Whole faces the edit created or deleted (faces drawn by hand), ``{"created": [...],
+    "deleted": [...]}``, each as ``people.history.face_row`` writes it: undo deletes the created
+    ones and writes the deleted ones back with their ids, labels and embeddings (the before-image
+    rows cannot hold them: they go with their face)."""
 
     people: Mapped[list[EditPerson]] = relationship(
         back_populates="edit", cascade="all, delete-orphan", passive_deletes=True
