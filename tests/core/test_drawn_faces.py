@@ -123,7 +123,7 @@ def test_onet_finds_the_points_of_a_real_face_and_a_blank_wall_gets_the_template
     face = drawn_detection(onet, image, centre_box())
     assert face.scheme == "mtcnn5" and face.score >= ONET_MIN_PROBABILITY
     # the eyes above the nose above the mouth, inside the box
-    (lx, ly), (rx, ry), (nx, ny), (mlx, mly), (mrx, mry) = face.landmarks
+    (lx, ly), (rx, ry), (nx, ny), (_, mly), (_, mry) = face.landmarks
     assert lx < nx < rx and max(ly, ry) < ny < min(mly, mry)
     wall = np.full((250, 250, 3), 128, np.uint8)
     blank = drawn_detection(onet, wall, (50.0, 50.0, 150.0, 150.0))
@@ -241,18 +241,23 @@ def test_a_drawn_face_can_be_deleted_undoably_and_a_detected_one_cannot(library)
         draw_face(lib, photo_id, box, SETTINGS)
 
 
-def test_add_face_on_the_command_line_names_a_new_person(library) -> None:
-    lib, _, photos = library
-    missed, _, _ = _ids(lib)
-    x1, y1, x2, y2 = (str(round(v)) for v in centre_box())
-    run = subprocess.run(
-        [sys.executable, "-m", "facenet_core", "--library", str(lib.path), "add-face"]
-        + [str(photos / "missed.jpg"), x1, y1, x2, y2, "--person", "Drawn Person"]
-        + ["--device", "cpu"],
+def _cli(lib: Library, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "facenet_core", "--library", str(lib.path), *args, "--device=cpu"]
+        if args[0] == "add-face"
+        else [sys.executable, "-m", "facenet_core", "--library", str(lib.path), *args],
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_add_face_on_the_command_line_names_a_new_person(library) -> None:
+    lib, _, photos = library
+    missed, _, _ = _ids(lib)
+    x1, y1, x2, y2 = (str(round(v)) for v in centre_box())
+    photo = str(photos / "missed.jpg")
+    run = _cli(lib, "add-face", photo, x1, y1, x2, y2, "--person", "Drawn Person")
     assert run.returncode == 0, run.stderr
     assert "drew face" in run.stdout and "Drawn Person" in run.stdout
     with lib.session() as s:
@@ -260,12 +265,8 @@ def test_add_face_on_the_command_line_names_a_new_person(library) -> None:
         assert face is not None and face.detector == DRAWN_BY_USER
         assert face.person is not None and face.person.name == "Drawn Person"
         face_id = face.id
-    run = subprocess.run(
-        [sys.executable, "-m", "facenet_core", "--library", str(lib.path)]
-        + ["delete-face", str(face_id)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run = _cli(lib, "add-face", photo, x1, y1, x2, y2)  # the same face again
+    assert run.returncode == 1 and f"face {face_id} is already there" in run.stderr
+    run = _cli(lib, "delete-face", str(face_id))
     assert run.returncode == 0, run.stderr
     assert _face(lib, face_id) is None
