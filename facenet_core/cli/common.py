@@ -144,6 +144,7 @@ DETECTION = [
 ]
 EMBEDDING = ["flip", "batch_size", "precision", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
+VIDEO = ["video_fps", "video_max_frames", "video_max_seconds"]
 CLUSTERING = ["cluster_threshold", "cluster_min_face_px", "cluster_min_score"]
 
 

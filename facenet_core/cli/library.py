@@ -18,6 +18,7 @@ from facenet_core.cli.common import (
     ALL_ENGINE,
     EXIT_BUSY,
     EXIT_INTERRUPTED,
+    VIDEO,
     CliError,
     ProgressBar,
     add_json_option,
@@ -281,7 +282,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "stopping at once",
     )
     add_json_option(p)
-    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION])
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, *VIDEO])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

@@ -93,7 +93,7 @@ class Ingest:
         )
         thumbs: list[tuple[Face, bytes]] = []
         removed: list[int] = []
-        faces_added = failed = detected = 0
+        faces_added = failed = detected = videos = frames = 0
         offset = 0
         settings = dataclasses.asdict(self.job.detector)
         if not chips:  # embedded by the pipeline: no pause of our own since the last batch
@@ -108,6 +108,7 @@ class Ingest:
                 photo.scanned_at = utcnow()
                 photo.detector = self.job.detector.name
                 photo.detector_settings = settings
+                photo.media_kind = found.media
                 if _changed_since_plan(photo):
                     # what was read (faces, or a failure) may come from other bytes than the
                     # hash the plan recorded: record neither; the next scan reads it again
@@ -129,12 +130,17 @@ class Ingest:
                 old_faces = [f for f in photo.faces if f.detector != DRAWN_BY_USER]
                 photo.width, photo.height = found.width, found.height
                 photo.taken_at = found.taken_at
+                photo.duration_s = found.duration_s
                 photo.status, photo.error = PhotoStatus.DONE, None
+                if found.media == "video":
+                    videos += 1
+                    frames += found.frames
                 new_faces = []
                 taken = forgotten_boxes(session, photo.id) + drawn
                 kept_thumbs = []
-                for det, vec, thumb in zip(
-                    found.detections, vectors, _padded(found.thumbnails, n), strict=True
+                spans = found.spans or [None] * n
+                for det, vec, thumb, span in zip(
+                    found.detections, vectors, _padded(found.thumbnails, n), spans, strict=True
                 ):
                     if taken and _in_place_of(det.box, taken):
                         continue  # a face the user forgot (it stays forgotten) or drew
@@ -150,6 +156,8 @@ class Ingest:
                         detector=self.job.detector.name,
                         det_score=det.score,
                     )
+                    if span is not None:  # a video's track: when it is seen
+                        face.track_start_s, face.track_end_s, face.frame_s = span
                     face.embeddings.append(
                         Embedding(model_version_id=self.version_id, vector=to_bytes(vec))
                     )
@@ -168,6 +176,8 @@ class Ingest:
         self.result.faces_removed += len(removed)
         self.result.photos_failed += failed
         self.result.photos_detected += detected
+        self.result.videos_detected += videos
+        self.result.video_frames += frames
         remove_thumbnails(self.library.thumbnails_dir, removed)
         for face_id, data in thumb_files:
             write_thumbnail(self.library.thumbnails_dir, face_id, data)
@@ -211,13 +221,16 @@ def ingest_pending(
     *,
     batch_faces: int | None = None,
     batch_seconds: float = 1.0,
+    phase: str = "faces",
+    unit: str = "photo",
 ) -> None:
     """Find, embed and store the faces of the queued ``(photo id, path)`` pairs, committing a
     batch of photos once ``batch_faces`` faces (default :data:`BATCH_FACES`, read when called)
-    or ``batch_seconds`` have gathered."""
+    or ``batch_seconds`` have gathered. Progress events are ``phase`` events counting ``unit``
+    (videos: ``phase="videos"``, ``unit="video"``, with the frames read so far)."""
     batch_faces = BATCH_FACES if batch_faces is None else batch_faces
     total = len(queue)
-    clock = PhaseClock("scan", "faces", "photo")
+    clock = PhaseClock("scan", phase, unit)
     if not total:
         return
     ids: deque[int] = deque()  # results come back in input order
@@ -234,7 +247,8 @@ def ingest_pending(
 
     def event() -> None:
         r = ingest.result
-        reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
+        extra = {"frames": r.video_frames} if unit == "video" else {}
+        reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed, **extra))
 
     # Embedding and storing run in a thread of their own, one batch at a time, while detection
     # goes on in the face source's threads (each with one torch thread, like this one).

@@ -32,6 +32,7 @@ from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
+from facenet_core.library.walk import media_kind
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -48,8 +49,10 @@ from facenet_core.store import (
 from facenet_core.store.models import utcnow
 from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
 from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
+from facenet_core.vision.embed import Embedder
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+from facenet_core.vision.video import VideoFaceFinder, VideoSampling
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +199,8 @@ def _find_faces(
     cancel: CancelToken,
 ) -> None:
     engines = engines or shared_engines()
+    videos = [(i, p) for i, p in queue if media_kind(p) == "video"]
+    queue = [(i, p) for i, p in queue if media_kind(p) != "video"]
     with library.session() as session:
         active = get_active_model_version(session)
         # a fine-tuned active version embeds new faces too; the shipped weights otherwise
@@ -207,6 +212,38 @@ def _find_faces(
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
     ingest = Ingest(library, embedder, job, version_id, result)
+    if queue:
+        _photo_faces(ingest, queue, settings, engines, embedder, reporter, cancel)
+    if videos and not cancel.cancelled:
+        # after the photos, one video at a time in this thread (its frames are the parallel work
+        # of the detector and the network), each committed with its tracks once read
+        sampling = VideoSampling(
+            settings.video_fps, settings.video_max_frames, settings.video_max_seconds
+        )
+        video_finder = VideoFaceFinder(engines.detector(detector), embedder, sampling)
+        ingest_pending(
+            ingest,
+            videos,
+            reporter,
+            cancel,
+            lambda paths: (video_finder(p) for p in paths),
+            batch_faces=1,
+            phase="videos",
+            unit="video",
+        )
+
+
+def _photo_faces(
+    ingest: Ingest,
+    queue: list[tuple[int, str]],
+    settings: Settings,
+    engines: Engines,
+    embedder: Embedder,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> None:
+    job = ingest.job
+    detector = job.detector
     if uses_batched_pipeline(detector):
         # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
         # in large transactions here

@@ -94,6 +94,13 @@ DRAWN_BY_USER = "user"
 (``library.ingest``), and only such a face can be deleted (``people.edits.delete_drawn_face``)."""
 
 
+class MediaKind(enum.StrEnum):
+    """What a :class:`Photo` row holds: a still photo, or a video (its faces are tracks)."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+
+
 class LandmarkScheme(enum.StrEnum):
     """Which five points a detector finds (see :mod:`facenet_core.detect`)."""
 
@@ -247,6 +254,13 @@ class Photo(Base):
     """Name of the face detector that processed it."""
     detector_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """That detector's settings (thresholds, upsampling, ...), as JSON."""
+    media_kind: Mapped[str] = mapped_column(
+        String(8), default=MediaKind.PHOTO.value, server_default=MediaKind.PHOTO.value
+    )
+    """:class:`MediaKind`: ``video`` for a video, whose faces are tracks across its frames.
+    No CHECK constraint: adding one would rebuild the largest table (migration 0008)."""
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    """A video's length in seconds (NULL for a photo, or a video not read yet)."""
 
     root: Mapped[Root | None] = relationship(back_populates="photos")
     faces: Mapped[list[Face]] = relationship(
@@ -400,6 +414,12 @@ class Face(Base):
     own), in [0, 1]."""
     is_ignored: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    track_start_s: Mapped[float | None] = mapped_column(Float)
+    """A video face (one track): when it is first seen, in seconds; NULL in a photo."""
+    track_end_s: Mapped[float | None] = mapped_column(Float)
+    """When the track is last seen."""
+    frame_s: Mapped[float | None] = mapped_column(Float)
+    """The time of the track's best frame: the one its box, landmarks and thumbnail are from."""
 
     photo: Mapped[Photo] = relationship(back_populates="faces")
     person: Mapped[Person | None] = relationship(back_populates="faces", foreign_keys=[person_id])

@@ -72,6 +72,11 @@ class PhotoFaces:
     fallback: bool = False
     error: str | None = None
     embeddings: np.ndarray | None = None  # (N, 128) when the pipeline embedded them already
+    media: str = "photo"  # or "video": each detection is a track (``vision.video``)
+    duration_s: float | None = None  # a video's length
+    spans: list[tuple[float, float, float]] = field(default_factory=list)
+    """A video's tracks: first seen, last seen and best frame, in seconds (one per detection)."""
+    frames: int = 0  # a video's frames read
 
 
 class FaceFinder:
