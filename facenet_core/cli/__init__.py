@@ -3,9 +3,10 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
-:mod:`.privacy` (forget), :mod:`.training` (train, models, use-model, reembed). Settings
-options are generated from :mod:`facenet_core.settings`. Only this package prints.
+add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-video, eval-detect,
+eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.training` (train, models, use-model,
+reembed). Settings options are generated from :mod:`facenet_core.settings`. Only this package
+prints.
 
 Start-up: the command line answers at once where no model is needed. A group module imports what
 its commands run (torch and the models for ``train``), so ``main`` builds the parser with the one
@@ -65,6 +66,11 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
         "eval-clusters",
         "evaluate",
         "people clustering quality: BCubed and pairwise F1 against labelled images",
+    ),
+    (
+        "eval-video",
+        "evaluate",
+        "video verification, the paper's protocol: frame mean vs a single frame, 10-fold",
     ),
     ("eval-detect", "evaluate", "face detector recall and precision on WIDER FACE annotations"),
     ("verify", "evaluate", "are the largest faces of two photos the same person?"),

@@ -220,7 +220,9 @@ def _find_faces(
         sampling = VideoSampling(
             settings.video_fps, settings.video_max_frames, settings.video_max_seconds
         )
-        video_finder = VideoFaceFinder(engines.detector(detector), embedder, sampling)
+        video_finder = VideoFaceFinder(
+            engines.detector(detector), embedder, sampling, workers=settings.workers
+        )
         ingest_pending(
             ingest,
             videos,

@@ -18,6 +18,8 @@ detector score times face size) and its time span.
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from facenet_core.types import Detection
 from facenet_core.vision.align import face_chips
 from facenet_core.vision.detectors import FaceDetector
 from facenet_core.vision.embed import Embedder
-from facenet_core.vision.faces import PhotoFaces
+from facenet_core.vision.faces import PhotoFaces, default_workers, single_torch_thread_executor
 
 LINK_DISTANCE = 0.15
 """Largest squared distance between a track's last embedding and a face of the next sampled
@@ -137,11 +139,13 @@ class VideoFaceFinder:
         embedder: Embedder,
         sampling: VideoSampling,
         thumbnails: bool = True,
+        workers: int | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.sampling = sampling
         self.thumbnails = thumbnails
+        self.workers = max(1, workers if workers is not None else default_workers())
         self.frames_read = 0
 
     def __call__(self, path: Path) -> PhotoFaces:
@@ -151,6 +155,30 @@ class VideoFaceFinder:
             return self._read(path, capture)
         finally:
             capture.release()
+
+    def _frame(self, frame: np.ndarray) -> FrameFaces:
+        """Detect, align and embed one frame (BGR), in a worker thread. A detector failure on
+        one frame loses that frame only."""
+        image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        try:
+            detections = self.detector.detect(image)
+        except Exception:  # one bad frame must not stop the video, nor the scan
+            return [], np.zeros((0, 128), np.float32), []
+        if not detections:
+            return [], np.zeros((0, 128), np.float32), []
+        vectors = self.embedder.embed(face_chips(image, detections))
+        thumbs = (
+            [face_thumbnail(image, d.box) for d in detections]
+            if self.thumbnails
+            else [b""] * len(detections)
+        )
+        return detections, vectors, thumbs
+
+    @staticmethod
+    def _link(tracks: list[Track], sample: int, t: float, future: Future[FrameFaces]) -> None:
+        detections, vectors, thumbs = future.result()
+        if detections:
+            link(tracks, sample, t, list(zip(detections, vectors, strict=True)), thumbs)
 
     def _read(self, path: Path, capture: cv2.VideoCapture) -> PhotoFaces:
         if not capture.isOpened():
@@ -165,32 +193,32 @@ class VideoFaceFinder:
         start = time.monotonic()
         tracks: list[Track] = []
         decoded = 0
-        for sample, t in enumerate(sample_times(duration, self.sampling)):
-            if sample and time.monotonic() - start > self.sampling.max_seconds:
-                break  # the time budget is spent (after one frame at least): keep what was found
-            capture.set(cv2.CAP_PROP_POS_FRAMES, min(int(t * fps), int(count) - 1))
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                continue
-            decoded += 1
-            image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            try:
-                detections = self.detector.detect(image)
-            except Exception as exc:  # one bad frame must not stop the video, nor the scan
-                return _failed(path, f"face detection failed ({exc})")
-            if not detections:
-                continue
-            vectors = self.embedder.embed(face_chips(image, detections))
-            thumbs = (
-                [face_thumbnail(image, d.box) for d in detections]
-                if self.thumbnails
-                else [b""] * len(detections)
-            )
-            link(tracks, sample, t, list(zip(detections, vectors, strict=True)), thumbs)
+        # frames are decoded here in order; each is detected, aligned and embedded in a thread
+        # of its own with one torch thread (as photos are: torch's own threads fight over a busy
+        # machine's cores, 17x slower measured under load), and linked in order
+        pending: deque[tuple[int, float, Future[FrameFaces]]] = deque()
+        with single_torch_thread_executor(self.workers) as pool:
+            for sample, t in enumerate(sample_times(duration, self.sampling)):
+                if sample and time.monotonic() - start > self.sampling.max_seconds:
+                    break  # the time budget is spent (after one frame at least): keep the rest
+                capture.set(cv2.CAP_PROP_POS_FRAMES, min(int(t * fps), int(count) - 1))
+                ok, frame = capture.read()
+                if not ok or frame is None:
+                    continue
+                decoded += 1
+                pending.append((sample, t, pool.submit(self._frame, frame)))
+                while len(pending) > 2 * self.workers:
+                    self._link(tracks, *pending.popleft())
+            while pending:
+                self._link(tracks, *pending.popleft())
         self.frames_read += decoded
         if decoded == 0:
             return _failed(path, "cannot decode the video (no frame could be read)")
         return _video_faces(path, tracks, width, height, duration, decoded)
+
+
+FrameFaces = tuple[list[Detection], np.ndarray, list[bytes]]
+"""One frame's faces, their embeddings and thumbnails."""
 
 
 def _failed(path: Path, reason: str) -> PhotoFaces:
