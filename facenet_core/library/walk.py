@@ -20,19 +20,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facenet_core.imageio import VIDEO_SUFFIXES, is_video
 from facenet_core.paths import sha256_file
 
 PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif"}
 )
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".3gp"})
-"""Videos the scan reads (through OpenCV's video reader): their faces are tracks."""
 SUPPORTED_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
 
 
 def media_kind(path: str) -> str:
     """``"video"`` or ``"photo"`` (a :class:`~facenet_core.store.MediaKind`), by the name."""
-    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "photo"
+    return "video" if is_video(path) else "photo"
 
 
 PERMISSION_FILE = "permission denied: the file cannot be read"

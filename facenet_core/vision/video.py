@@ -42,6 +42,11 @@ SURE_DISTANCE = 0.06
 """Below this squared distance a face joins the track wherever its box is (a fast move)."""
 LINK_IOU = 0.2
 """Least box overlap for a link when the embedding alone is not sure."""
+DETECT_SIDE = 960
+"""Frames are detected at most this large (longer side; boxes mapped back, chips cut from the
+full frame). A video's faces are seldom small, and a 1080p frame detected whole cost 1.3 photos
+of 1024 pixels (docs/benchmarks/2026-12-07-video.md); at 960 pixels a face of the default 40
+pixels is still 80 pixels of a 1920-pixel frame."""
 MAX_GAP = 1
 """Sampled frames a track may miss (a blink of the detector) before it ends."""
 
@@ -160,8 +165,18 @@ class VideoFaceFinder:
         """Detect, align and embed one frame (BGR), in a worker thread. A detector failure on
         one frame loses that frame only."""
         image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        scale = min(1.0, DETECT_SIDE / max(image.shape[:2]))
+        small = (
+            image
+            if scale == 1.0
+            else cv2.resize(
+                image,
+                (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                interpolation=cv2.INTER_AREA,
+            )
+        )
         try:
-            detections = self.detector.detect(image)
+            detections = [d.scaled(1.0 / scale) for d in self.detector.detect(small)]
         except Exception:  # one bad frame must not stop the video, nor the scan
             return [], np.zeros((0, 128), np.float32), []
         if not detections:

@@ -15,8 +15,11 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.library import scan
+from facenet_core.library.thumbs import sync_thumbnails
+from facenet_core.progress import CancelToken, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, MediaKind, Person, Photo, PhotoStatus
+from facenet_core.thumbnails import photo_preview, thumbnail_path
 from facenet_core.vision.video import VideoSampling, sample_times
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -102,12 +105,21 @@ def test_a_video_becomes_one_face_per_track_joined_to_the_right_people(library) 
         assert spans == [(0.5, 2.5), (3.5, 5.5), (6.5, 8.5)]
         for face in faces:
             assert face.track_start_s <= face.frame_s <= face.track_end_s
+        track_ids = [f.id for f in faces]
         names = [f.person.name if f.person else None for f in faces]
         assert names == [A, B, A]  # both of A's tracks are A's: the rule does not split them
         broken = s.scalar(select(Photo).where(Photo.path.endswith("broken.mov")))
         assert broken is not None and broken.status == PhotoStatus.FAILED
         assert broken.media_kind == MediaKind.VIDEO
         assert broken.error is not None and "cannot decode the video" in broken.error
+    # a lost thumbnail of a track is made again, from its best frame
+    thumb = thumbnail_path(lib.thumbnails_dir, track_ids[1])
+    assert thumb.is_file()
+    thumb.unlink()
+    assert sync_thumbnails(lib, ignore_progress, CancelToken())[0] == 1 and thumb.is_file()
+    # the video's middle frame stands for it (the Photos grid, the viewer)
+    preview = cv2.imdecode(np.frombuffer(photo_preview(video.path, 320), np.uint8), 1)
+    assert preview.shape == (240, 320, 3)
     # incremental: an unchanged video is not read again
     again = scan(lib, [videos], SETTINGS)
     assert again.videos_detected == 0 and again.video_frames == 0
