@@ -64,7 +64,7 @@ def _degrade(image: np.ndarray, rng: random.Random) -> np.ndarray:
     zoom = rng.uniform(0.9, 1.1)
     angle = rng.uniform(-4, 4)
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom)
-    m[:, 2] += (rng.uniform(-6, 6), rng.uniform(-6, 6))
+    m[:, 2] += np.array([rng.uniform(-6, 6), rng.uniform(-6, 6)])
     frame = cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REFLECT)
     small = rng.uniform(0.35, 0.7)  # the face at 37-75 pixels, enlarged again by the camera
     frame = cv2.resize(frame, (int(w * small), int(h * small)), interpolation=cv2.INTER_AREA)
@@ -73,8 +73,17 @@ def _degrade(image: np.ndarray, rng: random.Random) -> np.ndarray:
     frame = cv2.GaussianBlur(frame, (0, 0), sigma)
     quality = rng.randint(15, 60)
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+    if decoded is None:
+        raise ValueError("could not encode a synthetic frame")
+    return np.asarray(decoded)
+
+
+def _read_bgr(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.resize(image, (CLIP_SIZE, CLIP_SIZE))
 
 
 def make_synthetic_clips(
@@ -100,9 +109,9 @@ def make_synthetic_clips(
             chosen = photos[c * photos_per_clip : (c + 1) * photos_per_clip]
             name = f"{person.name}_{c}.mp4"
             writer = cv2.VideoWriter(
-                str(out / name), cv2.VideoWriter_fourcc(*"mp4v"), fps, (CLIP_SIZE, CLIP_SIZE)
+                str(out / name), cv2.VideoWriter.fourcc(*"mp4v"), fps, (CLIP_SIZE, CLIP_SIZE)
             )
-            images = [cv2.resize(cv2.imread(str(p)), (CLIP_SIZE, CLIP_SIZE)) for p in chosen]
+            images = [_read_bgr(p) for p in chosen]
             for f in range(frames):
                 writer.write(_degrade(images[f * len(images) // frames], rng))
             writer.release()

@@ -19,7 +19,7 @@ from itertools import groupby
 import numpy as np
 from sqlalchemy import Select, select
 
-from facenet_core.imageio import ImageLoadError, open_photo
+from facenet_core.imageio import ImageLoadError, open_photo, open_video_frame
 from facenet_core.store import Face, Photo
 from facenet_core.types import Detection
 from facenet_core.vision.align import face_chip
@@ -39,6 +39,7 @@ class FaceRef:
     scheme: str
     score: float
     max_side: int | None
+    frame_s: float | None = None  # a video's face (a track): the time of its best frame
 
     @classmethod
     def from_rows(cls, face: Face, photo: Photo) -> FaceRef:
@@ -52,6 +53,7 @@ class FaceRef:
             scheme=face.landmark_scheme,
             score=face.det_score,
             max_side=int(max_side) if max_side else None,
+            frame_s=face.frame_s,
         )
 
     def detection(self) -> Detection:
@@ -76,6 +78,14 @@ class PhotoChips:
 def _photo_chips(refs: list[FaceRef]) -> PhotoChips:
     path = refs[0].path
     try:
+        if any(ref.frame_s is not None for ref in refs):
+            # a video's tracks: each from its own best frame (the mean over its frames is not
+            # made again: re-embedding a track gives its best frame's embedding)
+            frames = [open_video_frame(path, ref.frame_s) for ref in refs]
+            chips = [
+                face_chip(f.image, ref.detection()) for f, ref in zip(frames, refs, strict=True)
+            ]
+            return PhotoChips(refs, np.stack(chips))
         photo = open_photo(path, reduce_to=refs[0].max_side)
     except ImageLoadError as exc:
         return PhotoChips(refs, np.zeros((0, 150, 150, 3), np.uint8), exc.reason)

@@ -138,7 +138,7 @@ class Ingest:
                 new_faces = []
                 taken = forgotten_boxes(session, photo.id) + drawn
                 kept_thumbs = []
-                spans = found.spans or [None] * n
+                spans: list[tuple[float, float, float] | None] = list(found.spans) or [None] * n
                 for det, vec, thumb, span in zip(
                     found.detections, vectors, _padded(found.thumbnails, n), spans, strict=True
                 ):
@@ -247,8 +247,13 @@ def ingest_pending(
 
     def event() -> None:
         r = ingest.result
-        extra = {"frames": r.video_frames} if unit == "video" else {}
-        reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed, **extra))
+        if unit == "video":  # and the frames read so far
+            progress = clock.event(
+                done, total, faces=r.faces_added, failed=r.photos_failed, frames=r.video_frames
+            )
+        else:
+            progress = clock.event(done, total, faces=r.faces_added, failed=r.photos_failed)
+        reporter(progress)
 
     # Embedding and storing run in a thread of their own, one batch at a time, while detection
     # goes on in the face source's threads (each with one torch thread, like this one).

@@ -224,8 +224,8 @@ class Recorder:
         self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
         touched = changed_faces | {f for f, _ in self.rejections} | whole
         people = changed_people | {p for _, p in self.rejections}
-        for rows in self.face_rows.values():
-            people.update(r["person_id"] for r in rows if r["person_id"] is not None)
+        for made in self.face_rows.values():
+            people.update(r["person_id"] for r in made if r["person_id"] is not None)
         log.info("edit %d: %s", self.edit_id, summary)
         return Change(
             self.kind,

@@ -123,8 +123,9 @@ def link(
             taken.add(i)
             placed[j] = live[i]
     for j, ((det, vec), thumb) in enumerate(zip(found, thumbnails, strict=True)):
-        track = placed.get(j)
-        if track is None:
+        if j in placed:
+            track = placed[j]
+        else:
             track = Track()
             tracks.append(track)
         track.detections.append(det)

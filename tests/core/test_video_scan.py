@@ -15,11 +15,14 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.library import scan
+from facenet_core.library.chips import FaceRef, rebuild_chips
 from facenet_core.library.thumbs import sync_thumbnails
 from facenet_core.progress import CancelToken, ignore_progress
+from facenet_core.quantize import from_bytes
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, MediaKind, Person, Photo, PhotoStatus
 from facenet_core.thumbnails import photo_preview, thumbnail_path
+from facenet_core.vision.engines import shared_engines
 from facenet_core.vision.video import VideoSampling, sample_times
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -112,6 +115,21 @@ def test_a_video_becomes_one_face_per_track_joined_to_the_right_people(library) 
         assert broken is not None and broken.status == PhotoStatus.FAILED
         assert broken.media_kind == MediaKind.VIDEO
         assert broken.error is not None and "cannot decode the video" in broken.error
+    # re-embedding (a new model) rebuilds each track's chip from its best frame
+    with lib.session() as s:
+        refs = [
+            FaceRef.from_rows(f, f.photo)
+            for f in s.scalars(select(Face).where(Face.id.in_(track_ids)))
+        ]
+        stored = {
+            f.id: from_bytes(f.embeddings[0].vector)
+            for f in s.scalars(select(Face).where(Face.id.in_(track_ids)))
+        }
+    (rebuilt,) = list(rebuild_chips(refs, workers=0))
+    assert rebuilt.error is None
+    again = shared_engines().embedder(SETTINGS).embed(rebuilt.chips)
+    for ref, vector in zip(rebuilt.refs, again, strict=True):
+        assert float(np.sum((stored[ref.face_id] - vector) ** 2)) < 0.1  # same person, same place
     # a lost thumbnail of a track is made again, from its best frame
     thumb = thumbnail_path(lib.thumbnails_dir, track_ids[1])
     assert thumb.is_file()
