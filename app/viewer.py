@@ -49,6 +49,27 @@ class BoxedFace:
     kind: str  # none / auto / suggested / confirmed
 
 
+def clock_time(seconds: float) -> str:
+    """Seconds as a video player shows them: ``0:07``, ``1:05``, ``1:02:03``."""
+    whole = int(seconds)  # as players show it: 0:59 until the minute is whole
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def track_label(label: str, track: tuple[float, float] | None) -> str:
+    """A face's label, with the time it is seen when it is a video's face (a track)."""
+    if track is None:
+        return label
+    start, end = track
+    span = (
+        clock_time(start)
+        if clock_time(start) == clock_time(end)
+        else (f"{clock_time(start)}–{clock_time(end)}")
+    )
+    return f"{label} · {span}"
+
+
 def decode_preview(data: bytes) -> QImage:
     """JPEG bytes -> QImage (in a worker: QImage, unlike QPixmap, is safe off the GUI thread)."""
     image = QImage.fromData(data)

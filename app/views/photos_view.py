@@ -22,7 +22,7 @@ from app.delegates import PhotoDelegate
 from app.grid import Grid
 from app.models import ItemRole, PagedModel
 from app.picker import Choice
-from app.viewer import BoxedFace, PhotoCanvas, decode_preview
+from app.viewer import BoxedFace, PhotoCanvas, decode_preview, track_label
 from app.views.base import View
 from app.views.people_view import pick_person
 from app.widgets import EmptyState, PageHeader, button, label, plural
@@ -240,6 +240,7 @@ class PhotosView(View):
                 continue
             who = named.person_name or "Unnamed"
             text = "Who is this?" if face.person_id is None else who
+            text = track_label(text, face.track)  # a video's face: when it is seen
             boxes.append(BoxedFace(face.id, face.box, text, face.person_id, face.kind))
         self.canvas.set_faces(boxes)
         self.loaded()

@@ -87,6 +87,8 @@ class FaceInfo:
     confidence: float | None
     is_ignored: bool
     det_score: float
+    track: tuple[float, float] | None = None
+    """A video's face (a track): first and last seen, in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,9 @@ class PhotoInfo:
     width: int | None
     height: int | None
     status: str
+    media_kind: str = "photo"
+    duration_s: float | None = None
+    """A video's length in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +333,11 @@ def _face_info(face: Face, path: str) -> FaceInfo:
         confidence=face.assignment_confidence,
         is_ignored=face.is_ignored,
         det_score=face.det_score,
+        track=(
+            (face.track_start_s, face.track_end_s or face.track_start_s)
+            if face.track_start_s is not None
+            else None
+        ),
     )
 
 
@@ -476,7 +486,7 @@ def photos_with_people(
     page = photo_ids[offset : offset + limit]
     photos = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(page)))}
     items = tuple(
-        PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status)
+        PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status, p.media_kind, p.duration_s)
         for p in (photos[i] for i in page)
     )
     return Page(items, len(photo_ids), offset)
