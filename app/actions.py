@@ -144,6 +144,31 @@ class PeopleActions(QObject):
             "Choosing the cover", lambda: edits.set_cover(library, person_id, face_id), on_done
         )
 
+    def draw_face(
+        self,
+        photo_id: int,
+        box: tuple[float, float, float, float],
+        person_id: int | None = None,
+        name: str | None = None,
+        on_done: Done = None,
+    ) -> Task:
+        """Add a face drawn by hand (aligned and embedded in the worker) and give it to
+        ``person_id`` or to a new person ``name``: one edit, one undo step."""
+        library, settings = self.ctx.library, self.ctx.settings
+
+        def work() -> Change:
+            from facenet_core.library.drawn import draw_face  # torch: loaded when first used
+
+            return draw_face(library, photo_id, box, settings, person_id=person_id, name=name)
+
+        return self.run("Adding the face", work, on_done)
+
+    def delete_drawn_face(self, face_id: int, on_done: Done = None) -> Task:
+        library = self.ctx.library
+        return self.run(
+            "Deleting the face", lambda: edits.delete_drawn_face(library, face_id), on_done
+        )
+
     def undo(self, on_done: Done = None) -> Task | None:
         if not self.undo_text:
             self.ctx.say("Nothing to undo")

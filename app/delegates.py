@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import (
     QLineEdit,
     QStyle,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.models import ItemRole, Section
 from app.resources import icon
 from app.thumbs import FaceRef, PhotoRef, Shape, ThumbnailLoader
+from app.viewer import clock_time
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -319,6 +320,8 @@ class PhotoDelegate(QStyledItemDelegate):
             _placeholder(painter, target, "rounded", missing)
         else:
             painter.drawPixmap(target, pixmap)
+        if getattr(photo, "media_kind", "photo") == "video":
+            _video_badge(painter, target, photo.duration_s)
         if option.state & QStyle.StateFlag.State_Selected:
             painter.setPen(QPen(SELECTED_RING, 3))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -328,3 +331,23 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(target.adjusted(1, 1, -1, -1), 12, 12)
         painter.restore()
+
+
+def _video_badge(painter: QPainter, target: QRect, duration_s: float | None) -> None:
+    """A video's tile: a play triangle and its length, bottom left, on a dark pill."""
+    text = clock_time(duration_s) if duration_s is not None else ""
+    font = QFont(painter.font())
+    font.setPixelSize(12)
+    font.setBold(True)
+    painter.setFont(font)
+    width = 30 + (QFontMetrics(font).horizontalAdvance(text) + 6 if text else 0)
+    pill = QRectF(target.x() + 8, target.bottom() - 30, width, 22)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(15, 18, 22, 200))
+    painter.drawRoundedRect(pill, 11, 11)
+    x, y = pill.x() + 11, pill.center().y()
+    painter.setBrush(QColor("#ffffff"))
+    painter.drawPolygon(QPolygonF([QPointF(x, y - 6), QPointF(x, y + 6), QPointF(x + 10, y)]))
+    if text:
+        painter.setPen(QColor("#ffffff"))
+        painter.drawText(pill.adjusted(26, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, text)

@@ -3,7 +3,9 @@
 The photo is decoded off the GUI thread (an upright preview from the core, decoded into a
 :class:`~PySide6.QtGui.QImage` in the worker). Boxes are in the photo's displayed-orientation
 pixels, mapped through the preview's scale. Clicking a box emits :attr:`PhotoCanvas.face_clicked`
-(the page opens the person picker for it); hovering shows who it is.
+(the page opens the person picker for it); hovering shows who it is. Dragging a box where there
+is no face draws one by hand (a face the detector missed): :attr:`PhotoCanvas.box_drawn` gives it
+in photo pixels, and the page asks who it is and adds it (``PeopleActions.draw_face``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from facenet_core.errors import UserError
 BOX = QColor("#ffd166")
 BOX_NAMED = QColor("#4ade80")
 BOX_HOVER = QColor("#ffffff")
+BOX_DRAWING = QColor("#7dd3fc")
+MIN_DRAG_PX = 12.0
+"""A drag shorter than this (screen pixels, either side) is a click, not a drawn box."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,27 @@ class BoxedFace:
     label: str
     person_id: int | None
     kind: str  # none / auto / suggested / confirmed
+
+
+def clock_time(seconds: float) -> str:
+    """Seconds as a video player shows them: ``0:07``, ``1:05``, ``1:02:03``."""
+    whole = int(seconds)  # as players show it: 0:59 until the minute is whole
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def track_label(label: str, track: tuple[float, float] | None) -> str:
+    """A face's label, with the time it is seen when it is a video's face (a track)."""
+    if track is None:
+        return label
+    start, end = track
+    span = (
+        clock_time(start)
+        if clock_time(start) == clock_time(end)
+        else (f"{clock_time(start)}–{clock_time(end)}")
+    )
+    return f"{label} · {span}"
 
 
 def decode_preview(data: bytes) -> QImage:
@@ -56,6 +82,7 @@ class PhotoCanvas(QWidget):
     """Paints the photo letterboxed in the widget, with labelled face boxes on top."""
 
     face_clicked = Signal(int)  # face id
+    box_drawn = Signal(tuple)  # (x1, y1, x2, y2) in photo pixels: a face drawn by hand
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +94,8 @@ class PhotoCanvas(QWidget):
         self.faces: list[BoxedFace] = []
         self.hover: int | None = None
         self.message = "Loading…"
+        self.drag_from: QPointF | None = None  # where a drawn box started (widget pixels)
+        self.drag_to: QPointF | None = None
 
     def set_photo(self, image: QImage | None, photo_size: tuple[int, int]) -> None:
         self.pixmap = QPixmap.fromImage(image) if image is not None else None
@@ -107,6 +136,23 @@ class PhotoCanvas(QWidget):
             area.x() + x1 * scale, area.y() + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale
         )
 
+    def to_photo(self, rect: QRectF) -> tuple[float, float, float, float]:
+        """A widget rectangle in photo pixels, clipped to the photo."""
+        area = self.photo_rect()
+        w, h = self.photo_size
+        scale = area.width() / w if w else 1.0
+        x1 = min(max((rect.left() - area.x()) / scale, 0.0), float(w))
+        y1 = min(max((rect.top() - area.y()) / scale, 0.0), float(h))
+        x2 = min(max((rect.right() - area.x()) / scale, 0.0), float(w))
+        y2 = min(max((rect.bottom() - area.y()) / scale, 0.0), float(h))
+        return (x1, y1, x2, y2)
+
+    def drawing_rect(self) -> QRectF | None:
+        """The box being drawn (widget pixels), or None."""
+        if self.drag_from is None or self.drag_to is None:
+            return None
+        return QRectF(self.drag_from, self.drag_to).normalized()
+
     def face_at(self, point: QPointF) -> BoxedFace | None:
         for face in sorted(self.faces, key=lambda f: f.box[2] - f.box[0]):  # smallest first
             if self.box_rect(face).adjusted(-4, -4, 4, 4).contains(point):
@@ -115,7 +161,21 @@ class PhotoCanvas(QWidget):
 
     # -- events ----------------------------------------------------------------------------------
 
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        point = event.position()
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and self.pixmap is not None
+            and self.face_at(point) is None
+            and self.photo_rect().contains(point)
+        ):
+            self.drag_from, self.drag_to = point, point
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self.drag_from is not None:
+            self.drag_to = event.position()
+            self.update()
+            return
         face = self.face_at(event.position())
         hover = face.id if face else None
         if hover != self.hover:
@@ -127,6 +187,14 @@ class PhotoCanvas(QWidget):
             self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self.drag_from is not None:
+            self.drag_to = event.position()
+            rect = self.drawing_rect()
+            self.drag_from = self.drag_to = None
+            self.update()
+            if rect is not None and min(rect.width(), rect.height()) >= MIN_DRAG_PX:
+                self.box_drawn.emit(self.to_photo(rect))
+            return
         face = self.face_at(event.position())
         if face is not None and event.button() == Qt.MouseButton.LeftButton:
             self.face_clicked.emit(face.id)
@@ -173,4 +241,9 @@ class PhotoCanvas(QWidget):
             painter.drawPath(path)
             painter.setPen(colour)
             painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, text)
+        drawing = self.drawing_rect()
+        if drawing is not None:
+            painter.setPen(QPen(BOX_DRAWING, 2, Qt.PenStyle.DashLine))
+            painter.setBrush(QColor(125, 211, 252, 40))
+            painter.drawRoundedRect(drawing, 6, 6)
         painter.end()

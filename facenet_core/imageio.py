@@ -96,6 +96,41 @@ def _taken_at(exif: Image.Exif) -> datetime | None:
         return None
 
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".3gp"})
+"""Videos (read through OpenCV's video reader): a scan stores their faces as tracks."""
+
+
+def is_video(path: Path | str) -> bool:
+    """Whether ``path`` names a video (by its suffix)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def open_video_frame(path: Path | str, at_s: float | None = None) -> LoadedPhoto:
+    """One frame of a video as RGB ``uint8``: the one at ``at_s`` seconds, or the middle one
+    (what stands for the video in the Photos grid and the viewer). :class:`ImageLoadError`
+    when the video cannot be decoded."""
+    import cv2  # only videos need it here
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageLoadError(path, "file not found")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise ImageLoadError(path, "cannot decode the video (not a video file, or damaged)")
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        index = count // 2 if at_s is None or fps <= 0 else int(at_s * fps)
+        capture.set(cv2.CAP_PROP_POS_FRAMES, max(0, min(index, count - 1)))
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            raise ImageLoadError(path, "cannot decode the video (no frame could be read)")
+    finally:
+        capture.release()
+    image = np.ascontiguousarray(frame[:, :, ::-1])
+    return LoadedPhoto(image, 1.0, image.shape[1], image.shape[0], None)
+
+
 def open_photo(
     path: Path | str, *, reduce_to: int | None = None, max_pixels: int = MAX_PIXELS
 ) -> LoadedPhoto:
@@ -104,9 +139,12 @@ def open_photo(
     ``reduce_to``: when given, a JPEG whose longer side is at least twice this is decoded at
     1/2, 1/4 or 1/8 scale by libjpeg (far cheaper than decoding in full and resizing), keeping
     the longer side >= ``reduce_to``. Raises :class:`ImageLoadError` for anything that is not a
-    readable image, with a reason a person understands.
+    readable image, with a reason a person understands. A video gives its middle frame
+    (:func:`open_video_frame`).
     """
     path = Path(path)
+    if is_video(path):
+        return open_video_frame(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -207,6 +207,36 @@ class Settings:
         help="photos with a longer side are downscaled for detection; boxes are mapped back",
         group="Detection",
     )
+    # -- videos ----------------------------------------------------------------------------------
+    video_fps: float = setting(
+        1.0,
+        kind="float",
+        minimum=0.05,
+        maximum=30.0,
+        title="Video frames per second",
+        help="frames of a video looked at per second of it (spread evenly when the limit below "
+        "leaves fewer)",
+        group="Videos",
+    )
+    video_max_frames: int = setting(
+        20,
+        kind="int",
+        minimum=1,
+        maximum=2000,
+        title="Frames per video (most)",
+        help="a video is read in at most this many frames, spread over its length: about the "
+        "time of as many photos (docs/benchmarks/2026-12-07-video.md)",
+        group="Videos",
+    )
+    video_max_seconds: float = setting(
+        60.0,
+        kind="float",
+        minimum=1.0,
+        maximum=3600.0,
+        title="Time per video (most, s)",
+        help="a video still being read after this many seconds keeps the tracks found so far",
+        group="Videos",
+    )
     # -- embedding -------------------------------------------------------------------------------
     face_model: str = setting(
         "fast",

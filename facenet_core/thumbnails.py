@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facenet_core.imageio import ImageLoadError, open_photo
+from facenet_core.imageio import ImageLoadError, is_video, open_photo, open_video_frame
 from facenet_core.paths import atomic_write_bytes
 from facenet_core.types import Box
 
@@ -61,15 +61,21 @@ def remove_thumbnails(folder: Path, face_ids: list[int]) -> None:
             log.warning("could not remove thumbnail of face %d: %s", face_id, exc)
 
 
-def ensure_thumbnail(folder: Path, face_id: int, photo_path: str, box: Box) -> Path | None:
-    """The thumbnail file of a face, made again from its photo when it is missing.
+def ensure_thumbnail(
+    folder: Path, face_id: int, photo_path: str, box: Box, at_s: float | None = None
+) -> Path | None:
+    """The thumbnail file of a face, made again from its photo when it is missing (from a
+    video's frame at ``at_s`` seconds, the track's best frame).
 
     Returns None when the photo cannot be read any more (moved away, deleted or damaged)."""
     path = thumbnail_path(folder, face_id)
     if path.is_file():
         return path
     try:
-        photo = open_photo(photo_path, reduce_to=4 * THUMBNAIL_SIZE)
+        if at_s is not None and is_video(photo_path):
+            photo = open_video_frame(photo_path, at_s)
+        else:
+            photo = open_photo(photo_path, reduce_to=4 * THUMBNAIL_SIZE)
     except ImageLoadError as exc:
         log.info("no thumbnail for face %d: %s", face_id, exc)
         return None

@@ -24,7 +24,7 @@ from app.delegates import PhotoDelegate
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice
-from app.viewer import BoxedFace, PhotoCanvas, decode_preview
+from app.viewer import BoxedFace, PhotoCanvas, decode_preview, track_label
 from app.views.base import View
 from app.views.people_view import pick_person
 from app.widgets import EmptyState, PageHeader, button, label, plural
@@ -127,7 +127,11 @@ class PhotosView(View):
         vcol.addLayout(top)
         self.canvas = PhotoCanvas()
         vcol.addWidget(self.canvas, 1)
-        self.viewer_hint = label("Click a face to name it or to say who it really is.", "muted")
+        self.viewer_hint = label(
+            "Click a face to name it or to say who it really is; drag a box around a face"
+            " that was missed to add it.",
+            "muted",
+        )
         vcol.addWidget(self.viewer_hint)
         self.stack.addWidget(viewer_page)
         self.viewing: int = -1  # row shown in the viewer
@@ -141,6 +145,7 @@ class PhotosView(View):
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.canvas.face_clicked.connect(self.face_clicked)
+        self.canvas.box_drawn.connect(self.box_drawn)
         self.model.loaded.connect(self._update_header)
         for text, keys, slot in (
             ("Back", "Esc", self.close_viewer),
@@ -263,6 +268,7 @@ class PhotosView(View):
                 if face.person_id is None
                 else person_label(face.person_id, named.person_name)
             )
+            text = track_label(text, face.track)  # a video's face: when it is seen
             boxes.append(BoxedFace(face.id, face.box, text, face.person_id, face.kind))
         self.canvas.set_faces(boxes)
         self.loaded()
@@ -297,5 +303,17 @@ class PhotosView(View):
                 self.edits.move_to_new([face_id], choice.name)
             else:  # to someone else, or confirmed where it is
                 self.edits.move([face_id], choice.person_id)
+
+        pick_person(self, self.ctx, "Who is this?", chosen)
+
+    def box_drawn(self, box: tuple[float, float, float, float]) -> None:
+        """A face drawn by hand: ask who it is, then add it (cancelling adds nothing)."""
+        if self.shown is None:
+            return
+        photo_id = self.shown.photo.id
+
+        def chosen(choice: Choice) -> None:
+            person, name = choice.person_id, (choice.name or None)
+            self.edits.draw_face(photo_id, box, person, None if person is not None else name)
 
         pick_person(self, self.ctx, "Who is this?", chosen)

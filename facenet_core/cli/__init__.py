@@ -3,10 +3,10 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-undo, redo), :mod:`.evaluate` (eval-lfw, eval-detect, eval-clusters, verify),
-:mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags), :mod:`.training` (train,
-models, use-model, reembed). Settings options are generated from :mod:`facenet_core.settings`.
-Only this package prints.
+add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-video, eval-detect,
+eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags),
+:mod:`.training` (train, models, use-model, reembed). Settings options are generated from
+:mod:`facenet_core.settings`. Only this package prints.
 
 Start-up: the command line answers at once where no model is needed. A group module imports what
 its commands run (torch and the models for ``train``), so ``main`` builds the parser with the one
@@ -56,6 +56,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("hide", "people", "hide a person from the people list"),
     ("unhide", "people", "show a hidden person again"),
     ("cover", "people", "choose the face shown for a person"),
+    ("add-face", "people", "add a face the detector missed: a box drawn by hand (undoable)"),
+    ("delete-face", "people", "delete a face drawn by hand (undoable)"),
     ("undo", "people", "undo your last edit (repeatable)"),
     ("redo", "people", "make again the edit you undid last (until a new edit)"),
     ("forget", "privacy", "forget a person, faces or the whole library for good (no undo)"),
@@ -70,6 +72,11 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
         "eval-clusters",
         "evaluate",
         "people clustering quality: BCubed and pairwise F1 against labelled images",
+    ),
+    (
+        "eval-video",
+        "evaluate",
+        "video verification, the paper's protocol: frame mean vs a single frame, 10-fold",
     ),
     ("eval-detect", "evaluate", "face detector recall and precision on WIDER FACE annotations"),
     ("verify", "evaluate", "are the largest faces of two photos the same person?"),

@@ -147,6 +147,7 @@ DETECTION = [
 EMBEDDING = ["face_model", "flip", "batch_size", "precision", "device"]
 ALL_ENGINE = [*DETECTION, *EMBEDDING, "workers"]
 CLUSTER = ["cluster", "cluster_photos"]
+VIDEO = ["video_fps", "video_max_frames", "video_max_seconds"]
 CLUSTERING = ["cluster_threshold", "cluster_min_face_px", "cluster_min_score"]
 
 

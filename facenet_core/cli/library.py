@@ -19,6 +19,7 @@ from facenet_core.cli.common import (
     CLUSTER,
     EXIT_BUSY,
     EXIT_INTERRUPTED,
+    VIDEO,
     CliError,
     ProgressBar,
     add_json_option,
@@ -290,7 +291,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "stopping at once",
     )
     add_json_option(p)
-    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags", *CLUSTER])
+    add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags", *CLUSTER, *VIDEO])
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser(

@@ -18,6 +18,7 @@ from typing import Any
 
 from facenet_core.cli.common import (
     CLUSTERING,
+    EMBEDDING,
     EXIT_INTERRUPTED,
     CliError,
     ProgressBar,
@@ -328,6 +329,42 @@ def cmd_redo(args: argparse.Namespace) -> int:
 # -- registration ---------------------------------------------------------------------------------
 
 
+def cmd_add_face(args: argparse.Namespace) -> int:
+    """Draw a face by hand: the box is aligned and embedded here (torch loads), then stored
+    and given to ``--person`` (an id or a name; a name nobody has makes a new person)."""
+    from facenet_core.library.drawn import draw_face, photo_id_of
+
+    library = open_library(args)
+    try:
+        settings = settings_from(args, library.settings())
+        photo_id = photo_id_of(library, args.photo)
+        person_id: int | None = None
+        name: str | None = None
+        if args.person is not None:
+            with library.session() as session:
+                try:
+                    person_id = queries.resolve_person(session, args.person)
+                except PeopleError:
+                    if args.person.strip().isdigit() or not args.person.strip():
+                        raise
+                    name = args.person  # nobody has this name: a new person
+        box = (args.x1, args.y1, args.x2, args.y2)
+        change = draw_face(library, photo_id, box, settings, person_id=person_id, name=name)
+    except PeopleError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        library.close()
+    say(args, change.summary)
+    return 0
+
+
+def cmd_delete_face(args: argparse.Namespace) -> int:
+    from facenet_core.library.drawn import delete_face
+
+    (face_id,) = _face_ids([args.face])
+    return _edit(args, lambda library: delete_face(library, face_id))
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     person_help = "a person's id, or name (any case)"
 
@@ -445,6 +482,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("person", metavar="PERSON", help=person_help)
     p.add_argument("face", metavar="FACE_ID")
     p.set_defaults(func=cmd_cover)
+
+    p = sub.add_parser(
+        "add-face",
+        parents=[common],
+        help="add a face the detector missed: a box drawn by hand (undoable)",
+        description="Align, embed and store the face in the box X1 Y1 X2 Y2 (pixels of the "
+        "photo as shown, upright) of PHOTO (its path or id), marked as drawn by you: a rescan "
+        "keeps it. With --person it is given to that person (an id or a name; a new name makes "
+        "a new person) in the same edit.",
+    )
+    p.add_argument("photo", metavar="PHOTO", help="a photo's path or id")
+    for corner in ("x1", "y1", "x2", "y2"):
+        p.add_argument(corner, type=float, metavar=corner.upper())
+    p.add_argument("--person", metavar="PERSON", help=f"{person_help}; a new name: a new person")
+    add_settings_options(p, EMBEDDING)
+    p.set_defaults(func=cmd_add_face)
+
+    p = sub.add_parser(
+        "delete-face", parents=[common], help="delete a face drawn by hand (undoable)"
+    )
+    p.add_argument("face", metavar="FACE_ID")
+    p.set_defaults(func=cmd_delete_face)
 
     p = sub.add_parser("undo", parents=[common], help="undo your last edit (repeatable)")
     p.set_defaults(func=cmd_undo)

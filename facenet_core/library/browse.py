@@ -29,7 +29,9 @@ class PhotoFaces:
 
 
 def _info(p: Photo) -> PhotoInfo:
-    return PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status)
+    return PhotoInfo(
+        p.id, p.path, p.taken_at, p.width, p.height, p.status, p.media_kind, p.duration_s
+    )
 
 
 def all_photos(session: Session, *, offset: int = 0, limit: int = 200) -> Page[PhotoInfo]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Select, select
 
-from facenet_core.imageio import ImageLoadError, open_photo
+from facenet_core.imageio import ImageLoadError, open_photo, open_video_frame
 from facenet_core.store import Face, Photo
 from facenet_core.types import Detection
 from facenet_core.vision.align import ARCFACE_SIZE, arcface_chip, face_chip
@@ -41,6 +41,7 @@ class FaceRef:
     scheme: str
     score: float
     max_side: int | None
+    frame_s: float | None = None  # a video's face (a track): the time of its best frame
 
     @classmethod
     def from_rows(cls, face: Face, photo: Photo) -> FaceRef:
@@ -54,6 +55,7 @@ class FaceRef:
             scheme=face.landmark_scheme,
             score=face.det_score,
             max_side=int(max_side) if max_side else None,
+            frame_s=face.frame_s,
         )
 
     def detection(self) -> Detection:
@@ -85,6 +87,16 @@ def photo_chips(
     ArcFace chip (the fused model)."""
     path = refs[0].path if path is None else path
     try:
+        if any(ref.frame_s is not None for ref in refs):
+            # a video's tracks: each from its own best frame (the mean over its frames is not
+            # made again: re-embedding a track gives its best frame's embedding)
+            frames = [open_video_frame(path, ref.frame_s) for ref in refs]
+            pairs = list(zip(frames, refs, strict=True))
+            tracks = np.stack([face_chip(f.image, ref.detection()) for f, ref in pairs])
+            if not arcface:
+                return PhotoChips(refs, tracks)
+            arcs = np.stack([arcface_chip(f.image, ref.detection()) for f, ref in pairs])
+            return PhotoChips(refs, tracks, arcface=arcs)
         photo = open_photo(path, reduce_to=refs[0].max_side)
     except ImageLoadError as exc:
         return PhotoChips(refs, np.zeros((0, 150, 150, 3), np.uint8), exc.reason)

@@ -33,7 +33,15 @@ from facenet_core.library.walk import CHANGED_WHILE_READ
 from facenet_core.people.rules import SAME_PLACE_IOU, carry_labels
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import to_bytes
-from facenet_core.store import Embedding, Face, Library, Photo, PhotoStatus, pack_landmarks
+from facenet_core.store import (
+    DRAWN_BY_USER,
+    Embedding,
+    Face,
+    Library,
+    Photo,
+    PhotoStatus,
+    pack_landmarks,
+)
 from facenet_core.store.db import let_others_write
 from facenet_core.store.models import utcnow
 from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
@@ -99,7 +107,7 @@ class Ingest:
         new_codes: list[bytes] = []
         new_thumbs: list[bytes] = []
         removed: list[int] = []
-        faces_added = failed = detected = 0
+        faces_added = failed = detected = videos = frames = 0
         offset = 0
         settings = dataclasses.asdict(self.job.detector)
         if not chips:  # embedded by the pipeline: no pause of our own since the last batch
@@ -125,6 +133,7 @@ class Ingest:
                 photo.scanned_at = utcnow()
                 photo.detector = self.job.detector.name
                 photo.detector_settings = settings
+                photo.media_kind = found.media
                 if _changed_since_plan(photo):
                     # what was read (faces, or a failure) may come from other bytes than the
                     # hash the plan recorded: record neither; the next scan reads it again
@@ -140,31 +149,39 @@ class Ingest:
                 else:
                     vectors = embeddings[offset : offset + n]
                     offset += n
-                old_faces = list(photo.faces)
+                # a face the user drew stays: no re-detection replaces or removes it, and a
+                # detection in its place is the same face (not added twice)
+                drawn = [f.box for f in photo.faces if f.detector == DRAWN_BY_USER]
+                old_faces = [f for f in photo.faces if f.detector != DRAWN_BY_USER]
                 photo.width, photo.height = found.width, found.height
                 photo.taken_at = found.taken_at
+                photo.duration_s = found.duration_s
                 photo.status, photo.error = PhotoStatus.DONE, None
-                forgotten = forgotten_of.get(photo.id, [])
+                if found.media == "video":
+                    videos += 1
+                    frames += found.frames
+                taken = forgotten_of.get(photo.id, []) + drawn
+                spans: list[tuple[float, float, float] | None] = list(found.spans) or [None] * n
                 kept = [
-                    (det, vec, thumb)
-                    for det, vec, thumb in zip(
-                        found.detections, vectors, _padded(found.thumbnails, n), strict=True
+                    (det, vec, thumb, span)
+                    for det, vec, thumb, span in zip(
+                        found.detections, vectors, _padded(found.thumbnails, n), spans, strict=True
                     )
-                    # a face the user asked to forget stays forgotten
-                    if not (forgotten and _is_forgotten(det.box, forgotten))
+                    # a face the user forgot (it stays forgotten) or drew (not added twice)
+                    if not (taken and _in_place_of(det.box, taken))
                 ]
                 detected += 1
                 faces_added += len(kept)
                 if not old_faces:
                     # a photo seen for the first time: its rows go in with the batch's, below
-                    for det, vec, thumb in kept:
-                        new_rows.append(self._face_row(photo.id, det))
+                    for det, vec, thumb, span in kept:
+                        new_rows.append(self._face_row(photo.id, det, span))
                         new_codes.append(to_bytes(vec))
                         new_thumbs.append(thumb)
                     continue
                 new_faces = []
-                for det, vec, _ in kept:
-                    face = Face(photo=photo, **self._face_row(None, det))
+                for det, vec, _, span in kept:
+                    face = Face(photo=photo, **self._face_row(None, det, span))
                     face.embeddings.append(
                         Embedding(model_version_id=self.version_id, vector=to_bytes(vec))
                     )
@@ -172,7 +189,7 @@ class Ingest:
                 session.add_all(new_faces)
                 iou = _iou(old_faces, new_faces)
                 removed += carry_labels(session, old_faces, new_faces, iou)
-                thumbs.extend((f, t) for f, (_, _, t) in zip(new_faces, kept, strict=True) if t)
+                thumbs.extend((f, t) for f, (_, _, t, _) in zip(new_faces, kept, strict=True) if t)
             session.flush()
             thumb_files = [(f.id, data) for f, data in thumbs]
             if new_rows:
@@ -195,6 +212,8 @@ class Ingest:
         self.result.faces_removed += len(removed)
         self.result.photos_failed += failed
         self.result.photos_detected += detected
+        self.result.videos_detected += videos
+        self.result.video_frames += frames
         remove_thumbnails(self.library.thumbnails_dir, removed)
         folder = self.library.thumbnails_dir
         # a file each: the time goes in the file system's calls, which overlap in threads
@@ -202,8 +221,14 @@ class Ingest:
             list(pool.map(lambda item: write_thumbnail(folder, *item), thumb_files))
         return len(batch)
 
-    def _face_row(self, photo_id: int | None, det: Detection) -> dict[str, Any]:
-        """A new face's columns (plain floats: the Core INSERT takes no numpy scalars)."""
+    def _face_row(
+        self,
+        photo_id: int | None,
+        det: Detection,
+        span: tuple[float, float, float] | None = None,
+    ) -> dict[str, Any]:
+        """A new face's columns (plain floats: the Core INSERT takes no numpy scalars); ``span``:
+        a video track's first and last time seen and its best frame, in seconds."""
         row: dict[str, Any] = {
             "x1": float(det.box[0]),
             "y1": float(det.box[1]),
@@ -216,6 +241,8 @@ class Ingest:
         }
         if photo_id is not None:
             row["photo_id"] = photo_id
+        if span is not None:
+            row["track_start_s"], row["track_end_s"], row["frame_s"] = map(float, span)
         return row
 
 
@@ -224,10 +251,11 @@ def _padded(items: list[bytes], n: int) -> list[bytes]:
     return [*items[:n], *([b""] * (n - len(items)))]
 
 
-def _is_forgotten(box: Any, forgotten: list[tuple[float, float, float, float]]) -> bool:
-    """Whether a detected box is in the place of a face the user asked to forget."""
+def _in_place_of(box: Any, places: list[tuple[float, float, float, float]]) -> bool:
+    """Whether a detected box is in one of ``places`` (faces the user asked to forget, or drew
+    by hand)."""
     a = torch.tensor([list(map(float, box[:4]))])
-    b = torch.tensor(forgotten)
+    b = torch.tensor(places, dtype=torch.float32)
     return bool((torchvision.ops.box_iou(a, b) >= SAME_PLACE_IOU).any())
 
 
@@ -255,13 +283,16 @@ def ingest_pending(
     *,
     batch_faces: int | None = None,
     batch_seconds: float = 1.0,
+    phase: str = "faces",
+    unit: str = "photo",
 ) -> None:
     """Find, embed and store the faces of the queued ``(photo id, path)`` pairs, committing a
     batch of photos once ``batch_faces`` faces (default :data:`BATCH_FACES`, read when called)
-    or ``batch_seconds`` have gathered."""
+    or ``batch_seconds`` have gathered. Progress events are ``phase`` events counting ``unit``
+    (videos: ``phase="videos"``, ``unit="video"``, with the frames read so far)."""
     batch_faces = BATCH_FACES if batch_faces is None else batch_faces
     total = len(queue)
-    clock = PhaseClock("scan", "faces", "photo")
+    clock = PhaseClock("scan", phase, unit)
     if not total:
         return
     ids: deque[int] = deque()  # results come back in input order
@@ -278,7 +309,13 @@ def ingest_pending(
 
     def event() -> None:
         r = ingest.result
-        reporter(clock.event(done, total, faces=r.faces_added, failed=r.photos_failed))
+        if unit == "video":  # and the frames read so far
+            progress = clock.event(
+                done, total, faces=r.faces_added, failed=r.photos_failed, frames=r.video_frames
+            )
+        else:
+            progress = clock.event(done, total, faces=r.faces_added, failed=r.photos_failed)
+        reporter(progress)
 
     # Embedding and storing run in a thread of their own, one batch at a time, while detection
     # goes on in the face source's threads (each with one torch thread, like this one).

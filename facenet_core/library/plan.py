@@ -39,6 +39,7 @@ from facenet_core.library.walk import (
     hash_file,
     is_access_error,
     is_transient,
+    media_kind,
     walk_photos,
 )
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
@@ -164,6 +165,7 @@ class _Planner:
                 "mtime_ns": f.mtime_ns,
                 "content_hash": "",
                 "status": PhotoStatus.FAILED.value,
+                "media_kind": media_kind(f.path),
                 "error": reason,
                 "scanned_at": utcnow(),
             }
@@ -282,6 +284,7 @@ class _Planner:
                         "mtime_ns": f.mtime_ns,
                         "content_hash": digest,
                         "status": PhotoStatus.PENDING.value,
+                        "media_kind": media_kind(f.path),
                     }
                 )
                 self.counts.photos_added += 1

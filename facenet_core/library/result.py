@@ -24,7 +24,8 @@ class ScanResult:
     be unreadable then. ``photos_pending``: photos below the roots still waiting (non-zero only
     after a cancel or a failure). ``people``: what recognising the new faces did (None when it
     did not run). ``tags``: what reading the face tags of the processed photos did (None when the
-    setting is off).
+    setting is off). Videos count as photos everywhere, and also in ``videos_detected`` (read,
+    their tracks stored) and ``video_frames`` (frames read from them).
     """
 
     photos_found: int = 0
@@ -40,6 +41,8 @@ class ScanResult:
     photos_detected: int = 0
     photos_pending: int = 0
     faces_added: int = 0
+    videos_detected: int = 0
+    video_frames: int = 0
     faces_removed: int = 0
     thumbnails_made: int = 0
     thumbnails_removed: int = 0

@@ -37,6 +37,7 @@ from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
 from facenet_core.library.reembed import version_info
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
+from facenet_core.library.walk import media_kind
 from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS, FUSED, ModelInfo, pretrained_info
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
@@ -54,8 +55,10 @@ from facenet_core.store import (
 from facenet_core.store.models import utcnow
 from facenet_core.vision.batched import BatchedFaceFinder, uses_batched_pipeline
 from facenet_core.vision.detectors import YunetDetector, YunetOnetDetector
+from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
+from facenet_core.vision.video import VideoFaceFinder, VideoSampling
 
 if TYPE_CHECKING:
     from facenet_core.vision.ray_source import Cluster
@@ -228,6 +231,8 @@ def _find_faces(
     cluster: Cluster | None = None,
 ) -> None:
     engines = engines or shared_engines()
+    videos = [(i, p) for i, p in queue if media_kind(p) == "video"]
+    queue = [(i, p) for i, p in queue if media_kind(p) != "video"]
     with library.session() as session:
         active = get_active_model_version(session)
         # a fine-tuned active version embeds new faces too, and so does a library's other face
@@ -236,8 +241,10 @@ def _find_faces(
         wanted = FACE_MODELS.get(settings.face_model, DLIB_RESNET)
         keep = active is not None and bool(active.weights_path or active.name != wanted)
         model = version_info(active) if active is not None and keep else None
-    if cluster is not None:
+    if cluster is not None and queue:
         _find_faces_on(cluster, library, queue, settings, engines, model, result, reporter, cancel)
+        queue = []  # the photos are done; videos are read here (not yet on a cluster)
+    if not queue and not videos:
         return
     embedder = engines.embedder(settings, model)
     detector = engines.detector_config(settings)
@@ -248,6 +255,40 @@ def _find_faces(
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id
     ingest = Ingest(library, embedder, job, version_id, result)
+    if queue:
+        _photo_faces(ingest, queue, settings, engines, embedder, reporter, cancel)
+    if videos and not cancel.cancelled:
+        # after the photos, one video at a time in this thread (its frames are the parallel work
+        # of the detector and the network), each committed with its tracks once read
+        sampling = VideoSampling(
+            settings.video_fps, settings.video_max_frames, settings.video_max_seconds
+        )
+        video_finder = VideoFaceFinder(
+            engines.detector(detector), embedder, sampling, workers=settings.workers
+        )
+        ingest_pending(
+            ingest,
+            videos,
+            reporter,
+            cancel,
+            lambda paths: (video_finder(p) for p in paths),
+            batch_faces=1,
+            phase="videos",
+            unit="video",
+        )
+
+
+def _photo_faces(
+    ingest: Ingest,
+    queue: list[tuple[int, str]],
+    settings: Settings,
+    engines: Engines,
+    embedder: AnyEmbedder,
+    reporter: Reporter,
+    cancel: CancelToken,
+) -> None:
+    job = ingest.job
+    detector = job.detector
     if uses_batched_pipeline(detector):
         # on a GPU: decode in threads, detect, align and embed in batches on the device, commit
         # in large transactions here

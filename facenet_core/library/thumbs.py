@@ -64,7 +64,7 @@ def sync_thumbnails(library: Library, reporter: Reporter, cancel: CancelToken) -
         return 0, len(orphans)
     with library.session() as session:
         rows = session.execute(
-            select(Face.id, Face.x1, Face.y1, Face.x2, Face.y2, Photo.path)
+            select(Face.id, Face.x1, Face.y1, Face.x2, Face.y2, Face.frame_s, Photo.path)
             .join(Photo)
             .where(Face.id.in_(lacking) if len(lacking) < 30_000 else Face.id.is_not(None))
             .where(Photo.status == PhotoStatus.DONE)
@@ -76,7 +76,8 @@ def sync_thumbnails(library: Library, reporter: Reporter, cancel: CancelToken) -
     for i, row in enumerate(rows, 1):
         if cancel.cancelled:
             break
-        if ensure_thumbnail(folder, row.id, row.path, (row.x1, row.y1, row.x2, row.y2)):
+        box = (row.x1, row.y1, row.x2, row.y2)
+        if ensure_thumbnail(folder, row.id, row.path, box, row.frame_s):
             made += 1
         if i % 20 == 0 or i == len(rows):
             reporter(clock.event(i, len(rows), made=made))

@@ -20,11 +20,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facenet_core.imageio import VIDEO_SUFFIXES, is_video
 from facenet_core.paths import sha256_file
 
-SUPPORTED_SUFFIXES = frozenset(
+PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif"}
 )
+SUPPORTED_SUFFIXES = PHOTO_SUFFIXES | VIDEO_SUFFIXES
+
+
+def media_kind(path: str) -> str:
+    """``"video"`` or ``"photo"`` (a :class:`~facenet_core.store.MediaKind`), by the name."""
+    return "video" if is_video(path) else "photo"
+
 
 PERMISSION_FILE = "permission denied: the file cannot be read"
 PERMISSION_FOLDER = "permission denied: the folder cannot be read"

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, insert, literal, select, text, update
@@ -27,12 +28,15 @@ from facenet_core.store import (
     EditFace,
     EditPerson,
     EditRejection,
+    Embedding,
     Face,
     FaceRejection,
     Library,
     Person,
+    Photo,
 )
 from facenet_core.store.chunks import chunks
+from facenet_core.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +91,20 @@ class Recorder:
         self.people: set[int] = set()
         self.faces: set[int] = set()
         self.rejections: set[tuple[int, int]] = set()
+        self.face_rows: dict[str, list[dict[str, Any]]] = {"created": [], "deleted": []}
+
+    # -- whole faces (drawn by hand) -------------------------------------------------------------
+
+    def created_face(self, face_id: int) -> None:
+        """Remember that the edit made this face (flushed, with its labels as the edit leaves
+        them): undo deletes it, redo writes it back."""
+        self.face_rows["created"].append(face_row(self.session, face_id))
+
+    def delete_face(self, face_id: int) -> None:
+        """Delete a face, remembering all of it (labels, rejections, embeddings, the people it
+        was the cover of) so that undo writes it back with its id."""
+        self.face_rows["deleted"].append(face_row(self.session, face_id))
+        self.session.execute(delete(Face).where(Face.id == face_id))
 
     # -- before-images -------------------------------------------------------------------------
 
@@ -189,14 +207,25 @@ class Recorder:
         """Keep the history entry (or drop it if nothing changed) and say what changed."""
         changed_faces = self._really_changed_faces()
         changed_people = set(self.people)
-        if not changed_faces and not changed_people and not self._rejections_changed():
+        whole = {r["id"] for rows in self.face_rows.values() for r in rows}
+        if (
+            not changed_faces
+            and not changed_people
+            and not whole
+            and not self._rejections_changed()
+        ):
             self.session.execute(delete(Edit).where(Edit.id == self.edit_id))
             return Change(self.kind, "nothing to change", person_id=person_id)
-        self.session.execute(update(Edit).where(Edit.id == self.edit_id).values(summary=summary))
+        rows = self.face_rows if whole else None
+        self.session.execute(
+            update(Edit).where(Edit.id == self.edit_id).values(summary=summary, face_rows=rows)
+        )
         keep = select(Edit.id).order_by(Edit.id.desc()).limit(HISTORY_DEPTH).scalar_subquery()
         self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
-        touched = changed_faces | {f for f, _ in self.rejections}
+        touched = changed_faces | {f for f, _ in self.rejections} | whole
         people = changed_people | {p for _, p in self.rejections}
+        for made in self.face_rows.values():
+            people.update(r["person_id"] for r in made if r["person_id"] is not None)
         log.info("edit %d: %s", self.edit_id, summary)
         return Change(
             self.kind,
@@ -244,7 +273,7 @@ def undo(library: Library) -> Change:
     left to undo."""
     with library.write() as session:
         edit = session.execute(
-            select(Edit.id, Edit.kind, Edit.summary)
+            select(Edit.id, Edit.kind, Edit.summary, Edit.face_rows)
             .where(~Edit.kind.startswith(REDO_PREFIX))
             .order_by(Edit.id.desc())
             .limit(1)
@@ -254,12 +283,30 @@ def undo(library: Library) -> Change:
         # the state the edit made, for Redo, before it is reverted
         after = Recorder(session, REDO_PREFIX + edit.kind, clear_redo=False)
         _image_of(session, edit.id, after)
+        whole = edit.face_rows or {}
+        made = [
+            face_row(session, r["id"])
+            for r in whole.get("created", [])
+            if session.get(Face, r["id"]) is not None
+        ]
+        gone = list(whole.get("deleted", []))
+        session.execute(delete(Face).where(Face.id.in_([r["id"] for r in made])))
         people, faces = _restore(session, edit.id)
-        session.execute(update(Edit).where(Edit.id == after.edit_id).values(summary=edit.summary))
+        for row in gone:
+            insert_face_row(session, row)
+        touched = frozenset(r["id"] for r in made + gone)
+        session.execute(
+            update(Edit)
+            .where(Edit.id == after.edit_id)
+            .values(
+                summary=edit.summary,
+                face_rows={"created": made, "deleted": gone} if touched else None,
+            )
+        )
         session.execute(delete(Edit).where(Edit.id == edit.id))
         summary = f"undid: {edit.summary}"
         log.info("%s", summary)
-        return Change("undo", summary, people, faces)
+        return Change("undo", summary, people, faces | touched)
 
 
 def redo(library: Library) -> Change:
@@ -267,7 +314,7 @@ def redo(library: Library) -> Change:
     PeopleError when there is nothing to redo (nothing undone, or an edit made since)."""
     with library.write() as session:
         entry = session.execute(
-            select(Edit.id, Edit.kind, Edit.summary)
+            select(Edit.id, Edit.kind, Edit.summary, Edit.face_rows)
             .where(Edit.kind.startswith(REDO_PREFIX))
             .order_by(Edit.id.desc())
             .limit(1)
@@ -277,7 +324,14 @@ def redo(library: Library) -> Change:
         kind = entry.kind[len(REDO_PREFIX) :]
         before = Recorder(session, kind, clear_redo=False)
         _image_of(session, entry.id, before)
+        whole = entry.face_rows or {}
+        for row in whole.get("deleted", []):
+            if session.get(Face, row["id"]) is not None:
+                before.delete_face(row["id"])
         _restore(session, entry.id)
+        for row in whole.get("created", []):
+            insert_face_row(session, row)
+            before.face_rows["created"].append(row)
         session.execute(delete(Edit).where(Edit.id == entry.id))
         change = before.finish(entry.summary)
         summary = f"redid: {entry.summary}"
@@ -457,3 +511,91 @@ def follow_faces(session: Session, renamed: Mapping[int, int]) -> None:
             update(EditPerson).where(EditPerson.cover_face_id == old).values(cover_face_id=new)
         )
         session.execute(update(Person).where(Person.cover_face_id == old).values(cover_face_id=new))
+
+
+# -- whole faces ----------------------------------------------------------------------------------
+
+
+def face_row(session: Session, face_id: int) -> dict[str, Any]:
+    """All of a face as JSON-ready data: geometry, labels, rejections, embeddings and the people
+    whose cover it is; :func:`insert_face_row` writes it back with the same id."""
+    face = session.get(Face, face_id)
+    if face is None:
+        raise PeopleError(f"there is no face {face_id}")
+    return {
+        "id": face.id,
+        "photo_id": face.photo_id,
+        "box": [face.x1, face.y1, face.x2, face.y2],
+        "landmarks": face.landmarks.hex(),
+        "landmark_scheme": face.landmark_scheme,
+        "detector": face.detector,
+        "det_score": face.det_score,
+        "person_id": face.person_id,
+        "assignment": face.assignment,
+        "assignment_confidence": face.assignment_confidence,
+        "is_ignored": bool(face.is_ignored),
+        "created_at": (face.created_at or utcnow()).isoformat(),
+        "embeddings": {
+            str(version): vector.hex()
+            for version, vector in session.execute(
+                select(Embedding.model_version_id, Embedding.vector).where(
+                    Embedding.face_id == face_id
+                )
+            )
+        },
+        "rejections": list(
+            session.scalars(select(FaceRejection.person_id).where(FaceRejection.face_id == face_id))
+        ),
+        "cover_of": list(session.scalars(select(Person.id).where(Person.cover_face_id == face_id))),
+    }
+
+
+def insert_face_row(session: Session, row: Mapping[str, Any]) -> None:
+    """Write back a face :func:`face_row` took (nothing when its photo is gone). A person gone
+    since leaves it unassigned; a cover it was comes back where the person has none."""
+    if session.get(Photo, row["photo_id"]) is None:
+        return
+    existing = _existing_people(
+        session, {row["person_id"], *row["rejections"], *row["cover_of"]} - {None}
+    )
+    person = row["person_id"] if row["person_id"] in existing else None
+    x1, y1, x2, y2 = row["box"]
+    session.execute(
+        insert(Face).values(
+            id=row["id"],
+            photo_id=row["photo_id"],
+            x1=x1,
+            y1=y1,
+            x2=x2,
+            y2=y2,
+            landmarks=bytes.fromhex(row["landmarks"]),
+            landmark_scheme=row["landmark_scheme"],
+            detector=row["detector"],
+            det_score=row["det_score"],
+            person_id=person,
+            assignment=row["assignment"] if person is not None else "none",
+            assignment_confidence=row["assignment_confidence"] if person is not None else None,
+            is_ignored=row["is_ignored"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
+    )
+    for version, vector in row["embeddings"].items():
+        session.execute(
+            insert(Embedding)
+            .prefix_with("OR IGNORE")
+            .values(face_id=row["id"], model_version_id=int(version), vector=bytes.fromhex(vector))
+        )
+    for person_id in row["rejections"]:
+        if person_id in existing:
+            session.execute(
+                insert(FaceRejection)
+                .prefix_with("OR IGNORE")
+                .values(face_id=row["id"], person_id=person_id)
+            )
+    for person_id in row["cover_of"]:
+        if person_id in existing:
+            session.execute(
+                update(Person)
+                .where(Person.id == person_id, Person.cover_face_id.is_(None))
+                .values(cover_face_id=row["id"])
+            )

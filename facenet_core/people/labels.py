@@ -48,11 +48,17 @@ def for_model(settings: Settings, model_name: str) -> Settings:
 
 def read_faces(connection: Connection, version_id: int, where: str = "", **params: Any) -> FaceRows:
     """Every face with an embedding of the active version (raw cursor: a million rows in a few
-    seconds). ``where`` adds SQL conditions on ``f``, the faces table."""
+    seconds). ``where`` adds SQL conditions on ``f``, the faces table. ``photo_ids`` is the key
+    of the rule that a person appears once per photo: the photo's id, but a distinct negative
+    number for each face of a video (its tracks may all be one person)."""
+    # the once-per-photo rule's key: a photo's id, or for a video's face (a track) minus the
+    # face's own id, so that two tracks of one video (a cut, then a return) may be one person
     sql = (
-        "SELECT f.id, f.photo_id, f.person_id, f.assignment, f.assignment_confidence,"
+        "SELECT f.id, CASE WHEN p.media_kind = 'video' THEN -f.id ELSE f.photo_id END,"
+        " f.person_id, f.assignment, f.assignment_confidence,"
         " f.is_ignored, min(f.x2 - f.x1, f.y2 - f.y1), f.det_score, e.vector"
         " FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_version_id = :version"
+        " JOIN photos p ON p.id = f.photo_id"
         f" {'WHERE ' + where if where else ''} ORDER BY f.id"
     )
     raw = connection.connection.driver_connection

@@ -98,6 +98,8 @@ class FaceInfo:
     confidence: float | None
     is_ignored: bool
     det_score: float
+    track: tuple[float, float] | None = None
+    """A video's face (a track): first and last seen, in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,9 @@ class PhotoInfo:
     width: int | None
     height: int | None
     status: str
+    media_kind: str = "photo"
+    duration_s: float | None = None
+    """A video's length in seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +384,11 @@ def _face_info(face: Face, path: str) -> FaceInfo:
         confidence=face.assignment_confidence,
         is_ignored=face.is_ignored,
         det_score=face.det_score,
+        track=(
+            (face.track_start_s, face.track_end_s or face.track_start_s)
+            if face.track_start_s is not None
+            else None
+        ),
     )
 
 
@@ -531,7 +541,10 @@ def photos_with_people(
         .offset(offset)
         .limit(limit)
     )
-    items = tuple(PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status) for p in rows)
+    items = tuple(
+        PhotoInfo(p.id, p.path, p.taken_at, p.width, p.height, p.status, p.media_kind, p.duration_s)
+        for p in rows
+    )
     return Page(items, total, offset)
 
 

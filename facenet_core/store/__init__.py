@@ -23,6 +23,7 @@ from facenet_core.store.db import (
 )
 from facenet_core.store.library import Library, LibraryBusy
 from facenet_core.store.models import (
+    DRAWN_BY_USER,
     EMBEDDING_BYTES,
     Assignment,
     Base,
@@ -38,6 +39,7 @@ from facenet_core.store.models import (
     JobState,
     LandmarkScheme,
     LibrarySetting,
+    MediaKind,
     ModelVersion,
     Person,
     Photo,
@@ -57,6 +59,7 @@ from facenet_core.store.queries import (
 )
 
 __all__ = [
+    "DRAWN_BY_USER",
     "EMBEDDING_BYTES",
     "Assignment",
     "Base",
@@ -75,6 +78,7 @@ __all__ = [
     "LibraryBusy",
     "LibraryError",
     "LibrarySetting",
+    "MediaKind",
     "ModelVersion",
     "Person",
     "Photo",

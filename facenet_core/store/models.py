@@ -90,6 +90,18 @@ class Assignment(enum.StrEnum):
     CONFIRMED = "confirmed"  # the user said so; no automatic run may change it
 
 
+DRAWN_BY_USER = "user"
+""":attr:`Face.detector` of a face the user drew by hand: no re-detection replaces or removes it
+(``library.ingest``), and only such a face can be deleted (``people.edits.delete_drawn_face``)."""
+
+
+class MediaKind(enum.StrEnum):
+    """What a :class:`Photo` row holds: a still photo, or a video (its faces are tracks)."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+
+
 class LandmarkScheme(enum.StrEnum):
     """Which five points a detector finds (see :mod:`facenet_core.detect`)."""
 
@@ -243,6 +255,13 @@ class Photo(Base):
     """Name of the face detector that processed it."""
     detector_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """That detector's settings (thresholds, upsampling, ...), as JSON."""
+    media_kind: Mapped[str] = mapped_column(
+        String(8), default=MediaKind.PHOTO.value, server_default=MediaKind.PHOTO.value
+    )
+    """:class:`MediaKind`: ``video`` for a video, whose faces are tracks across its frames.
+    No CHECK constraint: adding one would rebuild the largest table (migration 0008)."""
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    """A video's length in seconds (NULL for a photo, or a video not read yet)."""
 
     root: Mapped[Root | None] = relationship(back_populates="photos")
     faces: Mapped[list[Face]] = relationship(
@@ -385,6 +404,7 @@ class Face(Base):
     """Five (x, y) points as 10 little-endian float32 (use :attr:`landmark_points`)."""
     landmark_scheme: Mapped[str] = mapped_column(String(16))
     detector: Mapped[str] = mapped_column(String)
+    """The detector that found it, or :data:`DRAWN_BY_USER` for a face the user drew by hand."""
     det_score: Mapped[float] = mapped_column(Float)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     assignment: Mapped[str] = mapped_column(
@@ -395,6 +415,12 @@ class Face(Base):
     own), in [0, 1]."""
     is_ignored: Mapped[bool] = mapped_column(default=False, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    track_start_s: Mapped[float | None] = mapped_column(Float)
+    """A video face (one track): when it is first seen, in seconds; NULL in a photo."""
+    track_end_s: Mapped[float | None] = mapped_column(Float)
+    """When the track is last seen."""
+    frame_s: Mapped[float | None] = mapped_column(Float)
+    """The time of the track's best frame: the one its box, landmarks and thumbnail are from."""
 
     photo: Mapped[Photo] = relationship(back_populates="faces")
     person: Mapped[Person | None] = relationship(back_populates="faces", foreign_keys=[person_id])
@@ -600,6 +626,11 @@ class Edit(Base):
     summary: Mapped[str] = mapped_column(Text)
     """One line for a person, e.g. ``merged 2 people into "Ada" (#3)``: the Undo menu's label."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    face_rows: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Whole faces the edit created or deleted (faces drawn by hand), ``{"created": [...],
+    "deleted": [...]}``, each as ``people.history.face_row`` writes it: undo deletes the created
+    ones and writes the deleted ones back with their ids, labels and embeddings (the before-image
+    rows cannot hold them: they go with their face)."""
 
     people: Mapped[list[EditPerson]] = relationship(
         back_populates="edit", cascade="all, delete-orphan", passive_deletes=True

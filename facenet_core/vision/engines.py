@@ -17,6 +17,7 @@ import torch
 from facenet_core.models.registry import FUSED, ModelInfo, pretrained_info
 from facenet_core.settings import Settings
 from facenet_core.vision.detectors import DetectorConfig, FaceDetector, make_detector
+from facenet_core.vision.detectors.mtcnn import ONet, build_onet
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.embed import AnyEmbedder, Embedder, FusedEmbedder, Precision
 
@@ -53,6 +54,7 @@ class Engines:
         self._lock = threading.Lock()
         self._embedders: dict[tuple[str, int, bool, str, ModelInfo | None], AnyEmbedder] = {}
         self._detectors: dict[DetectorConfig, FaceDetector] = {}
+        self._onets: dict[str, ONet] = {}
 
     def embedder(self, settings: Settings, model: ModelInfo | None = None) -> AnyEmbedder:
         """The embedder for ``settings`` (device, batch size, flip, precision) running ``model``
@@ -108,11 +110,23 @@ class Engines:
                 self._detectors[config] = found
             return found
 
+    def onet(self, settings: Settings) -> ONet:
+        """MTCNN's O-Net alone on the settings' device: the landmarks of a face drawn by hand
+        (:mod:`facenet_core.vision.drawn`)."""
+        device = str(resolve_device(settings.device))
+        with self._lock:
+            found = self._onets.get(device)
+            if found is None:
+                found = build_onet(None, device)
+                self._onets[device] = found
+            return found
+
     def release(self) -> None:
         """Forget every loaded model (their memory is freed once no job holds them)."""
         with self._lock:
             self._embedders.clear()
             self._detectors.clear()
+            self._onets.clear()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

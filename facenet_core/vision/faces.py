@@ -76,6 +76,11 @@ class PhotoFaces:
     error: str | None = None
     embeddings: np.ndarray | None = None  # (N, D) when the pipeline embedded them already
     arcface_chips: np.ndarray | None = None  # (N, 112, 112, 3) when ``FaceJob.arcface``
+    media: str = "photo"  # or "video": each detection is a track (``vision.video``)
+    duration_s: float | None = None  # a video's length
+    spans: list[tuple[float, float, float]] = field(default_factory=list)
+    """A video's tracks: first seen, last seen and best frame, in seconds (one per detection)."""
+    frames: int = 0  # a video's frames read
 
 
 class FaceFinder:
