@@ -17,9 +17,8 @@ from app.delegates import FaceDelegate
 from app.forget import forget_faces_flow
 from app.grid import Grid
 from app.models import PagedModel
-from app.picker import Choice
+from app.picker import Choice, pick_person
 from app.views.base import View
-from app.views.people_view import pick_person
 from app.widgets import EmptyState, PageHeader, button, plural
 
 

@@ -23,10 +23,9 @@ from app.data import PhotoFaces, PhotoInfo, person_label, photo_faces, photo_pag
 from app.delegates import PhotoDelegate
 from app.grid import Grid
 from app.models import PagedModel
-from app.picker import Choice
+from app.picker import Choice, pick_person
 from app.viewer import BoxedFace, PhotoCanvas, decode_preview
 from app.views.base import View
-from app.views.people_view import pick_person
 from app.widgets import EmptyState, PageHeader, button, label, plural
 from facenet_core.thumbnails import photo_preview
 
