@@ -1,8 +1,7 @@
 """The People page: a grid of person cards (named people first, then unnamed groups by size),
-search, rename in place (F2), merge, hide; and, on double click, one person's page: every face
-(paged as you scroll), the suggestions to confirm or reject, "Not this person" (Delete), move to
-someone else or a new person, choose the cover. Every edit can be undone (Ctrl+Z); forgetting a
-person or a face (:mod:`app.forget`) is not an edit and cannot be."""
+search, rename in place (F2), merge, hide; on double click, one person's page
+(:mod:`app.views.person_page`). Every edit can be undone (Ctrl+Z); forgetting a person
+(:mod:`app.forget`) is not an edit and cannot be."""
 
 from __future__ import annotations
 
