@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QMenu, QStackedWidget, QWidget
 
 from app.actions import PeopleActions
@@ -19,7 +18,7 @@ from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
 from app.views.base import View
-from app.widgets import EmptyState, PageHeader, button, plural
+from app.widgets import EmptyState, PageHeader, add_shortcuts, button, plural
 
 
 class FacesView(View):
@@ -99,13 +98,6 @@ class FacesView(View):
         )
         return menu
 
-    def _shortcut(self, text: str, keys: str, slot: Callable[[], object]) -> None:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(keys))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(slot)
-        self.addAction(action)
-
 
 class UnassignedView(FacesView):
     title = "Unassigned"
@@ -129,8 +121,9 @@ class UnassignedView(FacesView):
         self.name_button.clicked.connect(self.name_selected)
         self.group_button.clicked.connect(self.group_selected)
         self.ignore_button.clicked.connect(self.ignore_selected)
-        self._shortcut("Name", "F2", self.name_selected)
-        self._shortcut("Ignore", "Delete", self.ignore_selected)
+        add_shortcuts(
+            self, [("Name", "F2", self.name_selected), ("Ignore", "Delete", self.ignore_selected)]
+        )
         self._update_buttons()
 
     def fetcher(self) -> Callable[[int, int], Page[FaceInfo]]:

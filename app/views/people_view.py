@@ -5,8 +5,8 @@ search, rename in place (F2), merge, hide; on double click, one person's page
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Signal
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QLineEdit,
@@ -31,7 +31,7 @@ from app.jobs import recluster_job
 from app.models import ItemRole, ListModel
 from app.views.base import View
 from app.views.person_page import PersonPage
-from app.widgets import EmptyState, PageHeader, button, plural
+from app.widgets import EmptyState, PageHeader, add_shortcuts, button, plural
 
 
 def describe_people(
@@ -135,16 +135,14 @@ class PeopleGrid(QWidget):
         self.grid.activated.connect(self._open_index)
         self.grid.doubleClicked.connect(self._open_index)
         self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
-        for text, keys, slot in (
-            ("Merge", "Ctrl+M", self.merge_selected),
-            ("Hide", "Ctrl+H", self.hide_selected),
-            ("Search", "Ctrl+F", self.search.setFocus),
-        ):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
+        add_shortcuts(
+            self,
+            [
+                ("Merge", "Ctrl+M", self.merge_selected),
+                ("Hide", "Ctrl+H", self.hide_selected),
+                ("Search", "Ctrl+F", self.search.setFocus),
+            ],
+        )
         self._update_buttons()
 
     # -- data ------------------------------------------------------------------------------------

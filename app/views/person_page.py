@@ -6,7 +6,7 @@ edit and cannot be."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -25,7 +25,7 @@ from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
-from app.widgets import PageHeader, button, label, plural
+from app.widgets import PageHeader, add_shortcuts, button, label, plural
 
 
 class PersonPage(QWidget):
@@ -122,18 +122,16 @@ class PersonPage(QWidget):
         self.suggest_grid.selectionModel().selectionChanged.connect(self._update_buttons)
         self.faces.loaded.connect(self._update_titles)
         self.suggestions.loaded.connect(self._update_titles)
-        for text, keys, slot in (
-            ("Not this person", "Delete", self.not_this_person),
-            ("Rename", "F2", self.start_rename),
-            ("Back", "Esc", self.back.emit),
-            ("Yes", "Y", self.confirm_selected),
-            ("No", "N", self.reject_selected),
-        ):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            self.addAction(action)
+        add_shortcuts(
+            self,
+            [
+                ("Not this person", "Delete", self.not_this_person),
+                ("Rename", "F2", self.start_rename),
+                ("Back", "Esc", self.back.emit),
+                ("Yes", "Y", self.confirm_selected),
+                ("No", "N", self.reject_selected),
+            ],
+        )
 
     # -- data ------------------------------------------------------------------------------------
 
