@@ -80,11 +80,9 @@ class FacesView(View):
             forget_faces_flow(self, self.ctx, ids)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        index = self.grid.indexAt(self.grid.viewport().mapFromGlobal(event.globalPos()))
+        index = self.grid.menu_index(event.globalPos())
         if not index.isValid():
             return
-        if not self.grid.selectionModel().isSelected(index):
-            self.grid.setCurrentIndex(index)
         self.face_menu().exec(event.globalPos())
 
     def face_menu(self) -> QMenu:

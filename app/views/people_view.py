@@ -214,11 +214,9 @@ class PeopleGrid(QWidget):
             self.open_person.emit(card.id)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        index = self.grid.indexAt(self.grid.viewport().mapFromGlobal(event.globalPos()))
+        index = self.grid.menu_index(event.globalPos())
         if not index.isValid():
             return
-        if not self.grid.selectionModel().isSelected(index):
-            self.grid.setCurrentIndex(index)
         menu = QMenu(self)
         menu.addAction("Open", lambda: self._open_index(index))
         menu.addAction("Rename…\tF2", lambda: self.grid.edit(index))

@@ -256,13 +256,10 @@ class PersonPage(QWidget):
         for grid in (self.grid, self.suggest_grid):
             if not grid.isVisible():
                 continue
-            index = grid.indexAt(grid.viewport().mapFromGlobal(event.globalPos()))
-            if index.isValid():
+            if grid.menu_index(event.globalPos()).isValid():
                 break
         else:
             return
-        if not grid.selectionModel().isSelected(index):
-            grid.setCurrentIndex(index)
         if grid is self.grid:
             self.suggest_grid.clearSelection()
         else:
