@@ -8,8 +8,11 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from facenet_core.library import scan
+from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, Person, Photo
 
 
@@ -86,3 +89,17 @@ def copy_library(source: Path, folder: Path) -> Path:
     shutil.copy(source, folder / "library.db")
     shutil.copytree(source.with_name("library.db.thumbnails"), folder / "library.db.thumbnails")
     return folder / "library.db"
+
+
+def named_library(
+    lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory, people: int, each: int
+) -> tuple[Path, Path]:
+    """A library of ``people`` named people (``each`` photos of each, the main face confirmed),
+    scanned on the CPU; returns the library's path and the photos' folder."""
+    photos = tmp_path_factory.mktemp("photos")
+    chosen = copy_people(lfw_mini, photos, people, each)
+    path = tmp_path_factory.mktemp("lib") / "library.db"
+    with Library.open(path, create=True) as lib:
+        scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
+        confirm_owners(lib, chosen)
+    return path, photos

@@ -29,7 +29,7 @@ from facenet_core.store import (
     Photo,
 )
 from facenet_core.thumbnails import thumbnail_path
-from tests.helpers import confirm_owners, copy_library, copy_people
+from tests.helpers import copy_library, named_library
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 PEOPLE = 4
@@ -39,13 +39,7 @@ EACH = 4
 @pytest.fixture(scope="module")
 def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A library of 4 named people (4 photos each, the main face confirmed), scanned once."""
-    photos = tmp_path_factory.mktemp("photos")
-    people = copy_people(lfw_mini, photos, PEOPLE, EACH)
-    path = tmp_path_factory.mktemp("lib") / "library.db"
-    with Library.open(path, create=True) as lib:
-        scan(lib, [photos], SETTINGS)
-        confirm_owners(lib, people)
-    return path, photos
+    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
 
 
 @pytest.fixture

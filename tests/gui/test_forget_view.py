@@ -16,12 +16,10 @@ from sqlalchemy import select
 
 from app.forget import ConfirmBox
 from app.models import ItemRole
-from facenet_core.library import scan
 from facenet_core.library.forget import library_paths
-from facenet_core.settings import Settings
 from facenet_core.store import Face, Library, Person
 from tests.gui.conftest import show_main_window, shut_down
-from tests.helpers import confirm_owners, copy_library, copy_people
+from tests.helpers import copy_library, named_library
 
 PEOPLE = 3
 EACH = 3
@@ -30,13 +28,7 @@ EACH = 3
 @pytest.fixture(scope="module")
 def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A library of 3 named people (3 photos each, the main face confirmed), scanned once."""
-    photos = tmp_path_factory.mktemp("photos")
-    chosen = copy_people(lfw_mini, photos, PEOPLE, EACH)
-    path = tmp_path_factory.mktemp("lib") / "library.db"
-    with Library.open(path, create=True) as lib:
-        scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
-        confirm_owners(lib, chosen)
-    return path, photos
+    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
 
 
 @pytest.fixture
