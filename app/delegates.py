@@ -10,7 +10,16 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
     QLineEdit,
     QStyle,
@@ -56,6 +65,31 @@ def _placeholder(painter: QPainter, rect: QRect, shape: Shape, missing: bool) ->
             painter, QRect(centre.x() - side // 2, centre.y() - side // 2, side, side)
         )
         painter.setOpacity(1.0)
+
+
+def _thumbnail(
+    painter: QPainter,
+    target: QRect,
+    pixmap: QPixmap | None,
+    shape: Shape,
+    missing: Callable[[], bool],
+) -> None:
+    """The thumbnail in ``target``, or the placeholder while it loads (``missing()``: its photo
+    is gone, so the placeholder says so)."""
+    if pixmap is None:
+        _placeholder(painter, target, shape, missing())
+    else:
+        painter.drawPixmap(target, pixmap)
+
+
+def _outline(painter: QPainter, rect: QRect, pen: QPen, shape: Shape, radius: float = 0) -> None:
+    """An unfilled ring: an ellipse for a circle, else a rectangle with ``radius`` corners."""
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    if shape == "circle":
+        painter.drawEllipse(rect)
+    else:
+        painter.drawRoundedRect(rect, radius, radius)
 
 
 def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) -> None:
@@ -106,24 +140,20 @@ class FaceDelegate(QStyledItemDelegate):
         x = option.rect.x() + (option.rect.width() - self.size) // 2
         target = QRect(x, option.rect.y() + self.pad, self.size, self.size)
         pixmap = self.loader.face(face_ref(item), self.size, self.shape)
-        if pixmap is None:
-            missing = self.loader.face_missing(item.id, self.size, self.shape)
-            _placeholder(painter, target, self.shape, missing)
-        else:
-            painter.drawPixmap(target, pixmap)
+        _thumbnail(
+            painter,
+            target,
+            pixmap,
+            self.shape,
+            lambda: self.loader.face_missing(item.id, self.size, self.shape),
+        )
         if getattr(item, "kind", "") == "suggested":
             pen = QPen(SUGGESTION, 3, Qt.PenStyle.DashLine)
-            painter.setPen(pen)
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(target.adjusted(1, 1, -1, -1))
+            _outline(painter, target.adjusted(1, 1, -1, -1), pen, "circle")
             _badge(painter, target, "?")
         if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(QPen(SELECTED_RING, 3))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            if self.shape == "circle":
-                painter.drawEllipse(target.adjusted(-1, -1, 1, 1))
-            else:
-                painter.drawRoundedRect(target.adjusted(-1, -1, 1, 1), 10, 10)
+            ring = target.adjusted(-1, -1, 1, 1)
+            _outline(painter, ring, QPen(SELECTED_RING, 3), self.shape, 10)
         if self.caption is not None:
             text = self.caption(item)
             rect = QRect(cell.x() + 4, target.bottom() + 4, cell.width() - 8, self.caption_height)
@@ -193,15 +223,15 @@ class PersonDelegate(QStyledItemDelegate):
         target = self._cover_rect(option)
         cover = person.cover_face
         pixmap = self.loader.face(face_ref(cover), self.size, "circle") if cover else None
-        if pixmap is None:
-            missing = cover is None or self.loader.face_missing(cover.id, self.size, "circle")
-            _placeholder(painter, target, "circle", missing)
-        else:
-            painter.drawPixmap(target, pixmap)
+        _thumbnail(
+            painter,
+            target,
+            pixmap,
+            "circle",
+            lambda: cover is None or self.loader.face_missing(cover.id, self.size, "circle"),
+        )
         if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(QPen(SELECTED_RING, 3))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawEllipse(target.adjusted(-2, -2, 2, 2))
+            _outline(painter, target.adjusted(-2, -2, 2, 2), QPen(SELECTED_RING, 3), "circle")
         if person.suggestions:
             _badge(painter, target, f"{person.suggestions:,}")
         name_rect = self.name_rect(option.rect)
@@ -315,21 +345,21 @@ class PhotoDelegate(QStyledItemDelegate):
             self.size,
         )
         pixmap = self.loader.photo(PhotoRef(photo.id, photo.path), self.size, "rounded")
-        if pixmap is None:
-            missing = self.loader.photo_missing(photo.id, self.size, "rounded")
-            _placeholder(painter, target, "rounded", missing)
-        else:
-            painter.drawPixmap(target, pixmap)
+        _thumbnail(
+            painter,
+            target,
+            pixmap,
+            "rounded",
+            lambda: self.loader.photo_missing(photo.id, self.size, "rounded"),
+        )
         if getattr(photo, "media_kind", "photo") == "video":
             _video_badge(painter, target, photo.duration_s)
         if option.state & QStyle.StateFlag.State_Selected:
-            painter.setPen(QPen(SELECTED_RING, 3))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(target.adjusted(-2, -2, 2, 2), 14, 14)
+            ring = target.adjusted(-2, -2, 2, 2)
+            _outline(painter, ring, QPen(SELECTED_RING, 3), "rounded", 14)
         elif option.state & QStyle.StateFlag.State_MouseOver:
-            painter.setPen(QPen(QColor(255, 255, 255, 180), 2))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(target.adjusted(1, 1, -1, -1), 12, 12)
+            hover = QPen(QColor(255, 255, 255, 180), 2)
+            _outline(painter, target.adjusted(1, 1, -1, -1), hover, "rounded", 12)
         painter.restore()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractItemModel, QSize, Qt
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPoint, QSize, Qt
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -107,6 +107,15 @@ class Grid(QListView):
         if delegate.cell != cell or delegate.full_width != full:
             delegate.cell, delegate.full_width = cell, full
             self.scheduleDelayedItemsLayout()
+
+    def menu_index(self, global_pos: QPoint) -> QModelIndex:
+        """The cell under the pointer, for a context menu (invalid where there is none). A cell
+        not yet selected becomes the current one, so the menu acts on what was right-clicked;
+        one inside the selection leaves the selection whole, so the menu acts on all of it."""
+        index = self.indexAt(self.viewport().mapFromGlobal(global_pos))
+        if index.isValid() and not self.selectionModel().isSelected(index):
+            self.setCurrentIndex(index)
+        return index
 
     def selected(self) -> list[Any]:
         """The plain values of the selected cells, in grid order."""

@@ -7,7 +7,7 @@ typed that no one is called exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.context import AppContext
+from app.data import PersonCard, people_cards
 from app.resources import icon
 
 
@@ -126,3 +128,24 @@ class PersonPicker(QDialog):
         self.search.setText(text)
         self._accept_current()
         return self.choice
+
+
+def pick_person(
+    parent: QWidget,
+    ctx: AppContext,
+    title: str,
+    then: Callable[[Choice], None],
+    *,
+    exclude: set[int] | None = None,
+) -> None:
+    """Read the people (off the GUI thread), then ask who with the picker; ``then(choice)``."""
+    library = ctx.library
+
+    def ask(people: list[PersonCard]) -> None:
+        picker = PersonPicker(people, title=title, exclude=exclude, parent=parent)
+        if picker.exec() and picker.choice is not None:
+            then(picker.choice)
+
+    ctx.runner.query(
+        lambda: people_cards(library, include_hidden=True), ask, key="picker-people", owner=parent
+    )

@@ -3,9 +3,11 @@ action, and number and time formatting for people."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -62,6 +64,20 @@ def button(
     if tooltip:
         b.setToolTip(tooltip)
     return b
+
+
+def add_shortcuts(
+    widget: QWidget, shortcuts: Iterable[tuple[str, str, Callable[[], object]]]
+) -> None:
+    """Give ``widget`` a keyboard shortcut for each ``(text, keys, slot)``, live only while
+    the focus is inside it, so that two pages can bind the same key (Esc, Delete) each to its
+    own action."""
+    for text, keys, slot in shortcuts:
+        action = QAction(text, widget)
+        action.setShortcut(QKeySequence(keys))
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(slot)
+        widget.addAction(action)
 
 
 def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:

@@ -43,7 +43,11 @@ def thumbnail_path(folder: Path, face_id: int) -> Path:
 def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
     """Write a thumbnail atomically (never half a file); None when the disk refuses (it is a
     cache: it is made again when missing)."""
-    path = thumbnail_path(folder, face_id)
+    return _write_cached(thumbnail_path(folder, face_id), data)
+
+
+def _write_cached(path: Path, data: bytes) -> Path | None:
+    """Write a cached file atomically; None (and a warning) when the disk refuses."""
     try:
         atomic_write_bytes(path, data)
     except OSError as exc:
@@ -52,13 +56,18 @@ def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
     return path
 
 
+def _remove_cached(path: Path, what: str) -> None:
+    """Delete a cached file; a missing one is fine, one the disk refuses is only logged."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove thumbnail of %s: %s", what, exc)
+
+
 def remove_thumbnails(folder: Path, face_ids: list[int]) -> None:
     """Delete the thumbnails of faces that no longer exist (missing files are fine)."""
     for face_id in face_ids:
-        try:
-            thumbnail_path(folder, face_id).unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("could not remove thumbnail of face %d: %s", face_id, exc)
+        _remove_cached(thumbnail_path(folder, face_id), f"face {face_id}")
 
 
 def ensure_thumbnail(
@@ -129,18 +138,10 @@ def ensure_photo_thumbnail(folder: Path, photo_id: int, photo_path: str | Path) 
     except ImageLoadError as exc:
         log.info("no thumbnail for photo %d: %s", photo_id, exc)
         return None
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        log.warning("could not write thumbnail %s: %s", path, exc)
-        return None
-    return path
+    return _write_cached(path, data)
 
 
 def remove_photo_thumbnails(folder: Path, photo_ids: list[int]) -> None:
     """Delete the thumbnails of photos that left the library (missing files are fine)."""
     for photo_id in photo_ids:
-        try:
-            photo_thumbnail_path(folder, photo_id).unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("could not remove thumbnail of photo %d: %s", photo_id, exc)
+        _remove_cached(photo_thumbnail_path(folder, photo_id), f"photo {photo_id}")

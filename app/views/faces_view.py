@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
+from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QMenu, QStackedWidget, QWidget
 
 from app.actions import PeopleActions
@@ -17,10 +16,9 @@ from app.delegates import FaceDelegate
 from app.forget import forget_faces_flow
 from app.grid import Grid
 from app.models import PagedModel
-from app.picker import Choice
+from app.picker import Choice, pick_person
 from app.views.base import View
-from app.views.people_view import pick_person
-from app.widgets import EmptyState, PageHeader, button, plural
+from app.widgets import EmptyState, PageHeader, add_shortcuts, button, plural
 
 
 class FacesView(View):
@@ -82,11 +80,9 @@ class FacesView(View):
             forget_faces_flow(self, self.ctx, ids)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
-        index = self.grid.indexAt(self.grid.viewport().mapFromGlobal(event.globalPos()))
+        index = self.grid.menu_index(event.globalPos())
         if not index.isValid():
             return
-        if not self.grid.selectionModel().isSelected(index):
-            self.grid.setCurrentIndex(index)
         self.face_menu().exec(event.globalPos())
 
     def face_menu(self) -> QMenu:
@@ -99,13 +95,6 @@ class FacesView(View):
             "Forget This Face…" if count == 1 else "Forget These Faces…", self.forget_selected
         )
         return menu
-
-    def _shortcut(self, text: str, keys: str, slot: Callable[[], object]) -> None:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(keys))
-        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(slot)
-        self.addAction(action)
 
 
 class UnassignedView(FacesView):
@@ -130,8 +119,9 @@ class UnassignedView(FacesView):
         self.name_button.clicked.connect(self.name_selected)
         self.group_button.clicked.connect(self.group_selected)
         self.ignore_button.clicked.connect(self.ignore_selected)
-        self._shortcut("Name", "F2", self.name_selected)
-        self._shortcut("Ignore", "Delete", self.ignore_selected)
+        add_shortcuts(
+            self, [("Name", "F2", self.name_selected), ("Ignore", "Delete", self.ignore_selected)]
+        )
         self._update_buttons()
 
     def fetcher(self) -> Callable[[int, int], Page[FaceInfo]]:

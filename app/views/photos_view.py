@@ -7,7 +7,6 @@ from __future__ import annotations
 import calendar
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -23,11 +22,10 @@ from app.data import PhotoFaces, PhotoInfo, person_label, photo_faces, photo_pag
 from app.delegates import PhotoDelegate
 from app.grid import Grid
 from app.models import PagedModel
-from app.picker import Choice
+from app.picker import Choice, pick_person
 from app.viewer import BoxedFace, PhotoCanvas, decode_preview, track_label
 from app.views.base import View
-from app.views.people_view import pick_person
-from app.widgets import EmptyState, PageHeader, button, label, plural
+from app.widgets import EmptyState, PageHeader, add_shortcuts, button, label, plural
 from facenet_core.thumbnails import photo_preview
 
 PREVIEW_SIDE = 1600
@@ -147,16 +145,14 @@ class PhotosView(View):
         self.canvas.face_clicked.connect(self.face_clicked)
         self.canvas.box_drawn.connect(self.box_drawn)
         self.model.loaded.connect(self._update_header)
-        for text, keys, slot in (
-            ("Back", "Esc", self.close_viewer),
-            ("Previous", "Left", lambda: self.step(-1)),
-            ("Next", "Right", lambda: self.step(1)),
-        ):
-            action = QAction(text, viewer_page)
-            action.setShortcut(QKeySequence(keys))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            action.triggered.connect(slot)
-            viewer_page.addAction(action)
+        add_shortcuts(
+            viewer_page,
+            [
+                ("Back", "Esc", self.close_viewer),
+                ("Previous", "Left", lambda: self.step(-1)),
+                ("Next", "Right", lambda: self.step(1)),
+            ],
+        )
         self._update_chips()
 
     # -- the grid --------------------------------------------------------------------------------

@@ -16,13 +16,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
 from facenet_core.errors import UserError
 from facenet_core.paths import default_library_path
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import SETTINGS, SPECS, Settings, SettingsError, SettingSpec
-from facenet_core.store import Library, LibraryBusy, LibraryError
+from facenet_core.store import Library, LibraryBusy, LibraryError, describe_sqlite_error
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75
@@ -190,6 +191,28 @@ def open_library(args: argparse.Namespace, *, create: bool = False, write: bool 
     if note:
         print(f"note: {note}", file=sys.stderr)
     return library
+
+
+@contextmanager
+def library_errors(
+    library: Library, bar: ProgressBar | None = None, *, busy_also: str = ""
+) -> Iterator[None]:
+    """What a command working on ``library`` may meet, as one-line errors: another writer (exit
+    status 75; ``busy_also`` adds what only this command offers), a library that cannot be used,
+    an SQLite error in a person's words. Closes ``bar`` and then the library however the block
+    ends, so the error line is not drawn over a half bar."""
+    try:
+        yield
+    except LibraryBusy as exc:
+        raise busy_error(exc, busy_also) from None
+    except LibraryError as exc:
+        raise CliError(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise CliError(describe_sqlite_error(exc, library.path)) from exc
+    finally:
+        if bar is not None:
+            bar.close()
+        library.close()
 
 
 # -- progress -------------------------------------------------------------------------------

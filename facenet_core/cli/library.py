@@ -24,8 +24,8 @@ from facenet_core.cli.common import (
     ProgressBar,
     add_json_option,
     add_settings_options,
-    busy_error,
     ctrl_c_cancels,
+    library_errors,
     library_path,
     open_library,
     say,
@@ -40,8 +40,6 @@ from facenet_core.progress import CancelToken
 from facenet_core.store import (
     Face,
     FolderProblem,
-    LibraryBusy,
-    LibraryError,
     Photo,
     PhotoStatus,
     ScanJob,
@@ -69,38 +67,30 @@ def cmd_scan(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     cancel = CancelToken()
     result = None
-    try:
+    with library_errors(library, bar, busy_also=", or add --wait"):
+        try:
 
-        def waiting(message: str) -> None:
-            print(message, file=sys.stderr)
+            def waiting(message: str) -> None:
+                print(message, file=sys.stderr)
 
-        with library.writer("scan", wait=args.wait, on_wait=waiting):
-            if created:
-                say(args, f"created a new library at {library.path}")
-            saved = library.settings()
-            settings = settings_from(args, saved)
-            if settings.stored_values() != saved.stored_values():
-                library.save_settings(saved.replace(**settings.stored_values()))
-            with ctrl_c_cancels(cancel):
-                result = scan(
-                    library,
-                    args.paths,
-                    settings,
-                    recognize=args.recognize,
-                    reporter=bar,
-                    cancel=cancel,
-                )
-    except KeyboardInterrupt:
-        pass  # a second Ctrl-C: every committed batch is kept, the next scan resumes
-    except LibraryBusy as exc:
-        raise busy_error(exc, ", or add --wait") from None
-    except LibraryError as exc:
-        raise CliError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        raise CliError(describe_sqlite_error(exc, library.path)) from exc
-    finally:
-        bar.close()
-        library.close()
+            with library.writer("scan", wait=args.wait, on_wait=waiting):
+                if created:
+                    say(args, f"created a new library at {library.path}")
+                saved = library.settings()
+                settings = settings_from(args, saved)
+                if settings.stored_values() != saved.stored_values():
+                    library.save_settings(saved.replace(**settings.stored_values()))
+                with ctrl_c_cancels(cancel):
+                    result = scan(
+                        library,
+                        args.paths,
+                        settings,
+                        recognize=args.recognize,
+                        reporter=bar,
+                        cancel=cancel,
+                    )
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: every committed batch is kept, the next scan resumes
     if result is None:
         print("interrupted: run the same scan again to finish it", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -236,17 +226,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     library = open_library(args, write=False)
-    try:
+    with library_errors(library):
         dest = library.backup(args.dest, overwrite=args.force)
         with library.session() as session:
             photos = session.scalar(select(func.count()).select_from(Photo)) or 0
             faces = session.scalar(select(func.count()).select_from(Face)) or 0
-    except LibraryError as exc:
-        raise CliError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        raise CliError(describe_sqlite_error(exc, library.path)) from exc
-    finally:
-        library.close()
     size = dest.stat().st_size
     say(args, f"backed up {library.path} to {dest}")
     say(args, f"{size:,} bytes: {photos} photos, {faces} faces")

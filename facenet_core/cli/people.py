@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from facenet_core.cli.common import (
     CLUSTERING,
@@ -34,7 +34,10 @@ from facenet_core.people import edits, queries
 from facenet_core.people.edits import Change
 from facenet_core.people.errors import PeopleError
 from facenet_core.progress import CancelToken
+from facenet_core.settings import Settings
 from facenet_core.store import Library
+
+T = TypeVar("T")
 
 RECOGNITION = ["suggest_confidence", "auto_confidence", *CLUSTERING]
 
@@ -72,18 +75,33 @@ def _edit(args: argparse.Namespace, action: Callable[[Library], Change]) -> int:
 # -- automatic runs -------------------------------------------------------------------------------
 
 
-def cmd_cluster(args: argparse.Namespace) -> int:
-    from facenet_core.people.jobs import recluster
-
+def _automatic(
+    args: argparse.Namespace,
+    run: Callable[[Library, Settings, ProgressBar, CancelToken], T],
+) -> T:
+    """Run an automatic job (re-clustering, recognition) on the library with the saved settings
+    (and this command's options), a progress bar, and Ctrl-C stopping it after the step in
+    hand, before anything is written."""
     library = open_library(args)
     settings = settings_from(args, library.settings())
     bar, cancel = ProgressBar(), CancelToken()
     try:
         with ctrl_c_cancels(cancel, "after the step in hand; nothing will be changed"):
-            report = recluster(library, settings, reporter=bar, cancel=cancel)
+            return run(library, settings, bar, cancel)
     finally:
         bar.close()
         library.close()
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from facenet_core.people.jobs import recluster
+
+    report = _automatic(
+        args,
+        lambda library, settings, bar, cancel: recluster(
+            library, settings, reporter=bar, cancel=cancel
+        ),
+    )
     if report.cancelled:
         print("interrupted: nothing was changed", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -100,17 +118,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_recognize(args: argparse.Namespace) -> int:
     from facenet_core.people.jobs import recognize_new
 
-    library = open_library(args)
-    settings = settings_from(args, library.settings())
-    bar, cancel = ProgressBar(), CancelToken()
-    try:
-        with ctrl_c_cancels(cancel, "after the step in hand; nothing will be changed"):
-            report = recognize_new(
-                library, settings, everything=args.all, reporter=bar, cancel=cancel
-            )
-    finally:
-        bar.close()
-        library.close()
+    report = _automatic(
+        args,
+        lambda library, settings, bar, cancel: recognize_new(
+            library, settings, everything=args.all, reporter=bar, cancel=cancel
+        ),
+    )
     if report.cancelled:
         print("interrupted: nothing was changed", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from facenet_core.cli.common import (
     EXIT_INTERRUPTED,
     CliError,
     ProgressBar,
     add_json_option,
-    busy_error,
     ctrl_c_cancels,
+    library_errors,
     open_library,
     say,
     write_json,
@@ -24,7 +22,7 @@ from facenet_core.library.import_tags import ImportResult, import_tags
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.queries import person_label, resolve_person
 from facenet_core.progress import CancelToken
-from facenet_core.store import LibraryBusy, LibraryError, Person, describe_sqlite_error
+from facenet_core.store import Person
 
 MAX_LISTED = 20
 
@@ -69,20 +67,14 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
     library = open_library(args)
     bar = ProgressBar()
     cancel = CancelToken()
-    try:
-        with library.writer("import-tags"), ctrl_c_cancels(cancel, "after the current photo"):
-            result = import_tags(
-                library, args.paths, settings=library.settings(), reporter=bar, cancel=cancel
-            )
-    except LibraryBusy as exc:
-        raise busy_error(exc) from None
-    except LibraryError as exc:
-        raise CliError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        raise CliError(describe_sqlite_error(exc, library.path)) from exc
-    finally:
-        bar.close()
-        library.close()
+    with (
+        library_errors(library, bar),
+        library.writer("import-tags"),
+        ctrl_c_cancels(cancel, "after the current photo"),
+    ):
+        result = import_tags(
+            library, args.paths, settings=library.settings(), reporter=bar, cancel=cancel
+        )
     for line in import_summary(result):
         say(args, line)
     write_json(result.to_json_dict(), args.json)
@@ -98,22 +90,10 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
     library = open_library(args, write=False)
     bar = ProgressBar()
     cancel = CancelToken()
-    try:
-        with ctrl_c_cancels(cancel, "after the current photo"):
-            result = export_tags(
-                library,
-                args.people or None,
-                naming=args.naming,
-                reporter=bar,
-                cancel=cancel,
-            )
-    except LibraryError as exc:
-        raise CliError(str(exc)) from exc
-    except SQLAlchemyError as exc:
-        raise CliError(describe_sqlite_error(exc, library.path)) from exc
-    finally:
-        bar.close()
-        library.close()
+    with library_errors(library, bar), ctrl_c_cancels(cancel, "after the current photo"):
+        result = export_tags(
+            library, args.people or None, naming=args.naming, reporter=bar, cancel=cancel
+        )
     for line in summary(result):
         say(args, line)
     write_json(result.to_json_dict(), args.json)

@@ -39,7 +39,6 @@ from facenet_core.store import (
     PhotoStatus,
     pack_landmarks,
 )
-from facenet_core.vision import engines
 from tests.core.userland import REPO, error_line, require_bound_children, run_cli
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -83,17 +82,6 @@ def odd_folder(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "dead.jpg").symlink_to(folder / "nowhere.jpg")
     return folder
-
-
-@pytest.fixture
-def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any model load fails the test: these commands must decide before loading one."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(engines.Engines, "embedder", refuse)
-    monkeypatch.setattr(engines.Engines, "detector", refuse)
 
 
 # -- read-only libraries -----------------------------------------------------------------------

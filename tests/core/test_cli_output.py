@@ -36,7 +36,6 @@ from facenet_core.library import ingest, scan
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import Settings
 from facenet_core.store import FolderProblem, Library, Photo
-from facenet_core.vision import engines
 from tests.core.test_access import make_library
 from tests.core.userland import REPO
 
@@ -48,15 +47,6 @@ def only_json(out: str) -> dict[str, object]:
     data = json.loads(out)
     assert isinstance(data, dict)
     return data
-
-
-@pytest.fixture
-def no_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a model was loaded")
-
-    monkeypatch.setattr(engines.Engines, "embedder", refuse)
-    monkeypatch.setattr(engines.Engines, "detector", refuse)
 
 
 # -- output ---------------------------------------------------------------------------------

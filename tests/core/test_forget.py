@@ -5,7 +5,6 @@ back, and everybody else is unchanged."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from facenet_core.library.forget import SAW_FORGOTTEN, plan_forget_person
 from facenet_core.people import edits
 from facenet_core.settings import Settings
 from facenet_core.store import (
-    Assignment,
     Edit,
     EditFace,
     EditPerson,
@@ -31,50 +29,23 @@ from facenet_core.store import (
     Photo,
 )
 from facenet_core.thumbnails import thumbnail_path
+from tests.helpers import copy_library, named_library
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 PEOPLE = 4
 EACH = 4
 
 
-def group(lfw_mini: Path) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        rel, name = line.split("\t")
-        found.setdefault(name, []).append(lfw_mini / "images" / rel)
-    return {name: found[name][:EACH] for name in sorted(found)[:PEOPLE]}
-
-
 @pytest.fixture(scope="module")
 def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A library of 4 named people (4 photos each, the main face confirmed), scanned once."""
-    photos = tmp_path_factory.mktemp("photos")
-    people = group(lfw_mini)
-    for paths in people.values():
-        for path in paths:
-            shutil.copy(path, photos / path.name)
-    path = tmp_path_factory.mktemp("lib") / "library.db"
-    with Library.open(path, create=True) as lib:
-        scan(lib, [photos], SETTINGS)
-        with lib.write() as s:
-            persons = {name: Person(name=name.replace("_", " ")) for name in people}
-            s.add_all(persons.values())
-            s.flush()
-            for photo in s.scalars(select(Photo)):
-                owner = next(n for n in people if Path(photo.path).name.startswith(n))
-                face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
-                face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
-    return path, photos
+    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
 
 
 @pytest.fixture
 def library(scanned: tuple[Path, Path], tmp_path: Path):
     source, photos = scanned
-    folder = tmp_path / "lib"
-    folder.mkdir()
-    shutil.copy(source, folder / "library.db")
-    shutil.copytree(source.with_name("library.db.thumbnails"), folder / "library.db.thumbnails")
-    with Library.open(folder / "library.db") as lib:
+    with Library.open(copy_library(source, tmp_path / "lib")) as lib:
         yield lib, photos
 
 

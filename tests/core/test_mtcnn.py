@@ -32,30 +32,19 @@ from facenet_core.vision.detectors.mtcnn import (
     pyramid_scales,
     to_network_input,
 )
+from tests.helpers import files_installed
 
 LFW_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "lfw-mini"
 
 
-def _weights_available() -> bool:
-    try:
-        return all((mtcnn_weights_dir() / f"{name}.lz4").is_file() for name in WEIGHT_SHA256)
-    except FileNotFoundError:
-        return False
-
-
-needs_weights = pytest.mark.skipif(
-    not _weights_available(), reason="the 'mtcnn' wheel (weights only) is not installed"
+WEIGHTS_INSTALLED = files_installed(
+    lambda: [mtcnn_weights_dir() / f"{name}.lz4" for name in WEIGHT_SHA256]
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """These tiny networks run fastest on one thread, and on a busy shared CPU several
-    OpenMP threads wait on each other for many times the work itself."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+needs_weights = pytest.mark.skipif(
+    not WEIGHTS_INSTALLED,
+    reason="the 'mtcnn' wheel (weights only) is not installed",
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +66,7 @@ def lfw_images() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def networks() -> Iterator[MtcnnNetworks]:
-    if not _weights_available():
+    if not WEIGHTS_INSTALLED:
         pytest.skip("the 'mtcnn' wheel (weights only) is not installed")
     yield build_mtcnn_networks(device="cpu")
 

@@ -5,12 +5,9 @@ packages; nothing is uploaded or downloaded."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +15,10 @@ from sqlalchemy import func, select
 
 from facenet_core.library import scan
 from facenet_core.settings import Settings
-from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.store import Face, Library, Person
 from facenet_core.training import finetune
 from facenet_core.training.config import TrainConfig
+from tests.helpers import confirm_owners, copy_people
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -45,35 +43,6 @@ socket.getaddrinfo = _refuse
 attempt to reach another machine, or even to resolve a name, raises."""
 
 
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Refuses every connection in this process; yields the attempts made."""
-    attempts: list[str] = []
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        attempts.append(repr(args[1:]))
-        raise OSError("network refused by the test")
-
-    for name in ("connect", "connect_ex", "sendto"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    yield attempts
-
-
-def copy_people(lfw_mini: Path, dest: Path, people: int, each: int) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        rel, name = line.split("\t")
-        found.setdefault(name, []).append(lfw_mini / "images" / rel)
-    dest.mkdir(parents=True, exist_ok=True)
-    chosen = {name: found[name][:each] for name in sorted(found)[:people]}
-    for paths in chosen.values():
-        for path in paths:
-            shutil.copy(path, dest / path.name)
-    return chosen
-
-
 @pytest.mark.slow
 def test_scan_clustering_and_training_work_with_the_network_refused(
     lfw_mini: Path, tmp_path: Path, no_network: list[str]
@@ -82,15 +51,9 @@ def test_scan_clustering_and_training_work_with_the_network_refused(
     with Library.open(tmp_path / "library.db", create=True) as lib:
         result = scan(lib, [tmp_path / "photos"], SETTINGS)
         assert result.faces_added >= 32 and not result.cancelled
-        with lib.write() as s:
+        with lib.session() as s:
             assert s.scalar(select(func.count()).select_from(Person)) > 0  # clustered
-            persons = {name: Person(name=name) for name in people}
-            s.add_all(persons.values())
-            s.flush()
-            for photo in s.scalars(select(Photo)):
-                owner = next(n for n in people if Path(photo.path).name.startswith(n))
-                face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
-                face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
+        confirm_owners(lib, people, label=str)
         trained = finetune.finetune_library(lib, SETTINGS, guard=None, config=TINY)
         assert trained.counts["people_trained"] == len(people)
         with lib.session() as s:

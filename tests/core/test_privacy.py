@@ -5,20 +5,19 @@ older library that could be is tightened when it opens, with one line saying so.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from facenet_core.library import scan
 from facenet_core.paths import SHARED_BITS, tighten
 from facenet_core.settings import Settings
-from facenet_core.store import Assignment, Library, Person, Photo
+from facenet_core.store import Library
 from facenet_core.training import decision, finetune
 from facenet_core.training.config import TrainConfig
+from tests.helpers import confirm_owners, copy_people
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=1, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
@@ -46,36 +45,17 @@ def shared(top: Path) -> list[str]:
     return found
 
 
-def people_photos(lfw_mini: Path, people: int, each: int) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        rel, name = line.split("\t")
-        out.setdefault(name, []).append(lfw_mini / "images" / rel)
-    return {name: out[name][:each] for name in sorted(out)[:people]}
-
-
 @pytest.mark.slow
 def test_scan_training_and_backup_under_umask_022_create_nothing_others_can_read(
     lfw_mini: Path, tmp_path: Path, umask_022: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photos = tmp_path / "photos"
-    photos.mkdir()
-    people = people_photos(lfw_mini, people=4, each=8)
-    for paths in people.values():
-        for path in paths:
-            shutil.copy(path, photos / path.name)
+    people = copy_people(lfw_mini, photos, people=4, each=8)
     home = tmp_path / "home"  # the folder the user chose for the library: not ours to change
     home.mkdir()
     with Library.open(home / "library.db", create=True) as lib:
         scan(lib, [photos], SETTINGS)
-        with lib.write() as s:
-            persons = {name: Person(name=name) for name in people}
-            s.add_all(persons.values())
-            s.flush()
-            for photo in s.scalars(select(Photo)):
-                owner = next(n for n in people if Path(photo.path).name.startswith(n))
-                face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
-                face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
+        confirm_owners(lib, people, label=str)
         monkeypatch.setattr(
             finetune, "decide", lambda *a: decision.Decision(True, decision.decide(*a).checks)
         )

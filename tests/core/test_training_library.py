@@ -38,6 +38,7 @@ from facenet_core.training.data import NotEnoughFaces, library_faces, shortfall
 from facenet_core.training.finetune import finetune_library
 from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import find_version, list_versions, use_model_version
+from tests.helpers import central_face, lfw_people
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
@@ -51,27 +52,11 @@ def forced_promotion(*figures: Any) -> decision.Decision:
     return decision.Decision(True, decision.decide(*figures).checks)
 
 
-def clusters(lfw_mini: Path) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        if line.strip():
-            rel, name = line.split("\t")
-            out.setdefault(name, []).append(lfw_mini / "images" / rel)
-    return out
-
-
-def central_face(session, photo: Photo) -> Face:
-    cx, cy = (photo.width or 250) / 2, (photo.height or 250) / 2
-    return min(
-        photo.faces, key=lambda f: ((f.x1 + f.x2) / 2 - cx) ** 2 + ((f.y1 + f.y2) / 2 - cy) ** 2
-    )
-
-
 @pytest.fixture(scope="module")
 def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scanned library: 4 people x 8 confirmed faces, 2 people x 3 confirmed, and user edits
     of every kind (a rejection, an ignored face, an automatic assignment, a hidden person)."""
-    people = clusters(lfw_mini)
+    people = lfw_people(lfw_mini)
     names = sorted(people)[: TRAINED + NEGATIVE + 1]
     root = tmp_path_factory.mktemp("photos")
     for i, name in enumerate(names):
@@ -88,7 +73,7 @@ def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             s.flush()
             for photo in s.scalars(select(Photo)):
                 owner = next(n for n in names if Path(photo.path).name.startswith(n))
-                face = central_face(s, photo)
+                face = central_face(photo)
                 if owner == names[-1]:  # the last person: automatic, not confirmed
                     face.person_id = persons[owner].id
                     face.assignment, face.assignment_confidence = Assignment.AUTO, 0.8
@@ -298,8 +283,8 @@ def test_a_new_scan_embeds_with_the_active_fine_tuned_version(
     new_id = result.new_version_id
     more = tmp_path / "more"
     more.mkdir()
-    extra = sorted(clusters(lfw_mini))[-1]
-    shutil.copy(clusters(lfw_mini)[extra][0], more / "new.jpg")
+    extra = sorted(lfw_people(lfw_mini))[-1]
+    shutil.copy(lfw_people(lfw_mini)[extra][0], more / "new.jpg")
     scan(library, [more], SETTINGS)
     assert active_id(library) == new_id
     with library.session() as s:

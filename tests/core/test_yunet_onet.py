@@ -5,7 +5,6 @@ and the batched (GPU) pipeline running O-Net on the device."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,26 +27,15 @@ from facenet_core.vision.detectors import (
 from facenet_core.vision.detectors.mtcnn import crop_patches, mtcnn_weights_dir
 from facenet_core.vision.detectors.yunet_onet import crop_region, onet_boxes
 from facenet_core.vision.faces import FaceJob, find_faces
+from tests.helpers import files_installed
 
-
-def _mtcnn_weights() -> bool:
-    try:
-        return (mtcnn_weights_dir() / "onet.lz4").is_file()
-    except FileNotFoundError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _mtcnn_weights(), reason="the 'mtcnn' wheel (O-Net's weights) is not installed"
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks on a shared CPU
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [
+    pytest.mark.skipif(
+        not files_installed(lambda: [mtcnn_weights_dir() / "onet.lz4"]),
+        reason="the 'mtcnn' wheel (O-Net's weights) is not installed",
+    ),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 @pytest.fixture(scope="module")

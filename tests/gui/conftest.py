@@ -106,6 +106,19 @@ def stall_meter(qapp) -> Iterator[StallMeter]:
     meter.stop()
 
 
+def show_main_window(qtbot, library):  # type: ignore[no-untyped-def]
+    """The app's window on ``library``, shown at the size the screenshots use and exposed
+    (end it with :func:`shut_down`)."""
+    from app.main_window import MainWindow
+
+    window = MainWindow(library, restore_state=False)
+    qtbot.addWidget(window)
+    window.resize(1180, 780)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
 def shut_down(window, library, qtbot) -> None:  # type: ignore[no-untyped-def]
     """End a test's window the way the app ends: cancel every task, wait until the worker
     threads are idle (generously: the machine may be loaded), deliver what they queued, and only

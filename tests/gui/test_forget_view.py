@@ -5,7 +5,6 @@ stay). The confirmations are the real message boxes, answered by clicking their 
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +15,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from sqlalchemy import select
 
 from app.forget import ConfirmBox
-from app.main_window import MainWindow
 from app.models import ItemRole
-from facenet_core.library import scan
 from facenet_core.library.forget import library_paths
-from facenet_core.settings import Settings
-from facenet_core.store import Assignment, Face, Library, Person, Photo
-from tests.gui.conftest import shut_down
+from facenet_core.store import Face, Library, Person
+from tests.gui.conftest import show_main_window, shut_down
+from tests.helpers import copy_library, named_library
 
 PEOPLE = 3
 EACH = 3
@@ -31,42 +28,14 @@ EACH = 3
 @pytest.fixture(scope="module")
 def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A library of 3 named people (3 photos each, the main face confirmed), scanned once."""
-    photos = tmp_path_factory.mktemp("photos")
-    people: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        rel, name = line.split("\t")
-        people.setdefault(name, []).append(lfw_mini / "images" / rel)
-    chosen = {name: people[name][:EACH] for name in sorted(people)[:PEOPLE]}
-    for paths in chosen.values():
-        for path in paths:
-            shutil.copy(path, photos / path.name)
-    path = tmp_path_factory.mktemp("lib") / "library.db"
-    with Library.open(path, create=True) as lib:
-        scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
-        with lib.write() as s:
-            persons = {name: Person(name=name.replace("_", " ")) for name in chosen}
-            s.add_all(persons.values())
-            s.flush()
-            for photo in s.scalars(select(Photo)):
-                owner = next(n for n in chosen if Path(photo.path).name.startswith(n))
-                face = max(photo.faces, key=lambda f: (f.x2 - f.x1) * (f.y2 - f.y1))
-                face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
-    return path, photos
+    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
 
 
 @pytest.fixture
 def window(qtbot, scanned: tuple[Path, Path], tmp_path: Path):
     source, _ = scanned
-    folder = tmp_path / "lib"
-    folder.mkdir()
-    shutil.copy(source, folder / "library.db")
-    shutil.copytree(source.with_name("library.db.thumbnails"), folder / "library.db.thumbnails")
-    library = Library.open(folder / "library.db")
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.resize(1180, 780)
-    win.show()
-    qtbot.waitExposed(win)
+    library = Library.open(copy_library(source, tmp_path / "lib"))
+    win = show_main_window(qtbot, library)
     yield win
     shut_down(win, library, qtbot)
 

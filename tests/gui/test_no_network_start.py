@@ -3,10 +3,6 @@ outgoing connection refused: nothing it does on start-up reaches for the network
 
 from __future__ import annotations
 
-import socket
-
-import pytest
-
 from app.main import warm_up
 from app.main_window import MainWindow
 from facenet_core.settings import Settings
@@ -14,19 +10,8 @@ from facenet_core.store import Library
 
 
 def test_the_app_starts_and_loads_its_models_with_the_network_refused(
-    qtbot, tmp_path, monkeypatch: pytest.MonkeyPatch
+    qtbot, tmp_path, no_network: list[str]
 ) -> None:
-    attempts: list[str] = []
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        attempts.append(repr(args[1:]))
-        raise OSError("network refused by the test")
-
-    for name in ("connect", "connect_ex", "sendto"):
-        monkeypatch.setattr(socket.socket, name, refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
     library = Library.open(tmp_path / "library.db", create=True)
     window = MainWindow(library, restore_state=False)
     qtbot.addWidget(window)
@@ -37,4 +22,4 @@ def test_the_app_starts_and_loads_its_models_with_the_network_refused(
         window.show_view(title)
         qtbot.wait(50)
     window.close()
-    assert attempts == []
+    assert no_network == []

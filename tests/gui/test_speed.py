@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.main_window import MainWindow
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import show_main_window, shut_down
 from tests.gui.speed import open_people, scroll_person
 from tests.gui.synthetic import build
 
@@ -20,11 +19,7 @@ pytestmark = pytest.mark.slow
 def big_window(qtbot, tmp_path: Path, lfw_mini: Path):
     images = sorted((lfw_mini / "images").glob("*/*.jpg"))[::11]
     syn = build(tmp_path / "library.db", images, faces=10_000, people=400, big_person_faces=5_000)
-    window = MainWindow(syn.library, restore_state=False)
-    qtbot.addWidget(window)
-    window.resize(1180, 780)
-    window.show()
-    qtbot.waitExposed(window)
+    window = show_main_window(qtbot, syn.library)
     yield window, syn
     shut_down(window, syn.library, qtbot)
 

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import select
 
 from app.jobs import TrainingOptions
-from app.main_window import MainWindow
 from app.views.training_result import check_detail, check_words, figure_pair, pct, pct_short, why
 from app.views.training_view import TrainingView
 from facenet_core.cli.training import decision_lines
@@ -33,28 +32,19 @@ from facenet_core.store import (
     Library,
     ModelVersion,
     Person,
-    Photo,
     get_active_model_version,
 )
 from facenet_core.training import decision, finetune
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.finetune import checkpoint_path
 from facenet_core.training.measure import GuardSet
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import show_main_window, shut_down
+from tests.helpers import central_face, confirm_owners, lfw_people
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
 REPO = Path(__file__).resolve().parents[2]
 TRAINED, NEGATIVE = 4, 2  # people with 8 confirmed faces; people with 3 (negatives only)
-
-
-def clusters(lfw_mini: Path) -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
-    for line in (lfw_mini / "clusters.txt").read_text().splitlines():
-        if line.strip():
-            rel, name = line.split("\t")
-            out.setdefault(name, []).append(lfw_mini / "images" / rel)
-    return out
 
 
 @pytest.mark.parametrize(
@@ -150,7 +140,7 @@ def test_why_training_cannot_start_is_a_pure_function_without_qt() -> None:
 @pytest.fixture(scope="module")
 def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A scanned library whose central face of each photo is confirmed as its person."""
-    people = clusters(lfw_mini)
+    people = lfw_people(lfw_mini)
     names = sorted(people)[: TRAINED + NEGATIVE]
     root = tmp_path_factory.mktemp("photos")
     for i, name in enumerate(names):
@@ -160,18 +150,7 @@ def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     with Library.open(path, create=True) as lib:
         lib.save_settings(SETTINGS)
         scan(lib, [root], SETTINGS)
-        with lib.write() as s:
-            persons = {n: Person(name=n.replace("_", " ")) for n in names}
-            s.add_all(persons.values())
-            s.flush()
-            for photo in s.scalars(select(Photo)):
-                owner = next(n for n in names if Path(photo.path).name.startswith(n))
-                cx, cy = (photo.width or 250) / 2, (photo.height or 250) / 2
-                face = min(
-                    photo.faces,
-                    key=lambda f: ((f.x1 + f.x2) / 2 - cx) ** 2 + ((f.y1 + f.y2) / 2 - cy) ** 2,
-                )
-                face.person_id, face.assignment = persons[owner].id, Assignment.CONFIRMED
+        confirm_owners(lib, names, pick=central_face)
     return path
 
 
@@ -187,11 +166,7 @@ def guard(lfw_mini: Path) -> GuardSet:
 
 def open_window(qtbot, path: Path, options: TrainingOptions):  # type: ignore[no-untyped-def]
     library = Library.open(path)
-    window = MainWindow(library, restore_state=False)
-    qtbot.addWidget(window)
-    window.resize(1180, 780)
-    window.show()
-    qtbot.waitExposed(window)
+    window = show_main_window(qtbot, library)
     view = window.training_view
     view.options = options
     window.show_view("Training")

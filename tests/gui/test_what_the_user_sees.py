@@ -18,7 +18,6 @@ from PIL import Image
 from PySide6.QtCore import QPersistentModelIndex
 from sqlalchemy import insert
 
-from app.main_window import MainWindow
 from app.models import ItemRole, Section
 from app.picker import PersonPicker
 from facenet_core.cli import main as cli_main
@@ -27,7 +26,7 @@ from facenet_core.people.queries import person_label
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.store import Assignment, Face, Library, Person, Photo, PhotoStatus, Root
 from facenet_core.store.models import pack_landmarks
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import show_main_window, shut_down
 
 LANDMARKS = pack_landmarks([(10.0, 12.0), (20.0, 12.0), (15.0, 18.0), (11.0, 24.0), (19.0, 24.0)])
 DATES = [
@@ -120,11 +119,7 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def window(qtbot, world: World):
-    win = MainWindow(world.library, restore_state=False)
-    qtbot.addWidget(win)
-    win.resize(1180, 780)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_main_window(qtbot, world.library)
     yield win
     shut_down(win, world.library, qtbot)
 

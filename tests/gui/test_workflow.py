@@ -14,11 +14,10 @@ from PySide6.QtWidgets import QLineEdit
 from sqlalchemy import select
 
 from app.main import warm_up
-from app.main_window import MainWindow
 from app.models import ItemRole
 from facenet_core.people.queries import person_label, photos_with_people
 from facenet_core.store import Face, Library
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import show_main_window, shut_down
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +45,7 @@ def family(photo_folder: Path) -> Path:
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.resize(1180, 780)
-    win.show()
-    qtbot.waitExposed(win)
+    win = show_main_window(qtbot, library)
     yield win
     shut_down(win, library, qtbot)
 
