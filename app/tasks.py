@@ -140,6 +140,10 @@ class _Hub:
         return ready
 
 
+MAX_PHASES_HELD = 8
+"""At most this many phases' events wait for one delivery (the oldest go first)."""
+
+
 class _Channel:
     """One job's link to the GUI thread: the worker writes, the GUI thread reads. Holds only
     plain values (the progress events and the job's result are frozen values or plain data)."""
@@ -151,7 +155,9 @@ class _Channel:
         self._interval = interval
         self._lock = threading.Lock()
         self._began = False
-        self._pending: Progress | None = None
+        self._pending: list[Progress] = []
+        """Events not yet delivered: the newest of each phase, in order (a phase that lasted
+        less than a delivery is still shown, never overwritten by the next)."""
         self._posted = False
         self._last_emit = 0.0
         self._last_phase = ""
@@ -168,7 +174,10 @@ class _Channel:
         """The reporter handed to the job: cheap, thread-safe, never raises, never floods."""
         now = time.monotonic()
         with self._lock:
-            self._pending = event
+            if self._pending and self._pending[-1].phase == event.phase:
+                self._pending[-1] = event
+            else:
+                self._pending = [*self._pending[-(MAX_PHASES_HELD - 1) :], event]
             if self._posted:
                 return
             if event.phase == self._last_phase and now - self._last_emit < self._interval:
@@ -187,16 +196,16 @@ class _Channel:
 
     def held_back(self) -> bool:
         with self._lock:
-            return self._pending is not None and not self._posted
+            return bool(self._pending) and not self._posted
 
-    def take(self) -> tuple[bool, Progress | None, tuple[str, object] | None]:
+    def take(self) -> tuple[bool, list[Progress], tuple[str, object] | None]:
         with self._lock:
-            began, event, outcome = self._began, self._pending, self._outcome
-            self._pending, self._outcome, self._posted = None, None, False
-            if event is not None:
+            began, events, outcome = self._began, self._pending, self._outcome
+            self._pending, self._outcome, self._posted = [], None, False
+            if events:
                 self._last_emit = time.monotonic()
-                self._last_phase = event.phase
-        return began, event, outcome
+                self._last_phase = events[-1].phase
+        return began, events, outcome
 
 
 NICENESS = {"job": 10}
@@ -291,12 +300,12 @@ class Task(QObject):
         """Turn what the worker wrote into signals, in order: started, progress, the outcome."""
         if self.finished:
             return
-        began, event, outcome = self._channel.take()
+        began, events, outcome = self._channel.take()
         if began and not self.running:
             self.running = True
             if self._alive():
                 self.started.emit()
-        if event is not None:
+        for event in events:
             self.latest = event
             if self._alive():
                 self.progress.emit(event)

@@ -1,7 +1,7 @@
 """What a video costs a scan: a synthetic 60-second 1080p video against 20 photos.
 
     python bench/video_scan.py [--lfw ../shared/datasets/lfw-mini] [--seconds 60] [--fps 30]
-        [--photos 20] [--max-frames 20] [--video-fps 1.0] [--out /tmp/video-bench]
+        [--photos 20] [--max-frames 20] [--video-fps 1.0] [--out OUT_DIR]
 
 Writes (outside the repository, into ``--out``) an MP4 (OpenCV ``mp4v``) of ``--seconds`` at
 ``--fps``, 1920 x 1080, showing LFW faces enlarged to 400 pixels, one person per 10-second shot,
