@@ -60,6 +60,7 @@ class _Stop(Exception):
 
 class _FakeEmbedder:
     info = SimpleNamespace(name="test-model", sha256="0" * 64)
+    wants_arcface = False
 
 
 class _Recorder(Engines):
