@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.context import AppContext
 from app.tasks import Task
-from facenet_core.people import edits
+from facenet_core.people import drawn_edits, edits
 from facenet_core.people.edits import Change
 from facenet_core.people.queries import edit_history
 
@@ -166,7 +166,7 @@ class PeopleActions(QObject):
     def delete_drawn_face(self, face_id: int, on_done: Done = None) -> Task:
         library = self.ctx.library
         return self.run(
-            "Deleting the face", lambda: edits.delete_drawn_face(library, face_id), on_done
+            "Deleting the face", lambda: drawn_edits.delete_drawn_face(library, face_id), on_done
         )
 
     def undo(self, on_done: Done = None) -> Task | None:

@@ -4,8 +4,8 @@ The user drags a box around a face (the viewer) or gives one (``add-face PHOTO X
 :func:`draw_face` reads the photo, finds five points in the box (O-Net, or the template scaled to
 the box: :mod:`facenet_core.vision.drawn`), embeds the aligned chip with the library's active
 model, and stores the face marked as drawn by the user (``detector = "user"``), given to a person
-or named in the same undoable edit (:func:`facenet_core.people.edits.add_drawn_face`). A rescan
-keeps it (``library.ingest``); :func:`delete_face` removes it, undoably.
+or named in the same undoable edit (:func:`facenet_core.people.drawn_edits.add_drawn_face`). A
+rescan keeps it (``library.ingest``); :func:`delete_face` removes it, undoably.
 
 The photo is read and the networks run *before* the edit's short write transaction, so a drawn
 face never holds the library's write lock for the time of a network.
@@ -19,8 +19,9 @@ from sqlalchemy import select
 
 from facenet_core.imageio import ImageLoadError, open_photo
 from facenet_core.library.reembed import version_info
-from facenet_core.people.edits import Change, DrawnFace, add_drawn_face, delete_drawn_face
+from facenet_core.people.drawn_edits import DrawnFace, add_drawn_face, delete_drawn_face
 from facenet_core.people.errors import PeopleError
+from facenet_core.people.history import Change
 from facenet_core.quantize import to_bytes
 from facenet_core.settings import Settings
 from facenet_core.store import (
