@@ -7,13 +7,24 @@ cached yet is drawn as a soft placeholder and asked for (it arrives within a fra
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QHelpEvent,
     QPainter,
     QPainterPath,
     QPen,
@@ -21,17 +32,19 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QLineEdit,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QWidget,
 )
 
 from app.models import ItemRole, Section
 from app.resources import icon
 from app.thumbs import FaceRef, PhotoRef, Shape, ThumbnailLoader
-from app.viewer import clock_time
+from app.viewer import clock_time, track_label
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -43,6 +56,16 @@ TEXT = QColor("#1f2630")
 MUTED = QColor("#6b7482")
 SUGGESTION = QColor("#f59e0b")
 TOP_CENTRE = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+
+
+def video_face_tooltip(item: Any) -> str | None:
+    """What hovering a video's face says: the video's name and when the face is seen in it
+    (None for a photo's face)."""
+    track = getattr(item, "track", None)
+    if track is None:
+        return None
+    name = Path(item.photo_path).name
+    return f"Seen in the video {track_label(name, track)}"
 
 
 def face_ref(item: Any) -> FaceRef:
@@ -106,7 +129,9 @@ def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) ->
 
 class FaceDelegate(QStyledItemDelegate):
     """A face thumbnail (a circle), with a dashed amber ring on suggestions and a caption
-    (``caption(item)``, optional) under it."""
+    (``caption(item)``, optional) under it. A video's face carries a play badge with the time
+    of its frame (``video_badges``), and hovering it names the video and when the face is
+    seen."""
 
     def __init__(
         self,
@@ -115,6 +140,7 @@ class FaceDelegate(QStyledItemDelegate):
         *,
         shape: Shape = "circle",
         caption: Callable[[Any], str] | None = None,
+        video_badges: bool = True,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -122,12 +148,30 @@ class FaceDelegate(QStyledItemDelegate):
         self.size = size
         self.shape = shape
         self.caption = caption
+        self.video_badges = video_badges
         self.pad = 8
         self.caption_height = 20 if caption else 0
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         side = self.size + 2 * self.pad
         return QSize(side, side + self.caption_height)
+
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: Index,
+    ) -> bool:
+        text = (
+            video_face_tooltip(index.data(ItemRole))
+            if event.type() == QEvent.Type.ToolTip
+            else None
+        )
+        if text is None:
+            return super().helpEvent(event, view, option, index)
+        QToolTip.showText(event.globalPos(), text, view)
+        return True
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         item = index.data(ItemRole)
@@ -147,6 +191,9 @@ class FaceDelegate(QStyledItemDelegate):
             self.shape,
             lambda: self.loader.face_missing(item.id, self.size, self.shape),
         )
+        if self.video_badges and getattr(item, "track", None) is not None:
+            at = item.frame_s if item.frame_s is not None else item.track[0]
+            _video_badge(painter, target, at, centred=self.shape == "circle")
         if getattr(item, "kind", "") == "suggested":
             pen = QPen(SUGGESTION, 3, Qt.PenStyle.DashLine)
             _outline(painter, target.adjusted(1, 1, -1, -1), pen, "circle")
@@ -363,15 +410,19 @@ class PhotoDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-def _video_badge(painter: QPainter, target: QRect, duration_s: float | None) -> None:
-    """A video's tile: a play triangle and its length, bottom left, on a dark pill."""
-    text = clock_time(duration_s) if duration_s is not None else ""
+def _video_badge(
+    painter: QPainter, target: QRect, seconds: float | None, *, centred: bool = False
+) -> None:
+    """A video: a play triangle and a time (a tile's length, a face's moment) on a dark pill,
+    bottom left of a tile, or centred at the bottom of a round face."""
+    text = clock_time(seconds) if seconds is not None else ""
     font = QFont(painter.font())
     font.setPixelSize(12)
     font.setBold(True)
     painter.setFont(font)
     width = 30 + (QFontMetrics(font).horizontalAdvance(text) + 6 if text else 0)
-    pill = QRectF(target.x() + 8, target.bottom() - 30, width, 22)
+    left = target.center().x() - width / 2 if centred else target.x() + 8
+    pill = QRectF(left, target.bottom() - (24 if centred else 30), width, 22)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor(15, 18, 22, 200))
     painter.drawRoundedRect(pill, 11, 11)

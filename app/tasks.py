@@ -463,6 +463,14 @@ class TaskRunner(QObject):
 
     # -- internals -------------------------------------------------------------------------------
 
+    def supersede(self, key: str) -> None:
+        """Drop the unfinished read or edit with this ``key``: its result never arrives (the
+        answer came another way, a cache, or a newer read replaces it)."""
+        older = self._keys.get(key)
+        if older is not None and not older.finished:
+            older.superseded = True
+            older.cancel()
+
     def _task(
         self, title: str, lane: str, owner: QObject | None, *, cancellable: bool, key: str | None
     ) -> Task:
@@ -473,10 +481,7 @@ class TaskRunner(QObject):
         task = Task(info, channel, owner)
         self._tasks[info.id] = task
         if key is not None:
-            older = self._keys.get(key)
-            if older is not None and not older.finished:
-                older.superseded = True
-                older.cancel()
+            self.supersede(key)
             self._keys[key] = task
         task.ended.connect(lambda tid=info.id, k=key: self._forget(tid, k))
         if not self._poll.isActive():

@@ -10,12 +10,14 @@ in photo pixels, and the page asks who it is and adds it (``PeopleActions.draw_f
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
+    QDesktopServices,
     QFont,
     QFontMetrics,
     QImage,
@@ -57,17 +59,46 @@ def clock_time(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def track_span(track: tuple[float, float]) -> str:
+    """When a video's face is seen: ``0:03–0:05``, or ``0:03`` when that is one second."""
+    start, end = track
+    if clock_time(start) == clock_time(end):
+        return clock_time(start)
+    return f"{clock_time(start)}–{clock_time(end)}"
+
+
 def track_label(label: str, track: tuple[float, float] | None) -> str:
     """A face's label, with the time it is seen when it is a video's face (a track)."""
     if track is None:
         return label
-    start, end = track
-    span = (
-        clock_time(start)
-        if clock_time(start) == clock_time(end)
-        else (f"{clock_time(start)}–{clock_time(end)}")
-    )
-    return f"{label} · {span}"
+    return f"{label} · {track_span(track)}"
+
+
+def open_in_system_player(path: str) -> bool:
+    """Open a file in the program the system gives its kind (a video: the video player).
+    Playing a video is left to that program; False when none would take it."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+
+class FrameCache:
+    """The last few video frames shown (GUI thread): going back to a face seen a moment ago
+    shows its frame at once, without seeking and decoding the video again."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.images: OrderedDict[tuple[str, float | None], QImage] = OrderedDict()
+
+    def get(self, key: tuple[str, float | None]) -> QImage | None:
+        image = self.images.get(key)
+        if image is not None:
+            self.images.move_to_end(key)
+        return image
+
+    def put(self, key: tuple[str, float | None], image: QImage) -> None:
+        self.images[key] = image
+        self.images.move_to_end(key)
+        while len(self.images) > self.size:
+            self.images.popitem(last=False)
 
 
 def decode_preview(data: bytes) -> QImage:
@@ -94,6 +125,7 @@ class PhotoCanvas(QWidget):
         self.faces: list[BoxedFace] = []
         self.hover: int | None = None
         self.message = "Loading…"
+        self.drawing_enabled = True  # off for a video's frame: a face is drawn on a photo
         self.drag_from: QPointF | None = None  # where a drawn box started (widget pixels)
         self.drag_to: QPointF | None = None
 
@@ -165,6 +197,7 @@ class PhotoCanvas(QWidget):
         point = event.position()
         if (
             event.button() == Qt.MouseButton.LeftButton
+            and self.drawing_enabled
             and self.pixmap is not None
             and self.face_at(point) is None
             and self.photo_rect().contains(point)

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facenet_core.imageio import ImageLoadError, is_video, open_photo, open_video_frame
+from facenet_core.imageio import (
+    ImageLoadError,
+    LoadedPhoto,
+    is_video,
+    open_photo,
+    open_video_frame,
+)
 from facenet_core.paths import atomic_write_bytes
 from facenet_core.types import Box
 
@@ -70,6 +76,13 @@ def remove_thumbnails(folder: Path, face_ids: list[int]) -> None:
         _remove_cached(thumbnail_path(folder, face_id), f"face {face_id}")
 
 
+def _open_at(photo_path: str | Path, reduce_to: int, at_s: float | None) -> LoadedPhoto:
+    """The photo upright, or a video's frame at ``at_s`` seconds (its middle one when None)."""
+    if at_s is not None and is_video(photo_path):
+        return open_video_frame(photo_path, at_s)
+    return open_photo(photo_path, reduce_to=reduce_to)
+
+
 def ensure_thumbnail(
     folder: Path, face_id: int, photo_path: str, box: Box, at_s: float | None = None
 ) -> Path | None:
@@ -81,10 +94,7 @@ def ensure_thumbnail(
     if path.is_file():
         return path
     try:
-        if at_s is not None and is_video(photo_path):
-            photo = open_video_frame(photo_path, at_s)
-        else:
-            photo = open_photo(photo_path, reduce_to=4 * THUMBNAIL_SIZE)
+        photo = _open_at(photo_path, 4 * THUMBNAIL_SIZE, at_s)
     except ImageLoadError as exc:
         log.info("no thumbnail for face %d: %s", face_id, exc)
         return None
@@ -108,13 +118,15 @@ def photo_thumbnail_path(folder: Path, photo_id: int) -> Path:
     return folder / "photos" / f"{photo_id // 1000:04d}" / f"{photo_id}.jpg"
 
 
-def photo_preview(photo_path: str | Path, max_side: int) -> bytes:
+def photo_preview(photo_path: str | Path, max_side: int, at_s: float | None = None) -> bytes:
     """The photo upright (EXIF orientation applied) as a JPEG whose longer side is at most
     ``max_side``; raises :class:`~facenet_core.imageio.ImageLoadError` when it cannot be read.
+    For a video, the frame at ``at_s`` seconds (a track's best frame: the viewer shows each
+    face on the frame its box was found in), or its middle frame when ``at_s`` is None.
 
     The preview's pixels map to the photo's displayed-orientation pixels (where face boxes
     live) by the factor ``max(preview size) / max(photo size)``."""
-    photo = open_photo(photo_path, reduce_to=max_side)
+    photo = _open_at(photo_path, max_side, at_s)
     image = Image.fromarray(photo.image)
     image.thumbnail((max_side, max_side))
     out = io.BytesIO()

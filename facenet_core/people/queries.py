@@ -100,6 +100,8 @@ class FaceInfo:
     det_score: float
     track: tuple[float, float] | None = None
     """A video's face (a track): first and last seen, in seconds."""
+    frame_s: float | None = None
+    """A video's face: the time of its best frame (its box and thumbnail come from it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +391,7 @@ def _face_info(face: Face, path: str) -> FaceInfo:
             if face.track_start_s is not None
             else None
         ),
+        frame_s=face.frame_s,
     )
 
 
