@@ -26,7 +26,8 @@ from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_prog
 from facenet_core.store import Assignment, Face, Library, LibrarySetting, Person, Photo
 from facenet_core.store.models import utcnow
 from facenet_core.tags.model import name_key
-from facenet_core.tags.write import FaceTag, Naming, write_sidecar
+from facenet_core.tags.rdf import XmpError
+from facenet_core.tags.write import FaceTag, Naming, prepare, sidecar_path, write_sidecar
 
 _EXIF_ORIENTATION = 0x0112
 NEVER_EXPORT = "privacy.never_export"
@@ -36,11 +37,13 @@ _WRITTEN = (Assignment.AUTO.value, Assignment.CONFIRMED.value)
 
 @dataclass
 class ExportResult:
-    """What an export did: sidecars written or already up to date, faces written, and each photo
-    that could not be written with its reason."""
+    """What an export did: sidecars written (``sidecars_new`` of them where there was none) or
+    already up to date, faces written, and each photo that could not be written with its
+    reason."""
 
     photos: int = 0
     sidecars_written: int = 0
+    sidecars_new: int = 0
     sidecars_unchanged: int = 0
     faces_written: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -114,6 +117,119 @@ def orientation_of(path: Path) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """The photos an export writes (path -> named faces), their sizes, and the names asked for
+    that no photo holds."""
+
+    photos: dict[str, list[FaceTag]]
+    sizes: dict[str, tuple[int | None, int | None]]
+    unknown_people: list[str]
+
+
+def _choose(library: Library, people: Sequence[str] | None) -> _Chosen:
+    with library.session() as session:
+        photos, sizes = exportable_faces(session)
+    unknown: list[str] = []
+    if people is not None:
+        wanted = {name_key(n) for n in people}
+        names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
+        unknown = sorted(n for n in people if name_key(n) not in names_seen)
+        photos = {
+            p: faces
+            for p, faces in photos.items()
+            if any(name_key(f.name) in wanted for f in faces)
+        }
+    return _Chosen(dict(sorted(photos.items())), sizes, unknown)
+
+
+def _unwritable(path: Path, size: tuple[int | None, int | None]) -> str | None:
+    """Why a photo cannot get a sidecar before anything is read (None: it can)."""
+    if not path.is_file():
+        return "photo not found"
+    if not size[0] or not size[1]:
+        return "size unknown (scan the photo again)"
+    return None
+
+
+@dataclass
+class ExportPlan:
+    """What an export would do, read without writing anything: ``sidecars_new`` would be
+    created, ``sidecars_changed`` rewritten (the old one kept as ``.bak``), ``sidecars_unchanged``
+    are already up to date; ``failed`` photos could not be written, with the reason. ``people``:
+    the distinct names written; ``never_written``: the people on the "never write" list (ids)."""
+
+    photos: int = 0
+    sidecars_new: int = 0
+    sidecars_changed: int = 0
+    sidecars_unchanged: int = 0
+    faces: int = 0
+    people: list[str] = field(default_factory=list)
+    never_written: list[int] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    unknown_people: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def sidecars_written(self) -> int:
+        """Sidecars the export would write (new and changed)."""
+        return self.sidecars_new + self.sidecars_changed
+
+
+def plan_export(
+    library: Library,
+    people: Sequence[str] | None = None,
+    *,
+    naming: Naming = "ext.xmp",
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ExportPlan:
+    """What :func:`export_tags` with the same arguments would write, computed the same way (each
+    sidecar read and merged in memory) but writing nothing: the preview the app shows first. A
+    sidecar another program changes between the plan and the export can still turn out
+    differently."""
+    plan = ExportPlan()
+    chosen = _choose(library, people)
+    plan.unknown_people = chosen.unknown_people
+    with library.session() as session:
+        plan.never_written = sorted(never_export_ids(session))
+    names: dict[str, str] = {}
+    clock = PhaseClock("export-tags", "plan", unit="photo")
+    total = len(chosen.photos)
+    for done, (path_text, faces) in enumerate(chosen.photos.items(), start=1):
+        if cancel is not None and cancel.cancelled:
+            plan.cancelled = True
+            break
+        path = Path(path_text)
+        plan.photos += 1
+        size = chosen.sizes[path_text]
+        reason = _unwritable(path, size)
+        if reason is None:
+            assert size[0] and size[1]
+            try:
+                draft = prepare(path, (size[0], size[1]), orientation_of(path), faces, (), naming)
+            except XmpError as exc:
+                reason = f"{sidecar_path(path, naming).name} left as it is: {exc}"
+            except OSError as exc:
+                reason = f"cannot read {sidecar_path(path, naming).name}: {exc.strerror or exc}"
+            else:
+                if draft.old is None:
+                    plan.sidecars_new += 1
+                elif draft.old == draft.new:
+                    plan.sidecars_unchanged += 1
+                else:
+                    plan.sidecars_changed += 1
+                if draft.old != draft.new:
+                    plan.faces += draft.faces_written
+                    for face in faces:
+                        names.setdefault(name_key(face.name), face.name)
+        if reason is not None:
+            plan.failed.append((path_text, reason))
+        reporter(clock.event(done, total))
+    plan.people = sorted(names.values(), key=str.casefold)
+    return plan
+
+
 def export_tags(
     library: Library,
     people: Sequence[str] | None = None,
@@ -122,36 +238,30 @@ def export_tags(
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ExportResult:
-    """Write sidecars for the photos of ``people`` (names; None: every named person)."""
+    """Write sidecars for the photos of ``people`` (names; None: every named person). Cancelled,
+    it stops after the current photo and returns what it wrote, marked ``cancelled``."""
     result = ExportResult()
-    wanted = None if people is None else {name_key(n) for n in people}
-    with library.session() as session:
-        photos, sizes = exportable_faces(session)
-    names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
-    if wanted is not None:
-        result.unknown_people = sorted(n for n in people or () if name_key(n) not in names_seen)
-        photos = {
-            p: faces
-            for p, faces in photos.items()
-            if any(name_key(f.name) in wanted for f in faces)
-        }
+    chosen = _choose(library, people)
+    result.unknown_people = chosen.unknown_people
     clock = PhaseClock("export-tags", "sidecars", unit="photo")
-    total = len(photos)
-    for done, (path_text, faces) in enumerate(sorted(photos.items()), start=1):
+    total = len(chosen.photos)
+    for done, (path_text, faces) in enumerate(chosen.photos.items(), start=1):
         if cancel is not None and cancel.cancelled:
             result.cancelled = True
             break
         path = Path(path_text)
         result.photos += 1
-        width, height = sizes[path_text]
-        if not path.is_file():
-            result.failed.append((path_text, "photo not found"))
-        elif not width or not height:
-            result.failed.append((path_text, "size unknown (scan the photo again)"))
+        width, height = chosen.sizes[path_text]
+        reason = _unwritable(path, (width, height))
+        if reason is not None:
+            result.failed.append((path_text, reason))
         else:
+            assert width and height
             outcome = write_sidecar(path, (width, height), orientation_of(path), faces, (), naming)
             if outcome.written:
                 result.sidecars_written += 1
+                if outcome.backup is None:
+                    result.sidecars_new += 1
                 result.faces_written += outcome.faces_written
             elif outcome.reason == "already up to date":
                 result.sidecars_unchanged += 1
