@@ -9,11 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+)
 from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QHelpEvent,
     QPainter,
     QPainterPath,
     QPen,
@@ -21,10 +31,12 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QLineEdit,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QWidget,
 )
 
@@ -42,6 +54,7 @@ PLACEHOLDER = QColor("#e4e8ee")
 TEXT = QColor("#1f2630")
 MUTED = QColor("#6b7482")
 SUGGESTION = QColor("#f59e0b")
+TAG_TEXT = "tag"
 TOP_CENTRE = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
 
 
@@ -105,8 +118,9 @@ def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) ->
 
 
 class FaceDelegate(QStyledItemDelegate):
-    """A face thumbnail (a circle), with a dashed amber ring on suggestions and a caption
-    (``caption(item)``, optional) under it."""
+    """A face thumbnail (a circle), with a dashed amber ring on suggestions, a caption
+    (``caption(item)``, optional) under it, and a small "tag" pill on a face that came from a
+    face tag (``origins``: face id -> the tooltip saying where from, set by the page)."""
 
     def __init__(
         self,
@@ -124,6 +138,7 @@ class FaceDelegate(QStyledItemDelegate):
         self.caption = caption
         self.pad = 8
         self.caption_height = 20 if caption else 0
+        self.origins: dict[int, str] = {}
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         side = self.size + 2 * self.pad
@@ -151,6 +166,8 @@ class FaceDelegate(QStyledItemDelegate):
             pen = QPen(SUGGESTION, 3, Qt.PenStyle.DashLine)
             _outline(painter, target.adjusted(1, 1, -1, -1), pen, "circle")
             _badge(painter, target, "?")
+        if item.id in self.origins:
+            _tag_badge(painter, target)
         if option.state & QStyle.StateFlag.State_Selected:
             ring = target.adjusted(-1, -1, 1, 1)
             _outline(painter, ring, QPen(SELECTED_RING, 3), self.shape, 10)
@@ -164,6 +181,35 @@ class FaceDelegate(QStyledItemDelegate):
                 rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided
             )
         painter.restore()
+
+    def helpEvent(
+        self,
+        event: QHelpEvent,
+        view: QAbstractItemView,
+        option: QStyleOptionViewItem,
+        index: Index,
+    ) -> bool:
+        """A face from a tag says so in its tooltip."""
+        item = index.data(ItemRole)
+        if event.type() == QEvent.Type.ToolTip and item is not None and item.id in self.origins:
+            QToolTip.showText(event.globalPos(), self.origins[item.id], view)
+            return True
+        return super().helpEvent(event, view, option, index)
+
+
+def _tag_badge(painter: QPainter, target: QRect) -> None:
+    """A small accent pill at the bottom left of ``target``: this face came from a face tag."""
+    font = QFont(painter.font())
+    font.setBold(True)
+    font.setPixelSize(10)
+    painter.setFont(font)
+    width = QFontMetrics(font).horizontalAdvance(TAG_TEXT) + 12
+    rect = QRectF(target.left() - 2, target.bottom() - 17, width, 18)
+    painter.setPen(QPen(QColor("white"), 2))
+    painter.setBrush(SELECTED_RING)
+    painter.drawRoundedRect(rect, 9, 9)
+    painter.setPen(QColor("white"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, TAG_TEXT)
 
 
 def _badge(painter: QPainter, target: QRect, text: str) -> None:

@@ -1,5 +1,6 @@
 """The Library page: the folders of the library with their counts, adding (button, Ctrl+O or a
-dropped folder), scanning and removing folders, the progress of the running job with Cancel, and
+dropped folder), scanning and removing folders, the progress of the running job with Cancel, what
+the last reading of face tags found (:mod:`app.views.tag_panel`), "Write names to photos…", and
 the files that could not be read, with their reasons."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.models import Column, TableModel
 from app.resources import icon
 from app.tasks import Task, TaskInfo
 from app.views.base import View
+from app.views.tag_panel import TagPanel
 from app.widgets import DropZone, PageHeader, button, duration, label, plural
 from facenet_core.library.roots import (
     FailedPhoto,
@@ -37,6 +39,7 @@ from facenet_core.library.roots import (
     list_roots,
     remove_root,
 )
+from facenet_core.library.tag_summary import TagSummary, last_import
 from facenet_core.progress import Progress
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -83,6 +86,7 @@ def table(model: TableModel, parent: QWidget | None = None) -> QTreeView:
 class LibraryState:
     roots: tuple[RootSummary, ...]
     failed: tuple[FailedPhoto, ...]
+    tags: TagSummary | None = None
 
 
 def describe(event: Progress) -> tuple[str, str]:
@@ -103,6 +107,14 @@ def describe(event: Progress) -> tuple[str, str]:
         if left is not None and event.done:
             parts.append(f"about {duration(left)} left")
         return head, " · ".join(parts)
+    if event.task == "scan" and event.phase == "tags":
+        head = f"Reading face tags: {event.done:,} of {event.total or 0:,} photos"
+        return head, f"{plural(int(event.counters.get('named', 0)), 'region')} matched so far"
+    if event.task == "export-tags":
+        doing = "Checking" if event.phase == "plan" else "Writing names to"
+        head = f"{doing} photos: {event.done:,} of {event.total or 0:,}"
+        written = int(event.counters.get("written", 0))
+        return head, f"{plural(written, 'sidecar')} written" if event.phase != "plan" else ""
     if event.task == "cluster" and event.phase == "neighbours":
         figures = f"{event.done:,} of {event.total or 0:,} faces"
         if event.seconds_left is not None and event.done:
@@ -210,6 +222,7 @@ class LibraryView(View):
     topics = frozenset({"roots", "photos"})
 
     add_requested = Signal()  # the window asks for a folder (one dialog for button and Ctrl+O)
+    write_names_requested = Signal()  # the window opens "Write names to photos" (button, menu)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
@@ -219,6 +232,13 @@ class LibraryView(View):
         )
         self.rescan_button = self.header.add(
             button("Rescan all", tooltip="Look for new, changed and removed photos in every folder")
+        )
+        self.write_button = self.header.add(
+            button(
+                "Write names to photos…",
+                tooltip="Write the people you named into XMP sidecars beside the photos, for "
+                "digiKam, Lightroom and other programs (shows what would change first)",
+            )
         )
         self.page.addWidget(self.header)
 
@@ -266,6 +286,8 @@ class LibraryView(View):
         row.addStretch(1)
         row.addWidget(self.remove_button)
         body.addLayout(row)
+        self.tag_panel = TagPanel()
+        body.addWidget(self.tag_panel)
         self.failed_title = label("", "sectionTitle")
         body.addWidget(self.failed_title)
         self.failed_model: TableModel[FailedPhoto] = TableModel(
@@ -286,6 +308,7 @@ class LibraryView(View):
         self.add_button.clicked.connect(self.add_requested)
         self.drop_zone.add_clicked.connect(self.add_requested)
         self.rescan_button.clicked.connect(lambda: self.scan(None))
+        self.write_button.clicked.connect(self.write_names_requested)
         self.scan_button.clicked.connect(self._scan_selected)
         self.remove_button.clicked.connect(self._remove_selected)
         self.open_button.clicked.connect(self._open_selected)
@@ -305,7 +328,9 @@ class LibraryView(View):
         library = self.ctx.library
 
         def read() -> LibraryState:
-            return LibraryState(tuple(list_roots(library)), tuple(failed_photos(library)))
+            return LibraryState(
+                tuple(list_roots(library)), tuple(failed_photos(library)), last_import(library)
+            )
 
         self.ctx.runner.query(read, self._show, key="library-view", owner=self)
 
@@ -323,6 +348,8 @@ class LibraryView(View):
         self.stack.setCurrentIndex(0 if empty else 1)
         self.add_button.setVisible(not empty)  # the empty page has its own big button
         self.rescan_button.setVisible(not empty)
+        self.write_button.setVisible(not empty)
+        self.tag_panel.show_summary(state.tags)
         # in place: the rows that stay keep the user's selection and scroll position
         self.folder_model.set_rows(roots)
         self.failed_model.set_rows(state.failed)
@@ -449,6 +476,13 @@ class LibraryView(View):
                 if people.new_people:
                     found.append(f"{plural(people.new_people, 'new person', 'new people')}")
                 text += " " + ", ".join(found).capitalize() + "."
+            tags = r.tags
+            if tags is not None and tags.photos_with_tags:
+                text += (
+                    f" Face tags: {plural(tags.names_found, 'name')} read from "
+                    f"{plural(tags.photos_with_tags, 'photo')}, "
+                    f"{plural(tags.faces_named, 'face')} named."
+                )
         if outcome.absent:
             text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
         self.ctx.say(text)

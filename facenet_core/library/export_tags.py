@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facenet_core.people.queries import person_label
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import Assignment, Face, Library, LibrarySetting, Person, Photo
 from facenet_core.store.models import utcnow
@@ -157,7 +158,8 @@ class ExportPlan:
     """What an export would do, read without writing anything: ``sidecars_new`` would be
     created, ``sidecars_changed`` rewritten (the old one kept as ``.bak``), ``sidecars_unchanged``
     are already up to date; ``failed`` photos could not be written, with the reason. ``people``:
-    the distinct names written; ``never_written``: the people on the "never write" list (ids)."""
+    the distinct names written; ``never_written``: the people on the "never write" list (their
+    labels), whose faces are left out."""
 
     photos: int = 0
     sidecars_new: int = 0
@@ -165,7 +167,7 @@ class ExportPlan:
     sidecars_unchanged: int = 0
     faces: int = 0
     people: list[str] = field(default_factory=list)
-    never_written: list[int] = field(default_factory=list)
+    never_written: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     unknown_people: list[str] = field(default_factory=list)
     cancelled: bool = False
@@ -192,7 +194,9 @@ def plan_export(
     chosen = _choose(library, people)
     plan.unknown_people = chosen.unknown_people
     with library.session() as session:
-        plan.never_written = sorted(never_export_ids(session))
+        never = never_export_ids(session)
+        rows = session.execute(select(Person.id, Person.name).where(Person.id.in_(never))).all()
+    plan.never_written = sorted((person_label(pid, name) for pid, name in rows), key=str.casefold)
     names: dict[str, str] = {}
     clock = PhaseClock("export-tags", "plan", unit="photo")
     total = len(chosen.photos)

@@ -95,7 +95,7 @@ def test_the_preview_leaves_out_people_never_written(library) -> None:  # noqa: 
     assert bo is not None
     set_never_export(lib, [bo])
     plan = plan_export(lib)
-    assert plan.people == ["Ada"] and plan.never_written == [bo] and plan.faces == 2
+    assert plan.people == ["Ada"] and plan.never_written == ["Bo"] and plan.faces == 2
 
 
 def test_the_preview_and_the_export_stop_when_cancelled(library) -> None:  # noqa: F811

@@ -1,0 +1,318 @@
+""" "Write names to photos…": the people named here, written to XMP sidecars beside the photos.
+
+The dialog first shows what would change, computed off the GUI thread by the core's
+:func:`~facenet_core.library.export_tags.plan_export` (each sidecar read and merged in memory,
+nothing written): how many photos, sidecars created and changed, faces and people, who is left
+out because the user asked never to write them, and the photos that cannot be written. *Write*
+then runs :func:`~facenet_core.library.export_tags.export_tags` as a long job in the task
+runner, with progress and Cancel (it stops after the current photo and says what it wrote), and
+lists each photo that could not be written with its reason. Photos themselves are never
+modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QProgressBar,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.models import Column, TableModel
+from app.tasks import Task
+from app.widgets import button, label, plural
+from facenet_core.library.export_tags import ExportPlan, ExportResult, export_tags, plan_export
+from facenet_core.progress import CancelToken, Progress, Reporter
+from facenet_core.store import Library
+from facenet_core.tags.write import Naming
+
+WRITE_TITLE = "Writing names to photos"
+NAMINGS: list[tuple[Naming, str]] = [
+    ("ext.xmp", "IMG_0001.jpg.xmp (digiKam, Immich, ExifTool)"),
+    ("xmp", "IMG_0001.xmp (Lightroom, Capture One)"),
+]
+PROBLEM_COLUMNS: list[Column[tuple[str, str]]] = [
+    Column("Photo", lambda p: p[0], tooltip=lambda p: p[0]),
+    Column("Why it was not written", lambda p: p[1], tooltip=lambda p: p[1]),
+]
+INTRO = (
+    "The names of the people you named go into an XMP sidecar file beside each photo, where "
+    "digiKam, Lightroom, ExifTool and other programs read them (face regions, PersonInImage and "
+    "People keywords). <b>Your photos themselves are not modified.</b> A sidecar that exists "
+    "already keeps everything else it holds, and the previous one is kept as <i>.xmp.bak</i>."
+)
+
+
+def plan_job(library: Library, naming: Naming) -> Callable[[Reporter, CancelToken], ExportPlan]:
+    def job(reporter: Reporter, cancel: CancelToken) -> ExportPlan:
+        return plan_export(library, naming=naming, reporter=reporter, cancel=cancel)
+
+    return job
+
+
+def export_job(library: Library, naming: Naming) -> Callable[[Reporter, CancelToken], ExportResult]:
+    def job(reporter: Reporter, cancel: CancelToken) -> ExportResult:
+        return export_tags(library, naming=naming, reporter=reporter, cancel=cancel)
+
+    return job
+
+
+def preview_lines(plan: ExportPlan, most: int = 8) -> list[str]:
+    """The preview in a user's words: what would be written (and whose names, the first
+    ``most``), who is left out, what cannot be."""
+    if not plan.photos:
+        lines = ["Nothing to write: no photo holds a named person yet."]
+    else:
+        lines = [
+            f"{plural(plan.photos, 'photo')} with named people: "
+            f"{plural(plan.sidecars_new, 'sidecar')} to create, {plan.sidecars_changed:,} to "
+            f"change, {plan.sidecars_unchanged:,} already up to date",
+        ]
+        if plan.sidecars_written:
+            people = plural(len(plan.people), "person", "people")
+            names = ", ".join(plan.people[:most])
+            if len(plan.people) > most:
+                names += f" and {len(plan.people) - most:,} more"
+            lines.append(f"{plural(plan.faces, 'named face')} of {people} to write: {names}")
+    if plan.never_written:
+        lines.append(
+            "Never written, as you asked: " + ", ".join(plan.never_written)  # privacy list
+        )
+    if plan.failed:
+        lines.append(f"{plural(len(plan.failed), 'photo')} cannot be written (listed below)")
+    return lines
+
+
+def result_lines(r: ExportResult) -> list[str]:
+    """What the export did, in a user's words."""
+    changed = r.sidecars_written - r.sidecars_new
+    done = (
+        f"{plural(r.sidecars_written, 'sidecar')} written ({r.sidecars_new:,} created, "
+        f"{changed:,} changed; {plural(r.faces_written, 'named face')}), "
+        f"{r.sidecars_unchanged:,} already up to date"
+    )
+    if r.cancelled:
+        lines = [f"Stopped: {done} before you cancelled. Write again to finish."]
+    else:
+        lines = [f"Done: {done}."]
+    if r.failed:
+        lines.append(f"{plural(len(r.failed), 'photo')} could not be written (listed below).")
+    return lines
+
+
+class WriteNamesDialog(QDialog):
+    """Preview, then write, with progress and Cancel; the problems listed photo by photo."""
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("Write names to photos")
+        self.setMinimumWidth(640)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 16)
+        layout.setSpacing(10)
+        layout.addWidget(label("Write names to photos", "pageTitle"))
+        self.intro = label(INTRO, "muted", wrap=True)
+        self.intro.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.intro)
+        row = QHBoxLayout()
+        row.addWidget(label("Sidecar name:"))
+        self.naming = QComboBox()
+        for value, text in NAMINGS:
+            self.naming.addItem(text, value)
+        row.addWidget(self.naming, 1)
+        layout.addLayout(row)
+        self.preview = label("", "figure", wrap=True)
+        layout.addWidget(self.preview)
+        self.bar = QProgressBar()
+        self.bar.setFixedHeight(10)
+        self.bar.setTextVisible(False)
+        layout.addWidget(self.bar)
+        self.status = label("", "muted", wrap=True)
+        layout.addWidget(self.status)
+        self.problems_model: TableModel[tuple[str, str]] = TableModel(
+            PROBLEM_COLUMNS, key=lambda p: p[0], parent=self
+        )
+        self.problems = QTreeView()
+        self.problems.setModel(self.problems_model)
+        self.problems.setRootIsDecorated(False)
+        self.problems.setUniformRowHeights(True)
+        self.problems.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.problems.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.problems.header().resizeSection(0, 340)
+        self.problems.setMinimumHeight(110)
+        layout.addWidget(self.problems, 1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.cancel_button = button("Cancel", tooltip="Stop after the current photo")
+        self.close_button = button("Close")
+        self.write_button = button("Write", primary=True)
+        for b in (self.cancel_button, self.close_button, self.write_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        self.plan: ExportPlan | None = None
+        self.result: ExportResult | None = None
+        self.plan_task: Task | None = None
+        self.write_task: Task | None = None
+        self.naming.currentIndexChanged.connect(self.refresh_preview)
+        self.write_button.clicked.connect(self.write)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.close)
+        self.refresh_preview()
+
+    @property
+    def chosen_naming(self) -> Naming:
+        return cast(Naming, self.naming.currentData())
+
+    # -- preview ---------------------------------------------------------------------------------
+
+    def refresh_preview(self) -> None:
+        """Compute the preview again (off the GUI thread) for the chosen sidecar name."""
+        if self.plan_task is not None:
+            self.plan_task.cancel()
+        self.plan = None
+        self.preview.setText("Reading what would change…")
+        self.status.setText("")
+        self.bar.setRange(0, 0)
+        self.bar.show()
+        self.problems_model.set_rows([])
+        self.problems.hide()
+        self._set_buttons()
+        task = self.ctx.runner.run(
+            plan_job(self.ctx.library, self.chosen_naming),
+            title="Reading what writing names would change",
+            on_progress=self._progress,
+            on_done=self._show_plan,
+            on_error=self._failed,
+            owner=self,
+            lane="read",
+        )
+        self.plan_task = task
+        task.ended.connect(lambda: self._ended(task))
+
+    def _show_plan(self, plan: ExportPlan) -> None:
+        if plan.cancelled:
+            return
+        self.plan = plan
+        self.preview.setText("\n".join(preview_lines(plan)))
+        self.bar.hide()
+        self.problems_model.set_rows(plan.failed)
+        self.problems.setVisible(bool(plan.failed))
+        self._set_buttons()
+        self._fit()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self) -> Task | None:
+        """Write the sidecars as the preview said (a long job, with progress and Cancel)."""
+        if self.plan is None or self.write_task is not None or not self.plan.sidecars_written:
+            return None
+        self.result = None
+        self.status.setText(
+            "Waiting for the running job to finish…" if self.ctx.runner.running_jobs() else ""
+        )
+        self.bar.setRange(0, max(1, self.plan.photos))
+        self.bar.setValue(0)
+        self.bar.show()
+        task = self.ctx.runner.run(
+            export_job(self.ctx.library, self.chosen_naming),
+            title=WRITE_TITLE,
+            on_progress=self._progress,
+            on_done=self._written,
+            on_error=self._failed,
+            on_cancelled=self._stopped_before_start,
+            owner=self,
+        )
+        self.write_task = task
+        task.ended.connect(lambda: self._ended(task))
+        self._set_buttons()
+        return task
+
+    def _written(self, result: ExportResult) -> None:
+        self.result = result
+        self.bar.hide()
+        self.status.setText(" ".join(result_lines(result)))
+        self.problems_model.set_rows(result.failed)
+        self.problems.setVisible(bool(result.failed))
+        self.ctx.say(result_lines(result)[0])
+        self._fit()
+
+    def _stopped_before_start(self) -> None:
+        self.bar.hide()
+        self.status.setText("Stopped before anything was written.")
+
+    def cancel(self) -> None:
+        if self.write_task is not None:
+            self.write_task.cancel()
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Stopping…")
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    def _progress(self, event: Progress) -> None:
+        if event.total:
+            self.bar.setRange(0, event.total)
+            self.bar.setValue(min(event.done, event.total))
+        if event.phase == "sidecars":
+            written = int(event.counters.get("written", 0))
+            self.status.setText(
+                f"Writing: {event.done:,} of {event.total or 0:,} photos, "
+                f"{plural(written, 'sidecar')} written"
+            )
+
+    def _failed(self, reason: str) -> None:
+        self.bar.hide()
+        self.status.setText(f"Could not finish: {reason}")
+
+    def _ended(self, task: Task) -> None:
+        if task is self.plan_task:
+            self.plan_task = None
+        if task is self.write_task:
+            self.write_task = None
+            self.cancel_button.setText("Cancel")
+        self._set_buttons()
+
+    def _fit(self) -> None:
+        """Grow to show every line of the preview and the result (never shrink what the user
+        made larger)."""
+        self.layout().activate()
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
+
+    def _set_buttons(self) -> None:
+        writing = self.write_task is not None
+        ready = self.plan is not None and self.plan.sidecars_written > 0
+        self.write_button.setEnabled(ready and not writing and self.result is None)
+        self.write_button.setVisible(self.result is None)
+        self.cancel_button.setVisible(writing)
+        self.cancel_button.setEnabled(writing)
+        self.close_button.setEnabled(not writing)
+        self.naming.setEnabled(not writing and self.result is None)
+
+    def reject(self) -> None:
+        """Esc or the window's close box: never while writing (Cancel first); a preview still
+        being read is dropped."""
+        if self.write_task is not None:
+            return
+        if self.plan_task is not None:
+            self.plan_task.cancel()
+        super().reject()
+
+    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if self.write_task is not None:
+            event.ignore()
+            return
+        if self.plan_task is not None:
+            self.plan_task.cancel()
+        super().closeEvent(event)
