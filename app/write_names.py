@@ -163,7 +163,7 @@ class WriteNamesDialog(QDialog):
         layout.addLayout(buttons)
 
         self.plan: ExportPlan | None = None
-        self.result: ExportResult | None = None
+        self.outcome: ExportResult | None = None
         self.plan_task: Task | None = None
         self.write_task: Task | None = None
         self.naming.currentIndexChanged.connect(self.refresh_preview)
@@ -219,7 +219,7 @@ class WriteNamesDialog(QDialog):
         """Write the sidecars as the preview said (a long job, with progress and Cancel)."""
         if self.plan is None or self.write_task is not None or not self.plan.sidecars_written:
             return None
-        self.result = None
+        self.outcome = None
         self.status.setText(
             "Waiting for the running job to finish…" if self.ctx.runner.running_jobs() else ""
         )
@@ -241,7 +241,7 @@ class WriteNamesDialog(QDialog):
         return task
 
     def _written(self, result: ExportResult) -> None:
-        self.result = result
+        self.outcome = result
         self.bar.hide()
         self.status.setText(" ".join(result_lines(result)))
         self.problems_model.set_rows(result.failed)
@@ -287,18 +287,20 @@ class WriteNamesDialog(QDialog):
     def _fit(self) -> None:
         """Grow to show every line of the preview and the result (never shrink what the user
         made larger)."""
-        self.layout().activate()
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
         self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def _set_buttons(self) -> None:
         writing = self.write_task is not None
         ready = self.plan is not None and self.plan.sidecars_written > 0
-        self.write_button.setEnabled(ready and not writing and self.result is None)
-        self.write_button.setVisible(self.result is None)
+        self.write_button.setEnabled(ready and not writing and self.outcome is None)
+        self.write_button.setVisible(self.outcome is None)
         self.cancel_button.setVisible(writing)
         self.cancel_button.setEnabled(writing)
         self.close_button.setEnabled(not writing)
-        self.naming.setEnabled(not writing and self.result is None)
+        self.naming.setEnabled(not writing and self.outcome is None)
 
     def reject(self) -> None:
         """Esc or the window's close box: never while writing (Cancel first); a preview still

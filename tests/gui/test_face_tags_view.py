@@ -192,8 +192,8 @@ def test_the_write_preview_is_what_is_then_written(qtbot, window, tagged_folder:
     before = {p: p.stat().st_mtime_ns for p in tagged_folder.glob("*.jpg")}
     assert dialog.write_button.isEnabled()
     dialog.write_button.click()
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60_000)
-    result = dialog.result
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    result = dialog.outcome
     assert result.sidecars_written == plan.sidecars_written == 6
     assert result.sidecars_new == plan.sidecars_new and result.faces_written == plan.faces
     assert dialog.status.text().startswith("Done: 6 sidecars written (2 created, 4 changed;")
@@ -226,8 +226,8 @@ def test_cancel_stops_writing(qtbot, window, tagged_folder: Path, monkeypatch) -
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Writing: "), timeout=20_000)
     assert dialog.cancel_button.isVisible()
     dialog.cancel_button.click()
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=20_000)
-    result = dialog.result
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=20_000)
+    result = dialog.outcome
     assert result.cancelled and 1 <= result.sidecars_written < 6
     new = [s for s in tagged_folder.glob("*.jpg.xmp") if "cut short" not in s.read_text()]
     assert len(new) == result.sidecars_written
@@ -259,8 +259,8 @@ def test_a_person_never_written_stays_out(qtbot, window, tagged_folder: Path) ->
     assert f"Never written, as you asked: {PEOPLE[0]}" in dialog.preview.text()
     _shot(dialog, "write-names.png")
     dialog.write_button.click()
-    qtbot.waitUntil(lambda: dialog.result is not None, timeout=60_000)
-    assert dialog.result.sidecars_written == 4
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    assert dialog.outcome.sidecars_written == 4
     after = {s: s.read_bytes() for s in tagged_folder.glob("*.xmp")}
     changed = [s for s in after if after[s] != before.get(s)]
     assert len(changed) == 4
