@@ -1,10 +1,10 @@
 """ "Write names to photos…": the people named here, written to XMP sidecars beside the photos.
 
 The dialog first shows what would change, computed off the GUI thread by the core's
-:func:`~facenet_core.library.export_tags.plan_export` (each sidecar read and merged in memory,
-nothing written): how many photos, sidecars created and changed, faces and people, who is left
-out because the user asked never to write them, and the photos that cannot be written. *Write*
-then runs :func:`~facenet_core.library.export_tags.export_tags` as a long job in the task
+:func:`~facenet_core.library.export_tags.export_tags` in its dry run (each sidecar read and
+merged in memory, nothing written): how many photos, sidecars created and changed, faces and
+people, who is left out because the user asked never to write them, and the photos that cannot
+be written. *Write* then runs the same export for real as a long job in the task
 runner, with progress and Cancel (it stops after the current photo and says what it wrote), and
 lists each photo that could not be written with its reason. Photos themselves are never
 modified.
@@ -17,13 +17,10 @@ from typing import cast
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QProgressBar,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -31,8 +28,8 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.models import Column, TableModel
 from app.tasks import Task
-from app.widgets import button, label, plural
-from facenet_core.library.export_tags import ExportPlan, ExportResult, export_tags, plan_export
+from app.widgets import button, file_table, label, plural
+from facenet_core.library.export_tags import ExportResult, export_tags
 from facenet_core.progress import CancelToken, Progress, Reporter
 from facenet_core.store import Library
 from facenet_core.tags.write import Naming
@@ -54,21 +51,20 @@ INTRO = (
 )
 
 
-def plan_job(library: Library, naming: Naming) -> Callable[[Reporter, CancelToken], ExportPlan]:
-    def job(reporter: Reporter, cancel: CancelToken) -> ExportPlan:
-        return plan_export(library, naming=naming, reporter=reporter, cancel=cancel)
+def export_job(
+    library: Library, naming: Naming, dry_run: bool
+) -> Callable[[Reporter, CancelToken], ExportResult]:
+    """The export (``dry_run``: its preview) as a long job."""
 
-    return job
-
-
-def export_job(library: Library, naming: Naming) -> Callable[[Reporter, CancelToken], ExportResult]:
     def job(reporter: Reporter, cancel: CancelToken) -> ExportResult:
-        return export_tags(library, naming=naming, reporter=reporter, cancel=cancel)
+        return export_tags(
+            library, naming=naming, dry_run=dry_run, reporter=reporter, cancel=cancel
+        )
 
     return job
 
 
-def preview_lines(plan: ExportPlan, most: int = 8) -> list[str]:
+def preview_lines(plan: ExportResult, most: int = 8) -> list[str]:
     """The preview in a user's words: what would be written (and whose names, the first
     ``most``), who is left out, what cannot be."""
     if not plan.photos:
@@ -84,7 +80,9 @@ def preview_lines(plan: ExportPlan, most: int = 8) -> list[str]:
             names = ", ".join(plan.people[:most])
             if len(plan.people) > most:
                 names += f" and {len(plan.people) - most:,} more"
-            lines.append(f"{plural(plan.faces, 'named face')} of {people} to write: {names}")
+            lines.append(
+                f"{plural(plan.faces_written, 'named face')} of {people} to write: {names}"
+            )
     if plan.never_written:
         lines.append(
             "Never written, as you asked: " + ", ".join(plan.never_written)  # privacy list
@@ -96,10 +94,9 @@ def preview_lines(plan: ExportPlan, most: int = 8) -> list[str]:
 
 def result_lines(r: ExportResult) -> list[str]:
     """What the export did, in a user's words."""
-    changed = r.sidecars_written - r.sidecars_new
     done = (
         f"{plural(r.sidecars_written, 'sidecar')} written ({r.sidecars_new:,} created, "
-        f"{changed:,} changed; {plural(r.faces_written, 'named face')}), "
+        f"{r.sidecars_changed:,} changed; {plural(r.faces_written, 'named face')}), "
         f"{r.sidecars_unchanged:,} already up to date"
     )
     if r.cancelled:
@@ -144,13 +141,7 @@ class WriteNamesDialog(QDialog):
         self.problems_model: TableModel[tuple[str, str]] = TableModel(
             PROBLEM_COLUMNS, key=lambda p: p[0], parent=self
         )
-        self.problems = QTreeView()
-        self.problems.setModel(self.problems_model)
-        self.problems.setRootIsDecorated(False)
-        self.problems.setUniformRowHeights(True)
-        self.problems.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.problems.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.problems.header().resizeSection(0, 340)
+        self.problems = file_table(self.problems_model, 340)
         self.problems.setMinimumHeight(110)
         layout.addWidget(self.problems, 1)
         buttons = QHBoxLayout()
@@ -162,7 +153,7 @@ class WriteNamesDialog(QDialog):
             buttons.addWidget(b)
         layout.addLayout(buttons)
 
-        self.plan: ExportPlan | None = None
+        self.plan: ExportResult | None = None
         self.outcome: ExportResult | None = None
         self.plan_task: Task | None = None
         self.write_task: Task | None = None
@@ -190,19 +181,9 @@ class WriteNamesDialog(QDialog):
         self.problems_model.set_rows([])
         self.problems.hide()
         self._set_buttons()
-        task = self.ctx.runner.run(
-            plan_job(self.ctx.library, self.chosen_naming),
-            title="Reading what writing names would change",
-            on_progress=self._progress,
-            on_done=self._show_plan,
-            on_error=self._failed,
-            owner=self,
-            lane="read",
-        )
-        self.plan_task = task
-        task.ended.connect(lambda: self._ended(task))
+        self.plan_task = self._start(True, self._show_plan, None)
 
-    def _show_plan(self, plan: ExportPlan) -> None:
+    def _show_plan(self, plan: ExportResult) -> None:
         if plan.cancelled:
             return
         self.plan = plan
@@ -226,19 +207,9 @@ class WriteNamesDialog(QDialog):
         self.bar.setRange(0, max(1, self.plan.photos))
         self.bar.setValue(0)
         self.bar.show()
-        task = self.ctx.runner.run(
-            export_job(self.ctx.library, self.chosen_naming),
-            title=WRITE_TITLE,
-            on_progress=self._progress,
-            on_done=self._written,
-            on_error=self._failed,
-            on_cancelled=self._stopped_before_start,
-            owner=self,
-        )
-        self.write_task = task
-        task.ended.connect(lambda: self._ended(task))
+        self.write_task = self._start(False, self._written, self._stopped_before_start)
         self._set_buttons()
-        return task
+        return self.write_task
 
     def _written(self, result: ExportResult) -> None:
         self.outcome = result
@@ -260,6 +231,27 @@ class WriteNamesDialog(QDialog):
             self.cancel_button.setText("Stopping…")
 
     # -- shared ----------------------------------------------------------------------------------
+
+    def _start(
+        self,
+        dry_run: bool,
+        on_done: Callable[[ExportResult], None],
+        on_cancelled: Callable[[], None] | None,
+    ) -> Task:
+        """Run the export (or its preview) for the chosen sidecar name: the preview as a read
+        (it writes nothing), the export as the window's long job (the Library page shows it)."""
+        task = self.ctx.runner.run(
+            export_job(self.ctx.library, self.chosen_naming, dry_run),
+            title="Reading what writing names would change" if dry_run else WRITE_TITLE,
+            on_progress=self._progress,
+            on_done=on_done,
+            on_error=self._failed,
+            on_cancelled=on_cancelled,
+            owner=self,
+            lane="read" if dry_run else "job",
+        )
+        task.ended.connect(lambda: self._ended(task))
+        return task
 
     def _progress(self, event: Progress) -> None:
         if event.total:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QStackedWidget,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -30,7 +29,17 @@ from app.resources import icon
 from app.tasks import Task, TaskInfo
 from app.views.base import View
 from app.views.tag_panel import TagPanel
-from app.widgets import DropZone, PageHeader, button, duration, label, plural
+from app.widgets import (
+    DropZone,
+    PageHeader,
+    button,
+    card_layout,
+    duration,
+    file_table,
+    label,
+    plural,
+    table,
+)
 from facenet_core.library.roots import (
     FailedPhoto,
     RemovedRoot,
@@ -69,17 +78,6 @@ FAILED_COLUMNS: list[Column[FailedPhoto]] = [
     Column("File", lambda f: f.path, tooltip=lambda f: f.path),
     Column("Why it could not be read", lambda f: f.error, tooltip=lambda f: f.error),
 ]
-
-
-def table(model: TableModel, parent: QWidget | None = None) -> QTreeView:
-    """A flat, sortless table over a keyed model (rows stay put when it refreshes)."""
-    view = QTreeView(parent)
-    view.setModel(model)
-    view.setRootIsDecorated(False)
-    view.setUniformRowHeights(True)
-    view.setAlternatingRowColors(False)
-    view.setItemsExpandable(False)
-    return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +161,7 @@ class JobPanel(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("card")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(8)
+        layout = card_layout(self)
         top = QHBoxLayout()
         self.title = label("", "sectionTitle")
         top.addWidget(self.title, 1)
@@ -293,10 +288,7 @@ class LibraryView(View):
         self.failed_model: TableModel[FailedPhoto] = TableModel(
             FAILED_COLUMNS, key=lambda f: f.id, parent=self
         )
-        self.failed = table(self.failed_model)
-        self.failed.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.failed.header().resizeSection(0, 420)
+        self.failed = file_table(self.failed_model)
         self.failed.setMinimumHeight(90)
         body.addWidget(self.failed, 1)
         self.stack.addWidget(content)

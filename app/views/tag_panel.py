@@ -9,17 +9,13 @@ from __future__ import annotations
 from datetime import UTC
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
-    QTreeView,
-    QVBoxLayout,
     QWidget,
 )
 
 from app.models import Column, TableModel
-from app.widgets import button, label, plural
+from app.widgets import button, card_layout, file_table, label, plural
 from facenet_core.library.tag_summary import TagSummary
 
 UNREADABLE_COLUMNS: list[Column[tuple[str, str]]] = [
@@ -45,21 +41,16 @@ def tag_details(s: TagSummary) -> str:
     parts = [
         f"{plural(s.faces_named, 'face')} named",
         f"{plural(s.faces_matched, 'region')} matched to faces found here",
+        plural(s.people_created, "new person", "new people"),
     ]
-    if s.faces_created:
-        parts.append(f"{plural(s.faces_created, 'face')} made from regions no detector found")
-    parts.append(f"{plural(s.people_created, 'new person', 'new people')}")
-    if s.faces_kept:
-        parts.append(f"{plural(s.faces_kept, 'face')} left as you decided them")
-    if s.names_unplaced:
-        parts.append(f"{plural(s.names_unplaced, 'name')} not placed on a face")
-    if s.regions_without_face:
-        parts.append(f"{plural(s.regions_without_face, 'region')} without a face")
-    if s.disagreements:
-        parts.append(
-            f"{plural(s.disagreements, 'disagreement')} between formats (MWG kept over IPTC"
-            " and Microsoft Photo)"
-        )
+    shown_when_any = [
+        (s.faces_created, "face", "made from regions no detector found"),
+        (s.faces_kept, "face", "left as you decided them"),
+        (s.names_unplaced, "name", "not placed on a face"),
+        (s.regions_without_face, "region", "without a face"),
+        (s.disagreements, "disagreement", "between formats (MWG kept over IPTC and MP)"),
+    ]
+    parts += [f"{plural(n, word)} {what}" for n, word, what in shown_when_any if n]
     return " · ".join(parts)
 
 
@@ -73,10 +64,7 @@ class TagPanel(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("card")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 12, 18, 12)
-        layout.setSpacing(6)
+        layout = card_layout(self, (18, 12), 6)
         top = QHBoxLayout()
         top.addWidget(label("Face tags read from photos", "sectionTitle"))
         self.when = label("", "muted")
@@ -92,13 +80,7 @@ class TagPanel(QFrame):
         self.model: TableModel[tuple[str, str]] = TableModel(
             UNREADABLE_COLUMNS, key=lambda u: u[0], parent=self
         )
-        self.unreadable = QTreeView()
-        self.unreadable.setModel(self.model)
-        self.unreadable.setRootIsDecorated(False)
-        self.unreadable.setUniformRowHeights(True)
-        self.unreadable.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.unreadable.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.unreadable.header().resizeSection(0, 420)
+        self.unreadable = file_table(self.model)
         self.unreadable.hide()
         layout.addWidget(self.unreadable)
         self.more = label("", "muted")

@@ -38,18 +38,28 @@ _WRITTEN = (Assignment.AUTO.value, Assignment.CONFIRMED.value)
 
 @dataclass
 class ExportResult:
-    """What an export did: sidecars written (``sidecars_new`` of them where there was none) or
-    already up to date, faces written, and each photo that could not be written with its
-    reason."""
+    """What an export did (``dry_run``: would do): sidecars written (``sidecars_new`` of them
+    where there was none, the others rewritten with the old one kept as ``.bak``) or already up
+    to date, the named faces written and the ``people`` (names) they show, the people left out
+    because they are on the "never write" list (``never_written``, labels), and each photo that
+    could not be written with its reason."""
 
     photos: int = 0
     sidecars_written: int = 0
     sidecars_new: int = 0
     sidecars_unchanged: int = 0
     faces_written: int = 0
+    people: list[str] = field(default_factory=list)
+    never_written: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     unknown_people: list[str] = field(default_factory=list)
+    dry_run: bool = False
     cancelled: bool = False
+
+    @property
+    def sidecars_changed(self) -> int:
+        """Sidecars rewritten (they existed before)."""
+        return self.sidecars_written - self.sidecars_new
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -118,17 +128,11 @@ def orientation_of(path: Path) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-@dataclass(frozen=True, slots=True)
-class _Chosen:
-    """The photos an export writes (path -> named faces), their sizes, and the names asked for
-    that no photo holds."""
-
-    photos: dict[str, list[FaceTag]]
-    sizes: dict[str, tuple[int | None, int | None]]
-    unknown_people: list[str]
-
-
-def _choose(library: Library, people: Sequence[str] | None) -> _Chosen:
+def _choose(
+    library: Library, people: Sequence[str] | None
+) -> tuple[dict[str, list[FaceTag]], dict[str, tuple[int | None, int | None]], list[str]]:
+    """The photos an export writes (path -> named faces, by path), their sizes, and the names
+    asked for that no photo holds."""
     with library.session() as session:
         photos, sizes = exportable_faces(session)
     unknown: list[str] = []
@@ -141,97 +145,40 @@ def _choose(library: Library, people: Sequence[str] | None) -> _Chosen:
             for p, faces in photos.items()
             if any(name_key(f.name) in wanted for f in faces)
         }
-    return _Chosen(dict(sorted(photos.items())), sizes, unknown)
+    return dict(sorted(photos.items())), sizes, unknown
 
 
-def _unwritable(path: Path, size: tuple[int | None, int | None]) -> str | None:
-    """Why a photo cannot get a sidecar before anything is read (None: it can)."""
-    if not path.is_file():
-        return "photo not found"
-    if not size[0] or not size[1]:
-        return "size unknown (scan the photo again)"
-    return None
-
-
-@dataclass
-class ExportPlan:
-    """What an export would do, read without writing anything: ``sidecars_new`` would be
-    created, ``sidecars_changed`` rewritten (the old one kept as ``.bak``), ``sidecars_unchanged``
-    are already up to date; ``failed`` photos could not be written, with the reason. ``people``:
-    the distinct names written; ``never_written``: the people on the "never write" list (their
-    labels), whose faces are left out."""
-
-    photos: int = 0
-    sidecars_new: int = 0
-    sidecars_changed: int = 0
-    sidecars_unchanged: int = 0
-    faces: int = 0
-    people: list[str] = field(default_factory=list)
-    never_written: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    unknown_people: list[str] = field(default_factory=list)
-    cancelled: bool = False
-
-    @property
-    def sidecars_written(self) -> int:
-        """Sidecars the export would write (new and changed)."""
-        return self.sidecars_new + self.sidecars_changed
-
-
-def plan_export(
-    library: Library,
-    people: Sequence[str] | None = None,
-    *,
-    naming: Naming = "ext.xmp",
-    reporter: Reporter = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> ExportPlan:
-    """What :func:`export_tags` with the same arguments would write, computed the same way (each
-    sidecar read and merged in memory) but writing nothing: the preview the app shows first. A
-    sidecar another program changes between the plan and the export can still turn out
-    differently."""
-    plan = ExportPlan()
-    chosen = _choose(library, people)
-    plan.unknown_people = chosen.unknown_people
+def _never_written(library: Library) -> list[str]:
+    """The labels of the people on the "never write" list."""
     with library.session() as session:
         never = never_export_ids(session)
         rows = session.execute(select(Person.id, Person.name).where(Person.id.in_(never))).all()
-    plan.never_written = sorted((person_label(pid, name) for pid, name in rows), key=str.casefold)
-    names: dict[str, str] = {}
-    clock = PhaseClock("export-tags", "plan", unit="photo")
-    total = len(chosen.photos)
-    for done, (path_text, faces) in enumerate(chosen.photos.items(), start=1):
-        if cancel is not None and cancel.cancelled:
-            plan.cancelled = True
-            break
-        path = Path(path_text)
-        plan.photos += 1
-        size = chosen.sizes[path_text]
-        reason = _unwritable(path, size)
-        if reason is None:
-            assert size[0] and size[1]
-            try:
-                draft = prepare(path, (size[0], size[1]), orientation_of(path), faces, (), naming)
-            except XmpError as exc:
-                reason = f"{sidecar_path(path, naming).name} left as it is: {exc}"
-            except OSError as exc:
-                reason = f"cannot read {sidecar_path(path, naming).name}: {exc.strerror or exc}"
-            else:
-                if draft.old is None:
-                    plan.sidecars_new += 1
-                elif draft.old == draft.new:
-                    plan.sidecars_unchanged += 1
-                else:
-                    plan.sidecars_changed += 1
-                if draft.old != draft.new:
-                    plan.faces += draft.faces_written
-                    for face in faces:
-                        names.setdefault(name_key(face.name), face.name)
-        if reason is not None:
-            plan.failed.append((path_text, reason))
-        reporter(clock.event(done, total))
-    plan.people = sorted(names.values(), key=str.casefold)
-    return plan
+    return sorted((person_label(pid, name) for pid, name in rows), key=str.casefold)
+
+
+def _one_photo(
+    path: Path, size: tuple[int, int], faces: list[FaceTag], naming: Naming, dry_run: bool
+) -> tuple[str, int, str | None]:
+    """Write (or, ``dry_run``, only read and merge) one photo's sidecar: what happened to it
+    (``new``, ``changed``, ``unchanged`` or ``failed``), the faces written, and a failure's
+    reason."""
+    if dry_run:
+        try:
+            draft = prepare(path, size, orientation_of(path), faces, (), naming)
+        except XmpError as exc:
+            return "failed", 0, f"{sidecar_path(path, naming).name} left as it is: {exc}"
+        except OSError as exc:
+            name = sidecar_path(path, naming).name
+            return "failed", 0, f"cannot read {name}: {exc.strerror or exc}"
+        if draft.old == draft.new:
+            return "unchanged", 0, None
+        return ("new" if draft.old is None else "changed"), draft.faces_written, None
+    outcome = write_sidecar(path, size, orientation_of(path), faces, (), naming)
+    if outcome.written:
+        return ("new" if outcome.backup is None else "changed"), outcome.faces_written, None
+    if outcome.reason == "already up to date":
+        return "unchanged", 0, None
+    return "failed", 0, outcome.reason or "not written"
 
 
 def export_tags(
@@ -239,37 +186,45 @@ def export_tags(
     people: Sequence[str] | None = None,
     *,
     naming: Naming = "ext.xmp",
+    dry_run: bool = False,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> ExportResult:
     """Write sidecars for the photos of ``people`` (names; None: every named person). Cancelled,
-    it stops after the current photo and returns what it wrote, marked ``cancelled``."""
-    result = ExportResult()
-    chosen = _choose(library, people)
-    result.unknown_people = chosen.unknown_people
-    clock = PhaseClock("export-tags", "sidecars", unit="photo")
-    total = len(chosen.photos)
-    for done, (path_text, faces) in enumerate(chosen.photos.items(), start=1):
+    it stops after the current photo and returns what it wrote, marked ``cancelled``.
+
+    ``dry_run``: write nothing, but read and merge each sidecar exactly as writing would (the
+    writer's own :func:`~facenet_core.tags.write.prepare`), so the counts are what the same
+    export then does (the app's preview), unless another program changes a sidecar meanwhile.
+    """
+    result = ExportResult(dry_run=dry_run, never_written=_never_written(library))
+    photos, sizes, result.unknown_people = _choose(library, people)
+    names: dict[str, str] = {}
+    clock = PhaseClock("export-tags", "plan" if dry_run else "sidecars", unit="photo")
+    for done, (path_text, faces) in enumerate(photos.items(), start=1):
         if cancel is not None and cancel.cancelled:
             result.cancelled = True
             break
         path = Path(path_text)
         result.photos += 1
-        width, height = chosen.sizes[path_text]
-        reason = _unwritable(path, (width, height))
+        width, height = sizes[path_text]
+        reason: str | None
+        if not path.is_file():
+            kind, count, reason = "failed", 0, "photo not found"
+        elif not width or not height:
+            kind, count, reason = "failed", 0, "size unknown (scan the photo again)"
+        else:
+            kind, count, reason = _one_photo(path, (width, height), faces, naming, dry_run)
         if reason is not None:
             result.failed.append((path_text, reason))
+        elif kind == "unchanged":
+            result.sidecars_unchanged += 1
         else:
-            assert width and height
-            outcome = write_sidecar(path, (width, height), orientation_of(path), faces, (), naming)
-            if outcome.written:
-                result.sidecars_written += 1
-                if outcome.backup is None:
-                    result.sidecars_new += 1
-                result.faces_written += outcome.faces_written
-            elif outcome.reason == "already up to date":
-                result.sidecars_unchanged += 1
-            else:
-                result.failed.append((path_text, outcome.reason or "not written"))
-        reporter(clock.event(done, total, written=result.sidecars_written))
+            result.sidecars_written += 1
+            result.sidecars_new += int(kind == "new")
+            result.faces_written += count
+            for face in faces:
+                names.setdefault(name_key(face.name), face.name)
+        reporter(clock.event(done, len(photos), written=result.sidecars_written))
+    result.people = sorted(names.values(), key=str.casefold)
     return result

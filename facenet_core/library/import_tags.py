@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from facenet_core.library.export_tags import orientation_of
-from facenet_core.library.tag_summary import NAME_SOURCE, record_import
+from facenet_core.library.tag_summary import NAME_SOURCE, ImportCounts, record_import
 from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
@@ -44,24 +44,13 @@ _CONFIRMED = Assignment.CONFIRMED.value
 
 
 @dataclass
-class ImportResult:
-    """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
-    ``faces_created`` faces made from regions no stored face matched, ``regions_without_face``
-    such regions left without a face; ``names_unplaced`` names without a box on photos with more
-    than one face (or none)."""
+class ImportResult(ImportCounts):
+    """Counts of an import (:class:`~.tag_summary.ImportCounts`). ``faces_kept`` are matched
+    faces left as the user decided them; ``faces_created`` faces made from regions no stored
+    face matched, ``regions_without_face`` such regions left without a face; ``names_unplaced``
+    names without a box on photos with more than one face (or none). ``unreadable``: each photo
+    whose metadata could not be read, with the reason."""
 
-    photos_read: int = 0
-    photos_with_tags: int = 0
-    regions_found: int = 0
-    names_found: int = 0
-    faces_matched: int = 0
-    faces_named: int = 0
-    faces_kept: int = 0
-    faces_created: int = 0
-    regions_without_face: int = 0
-    names_unplaced: int = 0
-    people_created: int = 0
-    disagreements: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 

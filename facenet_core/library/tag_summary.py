@@ -18,7 +18,7 @@ setting (:meth:`facenet_core.store.Library.settings`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +50,10 @@ SOURCE_PROGRAMS = {
 """Each format as a person knows it: the programs that write it."""
 
 
-@dataclass(frozen=True, slots=True)
-class TagSummary:
-    """The last import of face tags that read at least one photo (see ``ImportResult``), when
-    it ended, and up to :data:`MAX_UNREADABLE` photos whose metadata could not be read."""
+@dataclass
+class ImportCounts:
+    """The counts of one import of face tags (``import_tags``' result is made of them)."""
 
-    at: datetime
     photos_read: int = 0
     photos_with_tags: int = 0
     regions_found: int = 0
@@ -68,11 +66,20 @@ class TagSummary:
     names_unplaced: int = 0
     people_created: int = 0
     disagreements: int = 0
+
+
+@dataclass
+class TagSummary(ImportCounts):
+    """The last import of face tags that read at least one photo: its counts, when it ended,
+    how many photos' metadata could not be read and the first :data:`MAX_UNREADABLE` of them
+    with the reason."""
+
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
     unreadable_count: int = 0
     unreadable: tuple[tuple[str, str], ...] = ()
 
 
-_COUNTS = [f.name for f in fields(TagSummary) if f.type == "int"]
+_COUNTS = [f.name for f in fields(ImportCounts)]
 
 
 def _put(session: Session, key: str, value: Any) -> None:
@@ -98,7 +105,7 @@ def record_import(
         return
     with library.write() as session:
         if result.photos_read:
-            summary = {name: getattr(result, name) for name in _COUNTS if hasattr(result, name)}
+            summary: dict[str, Any] = {name: getattr(result, name) for name in _COUNTS}
             summary["unreadable_count"] = len(result.unreadable)
             summary["unreadable"] = [list(u) for u in result.unreadable[:MAX_UNREADABLE]]
             summary["at"] = utcnow().isoformat()
@@ -121,13 +128,13 @@ def last_import(library: Library) -> TagSummary | None:
         at = datetime.fromisoformat(str(value.get("at")))
     except ValueError:
         at = datetime.now(UTC)
-    counts = {name: int(value.get(name) or 0) for name in _COUNTS}
+    counts = {name: int(value.get(name) or 0) for name in [*_COUNTS, "unreadable_count"]}
     unreadable = tuple(
         (str(u[0]), str(u[1]))
         for u in value.get("unreadable") or ()
         if isinstance(u, list | tuple) and len(u) == 2
     )
-    return TagSummary(at=at, **counts, unreadable=unreadable)
+    return TagSummary(**counts, at=at, unreadable=unreadable)
 
 
 def tag_origins(session: Session, face_ids: Iterable[int]) -> dict[int, tuple[str, bool]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from facenet_core.library.export_tags import export_tags, plan_export, set_never_export
+from facenet_core.library.export_tags import export_tags, set_never_export
 from facenet_core.library.import_tags import import_tags
 from facenet_core.library.tag_summary import last_import, record_import, tag_origins
 from facenet_core.people.edits import move_faces
@@ -77,15 +77,18 @@ def test_the_preview_equals_what_the_export_writes(library) -> None:  # noqa: F8
     # photo 1 already has a sidecar with Ada only: changed; photo 2 has none: new
     write_sidecar(folder / "img_1.jpg", (640, 480), 1, [FaceTag("Ada", (5, 6, 35, 40))])
     events: list[Progress] = []
-    plan = plan_export(lib, reporter=events.append)
+    before = (folder / "img_1.jpg.xmp").read_bytes()
+    plan = export_tags(lib, dry_run=True, reporter=events.append)
     assert (plan.photos, plan.sidecars_new, plan.sidecars_changed) == (2, 1, 1)
-    assert plan.people == ["Ada", "Bo"] and plan.faces == 3 and plan.failed == []
+    assert plan.people == ["Ada", "Bo"] and plan.faces_written == 3 and plan.failed == []
     assert [e.done for e in events] == [1, 2] and not (folder / "img_2.jpg.xmp").exists()
+    assert (folder / "img_1.jpg.xmp").read_bytes() == before  # nothing written
     result = export_tags(lib)
-    assert result.sidecars_written == plan.sidecars_written
-    assert result.sidecars_new == plan.sidecars_new and result.faces_written == plan.faces
-    again = plan_export(lib)
-    assert (again.sidecars_written, again.sidecars_unchanged, again.faces) == (0, 2, 0)
+    assert not result.dry_run and result.sidecars_written == plan.sidecars_written == 2
+    assert result.sidecars_new == plan.sidecars_new and result.faces_written == plan.faces_written
+    assert result.people == plan.people
+    again = export_tags(lib, dry_run=True)
+    assert (again.sidecars_written, again.sidecars_unchanged, again.faces_written) == (0, 2, 0)
 
 
 def test_the_preview_leaves_out_people_never_written(library) -> None:  # noqa: F811
@@ -94,8 +97,8 @@ def test_the_preview_leaves_out_people_never_written(library) -> None:  # noqa: 
         bo = s.scalar(select(Person.id).where(Person.name == "Bo"))
     assert bo is not None
     set_never_export(lib, [bo])
-    plan = plan_export(lib)
-    assert plan.people == ["Ada"] and plan.never_written == ["Bo"] and plan.faces == 2
+    plan = export_tags(lib, dry_run=True)
+    assert plan.people == ["Ada"] and plan.never_written == ["Bo"] and plan.faces_written == 2
 
 
 def test_the_preview_and_the_export_stop_when_cancelled(library) -> None:  # noqa: F811
@@ -105,9 +108,21 @@ def test_the_preview_and_the_export_stop_when_cancelled(library) -> None:  # noq
     def stop_after_first(event: Progress) -> None:
         cancel.cancel()
 
-    plan = plan_export(lib, reporter=stop_after_first, cancel=cancel)
+    plan = export_tags(lib, dry_run=True, reporter=stop_after_first, cancel=cancel)
     assert plan.cancelled and plan.photos == 1
     cancel = CancelToken()
     result = export_tags(lib, reporter=stop_after_first, cancel=cancel)
     assert result.cancelled and result.sidecars_written == 1
     assert len(list(folder.glob("*.xmp"))) == 1
+
+
+def test_the_export_tags_command_has_a_dry_run(library, capsys) -> None:  # noqa: F811
+    from facenet_core.cli import main
+
+    lib, folder = library
+    db = lib.path
+    lib.close()
+    assert main(["export-tags", "--library", str(db), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run, nothing written: 2 sidecars to create and 0 to change (3 named faces)" in out
+    assert list(folder.glob("*.xmp")) == []

@@ -184,7 +184,7 @@ def test_the_write_preview_is_what_is_then_written(qtbot, window, tagged_folder:
     plan = dialog.plan
     # 6 named photos: Bo's 2 had only Lightroom's IMG.xmp, so their IMG.jpg.xmp is new
     assert (plan.photos, plan.sidecars_new, plan.sidecars_changed) == (6, 2, 4)
-    assert plan.people == sorted(PEOPLE) and plan.faces == 6 and plan.failed == []
+    assert plan.people == sorted(PEOPLE) and plan.faces_written == 6 and plan.failed == []
     text = dialog.preview.text()
     assert "6 photos with named people: 2 sidecars to create, 4 to change" in text
     assert f"6 named faces of 3 people to write: {', '.join(sorted(PEOPLE))}" in text
@@ -195,7 +195,8 @@ def test_the_write_preview_is_what_is_then_written(qtbot, window, tagged_folder:
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
     result = dialog.outcome
     assert result.sidecars_written == plan.sidecars_written == 6
-    assert result.sidecars_new == plan.sidecars_new and result.faces_written == plan.faces
+    assert result.sidecars_new == plan.sidecars_new and result.faces_written == plan.faces_written
+    assert result.people == plan.people
     assert dialog.status.text().startswith("Done: 6 sidecars written (2 created, 4 changed;")
     written = sorted(tagged_folder.glob("*.jpg.xmp"))
     names = sorted(n for sidecar in written for n in _names_in(sidecar))
@@ -255,7 +256,8 @@ def test_a_person_never_written_stays_out(qtbot, window, tagged_folder: Path) ->
     dialog = _open_dialog(qtbot, window)
     plan = dialog.plan
     assert plan.never_written == [PEOPLE[0]] and plan.people == list(PEOPLE[1:])
-    assert (plan.photos, plan.sidecars_new, plan.sidecars_changed, plan.faces) == (4, 2, 2, 4)
+    assert (plan.photos, plan.sidecars_new, plan.sidecars_changed) == (4, 2, 2)
+    assert plan.faces_written == 4
     assert f"Never written, as you asked: {PEOPLE[0]}" in dialog.preview.text()
     _shot(dialog, "write-names.png")
     dialog.write_button.click()
