@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from facenet_core.library import browse
 from facenet_core.library.browse import NamedFace, PhotoFaces
+from facenet_core.library.export_tags import never_export_ids
+from facenet_core.library.tag_summary import tag_origins
 from facenet_core.people.queries import (
     FaceInfo,
     Page,
@@ -40,7 +42,9 @@ __all__ = [
     "PersonCard",
     "PhotoFaces",
     "PhotoInfo",
+    "face_origins",
     "ignored_page",
+    "is_never_written",
     "people_cards",
     "people_grid",
     "people_tally",
@@ -161,3 +165,15 @@ def photo_faces(library: Library, photo_id: int) -> PhotoFaces:
     """One photo with its faces and their people's names (the viewer)."""
     with library.session() as session:
         return browse.photo_faces(session, photo_id)
+
+
+def face_origins(library: Library, face_ids: Sequence[int]) -> dict[int, tuple[str, bool]]:
+    """Which faces came from a face tag: face id -> (format, made from the region)."""
+    with library.session() as session:
+        return tag_origins(session, face_ids)
+
+
+def is_never_written(library: Library, person_id: int) -> bool:
+    """Whether the person is on the library's "never write to photos" list."""
+    with library.session() as session:
+        return person_id in never_export_ids(session)

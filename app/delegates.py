@@ -55,6 +55,7 @@ PLACEHOLDER = QColor("#e4e8ee")
 TEXT = QColor("#1f2630")
 MUTED = QColor("#6b7482")
 SUGGESTION = QColor("#f59e0b")
+TAG_TEXT = "tag"
 TOP_CENTRE = Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
 
 
@@ -128,10 +129,11 @@ def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) ->
 
 
 class FaceDelegate(QStyledItemDelegate):
-    """A face thumbnail (a circle), with a dashed amber ring on suggestions and a caption
-    (``caption(item)``, optional) under it. A video's face carries a play badge with the time
-    of its frame (``video_badges``), and hovering it names the video and when the face is
-    seen."""
+    """A face thumbnail (a circle), with a dashed amber ring on suggestions, a caption
+    (``caption(item)``, optional) under it, and a small "tag" pill on a face that came from a
+    face tag (``origins``: face id -> the tooltip saying where from, set by the page). A video's
+    face carries a play badge with the time of its frame (``video_badges``), and hovering it
+    names the video and when the face is seen."""
 
     def __init__(
         self,
@@ -151,6 +153,7 @@ class FaceDelegate(QStyledItemDelegate):
         self.video_badges = video_badges
         self.pad = 8
         self.caption_height = 20 if caption else 0
+        self.origins: dict[int, str] = {}
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         side = self.size + 2 * self.pad
@@ -163,11 +166,12 @@ class FaceDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: Index,
     ) -> bool:
-        text = (
-            video_face_tooltip(index.data(ItemRole))
-            if event.type() == QEvent.Type.ToolTip
-            else None
-        )
+        """A face from a tag says where from; a video's face names the video and its time."""
+        item = index.data(ItemRole)
+        text = None
+        if event.type() == QEvent.Type.ToolTip and item is not None:
+            parts = [self.origins.get(item.id), video_face_tooltip(item)]
+            text = "\n".join(p for p in parts if p) or None
         if text is None:
             return super().helpEvent(event, view, option, index)
         QToolTip.showText(event.globalPos(), text, view)
@@ -198,6 +202,8 @@ class FaceDelegate(QStyledItemDelegate):
             pen = QPen(SUGGESTION, 3, Qt.PenStyle.DashLine)
             _outline(painter, target.adjusted(1, 1, -1, -1), pen, "circle")
             _badge(painter, target, "?")
+        if item.id in self.origins:
+            _tag_badge(painter, target)
         if option.state & QStyle.StateFlag.State_Selected:
             ring = target.adjusted(-1, -1, 1, 1)
             _outline(painter, ring, QPen(SELECTED_RING, 3), self.shape, 10)
@@ -211,6 +217,21 @@ class FaceDelegate(QStyledItemDelegate):
                 rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided
             )
         painter.restore()
+
+
+def _tag_badge(painter: QPainter, target: QRect) -> None:
+    """A small accent pill at the bottom left of ``target``: this face came from a face tag."""
+    font = QFont(painter.font())
+    font.setBold(True)
+    font.setPixelSize(10)
+    painter.setFont(font)
+    width = QFontMetrics(font).horizontalAdvance(TAG_TEXT) + 12
+    rect = QRectF(target.left() - 2, target.bottom() - 17, width, 18)
+    painter.setPen(QPen(QColor("white"), 2))
+    painter.setBrush(SELECTED_RING)
+    painter.drawRoundedRect(rect, 9, 9)
+    painter.setPen(QColor("white"))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, TAG_TEXT)
 
 
 def _badge(painter: QPainter, target: QRect, text: str) -> None:

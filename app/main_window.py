@@ -45,6 +45,7 @@ from app.views.photos_view import PhotosView
 from app.views.settings_view import SettingsView
 from app.views.training_view import SWITCHING_TITLE, TRAINING_TITLE, TrainingView
 from app.widgets import Banner, label, plural
+from app.write_names import WriteNamesDialog
 from facenet_core import __version__
 from facenet_core.library.roots import library_counts
 from facenet_core.paths import APP_TITLE
@@ -155,6 +156,8 @@ class MainWindow(QMainWindow):
         self.ctx.status.connect(self._say)
         self.ctx.changed.connect(self._counts_changed)
         self.library_view.add_requested.connect(self.choose_folder)
+        self.library_view.write_names_requested.connect(self.write_names)
+        self.write_dialog: WriteNamesDialog | None = None
         self.settings_view.remove_requested.connect(self.remove_library)
         runner = self.ctx.runner
         runner.job_started.connect(self._job_started)
@@ -212,6 +215,12 @@ class MainWindow(QMainWindow):
         self.rescan_action.setShortcut(QKeySequence("Ctrl+R"))
         self.rescan_action.triggered.connect(lambda: self.library_view.scan(None))
         file_menu.addAction(self.rescan_action)
+        self.write_names_action = QAction("&Write Names to Photos…", self)
+        self.write_names_action.setToolTip(
+            "Write the people you named into XMP sidecars beside the photos (a preview first)"
+        )
+        self.write_names_action.triggered.connect(self.write_names)
+        file_menu.addAction(self.write_names_action)
         file_menu.addSeparator()
         self.remove_library_action = QAction("Remove This &Library…", self)
         self.remove_library_action.setToolTip(
@@ -400,6 +409,22 @@ class MainWindow(QMainWindow):
             self.add_folders(folders)
         else:
             self.banner.show_info("Drop a folder (not single files) to add its photos")
+
+    # -- writing names to photos ----------------------------------------------------------------
+
+    def write_names(self) -> WriteNamesDialog:
+        """Open "Write names to photos" (the one already open, if any): a preview, then Write."""
+        dialog = self.write_dialog
+        if dialog is not None and dialog.isVisible():
+            dialog.raise_()
+            dialog.activateWindow()
+            return dialog
+        if dialog is not None:
+            dialog.deleteLater()
+        dialog = WriteNamesDialog(self.ctx, self)
+        self.write_dialog = dialog
+        dialog.open()
+        return dialog
 
     # -- removing the library --------------------------------------------------------------------
 

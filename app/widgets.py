@@ -1,20 +1,23 @@
-"""Small widgets shared by the views: the error banner, page headers, the empty-state call to
-action, and number and time formatting for people."""
+"""Small widgets shared by the views: the error banner, page headers, cards, flat tables, the
+empty-state call to action, and number and time formatting for people."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractItemModel, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QSizePolicy,
     QToolButton,
+    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -86,6 +89,37 @@ def label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
         lab.setObjectName(name)
     lab.setWordWrap(wrap)
     return lab
+
+
+def card_layout(frame: QFrame, margin: tuple[int, int] = (18, 14), spacing: int = 8) -> QVBoxLayout:
+    """Make ``frame`` a card (white, rounded, ``#card`` in the stylesheet) and return its
+    layout, ``margin`` (horizontal, vertical) inside."""
+    frame.setObjectName("card")
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(margin[0], margin[1], margin[0], margin[1])
+    layout.setSpacing(spacing)
+    return layout
+
+
+def table(model: QAbstractItemModel, parent: QWidget | None = None) -> QTreeView:
+    """A flat, sortless table over a keyed model (rows stay put when it refreshes)."""
+    view = QTreeView(parent)
+    view.setModel(model)
+    view.setRootIsDecorated(False)
+    view.setUniformRowHeights(True)
+    view.setAlternatingRowColors(False)
+    view.setItemsExpandable(False)
+    return view
+
+
+def file_table(model: QAbstractItemModel, file_width: int = 420) -> QTreeView:
+    """A table of files and reasons: whole rows selected, the file column ``file_width`` wide
+    (the user may drag it), the reason after it."""
+    view = table(model)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+    view.header().resizeSection(0, file_width)
+    return view
 
 
 def centred(widget: QWidget, width: int) -> QHBoxLayout:

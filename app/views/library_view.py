@@ -1,5 +1,6 @@
 """The Library page: the folders of the library with their counts, adding (button, Ctrl+O or a
-dropped folder), scanning and removing folders, the progress of the running job with Cancel, and
+dropped folder), scanning and removing folders, the progress of the running job with Cancel, what
+the last reading of face tags found (:mod:`app.views.tag_panel`), "Write names to photos…", and
 the files that could not be read, with their reasons."""
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QStackedWidget,
-    QTreeView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +28,18 @@ from app.models import Column, TableModel
 from app.resources import icon
 from app.tasks import Task, TaskInfo
 from app.views.base import View
-from app.widgets import DropZone, PageHeader, button, duration, label, plural
+from app.views.tag_panel import TagPanel
+from app.widgets import (
+    DropZone,
+    PageHeader,
+    button,
+    card_layout,
+    duration,
+    file_table,
+    label,
+    plural,
+    table,
+)
 from facenet_core.library.roots import (
     FailedPhoto,
     RemovedRoot,
@@ -37,6 +48,7 @@ from facenet_core.library.roots import (
     list_roots,
     remove_root,
 )
+from facenet_core.library.tag_summary import TagSummary, last_import
 from facenet_core.progress import Progress
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -68,21 +80,11 @@ FAILED_COLUMNS: list[Column[FailedPhoto]] = [
 ]
 
 
-def table(model: TableModel, parent: QWidget | None = None) -> QTreeView:
-    """A flat, sortless table over a keyed model (rows stay put when it refreshes)."""
-    view = QTreeView(parent)
-    view.setModel(model)
-    view.setRootIsDecorated(False)
-    view.setUniformRowHeights(True)
-    view.setAlternatingRowColors(False)
-    view.setItemsExpandable(False)
-    return view
-
-
 @dataclass(frozen=True, slots=True)
 class LibraryState:
     roots: tuple[RootSummary, ...]
     failed: tuple[FailedPhoto, ...]
+    tags: TagSummary | None = None
 
 
 def describe(event: Progress) -> tuple[str, str]:
@@ -103,6 +105,14 @@ def describe(event: Progress) -> tuple[str, str]:
         if left is not None and event.done:
             parts.append(f"about {duration(left)} left")
         return head, " · ".join(parts)
+    if event.task == "scan" and event.phase == "tags":
+        head = f"Reading face tags: {event.done:,} of {event.total or 0:,} photos"
+        return head, f"{plural(int(event.counters.get('named', 0)), 'region')} matched so far"
+    if event.task == "export-tags":
+        doing = "Checking" if event.phase == "plan" else "Writing names to"
+        head = f"{doing} photos: {event.done:,} of {event.total or 0:,}"
+        written = int(event.counters.get("written", 0))
+        return head, f"{plural(written, 'sidecar')} written" if event.phase != "plan" else ""
     if event.task == "cluster" and event.phase == "neighbours":
         figures = f"{event.done:,} of {event.total or 0:,} faces"
         if event.seconds_left is not None and event.done:
@@ -151,10 +161,7 @@ class JobPanel(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("card")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 14)
-        layout.setSpacing(8)
+        layout = card_layout(self)
         top = QHBoxLayout()
         self.title = label("", "sectionTitle")
         top.addWidget(self.title, 1)
@@ -210,6 +217,7 @@ class LibraryView(View):
     topics = frozenset({"roots", "photos"})
 
     add_requested = Signal()  # the window asks for a folder (one dialog for button and Ctrl+O)
+    write_names_requested = Signal()  # the window opens "Write names to photos" (button, menu)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
@@ -219,6 +227,13 @@ class LibraryView(View):
         )
         self.rescan_button = self.header.add(
             button("Rescan all", tooltip="Look for new, changed and removed photos in every folder")
+        )
+        self.write_button = self.header.add(
+            button(
+                "Write names to photos…",
+                tooltip="Write the people you named into XMP sidecars beside the photos, for "
+                "digiKam, Lightroom and other programs (shows what would change first)",
+            )
         )
         self.page.addWidget(self.header)
 
@@ -266,15 +281,14 @@ class LibraryView(View):
         row.addStretch(1)
         row.addWidget(self.remove_button)
         body.addLayout(row)
+        self.tag_panel = TagPanel()
+        body.addWidget(self.tag_panel)
         self.failed_title = label("", "sectionTitle")
         body.addWidget(self.failed_title)
         self.failed_model: TableModel[FailedPhoto] = TableModel(
             FAILED_COLUMNS, key=lambda f: f.id, parent=self
         )
-        self.failed = table(self.failed_model)
-        self.failed.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.failed.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.failed.header().resizeSection(0, 420)
+        self.failed = file_table(self.failed_model)
         self.failed.setMinimumHeight(90)
         body.addWidget(self.failed, 1)
         self.stack.addWidget(content)
@@ -286,6 +300,7 @@ class LibraryView(View):
         self.add_button.clicked.connect(self.add_requested)
         self.drop_zone.add_clicked.connect(self.add_requested)
         self.rescan_button.clicked.connect(lambda: self.scan(None))
+        self.write_button.clicked.connect(self.write_names_requested)
         self.scan_button.clicked.connect(self._scan_selected)
         self.remove_button.clicked.connect(self._remove_selected)
         self.open_button.clicked.connect(self._open_selected)
@@ -305,7 +320,9 @@ class LibraryView(View):
         library = self.ctx.library
 
         def read() -> LibraryState:
-            return LibraryState(tuple(list_roots(library)), tuple(failed_photos(library)))
+            return LibraryState(
+                tuple(list_roots(library)), tuple(failed_photos(library)), last_import(library)
+            )
 
         self.ctx.runner.query(read, self._show, key="library-view", owner=self)
 
@@ -323,6 +340,8 @@ class LibraryView(View):
         self.stack.setCurrentIndex(0 if empty else 1)
         self.add_button.setVisible(not empty)  # the empty page has its own big button
         self.rescan_button.setVisible(not empty)
+        self.write_button.setVisible(not empty)
+        self.tag_panel.show_summary(state.tags)
         # in place: the rows that stay keep the user's selection and scroll position
         self.folder_model.set_rows(roots)
         self.failed_model.set_rows(state.failed)
@@ -449,6 +468,13 @@ class LibraryView(View):
                 if people.new_people:
                     found.append(f"{plural(people.new_people, 'new person', 'new people')}")
                 text += " " + ", ".join(found).capitalize() + "."
+            tags = r.tags
+            if tags is not None and tags.photos_with_tags:
+                text += (
+                    f" Face tags: {plural(tags.names_found, 'name')} read from "
+                    f"{plural(tags.photos_with_tags, 'photo')}, "
+                    f"{plural(tags.faces_named, 'face')} named."
+                )
         if outcome.absent:
             text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
         self.ctx.say(text)

@@ -1,12 +1,14 @@
 """One person's page: the suggestions to confirm or reject, then every face (paged as you
 scroll), "Not this person" (Delete), move to someone else or a new person, choose the cover.
 Every edit can be undone (Ctrl+Z); forgetting a person or a face (:mod:`app.forget`) is not an
-edit and cannot be."""
+edit and cannot be. A face that came from a face tag another program wrote carries a small "tag"
+pill whose tooltip says from which format; *More* holds "Never write this person to photos" (the
+library's privacy list that "Write names to photos…" and ``export-tags`` respect)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtGui import QAction, QContextMenuEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -19,13 +21,32 @@ from PySide6.QtWidgets import (
 
 from app.actions import PeopleActions
 from app.context import AppContext
-from app.data import FaceInfo, PersonCard, person_card, person_page
+from app.data import (
+    FaceInfo,
+    PersonCard,
+    face_origins,
+    is_never_written,
+    person_card,
+    person_page,
+)
 from app.delegates import FaceDelegate
 from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
 from app.widgets import PageHeader, add_shortcuts, button, label, plural
+from facenet_core.library.export_tags import set_never_export
+from facenet_core.library.tag_summary import SOURCE_PROGRAMS
+
+NEVER_WRITE = "Never Write This Person to Photos"
+
+
+def origin_text(source: str, made: bool) -> str:
+    """A face's tooltip when it came from a face tag: which format (and so which programs)."""
+    where = SOURCE_PROGRAMS.get(source, source)
+    if made:
+        return f"From a face tag: {where} marked this face, which no detector had found"
+    return f"Named from a face tag: {where}"
 
 
 class PersonPage(QWidget):
@@ -55,6 +76,15 @@ class PersonPage(QWidget):
         self.header = PageHeader("", "")
         self.rename_button = self.header.add(button("Rename", tooltip="Name this person (F2)"))
         self.hide_button = self.header.add(button("Hide", tooltip="Hide this person"))
+        self.more_button = self.header.add(button("More", tooltip="More for this person"))
+        self.more_menu = QMenu(self)
+        self.never_action = QAction(NEVER_WRITE, self)
+        self.never_action.setCheckable(True)
+        self.never_action.setToolTip(
+            "Keep this person's name out of the sidecars that Write Names to Photos writes"
+        )
+        self.more_menu.addAction(self.never_action)
+        self.more_button.setMenu(self.more_menu)
         self.forget_button = self.header.add(
             button(
                 "Forget…",
@@ -84,7 +114,8 @@ class PersonPage(QWidget):
             srow.addWidget(b)
         sbox.addLayout(srow)
         self.suggestions: PagedModel[FaceInfo] = PagedModel(ctx.runner, page_size=120)
-        self.suggest_grid = Grid(self.suggestions, FaceDelegate(ctx.thumbs, 84), ctx.thumbs)
+        self.suggest_delegate = FaceDelegate(ctx.thumbs, 84)
+        self.suggest_grid = Grid(self.suggestions, self.suggest_delegate, ctx.thumbs)
         self.suggest_grid.setFixedHeight(118)
         self.suggest_grid.setFlow(Grid.Flow.LeftToRight)
         self.suggest_grid.setWrapping(False)
@@ -105,12 +136,14 @@ class PersonPage(QWidget):
             frow.addWidget(b)
         layout.addLayout(frow)
         self.faces: PagedModel[FaceInfo] = PagedModel(ctx.runner)
-        self.grid = Grid(self.faces, FaceDelegate(ctx.thumbs, 104), ctx.thumbs)
+        self.face_delegate = FaceDelegate(ctx.thumbs, 104)
+        self.grid = Grid(self.faces, self.face_delegate, ctx.thumbs)
         layout.addWidget(self.grid, 1)
 
         self.rename_button.clicked.connect(self.start_rename)
         self.name_edit.returnPressed.connect(self._finish_rename)
         self.hide_button.clicked.connect(self._toggle_hidden)
+        self.never_action.toggled.connect(self._toggle_never_written)
         self.forget_button.clicked.connect(self.forget_person)
         self.yes_button.clicked.connect(self.confirm_selected)
         self.no_button.clicked.connect(self.reject_selected)
@@ -122,6 +155,10 @@ class PersonPage(QWidget):
         self.suggest_grid.selectionModel().selectionChanged.connect(self._update_buttons)
         self.faces.loaded.connect(self._update_titles)
         self.suggestions.loaded.connect(self._update_titles)
+        self.faces.loaded.connect(self._read_origins)
+        self.suggestions.loaded.connect(self._read_origins)
+        self.origins_read: set[int] = set()  # faces asked about
+        self.origins_shown = 0  # answers shown (tests wait on it)
         add_shortcuts(
             self,
             [
@@ -142,6 +179,13 @@ class PersonPage(QWidget):
             self.header.set_subtitle("")
         self.person_id = person_id
         library = self.ctx.library
+        self.origins_read = set()
+        self.ctx.runner.query(
+            lambda: is_never_written(library, person_id),
+            self._show_never_written,
+            key="person-never-written",
+            owner=self,
+        )
         self.ctx.runner.query(
             lambda: person_card(library, person_id),
             self._show_person,
@@ -158,6 +202,54 @@ class PersonPage(QWidget):
     def refresh(self) -> None:
         if self.person_id is not None:
             self.open(self.person_id)
+
+    def _show_never_written(self, never: bool) -> None:
+        self.never_action.blockSignals(True)
+        self.never_action.setChecked(never)
+        self.never_action.blockSignals(False)
+
+    def _toggle_never_written(self, never: bool) -> None:
+        """Put the person on (or off) the list of people never written to photos."""
+        person_id, library = self.person_id, self.ctx.library
+        if person_id is None:
+            return
+        who = self.person.label if self.person else "This person"
+
+        def done(_: object) -> None:
+            if never:
+                self.ctx.say(f"{who} will never be written to photos")
+            else:
+                self.ctx.say(f"{who} can be written to photos again")
+
+        self.ctx.runner.edit(
+            lambda: set_never_export(library, [person_id], never),
+            done,
+            title="Changing who is written to photos",
+            owner=self,
+        )
+
+    def _read_origins(self) -> None:
+        """Which of the faces shown came from a face tag (asked once per face)."""
+        wanted = [
+            f.id
+            for model in (self.faces, self.suggestions)
+            for f in model.items
+            if f.id not in self.origins_read
+        ]
+        if not wanted:
+            return
+        self.origins_read.update(wanted)
+        library = self.ctx.library
+        self.ctx.runner.query(lambda: face_origins(library, wanted), self._show_origins, owner=self)
+
+    def _show_origins(self, found: dict[int, tuple[str, bool]]) -> None:
+        texts = {face_id: origin_text(src, made) for face_id, (src, made) in found.items()}
+        for grid in (self.grid, self.suggest_grid):
+            delegate = grid.itemDelegate()
+            if isinstance(delegate, FaceDelegate):
+                delegate.origins.update(texts)
+            grid.viewport().update()
+        self.origins_shown = getattr(self, "origins_shown", 0) + 1
 
     def _show_person(self, card: PersonCard) -> None:
         self.person = card

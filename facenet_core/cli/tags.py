@@ -34,6 +34,15 @@ def summary(r: ExportResult) -> list[str]:
         f"{r.sidecars_unchanged} already up to date, {len(r.failed)} not written, "
         f"of {r.photos} photos with named people"
     ]
+    if r.dry_run:
+        lines[0] = (
+            f"dry run, nothing written: {r.sidecars_new} sidecars to create and "
+            f"{r.sidecars_changed} to change ({r.faces_written} named faces), "
+            f"{r.sidecars_unchanged} already up to date, {len(r.failed)} could not be written, "
+            f"of {r.photos} photos with named people"
+        )
+    if r.never_written:
+        lines.append("never written, as asked: " + ", ".join(r.never_written))
     if r.unknown_people:
         lines.append("no named faces for: " + ", ".join(r.unknown_people))
     for path, reason in r.failed[:MAX_LISTED]:
@@ -92,7 +101,12 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     with library_errors(library, bar), ctrl_c_cancels(cancel, "after the current photo"):
         result = export_tags(
-            library, args.people or None, naming=args.naming, reporter=bar, cancel=cancel
+            library,
+            args.people or None,
+            naming=args.naming,
+            dry_run=args.dry_run,
+            reporter=bar,
+            cancel=cancel,
         )
     for line in summary(result):
         say(args, line)
@@ -164,6 +178,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         choices=("ext.xmp", "xmp"),
         default="ext.xmp",
         help="sidecar name: IMG.jpg.xmp (digiKam, Immich; the default) or IMG.xmp (Lightroom)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say which sidecars would be created and changed, and write nothing",
     )
     p.add_argument(
         "--never",

@@ -22,11 +22,13 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from facenet_core.people.queries import person_label
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import Assignment, Face, Library, LibrarySetting, Person, Photo
 from facenet_core.store.models import utcnow
 from facenet_core.tags.model import name_key
-from facenet_core.tags.write import FaceTag, Naming, write_sidecar
+from facenet_core.tags.rdf import XmpError
+from facenet_core.tags.write import FaceTag, Naming, prepare, sidecar_path, write_sidecar
 
 _EXIF_ORIENTATION = 0x0112
 NEVER_EXPORT = "privacy.never_export"
@@ -36,16 +38,28 @@ _WRITTEN = (Assignment.AUTO.value, Assignment.CONFIRMED.value)
 
 @dataclass
 class ExportResult:
-    """What an export did: sidecars written or already up to date, faces written, and each photo
-    that could not be written with its reason."""
+    """What an export did (``dry_run``: would do): sidecars written (``sidecars_new`` of them
+    where there was none, the others rewritten with the old one kept as ``.bak``) or already up
+    to date, the named faces written and the ``people`` (names) they show, the people left out
+    because they are on the "never write" list (``never_written``, labels), and each photo that
+    could not be written with its reason."""
 
     photos: int = 0
     sidecars_written: int = 0
+    sidecars_new: int = 0
     sidecars_unchanged: int = 0
     faces_written: int = 0
+    people: list[str] = field(default_factory=list)
+    never_written: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     unknown_people: list[str] = field(default_factory=list)
+    dry_run: bool = False
     cancelled: bool = False
+
+    @property
+    def sidecars_changed(self) -> int:
+        """Sidecars rewritten (they existed before)."""
+        return self.sidecars_written - self.sidecars_new
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,48 +128,103 @@ def orientation_of(path: Path) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def export_tags(
-    library: Library,
-    people: Sequence[str] | None = None,
-    *,
-    naming: Naming = "ext.xmp",
-    reporter: Reporter = ignore_progress,
-    cancel: CancelToken | None = None,
-) -> ExportResult:
-    """Write sidecars for the photos of ``people`` (names; None: every named person)."""
-    result = ExportResult()
-    wanted = None if people is None else {name_key(n) for n in people}
+def _choose(
+    library: Library, people: Sequence[str] | None
+) -> tuple[dict[str, list[FaceTag]], dict[str, tuple[int | None, int | None]], list[str]]:
+    """The photos an export writes (path -> named faces, by path), their sizes, and the names
+    asked for that no photo holds."""
     with library.session() as session:
         photos, sizes = exportable_faces(session)
-    names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
-    if wanted is not None:
-        result.unknown_people = sorted(n for n in people or () if name_key(n) not in names_seen)
+    unknown: list[str] = []
+    if people is not None:
+        wanted = {name_key(n) for n in people}
+        names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
+        unknown = sorted(n for n in people if name_key(n) not in names_seen)
         photos = {
             p: faces
             for p, faces in photos.items()
             if any(name_key(f.name) in wanted for f in faces)
         }
-    clock = PhaseClock("export-tags", "sidecars", unit="photo")
-    total = len(photos)
-    for done, (path_text, faces) in enumerate(sorted(photos.items()), start=1):
+    return dict(sorted(photos.items())), sizes, unknown
+
+
+def _never_written(library: Library) -> list[str]:
+    """The labels of the people on the "never write" list."""
+    with library.session() as session:
+        never = never_export_ids(session)
+        rows = session.execute(select(Person.id, Person.name).where(Person.id.in_(never))).all()
+    return sorted((person_label(pid, name) for pid, name in rows), key=str.casefold)
+
+
+def _one_photo(
+    path: Path, size: tuple[int, int], faces: list[FaceTag], naming: Naming, dry_run: bool
+) -> tuple[str, int, str | None]:
+    """Write (or, ``dry_run``, only read and merge) one photo's sidecar: what happened to it
+    (``new``, ``changed``, ``unchanged`` or ``failed``), the faces written, and a failure's
+    reason."""
+    if dry_run:
+        try:
+            draft = prepare(path, size, orientation_of(path), faces, (), naming)
+        except XmpError as exc:
+            return "failed", 0, f"{sidecar_path(path, naming).name} left as it is: {exc}"
+        except OSError as exc:
+            name = sidecar_path(path, naming).name
+            return "failed", 0, f"cannot read {name}: {exc.strerror or exc}"
+        if draft.old == draft.new:
+            return "unchanged", 0, None
+        return ("new" if draft.old is None else "changed"), draft.faces_written, None
+    outcome = write_sidecar(path, size, orientation_of(path), faces, (), naming)
+    if outcome.written:
+        return ("new" if outcome.backup is None else "changed"), outcome.faces_written, None
+    if outcome.reason == "already up to date":
+        return "unchanged", 0, None
+    return "failed", 0, outcome.reason or "not written"
+
+
+def export_tags(
+    library: Library,
+    people: Sequence[str] | None = None,
+    *,
+    naming: Naming = "ext.xmp",
+    dry_run: bool = False,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> ExportResult:
+    """Write sidecars for the photos of ``people`` (names; None: every named person). Cancelled,
+    it stops after the current photo and returns what it wrote, marked ``cancelled``.
+
+    ``dry_run``: write nothing, but read and merge each sidecar exactly as writing would (the
+    writer's own :func:`~facenet_core.tags.write.prepare`), so the counts are what the same
+    export then does (the app's preview), unless another program changes a sidecar meanwhile.
+    """
+    result = ExportResult(dry_run=dry_run, never_written=_never_written(library))
+    photos, sizes, result.unknown_people = _choose(library, people)
+    names: dict[str, str] = {}
+    clock = PhaseClock("export-tags", "plan" if dry_run else "sidecars", unit="photo")
+    for done, (path_text, faces) in enumerate(photos.items(), start=1):
         if cancel is not None and cancel.cancelled:
             result.cancelled = True
             break
         path = Path(path_text)
         result.photos += 1
         width, height = sizes[path_text]
+        reason: str | None
         if not path.is_file():
-            result.failed.append((path_text, "photo not found"))
+            kind, count, reason = "failed", 0, "photo not found"
         elif not width or not height:
-            result.failed.append((path_text, "size unknown (scan the photo again)"))
+            kind, count, reason = "failed", 0, "size unknown (scan the photo again)"
         else:
-            outcome = write_sidecar(path, (width, height), orientation_of(path), faces, (), naming)
-            if outcome.written:
-                result.sidecars_written += 1
-                result.faces_written += outcome.faces_written
-            elif outcome.reason == "already up to date":
-                result.sidecars_unchanged += 1
-            else:
-                result.failed.append((path_text, outcome.reason or "not written"))
-        reporter(clock.event(done, total, written=result.sidecars_written))
+            kind, count, reason = _one_photo(path, (width, height), faces, naming, dry_run)
+        if reason is not None:
+            result.failed.append((path_text, reason))
+        elif kind == "unchanged":
+            result.sidecars_unchanged += 1
+        else:
+            result.sidecars_written += 1
+            result.sidecars_new += int(kind == "new")
+            result.faces_written += count
+            for face in faces:
+                names.setdefault(name_key(face.name), face.name)
+        reporter(clock.event(done, len(photos), written=result.sidecars_written))
+    result.people = sorted(names.values(), key=str.casefold)
     return result

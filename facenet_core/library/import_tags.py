@@ -11,8 +11,9 @@ rejected for that person is never changed by an import.
 A region no stored face matches becomes a face of its own when ``settings`` are given
 (:mod:`.tag_faces`: landmarks found in the box, aligned and embedded, ``detector = "tag:..."``).
 ``scan`` runs all this on the photos it processed (``since`` its start) when the setting "Read
-face tags from photos" is on. Not done yet (see docs/design/face-tags.md): photo-level person
-tags for names that cannot be placed, and recording that a face's *person* came from a tag.
+face tags from photos" is on. The counts of an import that read photos, and which faces a tag
+named, are kept in the library for the app (:mod:`.tag_summary`). Not done yet (see
+docs/design/face-tags.md): photo-level person tags for names that cannot be placed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from facenet_core.library.export_tags import orientation_of
+from facenet_core.library.tag_summary import NAME_SOURCE, ImportCounts, record_import
 from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
@@ -42,24 +44,13 @@ _CONFIRMED = Assignment.CONFIRMED.value
 
 
 @dataclass
-class ImportResult:
-    """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
-    ``faces_created`` faces made from regions no stored face matched, ``regions_without_face``
-    such regions left without a face; ``names_unplaced`` names without a box on photos with more
-    than one face (or none)."""
+class ImportResult(ImportCounts):
+    """Counts of an import (:class:`~.tag_summary.ImportCounts`). ``faces_kept`` are matched
+    faces left as the user decided them; ``faces_created`` faces made from regions no stored
+    face matched, ``regions_without_face`` such regions left without a face; ``names_unplaced``
+    names without a box on photos with more than one face (or none). ``unreadable``: each photo
+    whose metadata could not be read, with the reason."""
 
-    photos_read: int = 0
-    photos_with_tags: int = 0
-    regions_found: int = 0
-    names_found: int = 0
-    faces_matched: int = 0
-    faces_named: int = 0
-    faces_kept: int = 0
-    faces_created: int = 0
-    regions_without_face: int = 0
-    names_unplaced: int = 0
-    people_created: int = 0
-    disagreements: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
@@ -115,6 +106,7 @@ def import_tags(
         ]
     wanted: dict[str, list[int]] = defaultdict(list)  # name key -> face ids to give to that name
     spelling: dict[str, str] = {}
+    origin: dict[int, str] = {}  # face id -> the format that named it
     clock = PhaseClock("import-tags", "read", unit="photo")
     for done, (photo_id, path, width, height) in enumerate(photos, start=1):
         if cancel is not None and cancel.cancelled:
@@ -160,12 +152,14 @@ def import_tags(
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(faces[m.face].id)
                 spelling.setdefault(name_key(name), name)
+                origin.setdefault(faces[m.face].id, tags.regions[m.region].source)
         for region_index, face_id in created:
             name = tags.regions[region_index].name
             if name and name not in too_long:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(face_id)
                 spelling.setdefault(name_key(name), name)
+                origin.setdefault(face_id, tags.regions[region_index].source)
         visible = [f for f in faces if not f.ignored]
         for name in tags.names_without_box:
             if name in too_long:
@@ -173,9 +167,11 @@ def import_tags(
             elif len(visible) == 1 and name_key(name) not in placed and not matching.matches:
                 wanted[name_key(name)].append(visible[0].id)
                 spelling.setdefault(name_key(name), name)
+                origin.setdefault(visible[0].id, NAME_SOURCE)
             else:
                 result.names_unplaced += 1
-    _apply(library, wanted, spelling, result)
+    given = _apply(library, wanted, spelling, result)
+    record_import(library, result, {f: (origin[f], p) for f, p in given.items()})
     return result
 
 
@@ -184,8 +180,10 @@ def _apply(
     wanted: dict[str, list[int]],
     spelling: dict[str, str],
     result: ImportResult,
-) -> None:
-    """Give the faces to their people through the ordinary (undoable) edits."""
+) -> dict[int, int]:
+    """Give the faces to their people through the ordinary (undoable) edits; returns the faces
+    given, each with its person."""
+    given: dict[int, int] = {}
     with library.session() as session:
         people: dict[str, int] = {}
         for pid, name in session.execute(
@@ -224,3 +222,5 @@ def _apply(
         else:
             move_faces(library, movable, person_id)
         result.faces_named += len(movable)
+        given.update(dict.fromkeys(movable, people[key]))
+    return given
