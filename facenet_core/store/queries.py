@@ -53,6 +53,26 @@ def ensure_active_model_version(
     weights that made it. ``parent``, ``weights_path`` and ``notes`` are only used when the
     version is created.
     """
+    version = ensure_model_version(
+        session, name, weights_sha256, parent=parent, weights_path=weights_path, notes=notes
+    )
+    if not version.is_active:
+        activate_model_version(session, version)
+    return version
+
+
+def ensure_model_version(
+    session: Session,
+    name: str,
+    weights_sha256: str,
+    *,
+    parent: ModelVersion | None = None,
+    weights_path: str | None = None,
+    notes: str | None = None,
+) -> ModelVersion:
+    """The version for these weights (``name`` + ``weights_sha256``), recorded if new (with
+    ``parent``, ``weights_path`` and ``notes``; an existing one is returned unchanged): a
+    version is its weights, so the same weights never make a second version."""
     version = session.scalars(
         select(ModelVersion).where(
             ModelVersion.name == name, ModelVersion.weights_sha256 == weights_sha256
@@ -68,8 +88,6 @@ def ensure_active_model_version(
         )
         session.add(version)
         session.flush()
-    if not version.is_active:
-        activate_model_version(session, version)
     return version
 
 

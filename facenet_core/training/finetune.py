@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sqlalchemy import select
 
 from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, version_info
@@ -54,7 +53,7 @@ from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progr
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ModelVersion, activate_model_version
 from facenet_core.store.models import utcnow
-from facenet_core.store.queries import get_active_model_version
+from facenet_core.store.queries import ensure_model_version, get_active_model_version
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import (
     NotEnoughFaces,
@@ -288,19 +287,13 @@ def _finetune_into(
         "training": {k: v for k, v in result.training.items() if k != "history"},
     }
     with library.write() as session:
-        row = session.scalars(
-            select(ModelVersion).where(
-                ModelVersion.name == new.name, ModelVersion.weights_sha256 == new.sha256
-            )
-        ).one_or_none()
-        if row is None:
-            row = ModelVersion(
-                name=new.name,
-                weights_sha256=new.sha256,
-                weights_path=str(new.source),
-                parent_id=parent_id,
-            )
-            session.add(row)
+        row = ensure_model_version(
+            session,
+            new.name,
+            new.sha256,
+            parent=session.get(ModelVersion, parent_id),
+            weights_path=str(new.source),
+        )
         row.metrics = _clean(metrics)
         row.notes = decision.summary()
         session.flush()
