@@ -39,23 +39,15 @@ def activate_model_version(session: Session, version: ModelVersion) -> ModelVers
 
 
 def ensure_active_model_version(
-    session: Session,
-    name: str,
-    weights_sha256: str,
-    *,
-    parent: ModelVersion | None = None,
-    weights_path: str | None = None,
-    notes: str | None = None,
+    session: Session, name: str, weights_sha256: str, *, parent: ModelVersion | None = None
 ) -> ModelVersion:
-    """The version for these weights (``name`` + ``weights_sha256``), created if new, and active.
+    """The version for these weights (``name`` + ``weights_sha256``), created if new (as a child
+    of ``parent``), and active.
 
     The embedder calls this before a scan stores embeddings, so every embedding records the
-    weights that made it. ``parent``, ``weights_path`` and ``notes`` are only used when the
-    version is created.
+    weights that made it.
     """
-    version = ensure_model_version(
-        session, name, weights_sha256, parent=parent, weights_path=weights_path, notes=notes
-    )
+    version = ensure_model_version(session, name, weights_sha256, parent=parent)
     if not version.is_active:
         activate_model_version(session, version)
     return version
