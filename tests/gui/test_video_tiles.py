@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from app.main_window import MainWindow
 from app.viewer import clock_time, track_label
 from facenet_core.library import scan
 from facenet_core.settings import Settings
 from facenet_core.store import Library
 from tests.core.test_video_scan import SEGMENT_S, _photos, write_video
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import window_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -37,13 +36,7 @@ def window(qtbot, tmp_path: Path, lfw_mini: Path):
     write_video(videos / "family.mp4", [a[3], b[3], a[4]])
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
     scan(library, [videos], SETTINGS, recognize=False)
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library, (1000, 700))
 
 
 def test_a_video_tile_has_a_badge_and_the_viewer_times_each_face(qtbot, window) -> None:
