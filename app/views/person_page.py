@@ -293,10 +293,7 @@ class PersonPage(QWidget):
 
         def moved(choice: Choice) -> None:
             self.faces.remove_ids(set(ids))
-            if choice.person_id is None:
-                self.edits.move_to_new(ids, choice.name)
-            else:
-                self.edits.move(ids, choice.person_id)
+            self.edits.move_to_chosen(ids, choice.person_id, choice.name)
 
         pick_person(
             self, self.ctx, f"Move {plural(len(ids), 'face')} to…", moved, exclude={self.person_id}
