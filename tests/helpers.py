@@ -16,6 +16,31 @@ from facenet_core.library import scan
 from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.training.config import TrainConfig
+
+CPU_SETTINGS = Settings(device="cpu", flip=False, workers=1)
+"""What most tests scan with: the CPU, no mirror averaging, one worker (light on a shared
+machine, and the same faces every run)."""
+TINY_TRAINING = TrainConfig(
+    epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4
+)
+"""A fine-tuning run small enough for a test: two epochs of the top block."""
+
+
+def small_guard(lfw_mini: Path):  # type: ignore[no-untyped-def]
+    """A small guard set for fine-tuning tests: every 38th pair of lfw-mini's fold 1 (16
+    pairs), its faces found with :data:`CPU_SETTINGS`."""
+    from facenet_core.evaluation.lfw import lfw_pair_chips
+    from facenet_core.training.measure import GuardSet
+
+    count = iter(range(10**6))
+    found = lfw_pair_chips(
+        lfw_mini,
+        lfw_mini / "pairs_fold1.txt",
+        CPU_SETTINGS,
+        keep=lambda _p: next(count) % 38 == 0,
+    )
+    return GuardSet("lfw-mini", found.chips, found.left, found.right, found.same, 0.18)
 
 
 def files_installed(locate: Callable[[], Iterable[Path]]) -> bool:
