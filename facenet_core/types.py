@@ -1,5 +1,6 @@
 """Value types shared by every layer: a detected face and its box (with the boxes' overlap),
-landmark schemes, chip and embedding sizes.
+landmark schemes, chip and embedding sizes, and the guard set evaluation loads and training
+scores.
 
 A leaf module: it imports nothing from the rest of the package, so any layer can use it.
 
@@ -53,6 +54,21 @@ FUSED_DIM = 256
 side, re-normalised (docs/design/models.md, "The fused embedding")."""
 EMBEDDING_SIZES = (EMBEDDING_DIM, FUSED_DIM)
 """Every embedding length a library may store (bytes = components: one signed byte each)."""
+
+
+@dataclass(frozen=True)
+class GuardPairs:
+    """A guard set: aligned chips of face images unrelated to the library, its pairs as indices
+    into them (``left``, ``right``; ``same``: whether the two are one person), and the
+    threshold the pairs are scored at (the active model's calibrated accuracy threshold).
+    Evaluation loads one; training scores a network on it before and after fine-tuning."""
+
+    name: str
+    chips: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    same: np.ndarray
+    threshold: float
 
 
 @dataclass(frozen=True, slots=True)
