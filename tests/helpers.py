@@ -15,7 +15,7 @@ from sqlalchemy import select
 from facenet_core.library import scan
 from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.settings import Settings
-from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.store import Assignment, Face, Library, Person, Photo, pack_landmarks
 from facenet_core.training.config import TrainConfig
 
 CPU_SETTINGS = Settings(device="cpu", flip=False, workers=1)
@@ -25,6 +25,28 @@ TINY_TRAINING = TrainConfig(
     epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4
 )
 """A fine-tuning run small enough for a test: two epochs of the top block."""
+
+
+FACE_LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
+"""The five points :func:`make_face` gives a face unless told otherwise."""
+
+
+def make_face(photo: Photo, **overrides: object) -> Face:
+    """A face row on ``photo`` with plausible values (a 30 x 34 box, five points, found by
+    dlib's HOG); ``overrides`` set any column or relationship."""
+    values: dict[str, object] = {
+        "photo": photo,
+        "x1": 5.0,
+        "y1": 6.0,
+        "x2": 35.0,
+        "y2": 40.0,
+        "landmarks": pack_landmarks(FACE_LANDMARKS),
+        "landmark_scheme": "dlib5",
+        "detector": "dlib-hog",
+        "det_score": 0.97,
+    }
+    values.update(overrides)
+    return Face(**values)
 
 
 def small_guard(lfw_mini: Path):  # type: ignore[no-untyped-def]

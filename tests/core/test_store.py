@@ -54,8 +54,9 @@ from facenet_core.store import (
 )
 from facenet_core.store import db as store_db
 from facenet_core.store.db import connect
+from tests.helpers import FACE_LANDMARKS, make_face
 
-LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
+LANDMARKS = FACE_LANDMARKS
 SHA_A = "a" * 64
 SHA_B = "b" * 64
 
@@ -84,22 +85,6 @@ def make_photo(n: int = 1, **overrides: object) -> Photo:
     }
     values.update(overrides)
     return Photo(**values)
-
-
-def make_face(photo: Photo, **overrides: object) -> Face:
-    values: dict[str, object] = {
-        "photo": photo,
-        "x1": 5.0,
-        "y1": 6.0,
-        "x2": 35.0,
-        "y2": 40.0,
-        "landmarks": pack_landmarks(LANDMARKS),
-        "landmark_scheme": "dlib5",
-        "detector": "dlib-hog",
-        "det_score": 0.97,
-    }
-    values.update(overrides)
-    return Face(**values)
 
 
 def count(session: Session, model: type[Base]) -> int:
