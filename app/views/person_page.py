@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QMenu,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,7 +24,7 @@ from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
-from app.widgets import PageHeader, add_shortcuts, button, label, plural
+from app.widgets import PageHeader, add_shortcuts, back_button, button, label, plural
 
 
 class PersonPage(QWidget):
@@ -45,9 +44,7 @@ class PersonPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
         top = QHBoxLayout()
-        self.back_button = QToolButton()
-        self.back_button.setText("‹  People")
-        self.back_button.setToolTip("Back to everyone (Esc)")
+        self.back_button = back_button("People", "Back to everyone (Esc)")
         self.back_button.clicked.connect(self.back)
         top.addWidget(self.back_button)
         top.addStretch(1)
