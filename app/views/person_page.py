@@ -24,10 +24,11 @@ from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
+from app.views.base import PeoplePart
 from app.widgets import PageHeader, add_shortcuts, back_button, button, label, plural
 
 
-class PersonPage(QWidget):
+class PersonPage(PeoplePart):
     """One person: suggestions to answer, then every face, with the edits."""
 
     back = Signal()
@@ -35,14 +36,10 @@ class PersonPage(QWidget):
     def __init__(
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.edits = actions
+        super().__init__(ctx, actions, 10, parent)
         self.person: PersonCard | None = None
         self.person_id: int | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(10)
+        layout = self.column
         top = QHBoxLayout()
         self.back_button = back_button("People", "Back to everyone (Esc)")
         self.back_button.clicked.connect(self.back)
