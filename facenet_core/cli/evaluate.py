@@ -41,10 +41,11 @@ def _evaluating(
     """Run an evaluation: the first Ctrl-C stops it cleanly (``how``: when), a file that is not
     there, data it cannot read (ValueError) or ``more_errors`` end it with a one-line error, and
     the bar is closed however it ends, so the error line is not drawn over a half bar."""
+    user_errors: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, *more_errors)
     try:
         with ctrl_c_cancels(cancel, how):
             yield
-    except (FileNotFoundError, ValueError, *more_errors) as exc:
+    except user_errors as exc:
         # a KeyError's text is the key in quotes: say the key itself
         raise CliError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from exc
     finally:
