@@ -76,13 +76,16 @@ def copies(tmp_path: Path, photos: list[Path]) -> Path:
     return folder
 
 
-def scan_copies(tmp_path: Path, photos: list[Path]) -> tuple[Path, Path, subprocess.Popen[str]]:
+def scan_copies(
+    tmp_path: Path, photos: list[Path]
+) -> tuple[Path, Path, Path, subprocess.Popen[str]]:
     """A command-line scan of copies of ``photos`` into a new library, started in the
-    background: the library's path, the log its progress goes to, and the process."""
+    background: the photos' folder, the library's path, the log its progress goes to, and the
+    process."""
     folder = copies(tmp_path, photos)
     library = tmp_path / "library.db"
     log = tmp_path / "scan.log"
-    return library, log, scan_cli(library, str(folder), log=log)
+    return folder, library, log, scan_cli(library, str(folder), log=log)
 
 
 @pytest.fixture
