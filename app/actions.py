@@ -14,6 +14,7 @@ from app.tasks import Task
 from facenet_core.people import drawn_edits, edits
 from facenet_core.people.edits import Change
 from facenet_core.people.queries import edit_history
+from facenet_core.store import Library
 
 Done = Callable[[Change], None] | None
 
@@ -80,6 +81,13 @@ class PeopleActions(QObject):
         library, ids = self.ctx.library, list(face_ids)
         return self.run("Moving faces", lambda: edits.move_faces(library, ids, to_person), on_done)
 
+    def move_to_chosen(self, face_ids: Iterable[int], person_id: int | None, name: str) -> Task:
+        """Move faces to the person picked for them: an existing one (``person_id``), else a
+        new person named ``name`` (the person picker's answer)."""
+        if person_id is None:
+            return self.move_to_new(face_ids, name)
+        return self.move(face_ids, person_id)
+
     def move_to_new(self, face_ids: Iterable[int], name: str, on_done: Done = None) -> Task:
         """Move faces to a new person with this name (one undo step each)."""
         library, ids = self.ctx.library, list(face_ids)
@@ -103,24 +111,25 @@ class PeopleActions(QObject):
     def confirm_suggestions(
         self, person_id: int, face_ids: Iterable[int] | None = None, on_done: Done = None
     ) -> Task:
-        library = self.ctx.library
-        ids = None if face_ids is None else list(face_ids)
-        return self.run(
-            "Confirming",
-            lambda: edits.confirm_suggestions(library, ids, person_id=person_id),
-            on_done,
-        )
+        return self._answer("Confirming", edits.confirm_suggestions, person_id, face_ids, on_done)
 
     def reject_suggestions(
         self, person_id: int, face_ids: Iterable[int] | None = None, on_done: Done = None
     ) -> Task:
+        return self._answer("Rejecting", edits.reject_suggestions, person_id, face_ids, on_done)
+
+    def _answer(
+        self,
+        title: str,
+        answer: Callable[..., Change],
+        person_id: int,
+        face_ids: Iterable[int] | None,
+        on_done: Done,
+    ) -> Task:
+        """Answer a person's suggestions (``face_ids``; None: all of them) with ``answer``."""
         library = self.ctx.library
         ids = None if face_ids is None else list(face_ids)
-        return self.run(
-            "Rejecting",
-            lambda: edits.reject_suggestions(library, ids, person_id=person_id),
-            on_done,
-        )
+        return self.run(title, lambda: answer(library, ids, person_id=person_id), on_done)
 
     def ignore(self, face_ids: Iterable[int], ignored: bool = True, on_done: Done = None) -> Task:
         library, ids = self.ctx.library, list(face_ids)
@@ -170,15 +179,17 @@ class PeopleActions(QObject):
         )
 
     def undo(self, on_done: Done = None) -> Task | None:
-        if not self.undo_text:
-            self.ctx.say("Nothing to undo")
-            return None
-        library = self.ctx.library
-        return self.run("Undo", lambda: edits.undo(library), on_done)
+        return self._step("Undo", self.undo_text, edits.undo, on_done)
 
     def redo(self, on_done: Done = None) -> Task | None:
-        if not self.redo_text:
-            self.ctx.say("Nothing to redo")
+        return self._step("Redo", self.redo_text, edits.redo, on_done)
+
+    def _step(
+        self, verb: str, what: str, step: Callable[[Library], Change], on_done: Done
+    ) -> Task | None:
+        """Undo or redo (``step``) the edit named ``what``; with none to take, say so instead."""
+        if not what:
+            self.ctx.say(f"Nothing to {verb.lower()}")
             return None
         library = self.ctx.library
-        return self.run("Redo", lambda: edits.redo(library), on_done)
+        return self.run(verb, lambda: step(library), on_done)

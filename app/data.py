@@ -7,7 +7,7 @@ frozen values the models hold and the delegates paint.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from facenet_core.library import browse
 from facenet_core.library.browse import NamedFace, PhotoFaces
@@ -58,22 +58,11 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class PersonCard:
-    """A person as the grid shows it: the summary's figures and the cover face itself (its
-    photo and box, to make its thumbnail)."""
+class PersonCard(PersonSummary):
+    """A person as the grid shows it: the core's summary (its figures and label) with the cover
+    face itself (its photo and box, to make its thumbnail)."""
 
-    id: int
-    name: str | None
-    faces: int
-    confirmed: int
-    suggestions: int
-    is_hidden: bool
     cover_face: FaceInfo | None
-
-    @property
-    def label(self) -> str:
-        """The name, or "Unnamed person 12": the core's one label (:func:`person_label`)."""
-        return person_label(self.id, self.name)
 
 
 def _cards(library: Library, people: Sequence[PersonSummary]) -> list[PersonCard]:
@@ -89,7 +78,7 @@ def _cards(library: Library, people: Sequence[PersonSummary]) -> list[PersonCard
     for p in people:
         cover = covers.get(p.id)
         face = faces.get(cover) if cover is not None else None
-        out.append(PersonCard(p.id, p.name, p.faces, p.confirmed, p.suggestions, p.is_hidden, face))
+        out.append(PersonCard(**asdict(p), cover_face=face))
     return out
 
 

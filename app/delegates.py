@@ -128,6 +128,16 @@ def _background(painter: QPainter, option: QStyleOptionViewItem, rect: QRect) ->
         painter.drawRoundedRect(rect, 12, 12)
 
 
+def _start_cell(painter: QPainter, option: QStyleOptionViewItem, inset: int) -> QRect:
+    """Begin painting a grid cell (the caller restores the painter): antialiased, with the
+    selected or hovered background drawn ``inset`` pixels inside the cell; returns that rect."""
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    cell = option.rect.adjusted(inset, inset, -inset, -inset)
+    _background(painter, option, cell)
+    return cell
+
+
 class FaceDelegate(QStyledItemDelegate):
     """A face thumbnail (a circle), with a dashed amber ring on suggestions, a caption
     (``caption(item)``, optional) under it, and a small "tag" pill on a face that came from a
@@ -181,10 +191,7 @@ class FaceDelegate(QStyledItemDelegate):
         item = index.data(ItemRole)
         if item is None:
             return
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        cell = option.rect.adjusted(2, 2, -2, -2)
-        _background(painter, option, cell)
+        cell = _start_cell(painter, option, 2)
         x = option.rect.x() + (option.rect.width() - self.size) // 2
         target = QRect(x, option.rect.y() + self.pad, self.size, self.size)
         pixmap = self.loader.face(face_ref(item), self.size, self.shape)
@@ -284,10 +291,7 @@ class PersonDelegate(QStyledItemDelegate):
         person = index.data(ItemRole)
         if person is None:
             return
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        cell = option.rect.adjusted(3, 3, -3, -3)
-        _background(painter, option, cell)
+        _start_cell(painter, option, 3)
         target = self._cover_rect(option)
         cover = person.cover_face
         pixmap = self.loader.face(face_ref(cover), self.size, "circle") if cover else None

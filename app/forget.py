@@ -64,9 +64,13 @@ class ConfirmBox(QMessageBox):
 
 
 def ask(box: ConfirmBox) -> bool:
-    """Show ``box`` modally; True when the user chose the destructive action."""
-    box.exec()
-    return box.confirmed()
+    """Show ``box`` modally; True when the user chose the destructive action. The box is then
+    deleted (later, by the event loop): it is asked once."""
+    try:
+        box.exec()
+        return box.confirmed()
+    finally:
+        box.deleteLater()
 
 
 def busy_note(ctx: AppContext) -> str:
@@ -129,12 +133,8 @@ def forget_person_flow(
 
     def confirm(plan: ForgetPlan) -> None:
         note = busy_note(ctx)
-        box = person_box(parent, plan, note)
-        try:
-            if not ask(box):
-                return
-        finally:
-            box.deleteLater()
+        if not ask(person_box(parent, plan, note)):
+            return
         who = plan.name or "this person"
         if note:
             ctx.say(f"{who} will be forgotten when the running job has finished")
@@ -164,12 +164,8 @@ def forget_faces_flow(
     if not face_ids:
         return
     library, ids = ctx.library, list(face_ids)
-    box = faces_box(parent, len(ids), busy_note(ctx))
-    try:
-        if not ask(box):
-            return
-    finally:
-        box.deleteLater()
+    if not ask(faces_box(parent, len(ids), busy_note(ctx))):
+        return
 
     def work(report: Reporter, cancel: CancelToken) -> ForgetReport:
         return forget_faces(library, ids)
@@ -195,12 +191,8 @@ def remove_library_flow(
     path = ctx.library.path
 
     def confirm(text: str) -> None:
-        box = library_box(parent, text, path)
-        try:
-            if not ask(box):
-                return
-        finally:
-            box.deleteLater()
+        if not ask(library_box(parent, text, path)):
+            return
         if not close_library():
             return
         ctx.runner.query(

@@ -408,11 +408,7 @@ class TaskRunner(QObject):
     ) -> Task:
         """Run a read ``fn()`` in the ``"read"`` lane; with ``key``, an older unfinished read of
         the same key is superseded (its result never arrives)."""
-        check_plain(fn)
-        task = self._task(title, "read", owner, cancellable=False, key=key)
-        self._connect(task, on_done, on_error, None)
-        self._start(task, fn)
-        return task
+        return self._short(fn, on_done, on_error, title, "read", owner, key)
 
     def edit(
         self,
@@ -424,8 +420,21 @@ class TaskRunner(QObject):
         on_error: Callable[[str], None] | None = None,
     ) -> Task:
         """Run a change ``fn()`` in the ``"edit"`` lane: edits run one at a time, in order."""
+        return self._short(fn, on_done, on_error, title, "edit", owner, None)
+
+    def _short(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[T], None] | None,
+        on_error: Callable[[str], None] | None,
+        title: str,
+        lane: Lane,
+        owner: QObject | None,
+        key: str | None,
+    ) -> Task:
+        """A read or an edit: a short call ``fn()`` that cannot be cancelled."""
         check_plain(fn)
-        task = self._task(title, "edit", owner, cancellable=False, key=None)
+        task = self._task(title, lane, owner, cancellable=False, key=key)
         self._connect(task, on_done, on_error, None)
         self._start(task, fn)
         return task

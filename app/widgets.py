@@ -69,6 +69,14 @@ def button(
     return b
 
 
+def back_button(to: str, tooltip: str) -> QToolButton:
+    """The flat "‹  ``to``" button at the top left of a page opened from another one."""
+    b = QToolButton()
+    b.setText(f"‹  {to}")
+    b.setToolTip(tooltip)
+    return b
+
+
 def add_shortcuts(
     widget: QWidget, shortcuts: Iterable[tuple[str, str, Callable[[], object]]]
 ) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.fused_embedding import cached_face
+
 CACHE = Path.home() / "cache" / "fused-lfw"
 
 
@@ -28,9 +30,7 @@ def _accuracy(d: np.ndarray, same: np.ndarray, threshold: float) -> float:
 def main() -> None:
     import torch
 
-    from facenet_core.imageio import load_image
     from facenet_core.models.sface import load_sface, sface_embeddings
-    from facenet_core.types import Detection
     from facenet_core.vision.align import (
         ARCFACE_SIZE,
         ARCFACE_TEMPLATE,
@@ -52,14 +52,7 @@ def main() -> None:
     derived = np.zeros((len(found["paths"]), 128), np.float32)
     start = time.perf_counter()
     for k, i in enumerate(images):
-        image = load_image(found["paths"][i])
-        b = found["boxes"][i]
-        face = Detection(
-            (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
-            1.0,
-            found["landmarks"][i].astype(np.float32),
-            str(found["schemes"][i]),  # type: ignore[arg-type]
-        )
+        image, face = cached_face(found, i)
         chip = face_chip(image, face)
         arc = template_chip(chip, MTCNN_TEMPLATE, ARCFACE_TEMPLATE, ARCFACE_SIZE)
         with torch.inference_mode():

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.fused_embedding import cached_face
+
 CACHE = Path.home() / "cache" / "fused-lfw"
 
 
 def main() -> None:
     import torch
 
-    from facenet_core.imageio import load_image
     from facenet_core.models.registry import fused_info
     from facenet_core.settings import Settings
-    from facenet_core.types import Detection
     from facenet_core.vision.align import arcface_chip, face_chip
     from facenet_core.vision.embed import Embedder, FusedEmbedder
     from facenet_core.vision.engines import embed_precision
@@ -41,14 +41,7 @@ def main() -> None:
     chips, faces = [], []
     warp = 0.0
     for i in range(args.faces):
-        image = load_image(found["paths"][i])
-        b = found["boxes"][i]
-        face = Detection(
-            (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
-            1.0,
-            found["landmarks"][i].astype(np.float32),
-            str(found["schemes"][i]),  # type: ignore[arg-type]
-        )
+        image, face = cached_face(found, i)
         chips.append(face_chip(image, face))
         t0 = time.perf_counter()
         faces.append(arcface_chip(image, face))

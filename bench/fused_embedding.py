@@ -32,10 +32,30 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from facenet_core.types import Detection
+
 CACHE = Path.home() / "cache" / "fused-lfw"
+
+
+def cached_face(found: Any, i: int) -> tuple[np.ndarray, Detection]:
+    """Image ``i`` of ``detect``'s cache (``found``: ``detections.npz`` loaded) and the face
+    chosen in it, as the other fused-model benchmarks read them."""
+    from facenet_core.imageio import load_image
+    from facenet_core.types import Detection
+
+    b = found["boxes"][i]
+    face = Detection(
+        (float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+        1.0,
+        found["landmarks"][i].astype(np.float32),
+        str(found["schemes"][i]),  # type: ignore[arg-type]
+    )
+    return load_image(found["paths"][i]), face
 
 
 def _pairs(pairs_file: Path) -> tuple[list[tuple[str, int]], dict[str, np.ndarray]]:

@@ -19,7 +19,6 @@ and what each run did.
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from people_queries import LANDMARKS, build
+from people_queries import LANDMARKS, build, finish
 
 from facenet_core.people.jobs import recluster, recognize_new
 from facenet_core.progress import Progress
@@ -123,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     report = recognize_new(library, settings, reporter=phases)
     results["recognize_new (new faces)"] = {**report.to_json_dict(), "phases": phases.done()}
     print(f"{'recognize_new (new)':<20} {report.seconds:8.1f} s  {phases.done()}  {report}")
-    library.close()
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return finish(library, results, args.json)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,15 @@ NAMED = 1_000
 UNNAMED = 30_000
 
 
+def finish(library: Library, results: dict[str, Any], json_path: str | None) -> int:
+    """End a benchmark run: close the library and write ``results`` to ``json_path`` (if any);
+    the exit status."""
+    library.close()
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
 def build(
     path: Path, n_faces: int, seed: int = 0, embeddings: bool = False, fresh: bool = False
 ) -> np.ndarray:
@@ -240,10 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         counting = (time.perf_counter() - start) * 1000
     results["counting every person's faces in SQL (no stored counts)"] = round(counting, 1)
     print(f"(for comparison: counting every person's faces in SQL takes {counting:.1f} ms)")
-    library.close()
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    return 0
+    return finish(library, results, args.json)
 
 
 if __name__ == "__main__":

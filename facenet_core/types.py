@@ -1,4 +1,6 @@
-"""Value types shared by every layer: a detected face, landmark schemes, chip and embedding sizes.
+"""Value types shared by every layer: a detected face and its box (with the boxes' overlap),
+landmark schemes, chip and embedding sizes, and the guard set evaluation loads and training
+scores.
 
 A leaf module: it imports nothing from the rest of the package, so any layer can use it.
 
@@ -13,6 +15,7 @@ find:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +24,22 @@ import numpy as np
 LandmarkScheme = Literal["dlib5", "mtcnn5", "yunet5"]
 Box = tuple[float, float, float, float]
 """``(x1, y1, x2, y2)`` in pixels, ``x2`` and ``y2`` exclusive."""
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes (0 for empty ones): the rule for
+    telling whether two boxes are one face (video tracks, hand-drawn faces, face tags). Many
+    boxes at once: ``torchvision.ops.box_iou``, where torch is in use."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = _area(a) + _area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _area(b: Sequence[float]) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
 
 CHIP_SIZE = 150
 """Side of the aligned face chip the embedding network reads (dlib's ``get_face_chip`` size)."""
@@ -35,6 +54,21 @@ FUSED_DIM = 256
 side, re-normalised (docs/design/models.md, "The fused embedding")."""
 EMBEDDING_SIZES = (EMBEDDING_DIM, FUSED_DIM)
 """Every embedding length a library may store (bytes = components: one signed byte each)."""
+
+
+@dataclass(frozen=True)
+class GuardPairs:
+    """A guard set: aligned chips of face images unrelated to the library, its pairs as indices
+    into them (``left``, ``right``; ``same``: whether the two are one person), and the
+    threshold the pairs are scored at (the active model's calibrated accuracy threshold).
+    Evaluation loads one; training scores a network on it before and after fine-tuning."""
+
+    name: str
+    chips: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    same: np.ndarray
+    threshold: float
 
 
 @dataclass(frozen=True, slots=True)

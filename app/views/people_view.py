@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -29,7 +28,7 @@ from app.forget import forget_person_flow
 from app.grid import Grid
 from app.jobs import recluster_job
 from app.models import ItemRole, ListModel
-from app.views.base import View
+from app.views.base import PeoplePart, View
 from app.views.person_page import PersonPage
 from app.widgets import EmptyState, PageHeader, add_shortcuts, button, plural
 
@@ -70,7 +69,7 @@ class PeopleFilter(QSortFilterProxyModel):
         return card is not None and self.needle in card.label.casefold()
 
 
-class PeopleGrid(QWidget):
+class PeopleGrid(PeoplePart):
     """The grid of people."""
 
     open_person = Signal(int)
@@ -79,12 +78,8 @@ class PeopleGrid(QWidget):
     def __init__(
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.edits = actions
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(12)
+        super().__init__(ctx, actions, 12, parent)
+        layout = self.column
         self.header = PageHeader("People", "")
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search people")

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QMenu,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +33,8 @@ from app.forget import forget_faces_flow, forget_person_flow
 from app.grid import Grid
 from app.models import PagedModel
 from app.picker import Choice, pick_person
-from app.widgets import PageHeader, add_shortcuts, button, label, plural
+from app.views.base import PeoplePart
+from app.widgets import PageHeader, add_shortcuts, back_button, button, label, plural
 from facenet_core.library.export_tags import set_never_export
 from facenet_core.library.tag_summary import SOURCE_PROGRAMS
 
@@ -49,7 +49,7 @@ def origin_text(source: str, made: bool) -> str:
     return f"Named from a face tag: {where}"
 
 
-class PersonPage(QWidget):
+class PersonPage(PeoplePart):
     """One person: suggestions to answer, then every face, with the edits."""
 
     back = Signal()
@@ -57,18 +57,12 @@ class PersonPage(QWidget):
     def __init__(
         self, ctx: AppContext, actions: PeopleActions, parent: QWidget | None = None
     ) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.edits = actions
+        super().__init__(ctx, actions, 10, parent)
         self.person: PersonCard | None = None
         self.person_id: int | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(10)
+        layout = self.column
         top = QHBoxLayout()
-        self.back_button = QToolButton()
-        self.back_button.setText("‹  People")
-        self.back_button.setToolTip("Back to everyone (Esc)")
+        self.back_button = back_button("People", "Back to everyone (Esc)")
         self.back_button.clicked.connect(self.back)
         top.addWidget(self.back_button)
         top.addStretch(1)
@@ -385,10 +379,7 @@ class PersonPage(QWidget):
 
         def moved(choice: Choice) -> None:
             self.faces.remove_ids(set(ids))
-            if choice.person_id is None:
-                self.edits.move_to_new(ids, choice.name)
-            else:
-                self.edits.move(ids, choice.person_id)
+            self.edits.move_to_chosen(ids, choice.person_id, choice.name)
 
         pick_person(
             self, self.ctx, f"Move {plural(len(ids), 'face')} to…", moved, exclude={self.person_id}

@@ -41,7 +41,7 @@ from app.viewer import (
     track_span,
 )
 from app.views.base import View
-from app.widgets import EmptyState, PageHeader, add_shortcuts, button, label, plural
+from app.widgets import EmptyState, PageHeader, add_shortcuts, back_button, button, label, plural
 from facenet_core.thumbnails import photo_preview
 
 PREVIEW_SIDE = 1600
@@ -142,9 +142,7 @@ class PhotosView(View):
         vcol.setContentsMargins(0, 0, 0, 0)
         vcol.setSpacing(8)
         top = QHBoxLayout()
-        self.back_button = QToolButton()
-        self.back_button.setText("‹  Photos")
-        self.back_button.setToolTip("Back to the grid (Esc)")
+        self.back_button = back_button("Photos", "Back to the grid (Esc)")
         top.addWidget(self.back_button)
         self.viewer_title = label("", "muted")
         self.viewer_title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -137,26 +137,15 @@ class LivePlot(QWidget):
     def add(self, points: Iterable[Mapping[str, float]]) -> None:
         """Append training steps' counters (``step``, ``loss``, ``active``, and on validation
         steps ``val`` and ``nearest``) and redraw each curve once."""
-        xs: list[float] = []
-        loss: list[float] = []
-        active: list[float] = []
-        vx: list[float] = []
-        val: list[float] = []
-        nearest: list[float] = []
-        for p in points:
-            step = p["step"]
-            if "loss" in p:
-                xs.append(step)
-                loss.append(p["loss"])
-                active.append(100 * p.get("active", math.nan))
-            if "val" in p:
-                vx.append(step)
-                val.append(100 * p["val"])
-                nearest.append(100 * p.get("nearest", math.nan))
-        self.loss.extend(xs, loss)
-        self.active.extend(xs, active)
-        self.val.extend(vx, val)
-        self.nearest.extend(vx, nearest)
+        points = list(points)
+        steps = [p for p in points if "loss" in p]
+        checks = [p for p in points if "val" in p]
+        xs = [p["step"] for p in steps]
+        vx = [p["step"] for p in checks]
+        self.loss.extend(xs, [p["loss"] for p in steps])
+        self.active.extend(xs, [100 * p.get("active", math.nan) for p in steps])
+        self.val.extend(vx, [100 * p["val"] for p in checks])
+        self.nearest.extend(vx, [100 * p.get("nearest", math.nan) for p in checks])
         if xs or vx:
             for hint in self.hints:
                 hint.hide()

@@ -14,8 +14,8 @@ in the worker thread. The plot gets every training step through a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -37,7 +37,7 @@ from app.jobs import (
 )
 from app.tasks import Task, TaskInfo
 from app.views.base import View
-from app.views.library_view import describe
+from app.views.library_view import show_progress
 from app.views.training_plot import LivePlot
 from app.views.training_result import (
     ResultPanel,
@@ -47,11 +47,13 @@ from app.views.training_result import (
 from app.views.training_rules import start_blockers
 from app.views.training_versions import VERSION_ID, VersionList
 from app.widgets import PageHeader, button, label, plural
-from facenet_core.progress import Progress
+from facenet_core.progress import CancelToken, Progress, Reporter
 
 if TYPE_CHECKING:
     from facenet_core.training.finetune import FinetuneResult
     from facenet_core.training.versions import UseResult, VersionRow
+
+T = TypeVar("T")
 
 TRAINING_TITLE = "Fine-tuning the face model"
 SWITCHING_TITLE = "Switching the face model"
@@ -330,24 +332,43 @@ class TrainingView(View):
             return None
         self.feed = TrainingFeed()
         self.first_step = None
-        self.error_text.hide()
         self.side.setCurrentWidget(self.about)
+        self.task = self._start_job(
+            finetune_job(self.ctx.library, self.epochs.value(), self.options, self.feed),
+            TRAINING_TITLE,
+            "Getting ready (loading the face model)…",
+            self._trained,
+            self._failed,
+            self._cancelled,
+        )
+        self._update_buttons()
+        return self.task
+
+    def _start_job(
+        self,
+        job: Callable[[Reporter, CancelToken], T],
+        title: str,
+        phase: str,
+        on_done: Callable[[T], None],
+        on_error: Callable[[str], None],
+        on_cancelled: Callable[[], None],
+    ) -> Task:
+        """Run one of this page's jobs (training, switching the model), its progress shown on
+        the page, starting with ``phase`` over a busy bar."""
+        self.error_text.hide()
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.phase_text.setText("Getting ready (loading the face model)…")
+        self.phase_text.setText(phase)
         self.figures_text.setText("")
-        task = self.ctx.runner.run(
-            finetune_job(self.ctx.library, self.epochs.value(), self.options, self.feed),
-            title=TRAINING_TITLE,
-            on_done=self._trained,
+        return self.ctx.runner.run(
+            job,
+            title=title,
+            on_done=on_done,
             on_progress=self._progress,
-            on_error=self._failed,
-            on_cancelled=self._cancelled,
+            on_error=on_error,
+            on_cancelled=on_cancelled,
             owner=self,
         )
-        self.task = task
-        self._update_buttons()
-        return task
 
     def cancel(self) -> None:
         if self.task is not None:
@@ -358,14 +379,7 @@ class TrainingView(View):
 
     def _progress(self, event: Progress) -> None:
         self._take_points()
-        head, figures = describe(event)
-        self.phase_text.setText(head)
-        self.figures_text.setText(figures)
-        if event.total:
-            self.progress.setRange(0, event.total)
-            self.progress.setValue(min(event.done, event.total))
-        else:
-            self.progress.setRange(0, 0)
+        show_progress(event, self.phase_text, self.figures_text, self.progress)
 
     def _take_points(self) -> None:
         points = self.feed.drain()
@@ -449,23 +463,16 @@ class TrainingView(View):
         """Make a model version the one in use (None: the previous one), as a job."""
         if self.switch_task is not None or self.task is not None:
             return None
-        self.error_text.hide()
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.phase_text.setText("Switching the model…")
-        self.figures_text.setText("")
-        task = self.ctx.runner.run(
+        self.switch_task = self._start_job(
             use_model_job(self.ctx.library, version_id),
-            title=SWITCHING_TITLE,
-            on_done=self._switched,
-            on_progress=self._progress,
-            on_error=self._switch_failed,
-            on_cancelled=self._switch_ended,
-            owner=self,
+            SWITCHING_TITLE,
+            "Switching the model…",
+            self._switched,
+            self._switch_failed,
+            self._switch_ended,
         )
-        self.switch_task = task
         self._update_buttons()
-        return task
+        return self.switch_task
 
     def _switch_ended(self) -> None:
         self.switch_task = None

@@ -9,8 +9,11 @@ evaluation cleanly (its result says ``cancelled``); a second interrupts at once.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from facenet_core.cli.commands import add_command
 from facenet_core.cli.common import (
     ALL_ENGINE,
     CLUSTERING,
@@ -31,24 +34,48 @@ from facenet_core.models.registry import embedding_dim
 from facenet_core.progress import CancelToken
 
 
-def cmd_eval_lfw(args: argparse.Namespace) -> int:
-    lfw_dir = Path(args.lfw_dir)
-    pairs = Path(args.pairs) if args.pairs else lfw_dir / "pairs.txt"
-    if not lfw_dir.is_dir():
-        raise CliError(f"{lfw_dir}: not a folder")
+@contextmanager
+def _evaluating(
+    bar: ProgressBar, cancel: CancelToken, how: str, *more_errors: type[Exception]
+) -> Iterator[None]:
+    """Run an evaluation: the first Ctrl-C stops it cleanly (``how``: when), a file that is not
+    there, data it cannot read (ValueError) or ``more_errors`` end it with a one-line error, and
+    the bar is closed however it ends, so the error line is not drawn over a half bar."""
+    user_errors: tuple[type[Exception], ...] = (FileNotFoundError, ValueError, *more_errors)
+    try:
+        with ctrl_c_cancels(cancel, how):
+            yield
+    except user_errors as exc:
+        # a KeyError's text is the key in quotes: say the key itself
+        raise CliError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from exc
+    finally:
+        bar.close()
+
+
+def _pairs_file(folder: Path, given: str | None) -> Path:
+    """The pairs file of an evaluation (``--pairs``, else ``folder/pairs.txt``), once both the
+    folder and the file are known to exist: a wrong path is a one-line error, not a traceback."""
+    pairs = Path(given) if given else folder / "pairs.txt"
+    if not folder.is_dir():
+        raise CliError(f"{folder}: not a folder")
     if not pairs.is_file():
         raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
+    return pairs
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    """Detect, align and embed every image named by the pairs, then score the pairs: 10-fold
+    accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the accuracy with the
+    stored quantized embeddings (128 bytes per face, 256 for the accurate model). A pairs file
+    with a single fold is scored at the shipped calibrated thresholds."""
+    lfw_dir = Path(args.lfw_dir)
+    pairs = _pairs_file(lfw_dir, args.pairs)
     settings = settings_from(args)
     from facenet_core.evaluation.lfw import evaluate_lfw
 
     bar, cancel = ProgressBar(), CancelToken()
-    try:
-        with ctrl_c_cancels(cancel, "after the current image"):
-            result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar, cancel=cancel)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        raise CliError(str(exc).strip("'\"")) from exc
-    finally:
-        bar.close()
+    with _evaluating(bar, cancel, "after the current image", KeyError):
+        result = evaluate_lfw(lfw_dir, pairs, settings, reporter=bar, cancel=cancel)
     if result.cancelled:
         say(args, "cancelled: no pairs were scored")
         return EXIT_INTERRUPTED
@@ -72,6 +99,10 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_clusters(args: argparse.Namespace) -> int:
+    """Scan the images listed in a truth file (PATH<TAB>PERSON, paths relative to --images) into a
+    temporary library, cluster every face found, and score the face nearest each image's centre
+    against its person (other faces are clustered, not scored). An image with no face found
+    counts as a face left unclustered."""
     images, truth = Path(args.images), Path(args.truth)
     if not images.is_dir():
         raise CliError(f"{images}: not a folder")
@@ -81,13 +112,8 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
     from facenet_core.evaluation.clusters import evaluate_clusters
 
     bar, cancel = ProgressBar(), CancelToken()
-    try:
-        with ctrl_c_cancels(cancel):
-            result = evaluate_clusters(images, truth, settings, reporter=bar, cancel=cancel)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
+    with _evaluating(bar, cancel, "after the current photos"):
+        result = evaluate_clusters(images, truth, settings, reporter=bar, cancel=cancel)
     if result.cancelled:
         say(args, "cancelled during the scan: nothing was clustered")
         return EXIT_INTERRUPTED
@@ -111,6 +137,9 @@ def cmd_eval_clusters(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_detect(args: argparse.Namespace) -> int:
+    """Recall at IoU >= 0.5 of ground-truth faces of at least 40 and 80 px (invalid faces ignored),
+    precision (a detection matching no face at IoU >= 0.4 is false), and the median detection
+    time per photo."""
     for path in (Path(args.images), Path(args.truth)):
         if not path.exists():
             raise CliError(f"{path}: not found")
@@ -132,20 +161,15 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
     engines = shared_engines()
     detector = engines.detector(engines.detector_config(settings))
     bar, cancel = ProgressBar(), CancelToken()
-    try:
-        with ctrl_c_cancels(cancel, "after the current photo"):
-            report = evaluate_detector(
-                detector,
-                Path(args.images),
-                Path(args.truth),
-                limit=args.limit,
-                reporter=bar,
-                cancel=cancel,
-            )
-    except (FileNotFoundError, ValueError, ImageLoadError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
+    with _evaluating(bar, cancel, "after the current photo", ImageLoadError):
+        report = evaluate_detector(
+            detector,
+            Path(args.images),
+            Path(args.truth),
+            limit=args.limit,
+            reporter=bar,
+            cancel=cancel,
+        )
     data = report.to_json_dict()
     stopped = (
         f" (cancelled after {report.images} of {len(annotations)})" if report.cancelled else ""
@@ -160,6 +184,8 @@ def cmd_eval_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """Squared L2 distance between the largest faces of two photos, and the verdict at the
+    calibrated threshold."""
     settings = settings_from(args)
     import numpy as np
 
@@ -202,28 +228,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_video(args: argparse.Namespace) -> int:
+    """Score pairs of videos by the mean squared distance over all pairs of their first K frames
+    with a face (FaceNet on YouTube Faces), by their mean embeddings (what a scan stores), and
+    by one frame each; 10-fold accuracy. --make-from LFW_DIR first builds a synthetic clip set
+    from real photos (documented in docs/design/video.md)."""
     folder = Path(args.folder)
     from facenet_core.evaluation.video import describe, evaluate_videos, make_synthetic_clips
 
     if args.make_from:
         pairs = make_synthetic_clips(Path(args.make_from), folder, seed=args.seed)
         say(args, f"wrote synthetic clips and {pairs}")
-    pairs = Path(args.pairs) if args.pairs else folder / "pairs.txt"
-    if not folder.is_dir():
-        raise CliError(f"{folder}: not a folder")
-    if not pairs.is_file():
-        raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
+    pairs = _pairs_file(folder, args.pairs)
     settings = settings_from(args)
     bar, cancel = ProgressBar(), CancelToken()
-    try:
-        with ctrl_c_cancels(cancel, "after the current clip"):
-            result = evaluate_videos(
-                folder, pairs, settings, k=args.frames, reporter=bar, cancel=cancel
-            )
-    except (FileNotFoundError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
+    with _evaluating(bar, cancel, "after the current clip"):
+        result = evaluate_videos(
+            folder, pairs, settings, k=args.frames, reporter=bar, cancel=cancel
+        )
     if result.cancelled:
         say(args, "cancelled: no pairs were scored")
         return EXIT_INTERRUPTED
@@ -237,46 +258,19 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "eval-lfw",
-        parents=[common],
-        help="LFW verification accuracy, 10-fold protocol (FaceNet section 4)",
-        description="Detect, align and embed every image named by the pairs, then score the "
-        "pairs: 10-fold accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the "
-        "accuracy with the stored quantized embeddings (128 bytes per face, 256 for the accurate "
-        "model). A pairs file with a single fold is scored "
-        "at the shipped calibrated thresholds.",
-    )
+    p = add_command(sub, common, "eval-lfw", cmd_eval_lfw)
     p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
     p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
     add_json_option(p)
     add_settings_options(p, ALL_ENGINE)
-    p.set_defaults(func=cmd_eval_lfw)
 
-    p = sub.add_parser(
-        "eval-clusters",
-        parents=[common],
-        help="people clustering quality: BCubed and pairwise F1 against labelled images",
-        description="Scan the images listed in a truth file (PATH<TAB>PERSON, paths relative "
-        "to --images) into a temporary library, cluster every face found, and score the face "
-        "nearest each image's centre against its person (other faces are clustered, not "
-        "scored). An image with no face found counts as a face left unclustered.",
-    )
+    p = add_command(sub, common, "eval-clusters", cmd_eval_clusters)
     p.add_argument("--images", required=True, help="folder the truth file's paths are relative to")
     p.add_argument("--truth", required=True, help="PATH<TAB>PERSON lines")
     add_json_option(p)
     add_settings_options(p, [*ALL_ENGINE, *CLUSTERING])
-    p.set_defaults(func=cmd_eval_clusters)
 
-    p = sub.add_parser(
-        "eval-video",
-        parents=[common],
-        help="video verification, the paper's protocol: frame mean vs a single frame, 10-fold",
-        description="Score pairs of videos by the mean squared distance over all pairs of their "
-        "first K frames with a face (FaceNet on YouTube Faces), by their mean embeddings (what a "
-        "scan stores), and by one frame each; 10-fold accuracy. --make-from LFW_DIR first builds "
-        "a synthetic clip set from real photos (documented in docs/design/video.md).",
-    )
+    p = add_command(sub, common, "eval-video", cmd_eval_video)
     p.add_argument("folder", metavar="FOLDER", help="the clips (and pairs.txt)")
     p.add_argument("--pairs", help="pairs file: LEFT RIGHT SAME FOLD (default FOLDER/pairs.txt)")
     p.add_argument(
@@ -286,32 +280,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--seed", type=int, default=0, help="of the synthetic clips")
     add_json_option(p)
     add_settings_options(p, [*DETECTION, *EMBEDDING])
-    p.set_defaults(func=cmd_eval_video)
 
-    p = sub.add_parser(
-        "eval-detect",
-        parents=[common],
-        help="face detector recall and precision on WIDER FACE annotations",
-        description="Recall at IoU >= 0.5 of ground-truth faces of at least 40 and 80 px "
-        "(invalid faces ignored), precision (a detection matching no face at IoU >= 0.4 is "
-        "false), and the median detection time per photo.",
-    )
+    p = add_command(sub, common, "eval-detect", cmd_eval_detect)
     p.add_argument("--images", required=True, help="folder the annotation paths are relative to")
     p.add_argument("--truth", required=True, help="WIDER FACE bounding-box annotation file")
     p.add_argument("--limit", type=int, default=None, help="evaluate N photos spread evenly")
     add_json_option(p)
     add_settings_options(p, [*DETECTION, "device"])
-    p.set_defaults(func=cmd_eval_detect)
 
-    p = sub.add_parser(
-        "verify",
-        parents=[common],
-        help="are the largest faces of two photos the same person?",
-        description="Squared L2 distance between the largest faces of two photos, and the "
-        "verdict at the calibrated threshold.",
-    )
+    p = add_command(sub, common, "verify", cmd_verify)
     p.add_argument("image_a", metavar="IMAGE_A")
     p.add_argument("image_b", metavar="IMAGE_B")
     add_json_option(p)
     add_settings_options(p, [*DETECTION, *EMBEDDING])
-    p.set_defaults(func=cmd_verify)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from facenet_core.cli.commands import add_command
 from facenet_core.cli.common import (
     ALL_ENGINE,
     CLUSTER,
@@ -142,6 +143,8 @@ def summary(r: ScanResult) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Photos by state (done, pending, failed, missing, unavailable), faces, people, and whether a
+    scan is running. Works on a read-only library, and while a scan runs."""
     library = open_library(args, write=False)
     problems: list[dict[str, str]] = []
     try:
@@ -225,6 +228,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the library database with SQLite's backup API: consistent even while a scan or the app
+    is writing. DEST is a new file, or a folder to put a dated copy in. Face thumbnails are not
+    copied (they are made again from the photos)."""
     library = open_library(args, write=False)
     with library_errors(library):
         dest = library.backup(args.dest, overwrite=args.force)
@@ -248,10 +254,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
+        common,
         "scan",
-        parents=[common],
-        help="add folders of photos to the library (incremental, resumable)",
+        cmd_scan,
         description="Find every photo below the folders, detect, align and embed its faces, and "
         "store them. Unchanged photos are skipped, moved photos keep their faces and people, "
         "vanished photos are marked missing and unreadable ones unavailable. New faces are then "
@@ -276,33 +283,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     add_json_option(p)
     add_settings_options(p, [*ALL_ENGINE, *RECOGNITION, "read_face_tags", *CLUSTER, *VIDEO])
-    p.set_defaults(func=cmd_scan)
 
-    p = sub.add_parser(
-        "status",
-        parents=[common],
-        help="what the library holds (photos by state, faces, people)",
-        description="Photos by state (done, pending, failed, missing, unavailable), faces, "
-        "people, and whether a scan is running. Works on a read-only library, and while a scan "
-        "runs.",
-    )
+    p = add_command(sub, common, "status", cmd_status)
     add_json_option(p)
     p.add_argument(
         "--failed",
         action="store_true",
         help="list failed and unavailable photos and unreadable folders, with their reasons",
     )
-    p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser(
-        "backup",
-        parents=[common],
-        help="a consistent copy of the library (safe while it is in use)",
-        description="Copy the library database with SQLite's backup API: consistent even while "
-        "a scan or the app is writing. DEST is a new file, or a folder to put a dated copy in. "
-        "Face thumbnails are not copied (they are made again from the photos).",
-    )
+    p = add_command(sub, common, "backup", cmd_backup)
     p.add_argument("dest", metavar="DEST", help="file or folder to write the copy to")
     p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
     add_json_option(p)
-    p.set_defaults(func=cmd_backup)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from facenet_core.cli.commands import add_command
 from facenet_core.cli.common import (
     CLUSTERING,
     EMBEDDING,
@@ -94,6 +95,9 @@ def _automatic(
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    """Cluster all faces again: confirmed faces never move, rejected faces never go back, named
+    people keep their names and faces, unnamed people keep their ids where their groups stay.
+    Ctrl-C stops without changing anything."""
     from facenet_core.people.jobs import recluster
 
     report = _automatic(
@@ -116,6 +120,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
+    """Match new faces against the faces you confirmed: sure matches are assigned, likely ones
+    suggested for you to confirm; the others join the nearest unnamed group or form new ones."""
     from facenet_core.people.jobs import recognize_new
 
     report = _automatic(
@@ -343,8 +349,11 @@ def cmd_redo(args: argparse.Namespace) -> int:
 
 
 def cmd_add_face(args: argparse.Namespace) -> int:
-    """Draw a face by hand: the box is aligned and embedded here (torch loads), then stored
-    and given to ``--person`` (an id or a name; a name nobody has makes a new person)."""
+    """Align, embed and store the face in the box X1 Y1 X2 Y2 (pixels of the photo as shown,
+    upright) of PHOTO (its path or id), marked as drawn by you: a rescan keeps it. With --person
+    it is given to that person (an id or a name; a new name makes a new person) in the same
+    edit."""
+    # torch loads here: the box is aligned and embedded before the face is stored
     from facenet_core.library.drawn import draw_face, photo_id_of
 
     library = open_library(args)
@@ -381,44 +390,23 @@ def cmd_delete_face(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     person_help = "a person's id, or name (any case)"
 
-    p = sub.add_parser(
-        "cluster",
-        parents=[common],
-        help="group every face into people again (your edits are kept)",
-        description="Cluster all faces again: confirmed faces never move, rejected faces never "
-        "go back, named people keep their names and faces, unnamed people keep their ids where "
-        "their groups stay. Ctrl-C stops without changing anything.",
-    )
+    p = add_command(sub, common, "cluster", cmd_cluster)
     add_json_option(p)
     add_settings_options(p, CLUSTERING)
-    p.set_defaults(func=cmd_cluster)
 
-    p = sub.add_parser(
-        "recognize",
-        parents=[common],
-        help="find people for the faces added since the last time (scan does this too)",
-        description="Match new faces against the faces you confirmed: sure matches are "
-        "assigned, likely ones suggested for you to confirm; the others join the nearest "
-        "unnamed group or form new ones.",
-    )
+    p = add_command(sub, common, "recognize", cmd_recognize)
     p.add_argument(
         "--all", action="store_true", help="look at every unassigned face, not only new ones"
     )
     add_json_option(p)
     add_settings_options(p, RECOGNITION)
-    p.set_defaults(func=cmd_recognize)
 
-    p = sub.add_parser("people", parents=[common], help="list the people: id, faces, name")
+    p = add_command(sub, common, "people", cmd_people)
     p.add_argument("--all", action="store_true", help="hidden people too")
     add_json_option(p)
     add_settings_options(p, ["min_cluster_faces"])
-    p.set_defaults(func=cmd_people)
 
-    p = sub.add_parser(
-        "faces",
-        parents=[common],
-        help="list face ids: a person's, the unassigned, ignored or suggested ones",
-    )
+    p = add_command(sub, common, "faces", cmd_faces)
     p.add_argument("person", nargs="?", metavar="PERSON", help=person_help)
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -428,99 +416,60 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--offset", type=int, default=0, metavar="N")
     p.add_argument("--limit", type=int, default=100, metavar="N")
     add_json_option(p)
-    p.set_defaults(func=cmd_faces)
 
-    p = sub.add_parser("photos", parents=[common], help="photos in which ALL these people appear")
+    p = add_command(sub, common, "photos", cmd_photos)
     p.add_argument("people", nargs="+", metavar="PERSON", help=person_help)
     p.add_argument("--offset", type=int, default=0, metavar="N")
     p.add_argument("--limit", type=int, default=100, metavar="N")
     add_json_option(p)
-    p.set_defaults(func=cmd_photos)
 
-    p = sub.add_parser("history", parents=[common], help="your recent edits (newest first)")
-    p.set_defaults(func=cmd_history)
+    add_command(sub, common, "history", cmd_history)
 
-    p = sub.add_parser("name", parents=[common], help="name or rename a person")
+    p = add_command(sub, common, "name", cmd_name)
     p.add_argument("person", metavar="PERSON", help=person_help)
     p.add_argument("name", nargs="+", metavar="NAME")
-    p.set_defaults(func=cmd_name)
 
-    p = sub.add_parser(
-        "merge",
-        parents=[common],
-        help="merge people into one (the first named of them, else the first)",
-    )
+    p = add_command(sub, common, "merge", cmd_merge)
     p.add_argument("people", nargs="+", metavar="PERSON", help=person_help)
-    p.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("move", parents=[common], help="move faces to a person (or a new one)")
+    p = add_command(sub, common, "move", cmd_move)
     p.add_argument("faces", nargs="+", metavar="FACE_ID")
     p.add_argument("--to", metavar="PERSON", help=person_help)
     p.add_argument("--new", action="store_true", help="to a new, unnamed person")
-    p.set_defaults(func=cmd_move)
 
-    p = sub.add_parser(
-        "reject", parents=[common], help="not this person: take faces out of a person for good"
-    )
+    p = add_command(sub, common, "reject", cmd_reject)
     p.add_argument("faces", nargs="+", metavar="FACE_ID")
     p.add_argument("--from", dest="from_", required=True, metavar="PERSON", help=person_help)
-    p.set_defaults(func=cmd_reject)
 
-    p = sub.add_parser(
-        "confirm",
-        parents=[common],
-        help="confirm faces where they are (suggestions or automatic ones)",
-    )
+    p = add_command(sub, common, "confirm", cmd_confirm)
     p.add_argument("faces", nargs="*", metavar="FACE_ID")
     p.add_argument(
         "--person", metavar="PERSON", help="whose suggestions (all of them, if no FACE_ID)"
     )
-    p.set_defaults(func=cmd_confirm)
 
-    p = sub.add_parser("ignore", parents=[common], help="ignore faces (strangers, not faces)")
+    p = add_command(sub, common, "ignore", cmd_ignore, undo_mark=False)
     p.add_argument("faces", nargs="+", metavar="FACE_ID")
-    p.set_defaults(func=cmd_ignore, undo_mark=False)
-    p = sub.add_parser("unignore", parents=[common], help="stop ignoring faces")
+    p = add_command(sub, common, "unignore", cmd_ignore, undo_mark=True)
     p.add_argument("faces", nargs="+", metavar="FACE_ID")
-    p.set_defaults(func=cmd_ignore, undo_mark=True)
 
-    p = sub.add_parser("hide", parents=[common], help="hide a person from the people list")
+    p = add_command(sub, common, "hide", cmd_hide, hidden=True)
     p.add_argument("person", metavar="PERSON", help=person_help)
-    p.set_defaults(func=cmd_hide, hidden=True)
-    p = sub.add_parser("unhide", parents=[common], help="show a hidden person again")
+    p = add_command(sub, common, "unhide", cmd_hide, hidden=False)
     p.add_argument("person", metavar="PERSON", help=person_help)
-    p.set_defaults(func=cmd_hide, hidden=False)
 
-    p = sub.add_parser("cover", parents=[common], help="choose the face shown for a person")
+    p = add_command(sub, common, "cover", cmd_cover)
     p.add_argument("person", metavar="PERSON", help=person_help)
     p.add_argument("face", metavar="FACE_ID")
-    p.set_defaults(func=cmd_cover)
 
-    p = sub.add_parser(
-        "add-face",
-        parents=[common],
-        help="add a face the detector missed: a box drawn by hand (undoable)",
-        description="Align, embed and store the face in the box X1 Y1 X2 Y2 (pixels of the "
-        "photo as shown, upright) of PHOTO (its path or id), marked as drawn by you: a rescan "
-        "keeps it. With --person it is given to that person (an id or a name; a new name makes "
-        "a new person) in the same edit.",
-    )
+    p = add_command(sub, common, "add-face", cmd_add_face)
     p.add_argument("photo", metavar="PHOTO", help="a photo's path or id")
     for corner in ("x1", "y1", "x2", "y2"):
         p.add_argument(corner, type=float, metavar=corner.upper())
     p.add_argument("--person", metavar="PERSON", help=f"{person_help}; a new name: a new person")
     add_settings_options(p, EMBEDDING)
-    p.set_defaults(func=cmd_add_face)
 
-    p = sub.add_parser(
-        "delete-face", parents=[common], help="delete a face drawn by hand (undoable)"
-    )
+    p = add_command(sub, common, "delete-face", cmd_delete_face)
     p.add_argument("face", metavar="FACE_ID")
-    p.set_defaults(func=cmd_delete_face)
 
-    p = sub.add_parser("undo", parents=[common], help="undo your last edit (repeatable)")
-    p.set_defaults(func=cmd_undo)
-    p = sub.add_parser(
-        "redo", parents=[common], help="make again the edit you undid last (until a new edit)"
-    )
-    p.set_defaults(func=cmd_redo)
+    add_command(sub, common, "undo", cmd_undo)
+    add_command(sub, common, "redo", cmd_redo)

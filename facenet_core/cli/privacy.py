@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from facenet_core.cli import SUMMARIES
 from facenet_core.cli.common import CliError, library_path, open_library, say
 from facenet_core.library.forget import (
     describe_faces,
@@ -82,7 +83,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "forget",
-        help="forget a person, faces or the whole library for good (no undo)",
+        help=SUMMARIES["forget"],
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     p.add_argument("person", nargs="?", help="the person's id or name")

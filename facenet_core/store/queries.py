@@ -5,6 +5,8 @@ They take a :class:`~sqlalchemy.orm.Session` and never commit: the caller owns t
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -39,37 +41,36 @@ def activate_model_version(session: Session, version: ModelVersion) -> ModelVers
 
 
 def ensure_active_model_version(
-    session: Session,
-    name: str,
-    weights_sha256: str,
-    *,
-    parent: ModelVersion | None = None,
-    weights_path: str | None = None,
-    notes: str | None = None,
+    session: Session, name: str, weights_sha256: str, *, parent: ModelVersion | None = None
 ) -> ModelVersion:
-    """The version for these weights (``name`` + ``weights_sha256``), created if new, and active.
+    """The version for these weights (``name`` + ``weights_sha256``), created if new (as a child
+    of ``parent``), and active.
 
     The embedder calls this before a scan stores embeddings, so every embedding records the
-    weights that made it. ``parent``, ``weights_path`` and ``notes`` are only used when the
-    version is created.
+    weights that made it.
     """
+    version = ensure_model_version(session, name, weights_sha256, parent=parent)
+    if not version.is_active:
+        activate_model_version(session, version)
+    return version
+
+
+def ensure_model_version(
+    session: Session, name: str, weights_sha256: str, **columns: Any
+) -> ModelVersion:
+    """The version for these weights (``name`` + ``weights_sha256``), recorded if new with
+    ``columns`` (``parent``, ``weights_path``, ``notes``: :class:`ModelVersion`'s own keywords);
+    an existing one is returned unchanged: a version is its weights, so the same weights never
+    make a second version."""
     version = session.scalars(
         select(ModelVersion).where(
             ModelVersion.name == name, ModelVersion.weights_sha256 == weights_sha256
         )
     ).one_or_none()
     if version is None:
-        version = ModelVersion(
-            name=name,
-            weights_sha256=weights_sha256,
-            parent=parent,
-            weights_path=weights_path,
-            notes=notes,
-        )
+        version = ModelVersion(name=name, weights_sha256=weights_sha256, **columns)
         session.add(version)
         session.flush()
-    if not version.is_active:
-        activate_model_version(session, version)
     return version
 
 

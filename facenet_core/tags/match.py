@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from facenet_core.types import Box
+from facenet_core.types import Box, box_iou
 
 MIN_IOU = 0.25
 MAX_AREA_RATIO = 12.0
@@ -45,15 +45,6 @@ class Matching:
 
 def _area(b: Box) -> float:
     return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes (0 for empty ones)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = _area(a) + _area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre(b: Box) -> tuple[float, float]:

@@ -37,6 +37,33 @@ class RawRegion:
     stale: bool = False
 
 
+@dataclass
+class RegionsFound:
+    """What a format's reader collects: the regions with a usable box, the names of regions
+    without one (a name alone may still go to a photo's only face), and how many regions had a
+    box that could not be used (``dropped``)."""
+
+    regions: list[RawRegion] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(
+        self, box: tuple[float, float, float, float] | None, name: str | None, source: Source
+    ) -> None:
+        """A region read: kept with its box, or, its box unusable (None), counted as dropped
+        with its name kept alone."""
+        if box is None:
+            self.dropped += 1
+            self.add_name(name)
+        else:
+            self.regions.append(RawRegion(box, name, source))
+
+    def add_name(self, name: str | None) -> None:
+        """A region's name without a box (nothing when it has no name)."""
+        if name:
+            self.names.append(name)
+
+
 @dataclass(frozen=True, slots=True)
 class TagRegion:
     """A face region in the displayed image's pixel frame, with the name other software gave it."""

@@ -6,7 +6,7 @@ in the stored frame like MWG. A region without a rectangle still names someone o
 
 from __future__ import annotations
 
-from facenet_core.tags.model import RawRegion, checked_box, clean_name
+from facenet_core.tags.model import RawRegion, RegionsFound, checked_box, clean_name
 from facenet_core.tags.rdf import Props, field, items, text
 
 MP = "http://ns.microsoft.com/photo/1.2/"
@@ -25,25 +25,17 @@ def _floats(raw: str) -> list[float] | None:
 def read_regions(props: Props) -> tuple[list[RawRegion], list[str], int]:
     """The regions, the names of regions without a rectangle, and the unusable ones dropped."""
     info = props.get(f"{{{MP}}}RegionInfo")
-    regions: list[RawRegion] = []
-    names: list[str] = []
-    dropped = 0
+    found = RegionsFound()
     for region in items(field(info, MPRI, "Regions")):
         name = clean_name(text(field(region, MPREG, "PersonDisplayName")))
         rect = text(field(region, MPREG, "Rectangle"))
         if not rect or not rect.strip():
-            if name:
-                names.append(name)
+            found.add_name(name)
             continue
         values = _floats(rect)
         box = None
         if values is not None:
             left, top, width, height = values
             box = checked_box((left, top, left + width, top + height))
-        if box is None:
-            dropped += 1
-            if name:
-                names.append(name)
-            continue
-        regions.append(RawRegion(box, name, "mp"))
-    return regions, names, dropped
+        found.add(box, name, "mp")
+    return found.regions, found.names, found.dropped

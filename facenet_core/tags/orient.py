@@ -12,23 +12,17 @@ NormBox = tuple[float, float, float, float]
 
 
 def _forward(orientation: int, u: float, v: float) -> tuple[float, float]:
-    match orientation:
-        case 2:
-            return 1.0 - u, v
-        case 3:
-            return 1.0 - u, 1.0 - v
-        case 4:
-            return u, 1.0 - v
-        case 5:
-            return v, u
-        case 6:
-            return 1.0 - v, u
-        case 7:
-            return 1.0 - v, 1.0 - u
-        case 8:
-            return v, 1.0 - u
-        case _:
-            return u, v
+    """Where the stored point ``(u, v)`` is shown: orientations 5 to 8 swap the axes, then 2, 3,
+    6 and 7 mirror the horizontal one and 3, 4, 7 and 8 the vertical one (2: (1 - u, v), 6:
+    (1 - v, u), 8: (v, 1 - u)...); 1 and unknown values leave the point where it is."""
+    if not 2 <= orientation <= 8:
+        return u, v
+    x, y = (v, u) if orientation >= 5 else (u, v)
+    if orientation in (2, 3, 6, 7):
+        x = 1.0 - x
+    if orientation in (3, 4, 7, 8):
+        y = 1.0 - y
+    return x, y
 
 
 _INVERSE = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 8, 7: 7, 8: 6}

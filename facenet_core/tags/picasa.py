@@ -15,7 +15,7 @@ from pathlib import Path
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from facenet_core.tags.model import RawRegion, checked_box, clean_name
+from facenet_core.tags.model import RawRegion, RegionsFound, checked_box, clean_name
 
 INI_NAME = ".picasa.ini"
 CONTACTS_NAME = "contacts.xml"
@@ -78,9 +78,7 @@ def read_regions(photo: Path) -> tuple[list[RawRegion], list[str], int, str | No
         return [], [], 0, f"{INI_NAME}: {exc.strerror or exc}"
     faces = sections.get(photo.name, {}).get("faces", "")
     contacts = sections.get("Contacts2", {})
-    regions: list[RawRegion] = []
-    names: list[str] = []
-    dropped = 0
+    found = RegionsFound()
     for entry in filter(None, (e.strip() for e in faces.split(";"))):
         rect, _, ident = entry.partition(",")
         ident = ident.strip()
@@ -96,10 +94,5 @@ def read_regions(photo: Path) -> tuple[list[RawRegion], list[str], int, str | No
                 values = []
             if len(values) == 4 and len(digits) == 16:
                 box = checked_box((values[0], values[1], values[2], values[3]))
-        if box is None:
-            dropped += 1
-            if name:
-                names.append(name)
-            continue
-        regions.append(RawRegion(box, name, "picasa"))
-    return regions, names, dropped, None
+        found.add(box, name, "picasa")
+    return found.regions, found.names, found.dropped, None

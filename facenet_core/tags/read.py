@@ -17,21 +17,13 @@ from facenet_core.tags.model import PRIORITY, PhotoTags, RawRegion, TagRegion, n
 from facenet_core.tags.orient import stored_size, to_displayed
 from facenet_core.tags.rdf import MAX_PACKET_BYTES, Props, XmpError, parse_xmp
 from facenet_core.tags.xmp_extract import embedded_packets, find_sidecar
+from facenet_core.types import box_iou
 
 SAME_FACE_IOU = 0.3
 """Two regions with at least this IoU describe one face (tight and loose boxes of one face score
 about 0.4 to 0.7; boxes of two neighbours rarely exceed 0.1)."""
 AGREE_IOU = 0.5
 """Regions of one face below this IoU disagree about where it is."""
-
-
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _centre_inside(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -80,7 +72,7 @@ def resolve(regions: list[RawRegion]) -> tuple[list[RawRegion], int]:
         for i, other in enumerate(kept):
             if other.source == region.source:
                 continue
-            overlap = iou(other.box, region.box)
+            overlap = box_iou(other.box, region.box)
             same_name = bool(
                 other.name and region.name and name_key(other.name) == name_key(region.name)
             )
@@ -95,7 +87,7 @@ def resolve(regions: list[RawRegion]) -> tuple[list[RawRegion], int]:
         named_differently = bool(
             other.name and region.name and name_key(other.name) != name_key(region.name)
         )
-        if named_differently or iou(other.box, region.box) < AGREE_IOU:
+        if named_differently or box_iou(other.box, region.box) < AGREE_IOU:
             disagreements += 1
         if other.name is None and region.name:
             kept[best] = RawRegion(other.box, region.name, other.source, other.stale)

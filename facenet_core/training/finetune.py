@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sqlalchemy import select
 
 from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, version_info
@@ -54,7 +53,7 @@ from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progr
 from facenet_core.settings import Settings
 from facenet_core.store import Library, ModelVersion, activate_model_version
 from facenet_core.store.models import utcnow
-from facenet_core.store.queries import get_active_model_version
+from facenet_core.store.queries import ensure_model_version, get_active_model_version
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import (
     NotEnoughFaces,
@@ -76,14 +75,14 @@ from facenet_core.vision.engines import Engines, shared_engines
 
 
 @dataclass
-class FinetuneResult:
-    """What :func:`finetune_library` did and measured (fractions in [0, 1]).
+class TrainingFigures:
+    """What a fine-tuning run measured and decided (fractions in [0, 1]), whatever it trained
+    on: :class:`FinetuneResult` (a library's faces) and :class:`DatasetResult` (a folder).
 
     ``decision``: the promotion decision with its checks (None: the run stopped before it was
-    decided). ``cancelled``: the job stopped on request (during training: the checkpoint is kept
-    and the same run resumes; after a promotion: re-embedding is resumable)."""
+    decided). ``cancelled``: the job stopped on request. Each kind of run adds the field naming
+    what it trained (keyword-only), which comes first in its JSON."""
 
-    parent_version: str
     decision: Decision | None = None
     cancelled: bool = False
     before: dict[str, float] = field(default_factory=dict)
@@ -93,6 +92,19 @@ class FinetuneResult:
     guard: str | None = None
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+
+    def _json(self, first: str) -> dict[str, Any]:
+        """The fields as JSON, ``first`` first and the decision as ``promoted`` and ``checks``."""
+        data = asdict(self)
+        return _with_decision({first: data.pop(first), **data}, self.decision)
+
+
+@dataclass
+class FinetuneResult(TrainingFigures):
+    """What :func:`finetune_library` did and measured. ``cancelled``: during training the
+    checkpoint is kept and the same run resumes; after a promotion re-embedding is resumable."""
+
+    parent_version: str = field(kw_only=True)
     new_version: str | None = None
     new_version_id: int | None = None
     weights_path: str | None = None
@@ -106,7 +118,7 @@ class FinetuneResult:
         return self.decision is not None and self.decision.promoted
 
     def to_json_dict(self) -> dict[str, Any]:
-        data = _with_decision(asdict(self), self.decision)
+        data = self._json("parent_version")
         data["reembed"] = None if self.reembed is None else self.reembed.to_json_dict()
         return _clean(data)
 
@@ -288,19 +300,13 @@ def _finetune_into(
         "training": {k: v for k, v in result.training.items() if k != "history"},
     }
     with library.write() as session:
-        row = session.scalars(
-            select(ModelVersion).where(
-                ModelVersion.name == new.name, ModelVersion.weights_sha256 == new.sha256
-            )
-        ).one_or_none()
-        if row is None:
-            row = ModelVersion(
-                name=new.name,
-                weights_sha256=new.sha256,
-                weights_path=str(new.source),
-                parent_id=parent_id,
-            )
-            session.add(row)
+        row = ensure_model_version(
+            session,
+            new.name,
+            new.sha256,
+            parent=session.get(ModelVersion, parent_id),
+            weights_path=str(new.source),
+        )
         row.metrics = _clean(metrics)
         row.notes = decision.summary()
         session.flush()
@@ -320,20 +326,10 @@ def _finetune_into(
 
 
 @dataclass
-class DatasetResult:
-    """What :func:`finetune_dataset` did and measured (fractions in [0, 1]); ``decision`` and
-    ``cancelled`` as in :class:`FinetuneResult` (a cancelled run writes no weights)."""
+class DatasetResult(TrainingFigures):
+    """What :func:`finetune_dataset` did and measured (a cancelled run writes no weights)."""
 
-    output: str
-    decision: Decision | None = None
-    cancelled: bool = False
-    before: dict[str, float] = field(default_factory=dict)
-    after: dict[str, float] = field(default_factory=dict)
-    guard_before: float | None = None
-    guard_after: float | None = None
-    guard: str | None = None
-    seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
+    output: str = field(kw_only=True)
     training: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -341,7 +337,7 @@ class DatasetResult:
         return self.decision is not None and self.decision.promoted
 
     def to_json_dict(self) -> dict[str, Any]:
-        return _clean(_with_decision(asdict(self), self.decision))
+        return _clean(self._json("output"))
 
 
 def finetune_dataset(

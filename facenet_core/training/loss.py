@@ -49,7 +49,26 @@ class TripletLoss:
         return loss
 
 
-class AnchorLoss:
+class WeightedTerm:
+    """A term added to the triplet loss with a weight (0: off), compared against the starting
+    network's embeddings of the same faces. Subclasses give ``forward(embeddings, start)`` and
+    the ``article`` naming them when a weight is refused."""
+
+    article = "a term"
+
+    def __init__(self, weight: float = 1.0) -> None:
+        if weight < 0:
+            raise ValueError(f"{self.article} weight must be >= 0")
+        self.weight = weight
+
+    def forward(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
+        return self.forward(embeddings, start)
+
+
+class AnchorLoss(WeightedTerm):
     """Keeps each face's embedding near the one the starting network gave it:
 
         L = weight * mean_i ||f(x_i) - f_start(x_i)||^2
@@ -66,10 +85,7 @@ class AnchorLoss:
     with a graph through ``embeddings``.
     """
 
-    def __init__(self, weight: float = 1.0) -> None:
-        if weight < 0:
-            raise ValueError("an anchor weight must be >= 0")
-        self.weight = weight
+    article = "an anchor"
 
     @staticmethod
     def drift(embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
@@ -79,10 +95,8 @@ class AnchorLoss:
     def forward(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
         return self.weight * self.drift(embeddings, start)
 
-    __call__ = forward
 
-
-class ScaleLoss:
+class ScaleLoss(WeightedTerm):
     """Holds the batch's distance scale at the starting network's:
 
         L = weight * (s / s_start - 1)^2,   s = 1 - |mean_i f(x_i)|^2
@@ -99,10 +113,7 @@ class ScaleLoss:
     Called as ``loss(embeddings, start)`` like :class:`AnchorLoss`; returns a scalar tensor.
     """
 
-    def __init__(self, weight: float = 1.0) -> None:
-        if weight < 0:
-            raise ValueError("a scale weight must be >= 0")
-        self.weight = weight
+    article = "a scale"
 
     @staticmethod
     def spread(embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
@@ -113,5 +124,3 @@ class ScaleLoss:
 
     def forward(self, embeddings: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
         return self.weight * (self.spread(embeddings, start) - 1.0) ** 2
-
-    __call__ = forward

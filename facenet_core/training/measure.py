@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
 import torch
 
 from facenet_core.metrics import accuracy_at, squared_distances
@@ -21,39 +19,15 @@ from facenet_core.settings import Settings
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import FaceSet, Split
 from facenet_core.training.loop import FeatureBank, TrainResult, Validation, embed_bank, train
+from facenet_core.types import GuardPairs
 
 
-class GuardPairsLike(Protocol):
-    """What a guard set is made of (``facenet_core.evaluation.guard.GuardPairs`` loads one)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def chips(self) -> np.ndarray: ...
-    @property
-    def left(self) -> np.ndarray: ...
-    @property
-    def right(self) -> np.ndarray: ...
-    @property
-    def same(self) -> np.ndarray: ...
-    @property
-    def threshold(self) -> float: ...
-
-
-@dataclass
-class GuardSet:
+class GuardSet(GuardPairs):
     """Face pairs unrelated to the library, scored at a fixed (calibrated) threshold: a check
     that fine-tuning did not make the network forget how to tell strangers apart."""
 
-    name: str
-    chips: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    same: np.ndarray
-    threshold: float
-
     @classmethod
-    def of(cls, pairs: GuardPairsLike) -> GuardSet:
+    def of(cls, pairs: GuardPairs) -> GuardSet:
         """The guard set of loaded pairs (``facenet_core.evaluation.guard.load_guard``)."""
         return cls(pairs.name, pairs.chips, pairs.left, pairs.right, pairs.same, pairs.threshold)
 

@@ -20,7 +20,7 @@ from facenet_core.people.jobs import recluster as recluster_people
 from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.store import Embedding, Library, ModelVersion, activate_model_version
-from facenet_core.store.queries import get_active_model_version
+from facenet_core.store.queries import ensure_model_version, get_active_model_version
 from facenet_core.vision.engines import Engines, shared_engines
 
 
@@ -261,20 +261,13 @@ def use_face_model(
     it at once."""
     info = pretrained_info(face_model)
     with library.write() as session:
-        version = session.scalars(
-            select(ModelVersion).where(
-                ModelVersion.name == info.name, ModelVersion.weights_sha256 == info.sha256
-            )
-        ).one_or_none()
-        if version is None:
-            version = ModelVersion(
-                name=info.name,
-                weights_sha256=info.sha256,
-                parent=get_active_model_version(session),
-                notes=f"face model: {face_model} ({FACE_MODELS[face_model]})",
-            )
-            session.add(version)
-            session.flush()
+        version = ensure_model_version(
+            session,
+            info.name,
+            info.sha256,
+            parent=get_active_model_version(session),
+            notes=f"face model: {face_model} ({FACE_MODELS[face_model]})",
+        )
         version_id = version.id
     return use_model_version(
         library,

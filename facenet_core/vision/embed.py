@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import Literal, TypedDict, Unpack, cast
 
 import numpy as np
 import torch
@@ -50,6 +50,18 @@ log = logging.getLogger(__name__)
 CL = torch.channels_last
 Precision = Literal["auto", "fp32", "bf16"]
 Switch = bool | Literal["auto"]
+
+
+class EmbedOptions(TypedDict, total=False):
+    """How an embedder runs: the keywords every way of making one takes (their defaults are
+    :class:`Embedder`'s), written once here."""
+
+    device: str | torch.device | None
+    batch_size: int
+    flip: bool
+    precision: Precision
+    compile: Switch
+    cuda_graphs: bool
 
 
 class _InferenceNet(nn.Module):
@@ -115,49 +127,16 @@ class Embedder:
                 log.warning("torch.compile unavailable (%s); embedding without it", exc)
 
     @classmethod
-    def pretrained(
-        cls,
-        *,
-        device: str | torch.device | None = "auto",
-        batch_size: int = 32,
-        flip: bool = True,
-        precision: Precision = "auto",
-        compile: Switch = "auto",
-        cuda_graphs: bool = False,
-    ) -> Embedder:
+    def pretrained(cls, **options: Unpack[EmbedOptions]) -> Embedder:
         """The shipped dlib ResNet (converted and cached on first use)."""
         model, info = load_dlib_resnet()
-        return cls(
-            model,
-            info,
-            device=device,
-            batch_size=batch_size,
-            flip=flip,
-            precision=precision,
-            compile=compile,
-            cuda_graphs=cuda_graphs,
-        )
+        return cls(model, info, **options)
 
     @classmethod
-    def for_model(
-        cls,
-        info: ModelInfo,
-        *,
-        device: str | torch.device | None = "auto",
-        batch_size: int = 32,
-        flip: bool = True,
-        precision: Precision = "auto",
-    ) -> Embedder:
+    def for_model(cls, info: ModelInfo, **options: Unpack[EmbedOptions]) -> Embedder:
         """The embedder of a recorded model version, pretrained or fine-tuned (raises
         :class:`~facenet_core.models.registry.ModelLoadError` when its weights are gone)."""
-        return cls(
-            load_model(info),
-            info,
-            device=device,
-            batch_size=batch_size,
-            flip=flip,
-            precision=precision,
-        )
+        return cls(load_model(info), info, **options)
 
     @property
     def model_version(self) -> str:
@@ -252,39 +231,22 @@ class FusedEmbedder:
     wants_arcface = True
     dim = FUSED_DIM
 
-    def __init__(
-        self,
-        info: ModelInfo,
-        *,
-        device: str | torch.device | None = "auto",
-        batch_size: int = 32,
-        flip: bool = True,
-        precision: Precision = "auto",
-        compile: Switch = "auto",
-    ) -> None:
+    def __init__(self, info: ModelInfo, **options: Unpack[EmbedOptions]) -> None:
         if info.name != FUSED:
             raise ValueError(f"FusedEmbedder runs {FUSED}, not {info.name}")
-        self.dlib = Embedder(
-            load_model(info),
-            info,
-            device=device,
-            batch_size=batch_size,
-            flip=flip,
-            precision=precision,
-            compile=compile,
-        )
+        self.dlib = Embedder.for_model(info, **options)
         self.info = info
         self.device = self.dlib.device
         self.dtype = self.dlib.dtype
         self.batch_size = self.dlib.batch_size
-        self.flip = flip
+        self.flip = self.dlib.flip
         net = load_sface().fused_for_inference()
         self._sface: nn.Module = net.to(self.device, dtype=self.dtype).to(memory_format=CL).eval()
 
     @classmethod
-    def pretrained(cls, **kwargs: Any) -> FusedEmbedder:
-        """The shipped fused model (``kwargs``: as for the constructor)."""
-        return cls(fused_info(), **kwargs)
+    def pretrained(cls, **options: Unpack[EmbedOptions]) -> FusedEmbedder:
+        """The shipped fused model."""
+        return cls(fused_info(), **options)
 
     @property
     def model_version(self) -> str:
@@ -347,9 +309,9 @@ AnyEmbedder = Embedder | FusedEmbedder
 """Either model's embedder (they share ``embed``, ``info``, ``flip``, ``device``)."""
 
 
-def embedder_for(info: ModelInfo, **kwargs: Any) -> AnyEmbedder:
+def embedder_for(info: ModelInfo, **options: Unpack[EmbedOptions]) -> AnyEmbedder:
     """The embedder of a model version: the fused one for the accurate model, otherwise
-    :meth:`Embedder.for_model` (``kwargs``: device, batch_size, flip, precision)."""
+    :meth:`Embedder.for_model`."""
     if info.name == FUSED:
-        return FusedEmbedder(info, **kwargs)
-    return Embedder.for_model(info, **kwargs)
+        return FusedEmbedder(info, **options)
+    return Embedder.for_model(info, **options)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from facenet_core.thumbnails import face_thumbnail
-from facenet_core.types import Detection
+from facenet_core.types import Detection, box_iou
 from facenet_core.vision.align import face_chips
 from facenet_core.vision.detectors import FaceDetector
 from facenet_core.vision.embed import AnyEmbedder
@@ -90,14 +90,6 @@ def sample_times(duration: float, sampling: VideoSampling) -> list[float]:
     return [step * (i + 0.5) for i in range(count)]
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def link(
     tracks: list[Track],
     sample: int,
@@ -113,7 +105,7 @@ def link(
     for j, (det, vec) in enumerate(found):
         for i, track in enumerate(live):
             d = float(np.sum((track.embeddings[-1] - vec) ** 2))
-            near = _iou(track.detections[-1].box, det.box) >= LINK_IOU
+            near = box_iou(track.detections[-1].box, det.box) >= LINK_IOU
             if d <= SURE_DISTANCE or (d <= LINK_DISTANCE and near):
                 pairs.append((d, i, j))
     taken: set[int] = set()

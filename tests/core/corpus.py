@@ -391,27 +391,13 @@ def _odd_but_valid(
     w.add("odd/bilevel.png", encode(face.convert("1"), "PNG"), "1-bit", "done")
     w.add("odd/plain.bmp", encode(face, "BMP"), "bmp", "done", faces=1)
     w.add("odd/rgba.bmp", encode(Image.fromarray(rgba_arr), "BMP"), "bmp", "done")
-    w.add(
-        "odd/progressive.jpg",
-        encode(face, "JPEG", progressive=True, quality=90),
-        "jpeg",
-        "done",
-        faces=1,
-    )
-    w.add(
-        "odd/restart_markers.jpg",
-        encode(face, "JPEG", quality=90, restart_marker_rows=1),
-        "jpeg",
-        "done",
-        faces=1,
-    )
-    w.add(
-        "odd/subsampling_444.jpe",
-        encode(face, "JPEG", quality=90, subsampling=0),
-        "jpeg",
-        "done",
-        faces=1,
-    )
+    jpeg_variants: dict[str, dict[str, object]] = {
+        "odd/progressive.jpg": {"progressive": True},
+        "odd/restart_markers.jpg": {"restart_marker_rows": 1},
+        "odd/subsampling_444.jpe": {"subsampling": 0},
+    }
+    for name, options in jpeg_variants.items():
+        w.add(name, encode(face, "JPEG", quality=90, **options), "jpeg", "done", faces=1)
     w.add("odd/interlaced.png", encode(face, "PNG", interlace=1), "png", "done", faces=1)
     w.add("odd/lzw.tiff", encode(face, "TIFF", compression="tiff_lzw"), "tiff", "done", faces=1)
     w.add("odd/float32.tif", encode(face.convert("F"), "TIFF"), "tiff", "done", faces=1)
@@ -462,34 +448,14 @@ def _odd_but_valid(
         img = Image.fromarray(nrng.integers(0, 256, (ht, wd, 3), np.uint8))
         fmt = {"jpg": "JPEG", "jpeg": "JPEG", "tif": "TIFF"}.get(suffix, suffix.upper())
         w.add(f"tiny/tiny_{wd}x{ht}.{suffix}", encode(img, fmt), "tiny", "done", faces=0)
-    w.add(
-        "tiny/tall_1x5000.png",
-        encode(Image.new("RGB", (1, 5000), (9, 99, 199)), "PNG"),
-        "aspect",
-        "done",
-        faces=0,
-    )
-    w.add(
-        "tiny/wide_5000x1.jpg",
-        encode(Image.new("RGB", (5000, 1), (9, 99, 199)), "JPEG"),
-        "aspect",
-        "done",
-        faces=0,
-    )
-    w.add(
-        "tiny/wide_60000x2.jpg",
-        encode(Image.new("L", (60000, 2), 50), "JPEG"),
-        "aspect",
-        "done",
-        faces=0,
-    )
-    w.add(
-        "tiny/tall_3x20000.png",
-        encode(Image.new("L", (3, 20000), 50), "PNG"),
-        "aspect",
-        "done",
-        faces=0,
-    )
+    blue = (9, 99, 199)
+    for name, img, fmt in (
+        ("tiny/tall_1x5000.png", Image.new("RGB", (1, 5000), blue), "PNG"),
+        ("tiny/wide_5000x1.jpg", Image.new("RGB", (5000, 1), blue), "JPEG"),
+        ("tiny/wide_60000x2.jpg", Image.new("L", (60000, 2), 50), "JPEG"),
+        ("tiny/tall_3x20000.png", Image.new("L", (3, 20000), 50), "PNG"),
+    ):
+        w.add(name, encode(img, fmt), "aspect", "done", faces=0)
     # valid images with the wrong suffix
     w.add("wrong_suffix/really_a_png.jpg", encode(face, "PNG"), "wrong-suffix", "done", faces=1)
     w.add("wrong_suffix/really_a_jpeg.png", jpeg, "wrong-suffix", "done", faces=1)

@@ -68,6 +68,17 @@ def display_box(
     return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
 
 
+def mwg_box(area: dict, w: float, h: float) -> tuple[float, float, float, float]:
+    """The pixel box of an MWG region's ``Area`` as ExifTool reports it (centre and size,
+    relative to the stored image of ``w`` x ``h`` pixels)."""
+    return (
+        (area["X"] - area["W"] / 2) * w,
+        (area["Y"] - area["H"] / 2) * h,
+        (area["X"] + area["W"] / 2) * w,
+        (area["Y"] + area["H"] / 2) * h,
+    )
+
+
 def expected_regions(info: dict) -> list[tuple[str | None, tuple[float, float, float, float]]]:
     """Names and displayed pixel boxes of the face regions ExifTool reports, computed from its
     own numbers: MWG when present (centre-based), else IPTC person regions, else MP (left/top)."""
@@ -79,14 +90,7 @@ def expected_regions(info: dict) -> list[tuple[str | None, tuple[float, float, f
         for r in mwg:
             if r.get("Type") != "Face":
                 continue
-            a = r["Area"]
-            box = (
-                (a["X"] - a["W"] / 2) * w,
-                (a["Y"] - a["H"] / 2) * h,
-                (a["X"] + a["W"] / 2) * w,
-                (a["Y"] + a["H"] / 2) * h,
-            )
-            out.append((r.get("Name"), display_box(o, box, w, h)))
+            out.append((r.get("Name"), display_box(o, mwg_box(r["Area"], w, h), w, h)))
         return out
     iptc = [r for r in info.get("ImageRegion", []) if r.get("PersonInImage")]
     if iptc:

@@ -37,12 +37,11 @@ from facenet_core.store import (
     Person,
     Photo,
     PhotoStatus,
-    pack_landmarks,
 )
 from tests.core.userland import REPO, error_line, require_bound_children, run_cli
+from tests.helpers import make_face
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
-LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
 
 
 def make_library(path: Path) -> None:
@@ -61,13 +60,12 @@ def make_library(path: Path) -> None:
                     error="not an image file",
                 ),
                 Photo(path="/p/c.jpg", size=1, mtime_ns=1, content_hash="c" * 64, status="missing"),
-                Face(
-                    photo=done,
+                make_face(
+                    done,
                     x1=1,
                     y1=1,
                     x2=9,
                     y2=9,
-                    landmarks=pack_landmarks(LANDMARKS),
                     landmark_scheme="mtcnn5",
                     detector="mtcnn",
                     det_score=0.9,

@@ -29,17 +29,12 @@ from facenet_core.store import (
     Photo,
 )
 from facenet_core.thumbnails import thumbnail_path
-from tests.helpers import copy_library, named_library
+from tests.helpers import copy_library, named_library_fixture
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 PEOPLE = 4
 EACH = 4
-
-
-@pytest.fixture(scope="module")
-def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A library of 4 named people (4 photos each, the main face confirmed), scanned once."""
-    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
+scanned = named_library_fixture(PEOPLE, EACH)
 
 
 @pytest.fixture

@@ -67,6 +67,27 @@ def scan_cli(library: Path, *args: str, log: Path | None = None) -> subprocess.P
     )
 
 
+def copies(tmp_path: Path, photos: list[Path]) -> Path:
+    """A folder ``photos`` in ``tmp_path`` holding copies of ``photos``."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for src in photos:
+        shutil.copy(src, folder / src.name)
+    return folder
+
+
+def scan_copies(
+    tmp_path: Path, photos: list[Path]
+) -> tuple[Path, Path, Path, subprocess.Popen[str]]:
+    """A command-line scan of copies of ``photos`` into a new library, started in the
+    background: the photos' folder, the library's path, the log its progress goes to, and the
+    process."""
+    folder = copies(tmp_path, photos)
+    library = tmp_path / "library.db"
+    log = tmp_path / "scan.log"
+    return folder, library, log, scan_cli(library, str(folder), log=log)
+
+
 @pytest.fixture
 def odd_folder(tmp_path: Path) -> Path:
     """A folder whose scan needs no model: a broken link named like a photo, and a text file."""
@@ -135,13 +156,7 @@ def test_waiting_scan_runs_when_the_holder_finishes(tmp_path: Path, odd_folder: 
 def test_a_scan_in_another_process_refuses_this_one(tmp_path: Path, lfw_images: list[Path]) -> None:
     """The other order: a real command-line scan runs first; a scan started from this process
     (as the app would) is refused with the command's process id, and waits when asked to."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for src in lfw_images[:8]:
-        shutil.copy(src, folder / src.name)
-    library = tmp_path / "library.db"
-    log = tmp_path / "scan.log"
-    proc = scan_cli(library, str(folder), log=log)
+    folder, library, log, proc = scan_copies(tmp_path, lfw_images[:8])
     try:
         deadline = time.monotonic() + 120
         while "found " not in log.read_text() and proc.poll() is None:
@@ -193,12 +208,9 @@ def _faces_and_thumbnails(library: Path) -> None:
 
 @pytest.mark.slow
 def test_concurrent_scans_of_170_photos_do_nothing_twice(tmp_path: Path, lfw_mini: Path) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
     sources = sorted((lfw_mini / "images").glob("*/*.jpg"))[:170]
     assert len(sources) == 170
-    for src in sources:
-        shutil.copy(src, folder / src.name)
+    folder = copies(tmp_path, sources)
     library = tmp_path / "library" / "library.db"
     library.parent.mkdir()
 
@@ -255,13 +267,7 @@ def test_concurrent_scans_of_170_photos_do_nothing_twice(tmp_path: Path, lfw_min
 
 @pytest.mark.slow
 def test_backup_while_a_scan_writes_is_consistent(tmp_path: Path, lfw_images: list[Path]) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for src in lfw_images[:20]:
-        shutil.copy(src, folder / src.name)
-    library = tmp_path / "library.db"
-    log = tmp_path / "scan.log"
-    proc = scan_cli(library, str(folder), log=log)
+    _, library, log, proc = scan_copies(tmp_path, lfw_images[:20])
     try:
         deadline = time.monotonic() + 180
         while not re.search(r"faces:.*\b([1-9]\d*)/20 \[", log.read_text()):

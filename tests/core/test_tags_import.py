@@ -18,7 +18,7 @@ from facenet_core.library.import_tags import import_tags
 from facenet_core.people.edits import ignore_faces, move_faces, name_person
 from facenet_core.settings import Settings
 from facenet_core.store import Face, Library, Person, Photo
-from facenet_core.tags.match import box_iou
+from facenet_core.types import box_iou
 
 _STORE = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90}
 

@@ -13,7 +13,7 @@ from facenet_core.imageio import open_photo
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.match import match_regions
 from facenet_core.tags.write import FaceTag, write_sidecar
-from tests.core.tags_helpers import display_box, exiftool, iou, run_exiftool
+from tests.core.tags_helpers import display_box, exiftool, iou, mwg_box, run_exiftool
 
 # the stored pixels that EXIF orientation o turns back into the photo as shown
 _STORE = {
@@ -69,13 +69,7 @@ def test_named_faces_survive_a_sidecar_round_trip(lfw_mini: Path, tmp_path: Path
         name, box, orientation, size = written[path]
         (region,) = info["RegionInfo"]["RegionList"]
         stored_w, stored_h = (size[1], size[0]) if orientation in (6, 8) else size
-        a = region["Area"]
-        stored_box = (
-            (a["X"] - a["W"] / 2) * stored_w,
-            (a["Y"] - a["H"] / 2) * stored_h,
-            (a["X"] + a["W"] / 2) * stored_w,
-            (a["Y"] + a["H"] / 2) * stored_h,
-        )
+        stored_box = mwg_box(region["Area"], stored_w, stored_h)
         assert region["Name"] == name
         assert iou(display_box(orientation, stored_box, stored_w, stored_h), box) >= 0.99, path.name
     # a fresh reading, matched to freshly detected faces, names the same faces

@@ -68,6 +68,15 @@ def make_photo(folder: Path, orientation: int = 1) -> tuple[Path, tuple[int, int
     return path, ((180, 250) if orientation in (5, 6, 7, 8) else (250, 180))
 
 
+def photo_with_other_sidecar(folder: Path) -> tuple[Path, tuple[int, int], Path]:
+    """:func:`make_photo` with a sidecar another program wrote (:data:`OTHER_SIDECAR`: a
+    rating, a place, other namespaces); returns the photo, its displayed size and the sidecar."""
+    photo, size = make_photo(folder)
+    sidecar = photo.with_name(photo.name + ".xmp")
+    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    return photo, size, sidecar
+
+
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_exiftool_reads_back_every_name_with_iou_over_099(tmp_path: Path, orientation: int) -> None:
     exiftool()
@@ -97,9 +106,7 @@ def test_exiftool_reads_back_every_name_with_iou_over_099(tmp_path: Path, orient
 
 
 def test_other_namespaces_survive_and_a_backup_is_kept(tmp_path: Path) -> None:
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
     result = write_sidecar(photo, size, 1, FACES)
     assert result.written and result.backup == backup_path(sidecar)
     assert result.backup.read_text(encoding="utf-8") == OTHER_SIDECAR
@@ -114,9 +121,7 @@ def test_other_namespaces_survive_and_a_backup_is_kept(tmp_path: Path) -> None:
 
 def test_other_namespaces_survive_for_exiftool_too(tmp_path: Path) -> None:
     exiftool()
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
     write_sidecar(photo, size, 1, FACES)
     out = run_exiftool("-s", "-XMP:Rating", "-XMP-crs:Exposure2012", "-XMP-dc:Subject", sidecar)
     assert "Rating" in out and ": 4" in out and "0.35" in out
@@ -131,9 +136,7 @@ def test_writing_twice_changes_nothing_the_second_time(tmp_path: Path) -> None:
 
 
 def test_a_sidecar_changed_between_read_and_write_is_read_again_and_merged(tmp_path: Path) -> None:
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
     plan = prepare(photo, size, 1, FACES)
     # another program edits the sidecar (a new rating) while we are merging
     sidecar.write_text(OTHER_SIDECAR.replace('xmp:Rating="4"', 'xmp:Rating="5"'), encoding="utf-8")
@@ -145,9 +148,7 @@ def test_a_sidecar_changed_between_read_and_write_is_read_again_and_merged(tmp_p
 def test_write_sidecar_merges_again_after_a_concurrent_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
     real_prepare = write_mod.prepare
     calls = []
 
@@ -170,9 +171,7 @@ def test_write_sidecar_merges_again_after_a_concurrent_change(
 def test_a_sidecar_that_keeps_changing_is_skipped_with_a_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
     real_prepare = write_mod.prepare
     counter = iter(range(100))
 
@@ -218,9 +217,7 @@ def test_a_folder_refusing_writes_leaves_nothing_half_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same as a read-only folder, simulated so that it runs as root too."""
-    photo, size = make_photo(tmp_path)
-    sidecar = photo.with_name(photo.name + ".xmp")
-    sidecar.write_text(OTHER_SIDECAR, encoding="utf-8")
+    photo, size, sidecar = photo_with_other_sidecar(tmp_path)
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")

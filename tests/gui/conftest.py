@@ -106,17 +106,30 @@ def stall_meter(qapp) -> Iterator[StallMeter]:
     meter.stop()
 
 
-def show_main_window(qtbot, library):  # type: ignore[no-untyped-def]
-    """The app's window on ``library``, shown at the size the screenshots use and exposed
-    (end it with :func:`shut_down`)."""
+SCREENSHOT_SIZE = (1180, 780)
+
+
+def show_main_window(qtbot, library, size=SCREENSHOT_SIZE):  # type: ignore[no-untyped-def]
+    """The app's window on ``library``, shown (at ``size``, by default the size the screenshots
+    use; None: its own) and exposed (end it with :func:`shut_down`)."""
     from app.main_window import MainWindow
 
     window = MainWindow(library, restore_state=False)
     qtbot.addWidget(window)
-    window.resize(1180, 780)
+    if size is not None:
+        window.resize(*size)
     window.show()
     qtbot.waitExposed(window)
     return window
+
+
+def window_fixture(qtbot, library, size=SCREENSHOT_SIZE):  # type: ignore[no-untyped-def]
+    """A test's window on ``library``, for a fixture to ``yield from``: shown as by
+    :func:`show_main_window`, then shut down with its library (:func:`shut_down`) once the
+    test is over, however it ended."""
+    window = show_main_window(qtbot, library, size)
+    yield window
+    shut_down(window, library, qtbot)
 
 
 def shut_down(window, library, qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -14,13 +14,12 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
-from app.main_window import MainWindow
 from app.picker import PersonPicker
 from facenet_core.library import scan
 from facenet_core.settings import Settings
 from facenet_core.store import DRAWN_BY_USER, Face, Library, Photo
 from facenet_core.vision.faces import CENTRE_BOX
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import window_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +35,7 @@ def window(qtbot, tmp_path: Path, lfw_mini: Path):
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
     scan(library, [photos], BLIND, recognize=False)
     library.save_settings(Settings(device="cpu", flip=False, workers=1))
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library, (1000, 700))
 
 
 def _answer_picker(name: str) -> None:

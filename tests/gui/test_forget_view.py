@@ -18,26 +18,19 @@ from app.forget import ConfirmBox
 from app.models import ItemRole
 from facenet_core.library.forget import library_paths
 from facenet_core.store import Face, Library, Person
-from tests.gui.conftest import show_main_window, shut_down
-from tests.helpers import copy_library, named_library
+from tests.gui.conftest import window_fixture
+from tests.helpers import copy_library, named_library_fixture
 
 PEOPLE = 3
 EACH = 3
-
-
-@pytest.fixture(scope="module")
-def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A library of 3 named people (3 photos each, the main face confirmed), scanned once."""
-    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
+scanned = named_library_fixture(PEOPLE, EACH)
 
 
 @pytest.fixture
 def window(qtbot, scanned: tuple[Path, Path], tmp_path: Path):
     source, _ = scanned
     library = Library.open(copy_library(source, tmp_path / "lib"))
-    win = show_main_window(qtbot, library)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library)
 
 
 def answer_next_box(qtbot, button: str, seen: list[dict[str, object]]) -> Callable[[], None]:  # type: ignore[no-untyped-def]

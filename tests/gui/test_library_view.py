@@ -12,21 +12,15 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
 from app.main import warm_up
-from app.main_window import MainWindow
 from app.thumbs import PhotoRef
 from facenet_core.store import Library
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import window_fixture
 
 
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library, None)
 
 
 def test_an_empty_library_asks_for_a_folder(window, qtbot) -> None:

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
-from app.main_window import MainWindow
 from facenet_core.settings import SETTINGS, Settings
 from facenet_core.store import Library
-from tests.gui.conftest import shut_down
+from tests.gui.conftest import window_fixture
 
 KINDS = {
     "bool": QCheckBox,
@@ -24,11 +23,7 @@ KINDS = {
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
     library = Library.open(tmp_path / "library.db", create=True)
-    win = MainWindow(library, restore_state=False)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library, None)
 
 
 def test_every_setting_gets_the_right_control(window, qtbot) -> None:

@@ -23,9 +23,7 @@ from app.views.training_result import check_detail, check_words, figure_pair, pc
 from app.views.training_view import TrainingView
 from facenet_core.cli.training import decision_lines
 from facenet_core.evaluation.guard import GuardSetError
-from facenet_core.evaluation.lfw import lfw_pair_chips
 from facenet_core.library import scan
-from facenet_core.settings import Settings
 from facenet_core.store import (
     Assignment,
     Face,
@@ -35,14 +33,13 @@ from facenet_core.store import (
     get_active_model_version,
 )
 from facenet_core.training import decision, finetune
-from facenet_core.training.config import TrainConfig
 from facenet_core.training.finetune import checkpoint_path
 from facenet_core.training.measure import GuardSet
 from tests.gui.conftest import show_main_window, shut_down
-from tests.helpers import central_face, confirm_owners, lfw_people
+from tests.helpers import CPU_SETTINGS as SETTINGS
+from tests.helpers import TINY_TRAINING as TINY
+from tests.helpers import central_face, confirm_owners, lfw_people, small_guard
 
-SETTINGS = Settings(device="cpu", flip=False, workers=1)
-TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
 REPO = Path(__file__).resolve().parents[2]
 TRAINED, NEGATIVE = 4, 2  # people with 8 confirmed faces; people with 3 (negatives only)
 
@@ -156,12 +153,7 @@ def source_library(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def guard(lfw_mini: Path) -> GuardSet:
-    """A small guard set: every 38th pair of lfw-mini's fold 1 (16 pairs)."""
-    count = iter(range(10**6))
-    found = lfw_pair_chips(
-        lfw_mini, lfw_mini / "pairs_fold1.txt", SETTINGS, keep=lambda _p: next(count) % 38 == 0
-    )
-    return GuardSet("lfw-mini", found.chips, found.left, found.right, found.same, 0.18)
+    return small_guard(lfw_mini)
 
 
 def open_window(qtbot, path: Path, options: TrainingOptions):  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ from facenet_core.people import edits
 from facenet_core.settings import Settings
 from facenet_core.store import Face, Library, Person, Photo
 from tests.core.test_video_scan import SEGMENT_S, _photos, write_video
-from tests.gui.conftest import show_main_window, shut_down
+from tests.gui.conftest import window_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -97,9 +97,7 @@ def library(tmp_path: Path, lfw_mini: Path):
 
 @pytest.fixture
 def window(qtbot, library: Library):
-    win = show_main_window(qtbot, library)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library)
 
 
 def _open_video(qtbot, window):  # type: ignore[no-untyped-def]

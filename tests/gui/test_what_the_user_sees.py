@@ -26,7 +26,7 @@ from facenet_core.people.queries import person_label
 from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.store import Assignment, Face, Library, Person, Photo, PhotoStatus, Root
 from facenet_core.store.models import pack_landmarks
-from tests.gui.conftest import show_main_window, shut_down
+from tests.gui.conftest import window_fixture
 
 LANDMARKS = pack_landmarks([(10.0, 12.0), (20.0, 12.0), (15.0, 18.0), (11.0, 24.0), (19.0, 24.0)])
 DATES = [
@@ -119,9 +119,7 @@ def world(tmp_path: Path) -> World:
 
 @pytest.fixture
 def window(qtbot, world: World):
-    win = show_main_window(qtbot, world.library)
-    yield win
-    shut_down(win, world.library, qtbot)
+    yield from window_fixture(qtbot, world.library)
 
 
 def test_one_count_of_people_on_the_people_page_and_in_the_status_bar(

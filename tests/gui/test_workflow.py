@@ -17,7 +17,7 @@ from app.main import warm_up
 from app.models import ItemRole
 from facenet_core.people.queries import person_label, photos_with_people
 from facenet_core.store import Face, Library
-from tests.gui.conftest import show_main_window, shut_down
+from tests.gui.conftest import window_fixture
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +45,7 @@ def family(photo_folder: Path) -> Path:
 @pytest.fixture
 def window(qtbot, tmp_path: Path):
     library = Library.open(tmp_path / "lib" / "library.db", create=True)
-    win = show_main_window(qtbot, library)
-    yield win
-    shut_down(win, library, qtbot)
+    yield from window_fixture(qtbot, library)
 
 
 def people_cards(window) -> list:  # type: ignore[no-untyped-def]
