@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -52,8 +52,10 @@ from facenet_core.store import (
     Assignment,
     Face,
     FaceRejection,
+    FaceTagSource,
     Library,
     Person,
+    PhotoPerson,
 )
 from facenet_core.store.chunks import chunks
 
@@ -113,9 +115,11 @@ class _Edit(Recorder):
         return ids
 
     def delete_person(self, person_id: int) -> None:
-        """Delete a person (its faces become unassigned, its rejections go with it)."""
+        """Delete a person (its faces become unassigned, its rejections and photo-level tags
+        go with it)."""
         self.person(person_id)
         self.faces_where(Face.person_id == person_id)
+        self.photo_people_of(person_id)
         for face_id in self.session.scalars(
             select(FaceRejection.face_id).where(FaceRejection.person_id == person_id)
         ).all():
@@ -123,7 +127,8 @@ class _Edit(Recorder):
         self.session.execute(delete(Person).where(Person.id == person_id))
 
     def drop_if_empty(self, person_ids: Iterable[int]) -> None:
-        """Delete the unnamed, visible people among ``person_ids`` left without any face."""
+        """Delete the unnamed, visible people among ``person_ids`` left without any face (and
+        on no photo without a face box)."""
         for pid in sorted(set(person_ids)):
             row = self.session.execute(
                 select(
@@ -133,7 +138,8 @@ class _Edit(Recorder):
             if row is None:
                 continue
             name, hidden, faces, suggestions = row
-            if not name and not hidden and faces == 0 and suggestions == 0:
+            tagged = self.session.scalar(select(exists().where(PhotoPerson.person_id == pid)))
+            if not name and not hidden and faces == 0 and suggestions == 0 and not tagged:
                 self.delete_person(pid)
 
 
@@ -214,7 +220,9 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
     one person), suggestions stay suggestions. "Not this person" rejections of the others carry
     over to the merged person; a face rejected from one of them and merely automatic or
     suggested in another leaves the merged person, while a face the user had confirmed stays
-    (the latest word wins) and its rejection goes. The others are deleted."""
+    (the latest word wins) and its rejection goes. The others' photo-level tags (a person on a
+    photo without a face box) join the merged person, and so does the record of which faces a
+    tag import named. The others are deleted."""
     ids = [int(i) for i in person_ids]
     if len(ids) < 2:
         raise PeopleError("merging needs at least two people")
@@ -269,6 +277,25 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
                 )
             )
         rec.confirm_automatic(target.id)
+        # 4. the others' photo-level tags are the merged person's
+        for source_id in source_ids:
+            for photo_id in rec.photo_people_of(source_id):
+                rec.photo_person(photo_id, target.id)
+            session.execute(
+                insert(PhotoPerson)
+                .prefix_with("OR IGNORE")
+                .from_select(
+                    ["photo_id", "person_id", "source"],
+                    select(PhotoPerson.photo_id, literal(target.id), PhotoPerson.source).where(
+                        PhotoPerson.person_id == source_id
+                    ),
+                )
+            )
+        session.execute(
+            update(FaceTagSource)
+            .where(FaceTagSource.person_id.in_(source_ids))
+            .values(person_id=target.id)
+        )
         if target.cover_face_id is None:
             cover = next((s.cover_face_id for s in sources if s.cover_face_id), None)
             if cover is not None:

@@ -27,11 +27,13 @@ from facenet_core.store import (
     Edit,
     EditFace,
     EditPerson,
+    EditPhotoPerson,
     EditRejection,
     Face,
     FaceRejection,
     Library,
     Person,
+    PhotoPerson,
 )
 from facenet_core.store.chunks import chunks
 
@@ -54,9 +56,10 @@ class Change:
     ``"reject"``, ``"ignore"``, ``"unignore"``, ``"hide"``, ``"unhide"``, ``"cover"``,
     ``"undo"``), ``summary`` says it in one line, ``people`` and ``faces`` are the ids touched
     (created and deleted people included), ``person_id`` is the person the edit was about (the
-    one named, merged into, moved to or created; None for undo and for edits of faces alone)
-    and ``edit_id`` the history entry undo would revert (None when nothing changed, and for
-    undo itself)."""
+    one named, merged into, moved to or created; None for undo and for edits of faces alone),
+    ``edit_id`` the history entry undo would revert (None when nothing changed, and for
+    undo itself) and ``photos`` the photos whose photo-level people (a person on a photo
+    without a face box) the edit added or removed."""
 
     kind: str
     summary: str
@@ -64,10 +67,11 @@ class Change:
     faces: frozenset[int] = frozenset()
     person_id: int | None = None
     edit_id: int | None = None
+    photos: frozenset[int] = frozenset()
 
     @property
     def changed(self) -> bool:
-        return bool(self.people or self.faces)
+        return bool(self.people or self.faces or self.photos)
 
 
 class Recorder:
@@ -88,6 +92,7 @@ class Recorder:
         self.people: set[int] = set()
         self.faces: set[int] = set()
         self.rejections: set[tuple[int, int]] = set()
+        self.photo_people: set[tuple[int, int]] = set()
         self.face_rows: dict[str, list[dict[str, Any]]] = {"created": [], "deleted": []}
 
     # -- whole faces (drawn by hand) -------------------------------------------------------------
@@ -198,6 +203,38 @@ class Recorder:
             )
         )
 
+    def photo_person(self, photo_id: int, person_id: int) -> None:
+        """Remember whether the person is on the photo without a face box now (and who said
+        so)."""
+        if (photo_id, person_id) in self.photo_people:
+            return
+        self.photo_people.add((photo_id, person_id))
+        source = self.session.scalar(
+            select(PhotoPerson.source).where(
+                PhotoPerson.photo_id == photo_id, PhotoPerson.person_id == person_id
+            )
+        )
+        self.session.execute(
+            insert(EditPhotoPerson).values(
+                edit_id=self.edit_id,
+                photo_id=photo_id,
+                person_id=person_id,
+                existed=source is not None,
+                source=source,
+            )
+        )
+
+    def photo_people_of(self, person_id: int) -> list[int]:
+        """Remember every photo-level tag of the person; returns those photos' ids."""
+        photos = list(
+            self.session.scalars(
+                select(PhotoPerson.photo_id).where(PhotoPerson.person_id == person_id)
+            )
+        )
+        for photo_id in photos:
+            self.photo_person(photo_id, person_id)
+        return photos
+
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, summary: str, person_id: int | None = None) -> Change:
@@ -210,6 +247,7 @@ class Recorder:
             and not changed_people
             and not whole
             and not self._rejections_changed()
+            and not self._photo_people_changed()
         ):
             self.session.execute(delete(Edit).where(Edit.id == self.edit_id))
             return Change(self.kind, "nothing to change", person_id=person_id)
@@ -221,6 +259,8 @@ class Recorder:
         self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
         touched = changed_faces | {f for f, _ in self.rejections} | whole
         people = changed_people | {p for _, p in self.rejections}
+        tagged = self._photo_people_changed()
+        people.update(p for _, p in tagged)
         for made in self.face_rows.values():
             people.update(r["person_id"] for r in made if r["person_id"] is not None)
         log.info("edit %d: %s", self.edit_id, summary)
@@ -231,7 +271,28 @@ class Recorder:
             frozenset(touched),
             person_id=person_id,
             edit_id=self.edit_id,
+            photos=frozenset(photo for photo, _ in tagged),
         )
+
+    def _photo_people_changed(self) -> set[tuple[int, int]]:
+        """The (photo, person) tags that differ from their before-image."""
+        changed = set()
+        for photo_id, person_id in self.photo_people:
+            now = self.session.scalar(
+                select(PhotoPerson.source).where(
+                    PhotoPerson.photo_id == photo_id, PhotoPerson.person_id == person_id
+                )
+            )
+            before = self.session.scalar(
+                select(EditPhotoPerson.source).where(
+                    EditPhotoPerson.edit_id == self.edit_id,
+                    EditPhotoPerson.photo_id == photo_id,
+                    EditPhotoPerson.person_id == person_id,
+                )
+            )
+            if now != before:
+                changed.add((photo_id, person_id))
+        return changed
 
     def _really_changed_faces(self) -> set[int]:
         """Faces whose row differs from its before-image (the others' entries are dropped)."""
@@ -288,6 +349,7 @@ def undo(library: Library) -> Change:
         ]
         gone = list(whole.get("deleted", []))
         session.execute(delete(Face).where(Face.id.in_([r["id"] for r in made])))
+        photos = _photos_in(session, edit.id)
         people, faces = _restore(session, edit.id)
         for row in gone:
             insert_face_row(session, row)
@@ -303,7 +365,7 @@ def undo(library: Library) -> Change:
         session.execute(delete(Edit).where(Edit.id == edit.id))
         summary = f"undid: {edit.summary}"
         log.info("%s", summary)
-        return Change("undo", summary, people, faces | touched)
+        return Change("undo", summary, people, faces | touched, photos=photos)
 
 
 def redo(library: Library) -> Change:
@@ -365,6 +427,19 @@ def _image_of(session: Session, edit_id: int, recorder: Recorder) -> None:
         )
     ).all():
         recorder.rejection(face_id, person_id)
+    for photo_id, person_id in session.execute(
+        select(EditPhotoPerson.photo_id, EditPhotoPerson.person_id).where(
+            EditPhotoPerson.edit_id == edit_id
+        )
+    ).all():
+        recorder.photo_person(photo_id, person_id)
+
+
+def _photos_in(session: Session, edit_id: int) -> frozenset[int]:
+    """The photos whose photo-level people history entry ``edit_id`` holds."""
+    return frozenset(
+        session.scalars(select(EditPhotoPerson.photo_id).where(EditPhotoPerson.edit_id == edit_id))
+    )
 
 
 def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[int]]:
@@ -394,11 +469,20 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
             EditRejection.edit_id == edit_id
         )
     ).all()
+    tags = session.execute(
+        select(
+            EditPhotoPerson.photo_id,
+            EditPhotoPerson.person_id,
+            EditPhotoPerson.existed,
+            EditPhotoPerson.source,
+        ).where(EditPhotoPerson.edit_id == edit_id)
+    ).all()
     existing = existing_people(
         session,
         {p.person_id for p in people}
         | {f.person_id for f in faces if f.person_id is not None}
-        | {r.person_id for r in rejections},
+        | {r.person_id for r in rejections}
+        | {t.person_id for t in tags},
     )
     # 1. people the edit deleted come back, with their ids
     for p in people:
@@ -431,6 +515,20 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
                     FaceRejection.person_id == r.person_id,
                 )
             )
+    # 3b. people on photos without a face box, as they were
+    for t in tags:
+        if t.existed and t.person_id in existing:
+            session.execute(
+                insert(PhotoPerson)
+                .prefix_with("OR REPLACE")
+                .values(photo_id=t.photo_id, person_id=t.person_id, source=t.source or "user")
+            )
+        elif not t.existed:
+            session.execute(
+                delete(PhotoPerson).where(
+                    PhotoPerson.photo_id == t.photo_id, PhotoPerson.person_id == t.person_id
+                )
+            )
     # 4. people's names, flags and covers as they were; people the edit created go
     for p in people:
         if p.existed:
@@ -448,6 +546,7 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
         frozenset(p.person_id for p in people)
         | frozenset(r.person_id for r in rejections)
         | frozenset(f.person_id for f in faces if f.person_id is not None)
+        | frozenset(t.person_id for t in tags)
     )
     touched_faces = frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections)
     return touched_people, touched_faces
