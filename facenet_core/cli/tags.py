@@ -1,10 +1,14 @@
-"""Face tag commands: ``import-tags`` (names other software wrote, read into people) and
-``export-tags`` (the people named here, written to XMP sidecars)."""
+"""Face tag commands: ``import-tags`` (names other software wrote, read into people),
+``export-tags`` (the people named here, written to XMP sidecars), and ``tag-photo`` /
+``untag-photo`` (a person on a photo without a face box)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+from sqlalchemy import select
 
 from facenet_core.cli.common import (
     EXIT_INTERRUPTED,
@@ -20,9 +24,10 @@ from facenet_core.cli.common import (
 from facenet_core.library.export_tags import ExportResult, export_tags, set_never_export
 from facenet_core.library.import_tags import ImportResult, import_tags
 from facenet_core.people.errors import PeopleError
+from facenet_core.people.photo_people import tag_photo, untag_photo
 from facenet_core.people.queries import person_label, resolve_person
 from facenet_core.progress import CancelToken
-from facenet_core.store import Person
+from facenet_core.store import Library, Person, Photo
 
 MAX_LISTED = 20
 
@@ -51,8 +56,8 @@ def import_summary(r: ImportResult) -> list[str]:
         f"{r.faces_named} faces named ({r.people_created} new people), {r.faces_matched} regions "
         f"matched to detected faces, {r.faces_created} faces made from regions, {r.faces_kept} "
         f"left as you decided them, {r.regions_without_face} regions left without a face, "
-        f"{r.names_unplaced} names not placed on a face, {r.disagreements} disagreements "
-        "between formats",
+        f"{r.names_unplaced} names not placed on a face ({r.photos_tagged} put on their photo "
+        f"without a face box), {r.disagreements} disagreements between formats",
     ]
     if r.unreadable:
         lines.append(f"{len(r.unreadable)} photos whose metadata could not be read:")
@@ -127,6 +132,44 @@ def _never_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _photo_id(library: Library, text: str) -> int:
+    """A photo given by its id or its path (as the library stores it, or relative to here)."""
+    with library.session() as session:
+        if text.strip().isdigit() and session.get(Photo, int(text)) is not None:
+            return int(text)
+        real = os.path.realpath(text)
+        found = session.scalar(select(Photo.id).where(Photo.path.in_([text, real])))
+    if found is None:
+        raise CliError(f"no photo {text!r} in the library (give its path or its id)")
+    return found
+
+
+def _photo_edit(args: argparse.Namespace, tag: bool) -> int:
+    library = open_library(args)
+    try:
+        photo_id = _photo_id(library, args.photo)
+        with library.session() as session:
+            person_id = resolve_person(session, args.person)
+        if tag:
+            change = tag_photo(library, photo_id, person_id)
+        else:
+            change = untag_photo(library, photo_id, person_id)
+    except PeopleError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        library.close()
+    say(args, change.summary if change.changed else "nothing to change")
+    return 0
+
+
+def cmd_tag_photo(args: argparse.Namespace) -> int:
+    return _photo_edit(args, True)
+
+
+def cmd_untag_photo(args: argparse.Namespace) -> int:
+    return _photo_edit(args, False)
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "import-tags",
@@ -174,3 +217,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--allow", nargs="+", metavar="PERSON", help="take people off the --never list")
     add_json_option(p)
     p.set_defaults(func=cmd_export_tags)
+
+    for name, func, help_text in (
+        (
+            "tag-photo",
+            cmd_tag_photo,
+            "put a person on a photo without a face box (a back, a face no detector found)",
+        ),
+        ("untag-photo", cmd_untag_photo, "take a person's photo-level tag off a photo"),
+    ):
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ". The photo then counts among "
+            "the person's photos (and 'photos A B'), and export-tags writes the person as "
+            "PersonInImage. An ordinary edit: undo takes it back.",
+        )
+        p.add_argument("photo", metavar="PHOTO", help="the photo's path or id")
+        p.add_argument("person", metavar="PERSON", help="the person's name or id")
+        p.set_defaults(func=func)

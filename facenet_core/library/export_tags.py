@@ -3,6 +3,8 @@
 Only named people's faces are written: a face the user ignored, a suggestion not yet answered,
 faces of unnamed people, of people the user hid, and of people the user marked "never write to
 photos" (:func:`set_never_export`; a forgotten person no longer exists at all) are not.
+People on a photo without a face box (:mod:`facenet_core.people.photo_people`) are written as
+``PersonInImage`` and keywords, under the same rules.
 Choosing people chooses *photos* (those showing one of them);
 each photo's sidecar then gets every named face it holds, since a sidecar's people parts are
 replaced as a whole (:mod:`facenet_core.tags.write`). Originals are never modified. Each photo's
@@ -23,7 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
-from facenet_core.store import Assignment, Face, Library, LibrarySetting, Person, Photo
+from facenet_core.store import (
+    Assignment,
+    Face,
+    Library,
+    LibrarySetting,
+    Person,
+    Photo,
+    PhotoPerson,
+)
 from facenet_core.store.models import utcnow
 from facenet_core.tags.model import name_key
 from facenet_core.tags.write import FaceTag, Naming, write_sidecar
@@ -104,6 +114,57 @@ def exportable_faces(
     return photos, sizes
 
 
+def exportable_photo_people(
+    session: Session, photo_ids: Sequence[int] | None = None
+) -> tuple[dict[str, list[str]], dict[str, tuple[int | None, int | None]]]:
+    """The people on photos without a face box that export may write (named, not hidden, not
+    on the "never write" list), by photo path (only ``photo_ids`` when given), and each photo's
+    size."""
+    never = never_export_ids(session)
+    query = (
+        select(Photo.path, Photo.width, Photo.height, Person.name)
+        .join(PhotoPerson, PhotoPerson.photo_id == Photo.id)
+        .join(Person, Person.id == PhotoPerson.person_id)
+        .where(Person.name.is_not(None), Person.is_hidden.is_(False), Person.id.not_in(never))
+        .order_by(Photo.path, Person.name)
+    )
+    if photo_ids is not None:
+        query = query.where(Photo.id.in_(photo_ids))
+    photos: dict[str, list[str]] = defaultdict(list)
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    for path, width, height, name in session.execute(query).all():
+        photos[path].append(name)
+        sizes[path] = (width, height)
+    return photos, sizes
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoPeople:
+    """What export writes for one photo: its named faces and its people without a face box."""
+
+    faces: tuple[FaceTag, ...]
+    without_box: tuple[str, ...]
+    size: tuple[int | None, int | None]
+
+    @property
+    def names(self) -> set[str]:
+        return {name_key(f.name) for f in self.faces} | {name_key(n) for n in self.without_box}
+
+
+def exportable(session: Session, photo_ids: Sequence[int] | None = None) -> dict[str, PhotoPeople]:
+    """Everything export may write, by photo path: :func:`exportable_faces` and
+    :func:`exportable_photo_people` together (only ``photo_ids`` when given)."""
+    faces, sizes = exportable_faces(session, photo_ids)
+    tagged, tagged_sizes = exportable_photo_people(session, photo_ids)
+    out = {}
+    for path in sorted(set(faces) | set(tagged)):
+        shown = {name_key(f.name) for f in faces.get(path, [])}
+        extra = tuple(n for n in tagged.get(path, []) if name_key(n) not in shown)
+        size = sizes.get(path) or tagged_sizes[path]
+        out[path] = PhotoPeople(tuple(faces.get(path, [])), extra, size)
+    return out
+
+
 def orientation_of(path: Path) -> int:
     """The EXIF orientation of a photo (1 when it has none or cannot be read)."""
     try:
@@ -126,30 +187,28 @@ def export_tags(
     result = ExportResult()
     wanted = None if people is None else {name_key(n) for n in people}
     with library.session() as session:
-        photos, sizes = exportable_faces(session)
-    names_seen = {name_key(f.name) for faces in photos.values() for f in faces}
+        photos = exportable(session)
+    names_seen = {n for each in photos.values() for n in each.names}
     if wanted is not None:
         result.unknown_people = sorted(n for n in people or () if name_key(n) not in names_seen)
-        photos = {
-            p: faces
-            for p, faces in photos.items()
-            if any(name_key(f.name) in wanted for f in faces)
-        }
+        photos = {p: each for p, each in photos.items() if each.names & wanted}
     clock = PhaseClock("export-tags", "sidecars", unit="photo")
     total = len(photos)
-    for done, (path_text, faces) in enumerate(sorted(photos.items()), start=1):
+    for done, (path_text, each) in enumerate(sorted(photos.items()), start=1):
         if cancel is not None and cancel.cancelled:
             result.cancelled = True
             break
         path = Path(path_text)
         result.photos += 1
-        width, height = sizes[path_text]
+        width, height = each.size
         if not path.is_file():
             result.failed.append((path_text, "photo not found"))
         elif not width or not height:
             result.failed.append((path_text, "size unknown (scan the photo again)"))
         else:
-            outcome = write_sidecar(path, (width, height), orientation_of(path), faces, (), naming)
+            outcome = write_sidecar(
+                path, (width, height), orientation_of(path), each.faces, each.without_box, naming
+            )
             if outcome.written:
                 result.sidecars_written += 1
                 result.faces_written += outcome.faces_written

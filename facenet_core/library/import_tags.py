@@ -5,14 +5,19 @@ matched to the faces the scan stored (:func:`facenet_core.tags.match.match_regio
 named match given to the person of that name (one person per normalised name: an existing person
 so named, else a new one), confirmed, through the ordinary edits (so one ``undo`` takes an
 import's person back). A name without a box goes to the photo's face when the photo has exactly
-one. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
+one; otherwise (and for a named region no face could be made for) the person is put on the
+photo without a face box (:mod:`facenet_core.people.photo_people`), unless their face is already
+there. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
 rejected for that person is never changed by an import.
+
+Each face an import names is recorded with the format its name came from
+(:class:`~facenet_core.store.FaceTagSource`, read by :mod:`.tag_queries`), and the counts of the
+last import are kept in the library (:func:`.tag_queries.last_import`).
 
 A region no stored face matches becomes a face of its own when ``settings`` are given
 (:mod:`.tag_faces`: landmarks found in the box, aligned and embedded, ``detector = "tag:..."``).
 ``scan`` runs all this on the photos it processed (``since`` its start) when the setting "Read
-face tags from photos" is on. Not done yet (see docs/design/face-tags.md): photo-level person
-tags for names that cannot be placed, and recording that a face's *person* came from a tag.
+face tags from photos" is on.
 """
 
 from __future__ import annotations
@@ -24,12 +29,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from facenet_core.library.export_tags import orientation_of
 from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
+from facenet_core.people.photo_people import tag_photos
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
-from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
+from facenet_core.store import (
+    Assignment,
+    Face,
+    FaceRejection,
+    FaceTagSource,
+    Library,
+    LibrarySetting,
+    Person,
+    Photo,
+    PhotoPerson,
+    PhotoStatus,
+)
+from facenet_core.store.models import utcnow
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.match import match_regions
 from facenet_core.tags.model import name_key
@@ -39,6 +58,13 @@ if TYPE_CHECKING:
     from facenet_core.vision.engines import Engines
 
 _CONFIRMED = Assignment.CONFIRMED.value
+MEMBER_KINDS = (Assignment.AUTO.value, _CONFIRMED)
+LAST_IMPORT = "tags.last_import"
+"""The :class:`LibrarySetting` holding the counts of the last import (a key with a dot: the
+library's own data, not a setting)."""
+UNREADABLE_KEPT = 1000
+NAMES_SOURCE = "names"
+"""The source recorded for a name without a box (keywords, ``PersonInImage``, Takeout...)."""
 
 
 @dataclass
@@ -46,7 +72,8 @@ class ImportResult:
     """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
     ``faces_created`` faces made from regions no stored face matched, ``regions_without_face``
     such regions left without a face; ``names_unplaced`` names without a box on photos with more
-    than one face (or none)."""
+    than one face (or none), and ``photos_tagged`` how many of those (and of the names of
+    regions left without a face) put their person on the photo without a face box."""
 
     photos_read: int = 0
     photos_with_tags: int = 0
@@ -59,6 +86,7 @@ class ImportResult:
     regions_without_face: int = 0
     names_unplaced: int = 0
     people_created: int = 0
+    photos_tagged: int = 0
     disagreements: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
@@ -114,6 +142,8 @@ def import_tags(
             if _in_scope(path, roots)
         ]
     wanted: dict[str, list[int]] = defaultdict(list)  # name key -> face ids to give to that name
+    on_photo: dict[str, dict[int, str]] = defaultdict(dict)  # name key -> {photo id: source}
+    origin: dict[int, str] = {}  # face id -> the format its name came from
     spelling: dict[str, str] = {}
     clock = PhaseClock("import-tags", "read", unit="photo")
     for done, (photo_id, path, width, height) in enumerate(photos, start=1):
@@ -159,12 +189,20 @@ def import_tags(
             elif name:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(faces[m.face].id)
+                origin[faces[m.face].id] = tags.regions[m.region].source
                 spelling.setdefault(name_key(name), name)
         for region_index, face_id in created:
             name = tags.regions[region_index].name
             if name and name not in too_long:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(face_id)
+                origin[face_id] = tags.regions[region_index].source
+                spelling.setdefault(name_key(name), name)
+        made = {r for r, _ in created}
+        for i in matching.unmatched_regions:  # a named person whose face could not be made
+            name = tags.regions[i].name
+            if i not in made and name and name not in too_long and name_key(name) not in placed:
+                on_photo[name_key(name)].setdefault(photo_id, f"tag:{tags.regions[i].source}")
                 spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]
         for name in tags.names_without_box:
@@ -172,11 +210,44 @@ def import_tags(
                 result.names_unplaced += 1
             elif len(visible) == 1 and name_key(name) not in placed and not matching.matches:
                 wanted[name_key(name)].append(visible[0].id)
+                origin[visible[0].id] = NAMES_SOURCE
                 spelling.setdefault(name_key(name), name)
             else:
                 result.names_unplaced += 1
-    _apply(library, wanted, spelling, result)
+                if name_key(name) not in placed:
+                    on_photo[name_key(name)].setdefault(photo_id, f"tag:{NAMES_SOURCE}")
+                    spelling.setdefault(name_key(name), name)
+    _apply(library, wanted, spelling, result, origin)
+    _tag_photos(library, on_photo, spelling, result)
+    save_last_import(library, result)
     return result
+
+
+def save_last_import(library: Library, result: ImportResult) -> None:
+    """Keep the counts of this import in the library (:data:`LAST_IMPORT`), for the Library
+    page to show after the scan: at most :data:`UNREADABLE_KEPT` unreadable photos are listed,
+    ``unreadable_total`` says how many there were."""
+    data = result.to_json_dict()
+    data["unreadable_total"] = len(result.unreadable)
+    data["unreadable"] = data["unreadable"][:UNREADABLE_KEPT]
+    data["finished_at"] = utcnow().isoformat()
+    with library.write() as session:
+        row = session.get(LibrarySetting, LAST_IMPORT)
+        if row is None:
+            session.add(LibrarySetting(key=LAST_IMPORT, value=data))
+        else:
+            row.value, row.updated_at = data, utcnow()
+
+
+def _people_by_name(session: Session) -> dict[str, int]:
+    """Each name key's person (the oldest of that name)."""
+    people: dict[str, int] = {}
+    for pid, name in session.execute(
+        select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
+    ):
+        if name:
+            people.setdefault(name_key(name), pid)
+    return people
 
 
 def _apply(
@@ -184,15 +255,11 @@ def _apply(
     wanted: dict[str, list[int]],
     spelling: dict[str, str],
     result: ImportResult,
+    origin: dict[int, str],
 ) -> None:
     """Give the faces to their people through the ordinary (undoable) edits."""
     with library.session() as session:
-        people: dict[str, int] = {}
-        for pid, name in session.execute(
-            select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
-        ):
-            if name:
-                people.setdefault(name_key(name), pid)
+        people = _people_by_name(session)
         all_ids = [i for ids in wanted.values() for i in ids]
         state = {f.id: f for f in session.scalars(select(Face).where(Face.id.in_(all_ids)))}
         rejected = {
@@ -219,8 +286,55 @@ def _apply(
             change = move_faces(library, movable, None)
             assert change.person_id is not None
             name_person(library, change.person_id, spelling[key])
-            people[key] = change.person_id
+            people[key] = person_id = change.person_id
             result.people_created += 1
         else:
             move_faces(library, movable, person_id)
         result.faces_named += len(movable)
+        with library.write() as session:  # provenance: which faces a tag named (not an edit)
+            session.execute(
+                insert(FaceTagSource).prefix_with("OR REPLACE"),
+                [{"face_id": f, "person_id": person_id, "source": origin[f]} for f in movable],
+            )
+
+
+def _tag_photos(
+    library: Library,
+    on_photo: dict[str, dict[int, str]],
+    spelling: dict[str, str],
+    result: ImportResult,
+) -> None:
+    """Put each name that found no face on its photos without a face box (one edit per name),
+    except where that person's face already is, or the tag already is."""
+    for key, photos in on_photo.items():
+        with library.session() as session:
+            person_id = _people_by_name(session).get(key)
+            if person_id is not None:
+                shown = set(
+                    session.scalars(
+                        select(Face.photo_id).where(
+                            Face.person_id == person_id,
+                            Face.assignment.in_(MEMBER_KINDS),
+                            Face.photo_id.in_(list(photos)),
+                        )
+                    )
+                ) | set(
+                    session.scalars(
+                        select(PhotoPerson.photo_id).where(
+                            PhotoPerson.person_id == person_id,
+                            PhotoPerson.photo_id.in_(list(photos)),
+                        )
+                    )
+                )
+                photos = {p: s for p, s in photos.items() if p not in shown}
+        if not photos:
+            continue
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for photo_id, source in photos.items():
+            by_source[source].append(photo_id)
+        for source, ids in sorted(by_source.items()):
+            change = tag_photos(library, person_id, ids, source=source, name=spelling[key])
+            if person_id is None:
+                person_id = change.person_id
+                result.people_created += 1
+            result.photos_tagged += len(ids)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from facenet_core.people.edits import _Edit, _label, _person
+from facenet_core.people.edits import _clean_name, _Edit, _label, _person
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.history import Change
 from facenet_core.store import Library, Person, Photo, PhotoPerson
@@ -48,18 +48,35 @@ def _photos_word(n: int) -> str:
 
 
 def tag_photos(
-    library: Library, person_id: int, photo_ids: Iterable[int], *, source: str = USER
+    library: Library,
+    person_id: int | None,
+    photo_ids: Iterable[int],
+    *,
+    source: str = USER,
+    name: str | None = None,
 ) -> Change:
     """Put the person on these photos without a face box (photos already tagged stay as they
-    are), in one edit."""
+    are), in one edit. ``person_id`` None: a new person called ``name`` (an imported name
+    nobody has yet)."""
     with library.write() as session:
-        person = _person(session, person_id)
         ids = list(dict.fromkeys(int(i) for i in photo_ids))
         if not ids:
             raise PeopleError("no photos given")
         for photo_id in ids:
             _photo(session, photo_id)
-        rec = _Edit(session, "tag-photo")
+        if person_id is None:
+            if name is None:
+                raise PeopleError("a new person needs a name")
+            rec = _Edit(session, "tag-photo")
+            made = Person(name=_clean_name(name))
+            session.add(made)
+            session.flush()
+            rec.created(made.id)
+            person_id = made.id
+        else:
+            _person(session, person_id)
+            rec = _Edit(session, "tag-photo")
+        person = _person(session, person_id)
         have = set(
             session.scalars(
                 select(PhotoPerson.photo_id).where(
