@@ -205,18 +205,28 @@ def import_tags(
                 on_photo[name_key(name)].setdefault(photo_id, f"tag:{tags.regions[i].source}")
                 spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]
+        left = []  # names without a box that no region placed
         for name in tags.names_without_box:
             if name in too_long:
                 result.names_unplaced += 1
-            elif len(visible) == 1 and name_key(name) not in placed and not matching.matches:
-                wanted[name_key(name)].append(visible[0].id)
-                origin[visible[0].id] = NAMES_SOURCE
-                spelling.setdefault(name_key(name), name)
+            elif name_key(name) not in placed:
+                left.append(name)
+        # unambiguous: one name for the photo's one face (and no region matched a face)
+        single = visible[0] if len(visible) == 1 and len(left) == 1 else None
+        if matching.matches:
+            single = None
+        for name in left:
+            spelling.setdefault(name_key(name), name)
+            if single is not None:
+                wanted[name_key(name)].append(single.id)
+                origin[single.id] = NAMES_SOURCE
+                if single.assignment != _CONFIRMED:
+                    continue
+                # the user put that face with someone: if not this person, they are on the
+                # photo all the same (a photo-level tag, skipped where their face is)
             else:
                 result.names_unplaced += 1
-                if name_key(name) not in placed:
-                    on_photo[name_key(name)].setdefault(photo_id, f"tag:{NAMES_SOURCE}")
-                    spelling.setdefault(name_key(name), name)
+            on_photo[name_key(name)].setdefault(photo_id, f"tag:{NAMES_SOURCE}")
     _apply(library, wanted, spelling, result, origin)
     _tag_photos(library, on_photo, spelling, result)
     save_last_import(library, result)
