@@ -20,7 +20,16 @@ from facenet_core.people import edits
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.photo_people import photo_people, tag_photo, untag_photo
 from facenet_core.people.queries import photos_with_people
-from facenet_core.store import Edit, EditPhotoPerson, Face, Library, Person, Photo, PhotoPerson
+from facenet_core.store import (
+    Edit,
+    EditPhotoPerson,
+    Face,
+    Library,
+    Person,
+    Photo,
+    PhotoPerson,
+    Root,
+)
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.write import FaceTag, sidecar_path, write_sidecar
 from tests.helpers import copy_library, named_library
@@ -105,7 +114,7 @@ def test_a_tagged_photo_is_among_the_persons_photos_and_of_a_and_b_and_undo_take
 
 def test_merging_moves_the_tags_and_undo_gives_them_back(library) -> None:
     lib, _ = library
-    a, b, c = sorted(people(lib))
+    a, _, c = sorted(people(lib))
     photo_id, photo_name = photo_without(lib, a)
     tag_photo(lib, photo_id, people(lib)[a])
     ids = people(lib)
@@ -161,13 +170,11 @@ def test_forgetting_a_person_forgets_their_photo_tags_sidecars_and_history(libra
 
 
 def test_removing_the_folder_deletes_the_tags_with_the_photos(library) -> None:
-    lib, photos = library
+    lib, _ = library
     a = sorted(people(lib))[0]
     photo_id, _ = photo_without(lib, a)
     tag_photo(lib, photo_id, people(lib)[a])
     with lib.session() as s:
-        from facenet_core.store import Root
-
         root_id = s.scalar(select(Root.id))
     remove_root(lib, root_id)
     with lib.session() as s:
