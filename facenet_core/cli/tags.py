@@ -15,12 +15,14 @@ from facenet_core.cli.common import (
     CliError,
     ProgressBar,
     add_json_option,
+    add_settings_options,
     ctrl_c_cancels,
     library_errors,
     open_library,
     say,
     write_json,
 )
+from facenet_core.library.embed_tags import INSTALL_HINT, find_exiftool
 from facenet_core.library.export_tags import ExportResult, export_tags, set_never_export
 from facenet_core.library.import_tags import ImportResult, import_tags
 from facenet_core.people.errors import PeopleError
@@ -39,6 +41,11 @@ def summary(r: ExportResult) -> list[str]:
         f"{r.sidecars_unchanged} already up to date, {len(r.failed)} not written, "
         f"of {r.photos} photos with named people"
     ]
+    if r.embedded:
+        lines.append(
+            f"{r.embedded} photos written into through ExifTool (each original kept once as "
+            "IMG.jpg_original beside it)"
+        )
     if r.unknown_people:
         lines.append("no named faces for: " + ", ".join(r.unknown_people))
     for path, reason in r.failed[:MAX_LISTED]:
@@ -92,12 +99,29 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
 def cmd_export_tags(args: argparse.Namespace) -> int:
     if args.never or args.allow:
         return _never_export(args)
-    library = open_library(args, write=False)
+    if args.embed and find_exiftool() is None:
+        raise CliError(
+            "--embed writes into photos through ExifTool, which is not installed: nothing was "
+            "written",
+            hint=INSTALL_HINT,
+        )
+    sync = args.keep_sidecars_in_sync
+    library = open_library(args, write=sync is not None)
+    saved = library.settings()
+    if sync is not None and sync != saved.keep_sidecars_in_sync:
+        library.save_settings(saved.replace(keep_sidecars_in_sync=sync))
+        say(args, f"sidecars {'kept' if sync else 'no longer kept'} in sync after every edit")
+    naming = args.naming or saved.sidecar_naming
     bar = ProgressBar()
     cancel = CancelToken()
     with library_errors(library, bar), ctrl_c_cancels(cancel, "after the current photo"):
         result = export_tags(
-            library, args.people or None, naming=args.naming, reporter=bar, cancel=cancel
+            library,
+            args.people or None,
+            naming=naming,
+            embed=args.embed,
+            reporter=bar,
+            cancel=cancel,
         )
     for line in summary(result):
         say(args, line)
@@ -193,11 +217,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         parents=[common],
         help="write the people named here to XMP sidecars beside the photos",
         description="Write each photo's named faces to its XMP sidecar (IMG.jpg.xmp, or "
-        "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage and "
+        "IMG.xmp with --naming xmp) as MWG and Microsoft Photo regions, PersonInImage (also for "
+        "people on a photo without a face box, see tag-photo) and "
         "People keywords, which digiKam, Lightroom and ExifTool read. Only named people's "
         "faces are written (not suggestions, not ignored faces, not hidden people, not the "
         "people on the --never list). An existing sidecar keeps "
-        "everything else it holds and is backed up as .xmp.bak; photos are never modified. "
+        "everything else it holds and is backed up as .xmp.bak; photos are never modified, "
+        "except with --embed. --keep-sidecars-in-sync: from now on, every edit of named people "
+        "writes the sidecars of the photos it touched again (saved in the library). "
         "PERSON names choose the photos written (each still gets all its named faces). Exit "
         "status 1 when some photo could not be written (each is listed with its reason).",
     )
@@ -205,9 +232,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--naming",
         choices=("ext.xmp", "xmp"),
-        default="ext.xmp",
-        help="sidecar name: IMG.jpg.xmp (digiKam, Immich; the default) or IMG.xmp (Lightroom)",
+        default=None,
+        help="sidecar name: IMG.jpg.xmp (digiKam, Immich) or IMG.xmp (Lightroom); default: "
+        "the library's setting (IMG.jpg.xmp unless changed)",
     )
+    p.add_argument(
+        "--embed",
+        action="store_true",
+        help="also write the people into the photos themselves, through ExifTool (which must "
+        "be installed); ExifTool keeps each original once as IMG.jpg_original",
+    )
+    add_settings_options(p, ["keep_sidecars_in_sync"])
     p.add_argument(
         "--never",
         nargs="+",

@@ -34,7 +34,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.library.export_tags import exportable, orientation_of
+from facenet_core.people.exportable import exportable, orientation_of
 from facenet_core.store import (
     Assignment,
     Edit,

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from facenet_core.library.export_tags import orientation_of
 from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
+from facenet_core.people.exportable import orientation_of
 from facenet_core.people.photo_people import tag_photos
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import (
@@ -198,10 +198,15 @@ def import_tags(
                 wanted[name_key(name)].append(face_id)
                 origin[face_id] = tags.regions[region_index].source
                 spelling.setdefault(name_key(name), name)
-        made = {r for r, _ in created}
+        given_faces = {r for r, _ in created}
         for i in matching.unmatched_regions:  # a named person whose face could not be made
             name = tags.regions[i].name
-            if i not in made and name and name not in too_long and name_key(name) not in placed:
+            if (
+                i not in given_faces
+                and name
+                and name not in too_long
+                and name_key(name) not in placed
+            ):
                 on_photo[name_key(name)].setdefault(photo_id, f"tag:{tags.regions[i].source}")
                 spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]

@@ -48,6 +48,7 @@ from facenet_core.people.history import (
     redo_summary,
     undo,
 )
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import (
     Assignment,
     Face,
@@ -193,6 +194,7 @@ def _clean_name(name: str) -> str:
 # -- the edits ------------------------------------------------------------------------------------
 
 
+@keeps_sidecars
 def name_person(library: Library, person_id: int, name: str) -> Change:
     """Name or rename a person. Naming an unnamed person confirms its automatic faces (the user
     saw them together and gave them a name); renaming changes only the name."""
@@ -212,6 +214,7 @@ def name_person(library: Library, person_id: int, name: str) -> Change:
         return rec.finish(summary, person_id)
 
 
+@keeps_sidecars
 def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
     """Merge people into one: the first *named* of them in the order given (else the first).
 
@@ -311,6 +314,7 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
         return rec.finish(summary, target.id)
 
 
+@keeps_sidecars
 def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None) -> Change:
     """Move faces to a person (``to_person``), or to a new unnamed person (None). They become
     confirmed there and stop being ignored; a rejection of that person is lifted. People left
@@ -354,6 +358,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
         return rec.finish(f"moved {_faces_word(len(ids))} to {where}", target_id)
 
 
+@keeps_sidecars
 def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> Change:
     """ "Not this person": each face (which must be with the person now, in any way) is
     rejected from the person for good and left unassigned."""
@@ -399,6 +404,7 @@ def _suggestions(
     return list(faces), person
 
 
+@keeps_sidecars
 def confirm_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
@@ -412,6 +418,7 @@ def confirm_suggestions(
         return rec.finish(f"confirmed {len(ids)} {word}{whose}", person_id)
 
 
+@keeps_sidecars
 def reject_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
@@ -440,6 +447,7 @@ def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
     return out
 
 
+@keeps_sidecars
 def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
     """Confirm faces where they are (automatic or suggested); a face without a person cannot be
     confirmed (move it instead)."""
@@ -454,6 +462,7 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
         return rec.finish(f"confirmed {_faces_word(len(ids))}")
 
 
+@keeps_sidecars
 def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True) -> Change:
     """Mark faces ignored ("not a face", "a stranger"): they leave their person and clustering
     and recognition leave them alone. ``ignored=False`` takes the mark off again (the face stays
@@ -476,6 +485,7 @@ def unignore_faces(library: Library, face_ids: Iterable[int]) -> Change:
     return ignore_faces(library, face_ids, ignored=False)
 
 
+@keeps_sidecars
 def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change:
     """Hide a person from the people grid (or show it again with ``hidden=False``). Hiding
     confirms the person's automatic faces, so that the hidden group stays as the user saw it

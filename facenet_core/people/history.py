@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.face_rows import existing_people, face_row, insert_face_row
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import (
     Edit,
     EditFace,
@@ -325,6 +326,7 @@ class Recorder:
 # -- undo -----------------------------------------------------------------------------------------
 
 
+@keeps_sidecars
 def undo(library: Library) -> Change:
     """Revert the newest edit in the history exactly, and forget it (it can be redone with
     :func:`redo` until another edit is made). Repeatable; PeopleError when there is nothing
@@ -368,6 +370,7 @@ def undo(library: Library) -> Change:
         return Change("undo", summary, people, faces | touched, photos=photos)
 
 
+@keeps_sidecars
 def redo(library: Library) -> Change:
     """Make again the edit undone last (what Redo offers); it goes back on the undo history.
     PeopleError when there is nothing to redo (nothing undone, or an edit made since)."""

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from facenet_core.people.edits import _clean_name, _Edit, _label, _person
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.history import Change
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import Library, Person, Photo, PhotoPerson
 
 USER = "user"
@@ -47,6 +48,7 @@ def _photos_word(n: int) -> str:
     return f"{n} photo" if n == 1 else f"{n} photos"
 
 
+@keeps_sidecars
 def tag_photos(
     library: Library,
     person_id: int | None,
@@ -101,6 +103,7 @@ def tag_photo(library: Library, photo_id: int, person_id: int, *, source: str = 
     return tag_photos(library, person_id, [photo_id], source=source)
 
 
+@keeps_sidecars
 def untag_photo(library: Library, photo_id: int, person_id: int) -> Change:
     """Take the person's photo-level tag off the photo (their faces in it are left alone:
     remove those with "not this person"). PeopleError when there is no such tag."""
