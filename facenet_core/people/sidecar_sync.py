@@ -12,7 +12,8 @@ when it has one; no empty sidecar is created. Automatic runs (clustering, recogn
 are not edits and write nothing. A sidecar that cannot be written is logged and skipped: an edit
 never fails because of a sidecar.
 
-With the setting off, the cost of an edit grows by one read of the library's settings.
+With the setting off, the cost of an edit grows by one read of the library's settings (the XMP
+writer is imported only when the setting is on).
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from facenet_core.people.exportable import exportable, orientation_of
 from facenet_core.store import Assignment, Face, Library, Photo, PhotoPerson
 from facenet_core.store.chunks import chunks
-from facenet_core.tags.write import Naming, sidecar_path, write_sidecar
 
 if TYPE_CHECKING:
     from facenet_core.people.history import Change
+    from facenet_core.tags.write import Naming
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,11 @@ def photos_touched(library: Library, change: Change) -> set[int]:
 
 def write_photos(library: Library, photo_ids: Iterable[int], naming: Naming) -> SyncResult:
     """Write the sidecars of these photos as export would (see the module's doc)."""
+    # here, not at the top: every edit imports this module, and the command line's edits start
+    # faster without the XMP writer and Pillow when the library does not keep sidecars in sync
+    from facenet_core.people.exportable import exportable, orientation_of
+    from facenet_core.tags.write import sidecar_path, write_sidecar
+
     ids = sorted(set(photo_ids))
     result = SyncResult(photos=len(ids))
     with library.session() as session:
