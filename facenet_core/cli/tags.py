@@ -19,6 +19,8 @@ from facenet_core.cli.common import (
     ctrl_c_cancels,
     library_errors,
     open_library,
+    person_arg,
+    run_edit,
     say,
     write_json,
 )
@@ -30,6 +32,7 @@ from facenet_core.people.photo_people import tag_photo, untag_photo
 from facenet_core.people.queries import person_label, resolve_person
 from facenet_core.progress import CancelToken
 from facenet_core.store import Library, Person, Photo
+from facenet_core.tags.write import Naming
 
 MAX_LISTED = 20
 
@@ -111,7 +114,7 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
     if sync is not None and sync != saved.keep_sidecars_in_sync:
         library.save_settings(saved.replace(keep_sidecars_in_sync=sync))
         say(args, f"sidecars {'kept' if sync else 'no longer kept'} in sync after every edit")
-    naming = args.naming or saved.sidecar_naming
+    naming: Naming = "xmp" if (args.naming or saved.sidecar_naming) == "xmp" else "ext.xmp"
     bar = ProgressBar()
     cancel = CancelToken()
     with library_errors(library, bar), ctrl_c_cancels(cancel, "after the current photo"):
@@ -168,30 +171,18 @@ def _photo_id(library: Library, text: str) -> int:
     return found
 
 
-def _photo_edit(args: argparse.Namespace, tag: bool) -> int:
-    library = open_library(args)
-    try:
-        photo_id = _photo_id(library, args.photo)
-        with library.session() as session:
-            person_id = resolve_person(session, args.person)
-        if tag:
-            change = tag_photo(library, photo_id, person_id)
-        else:
-            change = untag_photo(library, photo_id, person_id)
-    except PeopleError as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        library.close()
-    say(args, change.summary if change.changed else "nothing to change")
-    return 0
-
-
 def cmd_tag_photo(args: argparse.Namespace) -> int:
-    return _photo_edit(args, True)
+    return run_edit(
+        args,
+        lambda lib: tag_photo(lib, _photo_id(lib, args.photo), person_arg(lib, args.person)),
+    )
 
 
 def cmd_untag_photo(args: argparse.Namespace) -> int:
-    return _photo_edit(args, False)
+    return run_edit(
+        args,
+        lambda lib: untag_photo(lib, _photo_id(lib, args.photo), person_arg(lib, args.person)),
+    )
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -28,6 +28,7 @@ from facenet_core.people.exportable import (
     exportable,
     never_export_ids,
     orientation_of,
+    write_people,
 )
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.store import (
@@ -37,7 +38,7 @@ from facenet_core.store import (
 )
 from facenet_core.store.models import utcnow
 from facenet_core.tags.model import name_key
-from facenet_core.tags.write import Naming, write_sidecar
+from facenet_core.tags.write import Naming
 
 
 @dataclass
@@ -114,9 +115,7 @@ def export_tags(
         elif not width or not height:
             result.failed.append((path_text, "size unknown (scan the photo again)"))
         else:
-            outcome = write_sidecar(
-                path, (width, height), orientation_of(path), each.faces, each.without_box, naming
-            )
+            outcome = write_people(path, (width, height), each, naming)
             if outcome.written:
                 result.sidecars_written += 1
                 result.faces_written += outcome.faces_written

@@ -34,7 +34,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.people.exportable import exportable, orientation_of
+from facenet_core.people.exportable import exportable, write_people
 from facenet_core.store import (
     Assignment,
     Edit,
@@ -52,7 +52,7 @@ from facenet_core.store import (
     Photo,
     PhotoPerson,
 )
-from facenet_core.tags.write import sidecar_path, write_sidecar
+from facenet_core.tags.write import sidecar_path
 from facenet_core.thumbnails import remove_thumbnails
 
 log = logging.getLogger(__name__)
@@ -308,14 +308,8 @@ def _clean_sidecars(library: Library, report: ForgetReport) -> None:
                 continue
             if not any(needle in data for needle in needles):
                 continue
-            kept = remaining.get(path_text)
-            written = write_sidecar(
-                photo,
-                (width or 0, height or 0),
-                orientation_of(photo),
-                kept.faces if kept is not None else (),
-                kept.without_box if kept is not None else (),
-                naming,
+            written = write_people(
+                photo, (width or 0, height or 0), remaining.get(path_text), naming
             )
             if written.written:
                 report.sidecars_cleaned += 1

@@ -30,16 +30,10 @@ TAG_DETECTOR_PREFIX = "tag:"
 
 
 @dataclass(frozen=True, slots=True)
-class UnreadablePhoto:
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
 class LastImport:
     """The counts of the last face-tag import (a scan's or ``import-tags``'), as kept in the
-    library. ``unreadable`` lists at most the first 1,000 photos whose metadata could not be
-    read; ``unreadable_total`` is how many there were."""
+    library. ``unreadable`` lists (path, reason) of at most the first 1,000 photos whose
+    metadata could not be read; ``unreadable_total`` is how many there were."""
 
     finished_at: datetime | None
     photos_read: int
@@ -55,7 +49,7 @@ class LastImport:
     photos_tagged: int
     people_created: int
     disagreements: int
-    unreadable: tuple[UnreadablePhoto, ...]
+    unreadable: tuple[tuple[str, str], ...]
     unreadable_total: int
 
     @property
@@ -83,7 +77,7 @@ def last_import(library: Library) -> LastImport | None:
     except ValueError:
         when = None
     unreadable = tuple(
-        UnreadablePhoto(str(u.get("photo", "")), str(u.get("reason", "")))
+        (str(u.get("photo", "")), str(u.get("reason", "")))
         for u in data.get("unreadable") or []
         if isinstance(u, dict)
     )

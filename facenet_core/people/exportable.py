@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from facenet_core.store import Assignment, Face, LibrarySetting, Person, Photo, PhotoPerson
 from facenet_core.tags.model import name_key
-from facenet_core.tags.write import FaceTag
+from facenet_core.tags.write import FaceTag, Naming, WriteResult, write_sidecar
 
 _EXIF_ORIENTATION = 0x0112
 NEVER_EXPORT = "privacy.never_export"
@@ -119,3 +119,17 @@ def orientation_of(path: Path) -> int:
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def write_people(
+    photo: Path, size: tuple[int, int], people: PhotoPeople | None, naming: Naming
+) -> WriteResult:
+    """Write ``people`` (None: nobody) to the photo's sidecar, in the photo's stored frame."""
+    return write_sidecar(
+        photo,
+        size,
+        orientation_of(photo),
+        people.faces if people is not None else (),
+        people.without_box if people is not None else (),
+        naming,
+    )

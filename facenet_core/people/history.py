@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, literal, select, text, update
+from sqlalchemy import and_, delete, exists, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -217,11 +217,7 @@ class Recorder:
         )
         self.session.execute(
             insert(EditPhotoPerson).values(
-                edit_id=self.edit_id,
-                photo_id=photo_id,
-                person_id=person_id,
-                existed=source is not None,
-                source=source,
+                edit_id=self.edit_id, photo_id=photo_id, person_id=person_id, source=source
             )
         )
 
@@ -276,24 +272,26 @@ class Recorder:
         )
 
     def _photo_people_changed(self) -> set[tuple[int, int]]:
-        """The (photo, person) tags that differ from their before-image."""
-        changed = set()
-        for photo_id, person_id in self.photo_people:
-            now = self.session.scalar(
-                select(PhotoPerson.source).where(
-                    PhotoPerson.photo_id == photo_id, PhotoPerson.person_id == person_id
-                )
+        """The (photo, person) tags that differ from their before-image, in one query."""
+        if not self.photo_people:
+            return set()
+        rows = self.session.execute(
+            select(
+                EditPhotoPerson.photo_id,
+                EditPhotoPerson.person_id,
+                EditPhotoPerson.source,
+                PhotoPerson.source,
             )
-            before = self.session.scalar(
-                select(EditPhotoPerson.source).where(
-                    EditPhotoPerson.edit_id == self.edit_id,
-                    EditPhotoPerson.photo_id == photo_id,
-                    EditPhotoPerson.person_id == person_id,
-                )
+            .outerjoin(
+                PhotoPerson,
+                and_(
+                    PhotoPerson.photo_id == EditPhotoPerson.photo_id,
+                    PhotoPerson.person_id == EditPhotoPerson.person_id,
+                ),
             )
-            if now != before:
-                changed.add((photo_id, person_id))
-        return changed
+            .where(EditPhotoPerson.edit_id == self.edit_id)
+        )
+        return {(photo, person) for photo, person, before, now in rows if before != now}
 
     def _really_changed_faces(self) -> set[int]:
         """Faces whose row differs from its before-image (the others' entries are dropped)."""
@@ -476,7 +474,6 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
         select(
             EditPhotoPerson.photo_id,
             EditPhotoPerson.person_id,
-            EditPhotoPerson.existed,
             EditPhotoPerson.source,
         ).where(EditPhotoPerson.edit_id == edit_id)
     ).all()
@@ -520,13 +517,13 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
             )
     # 3b. people on photos without a face box, as they were
     for t in tags:
-        if t.existed and t.person_id in existing:
+        if t.source is not None and t.person_id in existing:
             session.execute(
                 insert(PhotoPerson)
                 .prefix_with("OR REPLACE")
-                .values(photo_id=t.photo_id, person_id=t.person_id, source=t.source or "user")
+                .values(photo_id=t.photo_id, person_id=t.person_id, source=t.source)
             )
-        elif not t.existed:
+        elif t.source is None:
             session.execute(
                 delete(PhotoPerson).where(
                     PhotoPerson.photo_id == t.photo_id, PhotoPerson.person_id == t.person_id

@@ -82,8 +82,8 @@ def write_photos(library: Library, photo_ids: Iterable[int], naming: Naming) -> 
     """Write the sidecars of these photos as export would (see the module's doc)."""
     # here, not at the top: every edit imports this module, and the command line's edits start
     # faster without the XMP writer and Pillow when the library does not keep sidecars in sync
-    from facenet_core.people.exportable import exportable, orientation_of
-    from facenet_core.tags.write import sidecar_path, write_sidecar
+    from facenet_core.people.exportable import exportable, write_people
+    from facenet_core.tags.write import sidecar_path
 
     ids = sorted(set(photo_ids))
     result = SyncResult(photos=len(ids))
@@ -99,14 +99,7 @@ def write_photos(library: Library, photo_ids: Iterable[int], naming: Naming) -> 
             continue  # nobody to write and no sidecar naming anybody: nothing to do
         if not photo.is_file() or not width or not height:
             continue
-        outcome = write_sidecar(
-            photo,
-            (width, height),
-            orientation_of(photo),
-            each.faces if each is not None else (),
-            each.without_box if each is not None else (),
-            naming,
-        )
+        outcome = write_people(photo, (width, height), each, naming)
         if outcome.written:
             result.written += 1
         elif outcome.reason != "already up to date":

@@ -758,8 +758,8 @@ class EditRejection(Base):
 
 
 class EditPhotoPerson(Base):
-    """Whether a person was on a photo without a face box (``existed``, with its ``source``)
-    before an edit added or removed that tag. ``person_id`` has no foreign key, as in
+    """A photo-level tag as it was before an edit added or removed it: its ``source``, NULL when
+    the person was not on the photo. ``person_id`` has no foreign key, as in
     :class:`EditPerson`: undo of a merge brings deleted people back with their ids."""
 
     __tablename__ = "edit_photo_people"
@@ -768,11 +768,10 @@ class EditPhotoPerson(Base):
     edit_id: Mapped[int] = mapped_column(
         ForeignKey("edits.id", ondelete="CASCADE"), primary_key=True
     )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     photo_id: Mapped[int] = mapped_column(
         ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
     )
-    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    existed: Mapped[bool]
     source: Mapped[str | None] = mapped_column(String(32))
 
 

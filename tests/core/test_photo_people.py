@@ -32,27 +32,9 @@ from facenet_core.store import (
 )
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.write import FaceTag, sidecar_path, write_sidecar
-from tests.helpers import copy_library, named_library
 
-PEOPLE = 3
 EACH = 2
-
-
-@pytest.fixture(scope="module")
-def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """3 named people, 2 real lfw-mini photos each, the main face confirmed; scanned once."""
-    return named_library(lfw_mini, tmp_path_factory, PEOPLE, EACH)
-
-
-@pytest.fixture
-def library(scanned: tuple[Path, Path], tmp_path: Path):
-    source, photos = scanned
-    for old in photos.glob("*.xmp*"):  # sidecars a previous test wrote
-        old.unlink()
-    with Library.open(copy_library(source, tmp_path / "lib")) as lib:
-        yield lib, photos
-    for old in photos.glob("*.xmp*"):
-        old.unlink()
+"""Photos of each person in :func:`tests.core.conftest.three_people`."""
 
 
 def people(lib: Library) -> dict[str, int]:
@@ -80,9 +62,9 @@ def photo_without(lib: Library, name: str) -> tuple[int, str]:
 
 
 def test_a_tagged_photo_is_among_the_persons_photos_and_of_a_and_b_and_undo_takes_it_back(
-    library,
+    sidecar_library,
 ) -> None:
-    lib, _ = library
+    lib, _ = sidecar_library
     names = sorted(people(lib))
     a, b = names[0], names[1]
     before_a, before_ab = photos_of(lib, a), photos_of(lib, a, b)
@@ -112,8 +94,8 @@ def test_a_tagged_photo_is_among_the_persons_photos_and_of_a_and_b_and_undo_take
     assert photos_of(lib, a, b) == {photo_name}
 
 
-def test_merging_moves_the_tags_and_undo_gives_them_back(library) -> None:
-    lib, _ = library
+def test_merging_moves_the_tags_and_undo_gives_them_back(sidecar_library) -> None:
+    lib, _ = sidecar_library
     a, _, c = sorted(people(lib))
     photo_id, photo_name = photo_without(lib, a)
     tag_photo(lib, photo_id, people(lib)[a])
@@ -135,8 +117,8 @@ def test_merging_moves_the_tags_and_undo_gives_them_back(library) -> None:
     assert photo_name in photos_of(lib, f"{a} Senior")
 
 
-def test_a_person_with_only_tags_is_not_deleted_as_empty(library) -> None:
-    lib, _ = library
+def test_a_person_with_only_tags_is_not_deleted_as_empty(sidecar_library) -> None:
+    lib, _ = sidecar_library
     a = sorted(people(lib))[0]
     photo_id, _ = photo_without(lib, a)
     ids = people(lib)
@@ -150,8 +132,8 @@ def test_a_person_with_only_tags_is_not_deleted_as_empty(library) -> None:
     assert change.changed
 
 
-def test_forgetting_a_person_forgets_their_photo_tags_sidecars_and_history(library) -> None:
-    lib, photos = library
+def test_forgetting_a_person_forgets_their_photo_tags_sidecars_and_history(sidecar_library) -> None:
+    lib, photos = sidecar_library
     a = sorted(people(lib))[0]
     photo_id, photo_name = photo_without(lib, a)
     tag_photo(lib, photo_id, people(lib)[a])
@@ -169,8 +151,8 @@ def test_forgetting_a_person_forgets_their_photo_tags_sidecars_and_history(libra
     assert not sidecar.with_name(sidecar.name + ".bak").exists()
 
 
-def test_removing_the_folder_deletes_the_tags_with_the_photos(library) -> None:
-    lib, _ = library
+def test_removing_the_folder_deletes_the_tags_with_the_photos(sidecar_library) -> None:
+    lib, _ = sidecar_library
     a = sorted(people(lib))[0]
     photo_id, _ = photo_without(lib, a)
     tag_photo(lib, photo_id, people(lib)[a])
@@ -181,8 +163,10 @@ def test_removing_the_folder_deletes_the_tags_with_the_photos(library) -> None:
         assert s.scalar(select(func.count()).select_from(PhotoPerson)) == 0
 
 
-def test_export_writes_tagged_people_as_person_in_image_except_hidden_and_never(library) -> None:
-    lib, photos = library
+def test_export_writes_tagged_people_as_person_in_image_except_hidden_and_never(
+    sidecar_library,
+) -> None:
+    lib, photos = sidecar_library
     a, b, c = sorted(people(lib))
     ids = people(lib)
     photo_id, photo_name = photo_without(lib, a)
@@ -206,8 +190,8 @@ def test_export_writes_tagged_people_as_person_in_image_except_hidden_and_never(
     assert tags.regions == ()  # not written with a box either
 
 
-def test_cli_tag_photo_and_untag_photo(library, capsys: pytest.CaptureFixture[str]) -> None:
-    lib, photos = library
+def test_cli_tag_photo_and_untag_photo(sidecar_library, capsys: pytest.CaptureFixture[str]) -> None:
+    lib, photos = sidecar_library
     a = sorted(people(lib))[0]
     _, photo_name = photo_without(lib, a)
     path = str(lib.path)
@@ -221,8 +205,8 @@ def test_cli_tag_photo_and_untag_photo(library, capsys: pytest.CaptureFixture[st
     assert "no photo" in capsys.readouterr().err
 
 
-def test_names_that_find_no_face_become_photo_tags_and_the_counts_are_kept(library) -> None:
-    lib, photos = library
+def test_names_that_find_no_face_become_photo_tags_and_the_counts_are_kept(sidecar_library) -> None:
+    lib, photos = sidecar_library
     a, b, _ = sorted(people(lib))
     photo_id, photo_name = photo_without(lib, a)
     photo = photos / photo_name

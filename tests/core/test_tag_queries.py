@@ -57,13 +57,17 @@ def test_the_scan_keeps_the_counts_of_its_import(imported: tuple[Path, Path]) ->
     assert kept.summary == "6 names read from 6 photos"
 
 
-def test_faces_named_by_tags_are_marked_while_they_stay_there(
-    imported: tuple[Path, Path], tmp_path: Path
-) -> None:
-    source, _ = imported
+@pytest.fixture
+def copied(imported: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the imported library a test may change, and the photos' folder."""
+    source, photos = imported
     copy = tmp_path / "library.db"
     copy.write_bytes(source.read_bytes())
-    with Library.open(copy) as lib:
+    return copy, photos
+
+
+def test_faces_named_by_tags_are_marked_while_they_stay_there(copied: tuple[Path, Path]) -> None:
+    with Library.open(copied[0]) as lib:
         named = _named(lib)
         assert len(named) == 6
         with lib.session() as s:
@@ -89,12 +93,10 @@ def _people(lib: Library) -> dict[int, str]:
 
 
 def test_a_face_the_detector_missed_is_made_from_its_region_and_marked(
-    imported: tuple[Path, Path], tmp_path: Path
+    copied: tuple[Path, Path],
 ) -> None:
-    source, photos = imported
-    copy = tmp_path / "library.db"
-    copy.write_bytes(source.read_bytes())
-    with Library.open(copy) as lib:
+    path, photos = copied
+    with Library.open(path) as lib:
         named = _named(lib)
         gone = min(named)
         with lib.write() as s:  # as if the detector had not found this face

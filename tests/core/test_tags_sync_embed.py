@@ -6,7 +6,6 @@ touched, after every edit (and only then)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,8 @@ from facenet_core.people.photo_people import tag_photo
 from facenet_core.store import Face, Library, Person, Photo
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.write import sidecar_path
-from tests.core.tags_helpers import display_box, exiftool, iou, run_exiftool
-from tests.helpers import copy_library, named_library
+from tests.core.tags_helpers import exiftool, exiftool_json, expected_regions, iou
+from tests.helpers import named_library
 
 
 def _people(lib: Library) -> dict[str, int]:
@@ -72,31 +71,8 @@ def test_embed_writes_names_into_the_photos_that_exiftool_reads_back(
     for name, faces in named.items():
         photo = photos / name
         assert (photos / f"{name}_original").is_file()  # ExifTool's copy of the original
-        info = json.loads(
-            run_exiftool(
-                "-j",
-                "-struct",
-                "-n",
-                "-XMP-mwg-rs:RegionInfo",
-                "-XMP-iptcExt:PersonInImage",
-                "-ImageWidth",
-                "-ImageHeight",
-                "-Orientation",
-                photo,
-            )
-        )[0]
-        w, h = info["ImageWidth"], info["ImageHeight"]
-        o = int(info.get("Orientation", 1) or 1)
-        regions = []
-        for r in info["RegionInfo"]["RegionList"]:
-            area = r["Area"]
-            box = (
-                (area["X"] - area["W"] / 2) * w,
-                (area["Y"] - area["H"] / 2) * h,
-                (area["X"] + area["W"] / 2) * w,
-                (area["Y"] + area["H"] / 2) * h,
-            )
-            regions.append((r["Name"], display_box(o, box, w, h)))
+        info = exiftool_json(photo)
+        regions = expected_regions(info)
         assert sorted(n for n, _ in regions) == sorted(n for n, _ in faces)
         for name_, box in faces:
             assert max(iou(box, b) for n, b in regions if n == name_) >= 0.99
@@ -126,22 +102,6 @@ def test_embed_without_exiftool_says_so_and_writes_nothing(
 # -- keeping sidecars in sync ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def scanned(lfw_mini: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return named_library(lfw_mini, tmp_path_factory, 3, 2)
-
-
-@pytest.fixture
-def library(scanned: tuple[Path, Path], tmp_path: Path):
-    source, photos = scanned
-    for old in photos.glob("*.xmp*"):
-        old.unlink()
-    with Library.open(copy_library(source, tmp_path / "lib")) as lib:
-        yield lib, photos
-    for old in photos.glob("*.xmp*"):
-        old.unlink()
-
-
 def _sidecar_names(photos: Path, lib: Library) -> dict[str, set[str]]:
     """The names in each photo's sidecar, as our reader reads them back."""
     out = {}
@@ -155,15 +115,15 @@ def _sidecar_names(photos: Path, lib: Library) -> dict[str, set[str]]:
     return out
 
 
-def test_with_the_setting_off_an_edit_writes_no_sidecar(library) -> None:
-    lib, photos = library
+def test_with_the_setting_off_an_edit_writes_no_sidecar(sidecar_library) -> None:
+    lib, photos = sidecar_library
     a = sorted(_people(lib))[0]
     edits.name_person(lib, _people(lib)[a], "Renamed Person")
     assert list(photos.glob("*.xmp")) == []
 
 
-def test_with_the_setting_on_each_edit_rewrites_only_the_photos_it_touched(library) -> None:
-    lib, photos = library
+def test_with_the_setting_on_each_edit_rewrites_only_the_photos_it_touched(sidecar_library) -> None:
+    lib, photos = sidecar_library
     lib.save_settings(lib.settings().replace(keep_sidecars_in_sync=True))
     a, b, c = sorted(_people(lib))
     ids = _people(lib)
@@ -203,8 +163,10 @@ def test_with_the_setting_on_each_edit_rewrites_only_the_photos_it_touched(libra
     assert all("Ada Renamed" not in n for n in names.values())
 
 
-def test_cli_export_tags_turns_sync_on_and_off(library, capsys: pytest.CaptureFixture[str]) -> None:
-    lib, _ = library
+def test_cli_export_tags_turns_sync_on_and_off(
+    sidecar_library, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lib, _ = sidecar_library
     path = str(lib.path)
     lib.close()
     assert cli_main(["--library", path, "export-tags", "--keep-sidecars-in-sync"]) == 0

@@ -72,9 +72,8 @@ def upgrade() -> None:
     op.create_table(
         "edit_photo_people",
         sa.Column("edit_id", sa.Integer(), nullable=False),
-        sa.Column("photo_id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("existed", sa.Boolean(), nullable=False),
+        sa.Column("photo_id", sa.Integer(), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=True),
         sa.ForeignKeyConstraint(
             ["edit_id"],
@@ -89,7 +88,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "edit_id", "photo_id", "person_id", name=op.f("pk_edit_photo_people")
+            "edit_id", "person_id", "photo_id", name=op.f("pk_edit_photo_people")
         ),
     )
     op.create_index(
