@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, literal, select, text, update
+from sqlalchemy import delete, exists, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from facenet_core.people import photo_rows
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.face_rows import existing_people, face_row, insert_face_row
 from facenet_core.people.sidecar_sync import keeps_sidecars
@@ -28,13 +29,11 @@ from facenet_core.store import (
     Edit,
     EditFace,
     EditPerson,
-    EditPhotoPerson,
     EditRejection,
     Face,
     FaceRejection,
     Library,
     Person,
-    PhotoPerson,
 )
 from facenet_core.store.chunks import chunks
 
@@ -210,24 +209,11 @@ class Recorder:
         if (photo_id, person_id) in self.photo_people:
             return
         self.photo_people.add((photo_id, person_id))
-        source = self.session.scalar(
-            select(PhotoPerson.source).where(
-                PhotoPerson.photo_id == photo_id, PhotoPerson.person_id == person_id
-            )
-        )
-        self.session.execute(
-            insert(EditPhotoPerson).values(
-                edit_id=self.edit_id, photo_id=photo_id, person_id=person_id, source=source
-            )
-        )
+        photo_rows.remember(self.session, self.edit_id, photo_id, person_id)
 
     def photo_people_of(self, person_id: int) -> list[int]:
         """Remember every photo-level tag of the person; returns those photos' ids."""
-        photos = list(
-            self.session.scalars(
-                select(PhotoPerson.photo_id).where(PhotoPerson.person_id == person_id)
-            )
-        )
+        photos = photo_rows.tags_of(self.session, person_id)
         for photo_id in photos:
             self.photo_person(photo_id, person_id)
         return photos
@@ -273,25 +259,7 @@ class Recorder:
 
     def _photo_people_changed(self) -> set[tuple[int, int]]:
         """The (photo, person) tags that differ from their before-image, in one query."""
-        if not self.photo_people:
-            return set()
-        rows = self.session.execute(
-            select(
-                EditPhotoPerson.photo_id,
-                EditPhotoPerson.person_id,
-                EditPhotoPerson.source,
-                PhotoPerson.source,
-            )
-            .outerjoin(
-                PhotoPerson,
-                and_(
-                    PhotoPerson.photo_id == EditPhotoPerson.photo_id,
-                    PhotoPerson.person_id == EditPhotoPerson.person_id,
-                ),
-            )
-            .where(EditPhotoPerson.edit_id == self.edit_id)
-        )
-        return {(photo, person) for photo, person, before, now in rows if before != now}
+        return photo_rows.changed(self.session, self.edit_id) if self.photo_people else set()
 
     def _really_changed_faces(self) -> set[int]:
         """Faces whose row differs from its before-image (the others' entries are dropped)."""
@@ -349,7 +317,7 @@ def undo(library: Library) -> Change:
         ]
         gone = list(whole.get("deleted", []))
         session.execute(delete(Face).where(Face.id.in_([r["id"] for r in made])))
-        photos = _photos_in(session, edit.id)
+        photos = frozenset(t.photo_id for t in photo_rows.held(session, edit.id))
         people, faces = _restore(session, edit.id)
         for row in gone:
             insert_face_row(session, row)
@@ -428,19 +396,8 @@ def _image_of(session: Session, edit_id: int, recorder: Recorder) -> None:
         )
     ).all():
         recorder.rejection(face_id, person_id)
-    for photo_id, person_id in session.execute(
-        select(EditPhotoPerson.photo_id, EditPhotoPerson.person_id).where(
-            EditPhotoPerson.edit_id == edit_id
-        )
-    ).all():
-        recorder.photo_person(photo_id, person_id)
-
-
-def _photos_in(session: Session, edit_id: int) -> frozenset[int]:
-    """The photos whose photo-level people history entry ``edit_id`` holds."""
-    return frozenset(
-        session.scalars(select(EditPhotoPerson.photo_id).where(EditPhotoPerson.edit_id == edit_id))
-    )
+    for tag in photo_rows.held(session, edit_id):
+        recorder.photo_person(tag.photo_id, tag.person_id)
 
 
 def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[int]]:
@@ -470,13 +427,7 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
             EditRejection.edit_id == edit_id
         )
     ).all()
-    tags = session.execute(
-        select(
-            EditPhotoPerson.photo_id,
-            EditPhotoPerson.person_id,
-            EditPhotoPerson.source,
-        ).where(EditPhotoPerson.edit_id == edit_id)
-    ).all()
+    tags = photo_rows.held(session, edit_id)
     existing = existing_people(
         session,
         {p.person_id for p in people}
@@ -516,19 +467,7 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
                 )
             )
     # 3b. people on photos without a face box, as they were
-    for t in tags:
-        if t.source is not None and t.person_id in existing:
-            session.execute(
-                insert(PhotoPerson)
-                .prefix_with("OR REPLACE")
-                .values(photo_id=t.photo_id, person_id=t.person_id, source=t.source)
-            )
-        elif t.source is None:
-            session.execute(
-                delete(PhotoPerson).where(
-                    PhotoPerson.photo_id == t.photo_id, PhotoPerson.person_id == t.person_id
-                )
-            )
+    photo_rows.restore(session, tags, existing)
     # 4. people's names, flags and covers as they were; people the edit created go
     for p in people:
         if p.existed:
