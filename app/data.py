@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from facenet_core.library import browse
 from facenet_core.library.browse import NamedFace, PhotoFaces
 from facenet_core.library.export_tags import never_export_ids
-from facenet_core.library.tag_summary import tag_origins
+from facenet_core.library.tag_queries import TagOrigin, tag_origins
 from facenet_core.people.queries import (
     FaceInfo,
     Page,
@@ -156,8 +156,8 @@ def photo_faces(library: Library, photo_id: int) -> PhotoFaces:
         return browse.photo_faces(session, photo_id)
 
 
-def face_origins(library: Library, face_ids: Sequence[int]) -> dict[int, tuple[str, bool]]:
-    """Which faces came from a face tag: face id -> (format, made from the region)."""
+def face_origins(library: Library, face_ids: Sequence[int]) -> dict[int, TagOrigin]:
+    """Which faces came from a face tag (named by one, or made from its region)."""
     with library.session() as session:
         return tag_origins(session, face_ids)
 

@@ -1,6 +1,7 @@
 """Scan throughput: our scan vs a face_recognition-style dlib-bin baseline, on the same folder.
 
     python bench/scan_speed.py FOLDER [--limit N] [--detector hog] [--workers N]
+    python bench/scan_speed.py FOLDER --compare-tags [--rounds 3]
 
 Baseline, per photo, in one process (as the face_recognition library does it): decode, HOG with
 one upsampling, 5 landmarks, ``compute_face_descriptor`` per face. Ours: ``facenet-photos scan``
@@ -10,6 +11,11 @@ proportional set size (PSS: resident memory with shared pages such as torch's li
 between the processes that share them, so nothing is counted twice) of that process and its
 children, sampled every 250 ms. Prints photos/s, faces
 found and peak RSS for both, with the ratio.
+
+``--compare-tags``: instead of the baseline, what reading face tags costs a scan: our scan with
+the setting "Read face tags from photos" on and off, each into a fresh library, in the same
+run, the order alternating from round to round (on/off, off/on, ...); the best time of each
+and the difference in per cent.
 """
 
 from __future__ import annotations
@@ -93,6 +99,29 @@ def run_measured(cmd: list[str]) -> tuple[str, float, int]:
     return out, time.perf_counter() - start, peak
 
 
+def compare_tags(folder: Path, base_cmd: list[str], work: Path, rounds: int) -> None:
+    """Time our scan of ``folder`` with reading face tags on and off (see the module's doc)."""
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    faces: dict[str, int] = {}
+    for r in range(rounds):
+        for mode in ("on", "off") if r % 2 == 0 else ("off", "on"):
+            run = work / f"{mode}-{r}"
+            run.mkdir()
+            cmd = [sys.executable, "-m", "facenet_core", "--library", str(run / "lib.db")]
+            cmd += ["scan", str(folder), "--json", str(run / "scan.json"), *base_cmd]
+            cmd += ["--read-face-tags" if mode == "on" else "--no-read-face-tags"]
+            _, seconds, _ = run_measured(cmd)
+            faces[mode] = json.loads((run / "scan.json").read_text())["faces_added"]
+            times[mode].append(seconds)
+            print(f"round {r + 1} tags {mode:<3} {seconds:8.2f} s  {faces[mode]} faces", flush=True)
+    best = {mode: min(t) for mode, t in times.items()}
+    extra = (best["on"] - best["off"]) / best["off"] * 100
+    print(f"best of {rounds}: tags on {best['on']:.2f} s, off {best['off']:.2f} s")
+    print(
+        f"reading face tags adds {extra:+.1f}% to the scan ({faces['on']} vs {faces['off']} faces)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -100,6 +129,12 @@ def main() -> None:
     parser.add_argument("--detector", default="mtcnn")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--compare-tags",
+        action="store_true",
+        help="time our scan with reading face tags on and off instead (no baseline)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--compare-tags: best of N")
     args = parser.parse_args()
 
     suffixes = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
@@ -114,6 +149,12 @@ def main() -> None:
         folder.mkdir()
         for i, p in enumerate(photos):
             (folder / f"{i:06d}{p.suffix.lower()}").symlink_to(p.resolve())
+        if args.compare_tags:
+            options = ["--detector", args.detector]
+            if args.workers is not None:
+                options += ["--workers", str(args.workers)]
+            compare_tags(folder, options, work, args.rounds)
+            return
         cmd = [sys.executable, "-m", "facenet_core", "--library", str(work / "lib.db"), "scan"]
         cmd += [str(folder), "--json", str(work / "scan.json"), "--detector", args.detector]
         if args.workers is not None:

@@ -339,6 +339,23 @@ class Settings:
         "regions and People keywords, Google Takeout, Picasa) and names those faces; yours win",
         group="People",
     )
+    keep_sidecars_in_sync: bool = setting(
+        False,
+        kind="bool",
+        title="Keep sidecars in sync",
+        help="after every edit of named people, write the XMP sidecars of the photos it touched "
+        "again (as export-tags does; photos themselves are never changed)",
+        group="People",
+    )
+    sidecar_naming: str = setting(
+        "ext.xmp",
+        kind="choice",
+        choices=("ext.xmp", "xmp"),
+        title="Sidecar file name",
+        help="IMG.jpg.xmp (digiKam, Immich, ExifTool) or IMG.xmp (Lightroom, Capture One), for "
+        "export-tags and keeping sidecars in sync",
+        group="People",
+    )
     # -- performance -----------------------------------------------------------------------------
     device: str = setting(
         "auto",

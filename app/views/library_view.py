@@ -49,7 +49,7 @@ from facenet_core.library.roots import (
     list_roots,
     remove_root,
 )
-from facenet_core.library.tag_summary import TagSummary, last_import
+from facenet_core.library.tag_queries import LastImport, last_import
 from facenet_core.progress import Progress
 
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -98,7 +98,7 @@ def show_progress(event: Progress, head: QLabel, figures: QLabel, bar: QProgress
 class LibraryState:
     roots: tuple[RootSummary, ...]
     failed: tuple[FailedPhoto, ...]
-    tags: TagSummary | None = None
+    tags: LastImport | None = None
 
 
 def describe(event: Progress) -> tuple[str, str]:

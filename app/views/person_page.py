@@ -36,7 +36,7 @@ from app.picker import Choice, pick_person
 from app.views.base import PeoplePart
 from app.widgets import PageHeader, add_shortcuts, back_button, button, label, plural
 from facenet_core.library.export_tags import set_never_export
-from facenet_core.library.tag_summary import SOURCE_PROGRAMS
+from facenet_core.library.tag_queries import SOURCE_PROGRAMS, TagOrigin
 
 NEVER_WRITE = "Never Write This Person to Photos"
 
@@ -236,8 +236,8 @@ class PersonPage(PeoplePart):
         library = self.ctx.library
         self.ctx.runner.query(lambda: face_origins(library, wanted), self._show_origins, owner=self)
 
-    def _show_origins(self, found: dict[int, tuple[str, bool]]) -> None:
-        texts = {face_id: origin_text(src, made) for face_id, (src, made) in found.items()}
+    def _show_origins(self, found: dict[int, TagOrigin]) -> None:
+        texts = {i: origin_text(o.source, o.kind == "made") for i, o in found.items()}
         for grid in (self.grid, self.suggest_grid):
             delegate = grid.itemDelegate()
             if isinstance(delegate, FaceDelegate):

@@ -2,7 +2,7 @@
 names other programs wrote into photos ("212 names read from 180 photos", faces matched and made,
 people created, disagreements between formats), and the photos whose metadata could not be read,
 with the reason, in a list that opens on demand. The figures are the core's
-(:func:`facenet_core.library.tag_summary.last_import`); this module only words them."""
+(:func:`facenet_core.library.tag_queries.last_import`); this module only words them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.models import Column, TableModel
 from app.widgets import button, card_layout, file_table, label, plural
-from facenet_core.library.tag_summary import TagSummary
+from facenet_core.library.tag_queries import LastImport
 
 UNREADABLE_COLUMNS: list[Column[tuple[str, str]]] = [
     Column("Photo", lambda u: u[0], tooltip=lambda u: u[0]),
@@ -24,7 +24,7 @@ UNREADABLE_COLUMNS: list[Column[tuple[str, str]]] = [
 ]
 
 
-def tag_headline(s: TagSummary) -> str:
+def tag_headline(s: LastImport) -> str:
     """``212 names read from 180 photos``, or what was looked at when no photo had tags."""
     if not s.photos_with_tags:
         return f"No face tags found in {plural(s.photos_read, 'photo')}"
@@ -34,7 +34,7 @@ def tag_headline(s: TagSummary) -> str:
     )
 
 
-def tag_details(s: TagSummary) -> str:
+def tag_details(s: LastImport) -> str:
     """The rest of the figures, in a user's words."""
     if not s.photos_with_tags:
         return ""
@@ -54,8 +54,11 @@ def tag_details(s: TagSummary) -> str:
     return " · ".join(parts)
 
 
-def when(s: TagSummary) -> str:
-    at = s.at if s.at.tzinfo is not None else s.at.replace(tzinfo=UTC)
+def when(s: LastImport) -> str:
+    at = s.finished_at
+    if at is None:
+        return ""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     return at.astimezone().strftime("%d %b %Y, %H:%M")
 
 
@@ -86,11 +89,11 @@ class TagPanel(QFrame):
         self.more = label("", "muted")
         self.more.hide()
         layout.addWidget(self.more)
-        self.summary: TagSummary | None = None
+        self.summary: LastImport | None = None
         self.unreadable_button.toggled.connect(self._toggle)
         self.hide()
 
-    def show_summary(self, summary: TagSummary | None) -> None:
+    def show_summary(self, summary: LastImport | None) -> None:
         """Show the last import (hidden while tags were never read)."""
         self.summary = summary
         if summary is None:
@@ -107,7 +110,7 @@ class TagPanel(QFrame):
         self.unreadable.setFixedHeight(
             self.unreadable.header().sizeHint().height() + 6 + rows * row_height
         )
-        count = summary.unreadable_count
+        count = summary.unreadable_total
         self.unreadable_button.setVisible(bool(count))
         if not count:
             self.unreadable_button.setChecked(False)
@@ -117,7 +120,7 @@ class TagPanel(QFrame):
         self.show()
 
     def _toggle(self, shown: bool) -> None:
-        count = self.summary.unreadable_count if self.summary else 0
+        count = self.summary.unreadable_total if self.summary else 0
         what = f"{plural(count, 'photo')} whose metadata could not be read"
         self.unreadable_button.setText(("Hide " if shown else "Show ") + what)
         self.unreadable.setVisible(shown and bool(count))

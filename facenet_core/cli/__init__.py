@@ -4,7 +4,8 @@ One module per command group, each with a ``register(subparsers, common)`` funct
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
 add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-video, eval-detect,
-eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags),
+eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags,
+tag-photo, untag-photo),
 :mod:`.training` (train, models, use-model, reembed). Settings options are generated from
 :mod:`facenet_core.settings`. Only this package prints.
 
@@ -67,6 +68,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
         "read the face names other programs wrote into photos already in the library",
     ),
     ("export-tags", "tags", "write the people named here to XMP sidecars beside the photos"),
+    (
+        "tag-photo",
+        "tags",
+        "put a person on a photo without a face box (a back, a face no detector found)",
+    ),
+    ("untag-photo", "tags", "take a person's photo-level tag off a photo"),
     ("eval-lfw", "evaluate", "LFW verification accuracy, 10-fold protocol (FaceNet section 4)"),
     (
         "eval-clusters",

@@ -10,11 +10,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
@@ -24,6 +24,9 @@ from facenet_core.paths import default_library_path
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.settings import SETTINGS, SPECS, Settings, SettingsError, SettingSpec
 from facenet_core.store import Library, LibraryBusy, LibraryError, describe_sqlite_error
+
+if TYPE_CHECKING:
+    from facenet_core.people.history import Change
 
 EXIT_FAILED = 1
 EXIT_BUSY = 75
@@ -293,3 +296,33 @@ def ctrl_c_cancels(cancel: CancelToken, how: str = "after the current photos") -
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# -- edits ----------------------------------------------------------------------------------------
+
+
+def person_arg(library: Library, text: str) -> int:
+    """The person a command-line word names (an id or a name), or a one-line error."""
+    from facenet_core.people.errors import PeopleError
+    from facenet_core.people.queries import resolve_person
+
+    with library.session() as session:
+        try:
+            return resolve_person(session, text)
+        except PeopleError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def run_edit(args: argparse.Namespace, action: Callable[[Library], Change]) -> int:
+    """Run one edit on the library and say what changed."""
+    from facenet_core.people.errors import PeopleError
+
+    library = open_library(args)
+    try:
+        change = action(library)
+    except PeopleError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        library.close()
+    say(args, change.summary if change.changed else "nothing to change")
+    return 0

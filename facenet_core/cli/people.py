@@ -27,6 +27,8 @@ from facenet_core.cli.common import (
     add_settings_options,
     ctrl_c_cancels,
     open_library,
+    person_arg,
+    run_edit,
     say,
     settings_from,
     write_json,
@@ -50,27 +52,6 @@ def _face_ids(texts: Sequence[str]) -> list[int]:
             raise CliError(f"not a face id: {text!r} (face ids are whole numbers; see 'faces')")
         ids.append(int(text))
     return ids
-
-
-def _person(library: Library, text: str) -> int:
-    with library.session() as session:
-        try:
-            return queries.resolve_person(session, text)
-        except PeopleError as exc:
-            raise CliError(str(exc)) from exc
-
-
-def _edit(args: argparse.Namespace, action: Callable[[Library], Change]) -> int:
-    """Run one edit on the library and say what changed."""
-    library = open_library(args)
-    try:
-        change = action(library)
-    except PeopleError as exc:
-        raise CliError(str(exc)) from exc
-    finally:
-        library.close()
-    say(args, change.summary if change.changed else "nothing to change")
-    return 0
 
 
 # -- automatic runs -------------------------------------------------------------------------------
@@ -252,7 +233,7 @@ def cmd_faces(args: argparse.Namespace) -> int:
 def cmd_photos(args: argparse.Namespace) -> int:
     library = open_library(args)
     try:
-        ids = [_person(library, text) for text in args.people]
+        ids = [person_arg(library, text) for text in args.people]
         with library.session() as session:
             page = queries.photos_with_people(session, ids, offset=args.offset, limit=args.limit)
     finally:
@@ -282,28 +263,30 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_name(args: argparse.Namespace) -> int:
-    return _edit(
-        args, lambda lib: edits.name_person(lib, _person(lib, args.person), " ".join(args.name))
+    return run_edit(
+        args, lambda lib: edits.name_person(lib, person_arg(lib, args.person), " ".join(args.name))
     )
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    return _edit(args, lambda lib: edits.merge_people(lib, [_person(lib, t) for t in args.people]))
+    return run_edit(
+        args, lambda lib: edits.merge_people(lib, [person_arg(lib, t) for t in args.people])
+    )
 
 
 def cmd_move(args: argparse.Namespace) -> int:
     faces = _face_ids(args.faces)
     if args.new == (args.to is not None):
         raise CliError("say where the faces go: --to PERSON or --new")
-    return _edit(
+    return run_edit(
         args,
-        lambda lib: edits.move_faces(lib, faces, None if args.new else _person(lib, args.to)),
+        lambda lib: edits.move_faces(lib, faces, None if args.new else person_arg(lib, args.to)),
     )
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
     faces = _face_ids(args.faces)
-    return _edit(args, lambda lib: edits.remove_faces(lib, faces, _person(lib, args.from_)))
+    return run_edit(args, lambda lib: edits.remove_faces(lib, faces, person_arg(lib, args.from_)))
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
@@ -313,36 +296,36 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
     def action(lib: Library) -> Change:
         if faces is None:
-            return edits.confirm_suggestions(lib, person_id=_person(lib, args.person))
+            return edits.confirm_suggestions(lib, person_id=person_arg(lib, args.person))
         if args.person is not None:
-            return edits.confirm_suggestions(lib, faces, person_id=_person(lib, args.person))
+            return edits.confirm_suggestions(lib, faces, person_id=person_arg(lib, args.person))
         return edits.confirm_faces(lib, faces)
 
-    return _edit(args, action)
+    return run_edit(args, action)
 
 
 def cmd_ignore(args: argparse.Namespace) -> int:
     faces = _face_ids(args.faces)
-    return _edit(args, lambda lib: edits.ignore_faces(lib, faces, ignored=not args.undo_mark))
+    return run_edit(args, lambda lib: edits.ignore_faces(lib, faces, ignored=not args.undo_mark))
 
 
 def cmd_hide(args: argparse.Namespace) -> int:
-    return _edit(
-        args, lambda lib: edits.hide_person(lib, _person(lib, args.person), hidden=args.hidden)
+    return run_edit(
+        args, lambda lib: edits.hide_person(lib, person_arg(lib, args.person), hidden=args.hidden)
     )
 
 
 def cmd_cover(args: argparse.Namespace) -> int:
     (face,) = _face_ids([args.face])
-    return _edit(args, lambda lib: edits.set_cover(lib, _person(lib, args.person), face))
+    return run_edit(args, lambda lib: edits.set_cover(lib, person_arg(lib, args.person), face))
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
-    return _edit(args, edits.undo)
+    return run_edit(args, edits.undo)
 
 
 def cmd_redo(args: argparse.Namespace) -> int:
-    return _edit(args, edits.redo)
+    return run_edit(args, edits.redo)
 
 
 # -- registration ---------------------------------------------------------------------------------
@@ -384,7 +367,7 @@ def cmd_delete_face(args: argparse.Namespace) -> int:
     from facenet_core.library.drawn import delete_face
 
     (face_id,) = _face_ids([args.face])
-    return _edit(args, lambda library: delete_face(library, face_id))
+    return run_edit(args, lambda library: delete_face(library, face_id))
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

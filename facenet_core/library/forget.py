@@ -7,6 +7,8 @@ and training checkpoints lie beside the library, and backups hold a copy of ever
 
 - the rows go in one write transaction under ``PRAGMA secure_delete`` (SQLite overwrites what it
   deletes with zeros), then the WAL is checkpointed and truncated;
+- a forgotten person's photo-level tags (on a photo without a face box) and the record of
+  which of their faces a tag import named go with them;
 - each forgotten face leaves only its place in its photo (:class:`ForgottenFace`: photo and box,
   no code, no person), so that detecting the photo again does not bring it back;
 - every edit in the history that touched a forgotten face or the person is deleted (so undo can
@@ -32,8 +34,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.library.export_tags import exportable_faces, orientation_of
-from facenet_core.people.history import delete_edits, edits_touching
+from facenet_core.people.exportable import exportable, write_people
+from facenet_core.people.history_trace import delete_edits, edits_touching
 from facenet_core.store import (
     Assignment,
     Face,
@@ -44,9 +46,10 @@ from facenet_core.store import (
     ModelVersion,
     Person,
     Photo,
+    PhotoPerson,
 )
 from facenet_core.store.chunks import chunks
-from facenet_core.tags.write import sidecar_path, write_sidecar
+from facenet_core.tags.write import sidecar_path
 from facenet_core.thumbnails import remove_thumbnails
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,12 @@ def _forget_rows(
     face_ids = [f.id for f in faces]
     person_ids = [p.id for p in people]
     report._photos.update(f.photo_id for f in faces)
+    if person_ids:
+        report._photos.update(
+            session.scalars(
+                select(PhotoPerson.photo_id).where(PhotoPerson.person_id.in_(person_ids))
+            )
+        )
     owners = {f.person_id for f in faces if f.person_id is not None} | set(person_ids)
     if owners:
         report._names.update(
@@ -149,6 +158,7 @@ def _forget_rows(
     delete_edits(session, edit_ids)
     if person_ids:
         session.execute(delete(FaceRejection).where(FaceRejection.person_id.in_(person_ids)))
+        session.execute(delete(PhotoPerson).where(PhotoPerson.person_id.in_(person_ids)))
     for chunk in chunks(face_ids):
         session.execute(delete(Face).where(Face.id.in_(chunk)))
     if person_ids:
@@ -183,6 +193,16 @@ def _scrub_copy(path: Path, face_ids: list[int], person_ids: list[int]) -> None:
                 "INSERT OR IGNORE INTO gone_faces SELECT id FROM faces"
                 " WHERE person_id IN (SELECT id FROM gone_people)"
             )
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'edit_photo_people'"
+            ).fetchone():  # a backup made before migration 0010 has no photo-level tags
+                conn.execute(
+                    "DELETE FROM edits WHERE id IN (SELECT edit_id FROM edit_photo_people"
+                    " WHERE person_id IN (SELECT id FROM gone_people))"
+                )
+                conn.execute(
+                    "DELETE FROM photo_people WHERE person_id IN (SELECT id FROM gone_people)"
+                )
             conn.execute(
                 "DELETE FROM edits WHERE id IN ("
                 " SELECT edit_id FROM edit_faces WHERE face_id IN (SELECT id FROM gone_faces)"
@@ -247,7 +267,7 @@ def _clean_sidecars(library: Library, report: ForgetReport) -> None:
         photos = session.execute(
             select(Photo.path, Photo.width, Photo.height).where(Photo.id.in_(report._photos))
         ).all()
-        remaining, _ = exportable_faces(session, sorted(report._photos))
+        remaining = exportable(session, sorted(report._photos))
     for path_text, width, height in photos:
         photo = Path(path_text)
         for naming in ("ext.xmp", "xmp"):
@@ -258,13 +278,8 @@ def _clean_sidecars(library: Library, report: ForgetReport) -> None:
                 continue
             if not any(needle in data for needle in needles):
                 continue
-            written = write_sidecar(
-                photo,
-                (width or 0, height or 0),
-                orientation_of(photo),
-                remaining.get(path_text, []),
-                (),
-                naming,
+            written = write_people(
+                photo, (width or 0, height or 0), remaining.get(path_text), naming
             )
             if written.written:
                 report.sidecars_cleaned += 1
@@ -284,13 +299,16 @@ def plan_forget_person(library: Library, person_id: int) -> ForgetPlan:
         edits = edits_touching(session, [f.id for f in faces], [person_id])
         models = [v.name for v in _marked_versions(session, [person], faces)]
         name = person.name
+        tagged = set(
+            session.scalars(select(PhotoPerson.photo_id).where(PhotoPerson.person_id == person_id))
+        )
     backups = len(list(library.backups_dir.glob("*.db"))) if library.backups_dir.is_dir() else 0
     return ForgetPlan(
         person_id=person_id,
         name=name,
         faces=len(faces),
         confirmed_faces=sum(f.assignment == Assignment.CONFIRMED for f in faces),
-        photos=len({f.photo_id for f in faces}),
+        photos=len({f.photo_id for f in faces} | tagged),
         edits=len(edits),
         models=models,
         backups=backups,

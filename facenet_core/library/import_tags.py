@@ -5,15 +5,19 @@ matched to the faces the scan stored (:func:`facenet_core.tags.match.match_regio
 named match given to the person of that name (one person per normalised name: an existing person
 so named, else a new one), confirmed, through the ordinary edits (so one ``undo`` takes an
 import's person back). A name without a box goes to the photo's face when the photo has exactly
-one. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
+one; otherwise (and for a named region no face could be made for) the person is put on the
+photo without a face box (:mod:`facenet_core.people.photo_people`), unless their face is already
+there. **The user's word wins**: a face the user confirmed (where they put it), ignored, or
 rejected for that person is never changed by an import.
+
+Each face an import names is recorded with the format its name came from
+(:class:`~facenet_core.store.FaceTagSource`, read by :mod:`.tag_queries`), and the counts of the
+last import are kept in the library (:func:`.tag_queries.last_import`).
 
 A region no stored face matches becomes a face of its own when ``settings`` are given
 (:mod:`.tag_faces`: landmarks found in the box, aligned and embedded, ``detector = "tag:..."``).
 ``scan`` runs all this on the photos it processed (``since`` its start) when the setting "Read
-face tags from photos" is on. The counts of an import that read photos, and which faces a tag
-named, are kept in the library for the app (:mod:`.tag_summary`). Not done yet (see
-docs/design/face-tags.md): photo-level person tags for names that cannot be placed.
+face tags from photos" is on.
 """
 
 from __future__ import annotations
@@ -25,13 +29,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
-from facenet_core.library.export_tags import orientation_of
-from facenet_core.library.tag_summary import NAME_SOURCE, ImportCounts, record_import
 from facenet_core.people.edits import MAX_NAME_LENGTH, move_faces, name_person
+from facenet_core.people.exportable import orientation_of
+from facenet_core.people.photo_people import tag_photos
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
-from facenet_core.store import Assignment, Face, FaceRejection, Library, Person, Photo, PhotoStatus
+from facenet_core.store import (
+    Assignment,
+    Face,
+    FaceRejection,
+    FaceTagSource,
+    Library,
+    LibrarySetting,
+    Person,
+    Photo,
+    PhotoPerson,
+    PhotoStatus,
+)
+from facenet_core.store.models import utcnow
 from facenet_core.tags import read_face_tags
 from facenet_core.tags.match import match_regions
 from facenet_core.tags.model import name_key
@@ -41,16 +58,36 @@ if TYPE_CHECKING:
     from facenet_core.vision.engines import Engines
 
 _CONFIRMED = Assignment.CONFIRMED.value
+MEMBER_KINDS = (Assignment.AUTO.value, _CONFIRMED)
+LAST_IMPORT = "tags.last_import"
+"""The :class:`LibrarySetting` holding the counts of the last import (a key with a dot: the
+library's own data, not a setting)."""
+UNREADABLE_KEPT = 1000
+NAMES_SOURCE = "names"
+"""The source recorded for a name without a box (keywords, ``PersonInImage``, Takeout...)."""
 
 
 @dataclass
-class ImportResult(ImportCounts):
-    """Counts of an import (:class:`~.tag_summary.ImportCounts`). ``faces_kept`` are matched
-    faces left as the user decided them; ``faces_created`` faces made from regions no stored
-    face matched, ``regions_without_face`` such regions left without a face; ``names_unplaced``
-    names without a box on photos with more than one face (or none). ``unreadable``: each photo
-    whose metadata could not be read, with the reason."""
+class ImportResult:
+    """Counts of an import. ``faces_kept`` are matched faces left as the user decided them;
+    ``faces_created`` faces made from regions no stored face matched, ``regions_without_face``
+    such regions left without a face; ``names_unplaced`` names without a box on photos with more
+    than one face (or none), and ``photos_tagged`` how many of those (and of the names of
+    regions left without a face) put their person on the photo without a face box."""
 
+    photos_read: int = 0
+    photos_with_tags: int = 0
+    regions_found: int = 0
+    names_found: int = 0
+    faces_matched: int = 0
+    faces_named: int = 0
+    faces_kept: int = 0
+    faces_created: int = 0
+    regions_without_face: int = 0
+    names_unplaced: int = 0
+    people_created: int = 0
+    photos_tagged: int = 0
+    disagreements: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
 
@@ -105,8 +142,9 @@ def import_tags(
             if _in_scope(path, roots)
         ]
     wanted: dict[str, list[int]] = defaultdict(list)  # name key -> face ids to give to that name
+    on_photo: dict[str, dict[int, str]] = defaultdict(dict)  # name key -> {photo id: source}
+    origin: dict[int, str] = {}  # face id -> the format its name came from
     spelling: dict[str, str] = {}
-    origin: dict[int, str] = {}  # face id -> the format that named it
     clock = PhaseClock("import-tags", "read", unit="photo")
     for done, (photo_id, path, width, height) in enumerate(photos, start=1):
         if cancel is not None and cancel.cancelled:
@@ -151,28 +189,83 @@ def import_tags(
             elif name:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(faces[m.face].id)
+                origin[faces[m.face].id] = tags.regions[m.region].source
                 spelling.setdefault(name_key(name), name)
-                origin.setdefault(faces[m.face].id, tags.regions[m.region].source)
         for region_index, face_id in created:
             name = tags.regions[region_index].name
             if name and name not in too_long:
                 placed.add(name_key(name))
                 wanted[name_key(name)].append(face_id)
+                origin[face_id] = tags.regions[region_index].source
                 spelling.setdefault(name_key(name), name)
-                origin.setdefault(face_id, tags.regions[region_index].source)
+        given_faces = {r for r, _ in created}
+        for i in matching.unmatched_regions:  # a named person whose face could not be made
+            name = tags.regions[i].name
+            if (
+                i not in given_faces
+                and name
+                and name not in too_long
+                and name_key(name) not in placed
+            ):
+                on_photo[name_key(name)].setdefault(photo_id, f"tag:{tags.regions[i].source}")
+                spelling.setdefault(name_key(name), name)
         visible = [f for f in faces if not f.ignored]
+        left = []  # names without a box that no region placed
         for name in tags.names_without_box:
             if name in too_long:
                 result.names_unplaced += 1
-            elif len(visible) == 1 and name_key(name) not in placed and not matching.matches:
-                wanted[name_key(name)].append(visible[0].id)
-                spelling.setdefault(name_key(name), name)
-                origin.setdefault(visible[0].id, NAME_SOURCE)
+            elif name_key(name) not in placed:
+                left.append(name)
+        # unambiguous: one name for the photo's one face (and no region matched a face)
+        single = visible[0] if len(visible) == 1 and len(left) == 1 else None
+        if matching.matches:
+            single = None
+        for name in left:
+            spelling.setdefault(name_key(name), name)
+            if single is not None:
+                wanted[name_key(name)].append(single.id)
+                origin[single.id] = NAMES_SOURCE
+                if single.assignment != _CONFIRMED:
+                    continue
+                # the user put that face with someone: if not this person, they are on the
+                # photo all the same (a photo-level tag, skipped where their face is)
             else:
                 result.names_unplaced += 1
-    given = _apply(library, wanted, spelling, result)
-    record_import(library, result, {f: (origin[f], p) for f, p in given.items()})
+            on_photo[name_key(name)].setdefault(photo_id, f"tag:{NAMES_SOURCE}")
+    _apply(library, wanted, spelling, result, origin)
+    _tag_photos(library, on_photo, spelling, result)
+    save_last_import(library, result)
     return result
+
+
+def save_last_import(library: Library, result: ImportResult) -> None:
+    """Keep the counts of this import in the library (:data:`LAST_IMPORT`), for the Library
+    page to show after the scan: at most :data:`UNREADABLE_KEPT` unreadable photos are listed,
+    ``unreadable_total`` says how many there were. A cancelled import, or one that read no photo
+    (a rescan with nothing new), leaves the last one shown."""
+    if result.cancelled or result.photos_read == 0:
+        return
+    data = result.to_json_dict()
+    data["unreadable_total"] = len(result.unreadable)
+    data["unreadable"] = data["unreadable"][:UNREADABLE_KEPT]
+    data["finished_at"] = utcnow().isoformat()
+    with library.write() as session:
+        row = session.get(LibrarySetting, LAST_IMPORT)
+        if row is None:
+            session.add(LibrarySetting(key=LAST_IMPORT, value=data))
+        else:
+            row.value, row.updated_at = data, utcnow()
+
+
+def _people_by_name(session: Session) -> dict[str, int]:
+    """Each name key's person (the oldest of that name)."""
+    people: dict[str, int] = {}
+    for pid, name in session.execute(
+        select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
+    ):
+        if name:
+            people.setdefault(name_key(name), pid)
+    return people
 
 
 def _apply(
@@ -180,17 +273,11 @@ def _apply(
     wanted: dict[str, list[int]],
     spelling: dict[str, str],
     result: ImportResult,
-) -> dict[int, int]:
-    """Give the faces to their people through the ordinary (undoable) edits; returns the faces
-    given, each with its person."""
-    given: dict[int, int] = {}
+    origin: dict[int, str],
+) -> None:
+    """Give the faces to their people through the ordinary (undoable) edits."""
     with library.session() as session:
-        people: dict[str, int] = {}
-        for pid, name in session.execute(
-            select(Person.id, Person.name).where(Person.name.is_not(None)).order_by(Person.id)
-        ):
-            if name:
-                people.setdefault(name_key(name), pid)
+        people = _people_by_name(session)
         all_ids = [i for ids in wanted.values() for i in ids]
         state = {f.id: f for f in session.scalars(select(Face).where(Face.id.in_(all_ids)))}
         rejected = {
@@ -217,10 +304,55 @@ def _apply(
             change = move_faces(library, movable, None)
             assert change.person_id is not None
             name_person(library, change.person_id, spelling[key])
-            people[key] = change.person_id
+            people[key] = person_id = change.person_id
             result.people_created += 1
         else:
             move_faces(library, movable, person_id)
         result.faces_named += len(movable)
-        given.update(dict.fromkeys(movable, people[key]))
-    return given
+        with library.write() as session:  # provenance: which faces a tag named (not an edit)
+            session.execute(
+                insert(FaceTagSource).prefix_with("OR REPLACE"),
+                [{"face_id": f, "person_id": person_id, "source": origin[f]} for f in movable],
+            )
+
+
+def _tag_photos(
+    library: Library,
+    on_photo: dict[str, dict[int, str]],
+    spelling: dict[str, str],
+    result: ImportResult,
+) -> None:
+    """Put each name that found no face on its photos without a face box (one edit per name),
+    except where that person's face already is, or the tag already is."""
+    for key, photos in on_photo.items():
+        with library.session() as session:
+            person_id = _people_by_name(session).get(key)
+            if person_id is not None:
+                shown = set(
+                    session.scalars(
+                        select(Face.photo_id).where(
+                            Face.person_id == person_id,
+                            Face.assignment.in_(MEMBER_KINDS),
+                            Face.photo_id.in_(list(photos)),
+                        )
+                    )
+                ) | set(
+                    session.scalars(
+                        select(PhotoPerson.photo_id).where(
+                            PhotoPerson.person_id == person_id,
+                            PhotoPerson.photo_id.in_(list(photos)),
+                        )
+                    )
+                )
+                photos = {p: s for p, s in photos.items() if p not in shown}
+        if not photos:
+            continue
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for photo_id, source in photos.items():
+            by_source[source].append(photo_id)
+        for source, ids in sorted(by_source.items()):
+            change = tag_photos(library, person_id, ids, source=source, name=spelling[key])
+            if person_id is None:
+                person_id = change.person_id
+                result.people_created += 1
+            result.photos_tagged += len(ids)

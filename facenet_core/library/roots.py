@@ -18,7 +18,16 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.errors import UserError
-from facenet_core.store import Face, Library, Person, Photo, PhotoStatus, Root, status_counts
+from facenet_core.store import (
+    Face,
+    Library,
+    Person,
+    Photo,
+    PhotoPerson,
+    PhotoStatus,
+    Root,
+    status_counts,
+)
 from facenet_core.store.chunks import chunks
 from facenet_core.thumbnails import remove_photo_thumbnails, remove_thumbnails
 
@@ -176,6 +185,12 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
                 face_ids.append(fid)
                 if pid is not None:
                     people.add(pid)
+        for chunk in chunks(photo_ids):  # people on these photos without a face box
+            people.update(
+                session.scalars(
+                    select(PhotoPerson.person_id).where(PhotoPerson.photo_id.in_(chunk))
+                )
+            )
         for chunk in chunks(face_ids):
             # embeddings and rejections go with their faces (ON DELETE CASCADE); covers are
             # cleared (ON DELETE SET NULL)
@@ -197,7 +212,8 @@ def remove_root(library: Library, root_id: int) -> RemovedRoot:
 
 
 def _tidy_people(session: Session, person_ids: list[int]) -> int:
-    """Delete the people among ``person_ids`` left with no face; give the others a cover."""
+    """Delete the people among ``person_ids`` left with no face (and on no photo without a
+    face box); give the others a cover."""
     emptied = 0
     for chunk in chunks(person_ids):
         counts = dict(
@@ -207,7 +223,10 @@ def _tidy_people(session: Session, person_ids: list[int]) -> int:
                 .group_by(Face.person_id)
             ).all()
         )
-        gone = [pid for pid in chunk if not counts.get(pid)]
+        tagged = set(
+            session.scalars(select(PhotoPerson.person_id).where(PhotoPerson.person_id.in_(chunk)))
+        )
+        gone = [pid for pid in chunk if not counts.get(pid) and pid not in tagged]
         if gone:
             session.execute(delete(Person).where(Person.id.in_(gone)))
             emptied += len(gone)

@@ -7,6 +7,11 @@
   (plain values in and out, no database).
 - :mod:`.edits`: the user's edits, each one transaction, each undoable; :mod:`.history`: the
   undo history they write (undo, redo).
+- :mod:`.photo_people`: a person on a photo without a face box (edits and reads); their undo
+  rows in :mod:`.photo_rows`.
+- :mod:`.exportable`: what may be written to photos' metadata (the privacy rules), and
+  :mod:`.sidecar_sync`: the sidecars written again after each edit when the library keeps them
+  in sync.
 - :mod:`.queries`: what the people views show, as plain frozen dataclasses.
 - :mod:`.rules`: labels carried to the new faces of a changed photo.
 

@@ -20,6 +20,7 @@ from facenet_core.people.edits import (
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.history import Change
 from facenet_core.people.rules import SAME_PLACE_IOU
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import DRAWN_BY_USER, Embedding, Face, Library, Person, Photo
 from facenet_core.types import box_iou
 
@@ -39,6 +40,7 @@ class DrawnFace:
     embeddings: Mapping[int, bytes]
 
 
+@keeps_sidecars
 def add_drawn_face(
     library: Library,
     face: DrawnFace,
@@ -104,6 +106,7 @@ def add_drawn_face(
         return rec.finish(f"drew face {row.id} in photo {face.photo_id}{where}", target_id)
 
 
+@keeps_sidecars
 def delete_drawn_face(library: Library, face_id: int) -> Change:
     """Delete a face the user drew (a detected face is ignored or forgotten instead: a rescan
     would find it again). Undoable: undo writes it back with its id, labels and embeddings. Its

@@ -34,7 +34,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.people.errors import PeopleError
@@ -48,12 +48,15 @@ from facenet_core.people.history import (
     redo_summary,
     undo,
 )
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import (
     Assignment,
     Face,
     FaceRejection,
+    FaceTagSource,
     Library,
     Person,
+    PhotoPerson,
 )
 from facenet_core.store.chunks import chunks
 
@@ -113,9 +116,11 @@ class _Edit(Recorder):
         return ids
 
     def delete_person(self, person_id: int) -> None:
-        """Delete a person (its faces become unassigned, its rejections go with it)."""
+        """Delete a person (its faces become unassigned, its rejections and photo-level tags
+        go with it)."""
         self.person(person_id)
         self.faces_where(Face.person_id == person_id)
+        self.photo_people_of(person_id)
         for face_id in self.session.scalars(
             select(FaceRejection.face_id).where(FaceRejection.person_id == person_id)
         ).all():
@@ -123,7 +128,8 @@ class _Edit(Recorder):
         self.session.execute(delete(Person).where(Person.id == person_id))
 
     def drop_if_empty(self, person_ids: Iterable[int]) -> None:
-        """Delete the unnamed, visible people among ``person_ids`` left without any face."""
+        """Delete the unnamed, visible people among ``person_ids`` left without any face (and
+        on no photo without a face box)."""
         for pid in sorted(set(person_ids)):
             row = self.session.execute(
                 select(
@@ -133,7 +139,8 @@ class _Edit(Recorder):
             if row is None:
                 continue
             name, hidden, faces, suggestions = row
-            if not name and not hidden and faces == 0 and suggestions == 0:
+            tagged = self.session.scalar(select(exists().where(PhotoPerson.person_id == pid)))
+            if not name and not hidden and faces == 0 and suggestions == 0 and not tagged:
                 self.delete_person(pid)
 
 
@@ -187,6 +194,7 @@ def _clean_name(name: str) -> str:
 # -- the edits ------------------------------------------------------------------------------------
 
 
+@keeps_sidecars
 def name_person(library: Library, person_id: int, name: str) -> Change:
     """Name or rename a person. Naming an unnamed person confirms its automatic faces (the user
     saw them together and gave them a name); renaming changes only the name."""
@@ -206,6 +214,7 @@ def name_person(library: Library, person_id: int, name: str) -> Change:
         return rec.finish(summary, person_id)
 
 
+@keeps_sidecars
 def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
     """Merge people into one: the first *named* of them in the order given (else the first).
 
@@ -214,7 +223,9 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
     one person), suggestions stay suggestions. "Not this person" rejections of the others carry
     over to the merged person; a face rejected from one of them and merely automatic or
     suggested in another leaves the merged person, while a face the user had confirmed stays
-    (the latest word wins) and its rejection goes. The others are deleted."""
+    (the latest word wins) and its rejection goes. The others' photo-level tags (a person on a
+    photo without a face box) join the merged person, and so does the record of which faces a
+    tag import named. The others are deleted."""
     ids = [int(i) for i in person_ids]
     if len(ids) < 2:
         raise PeopleError("merging needs at least two people")
@@ -269,6 +280,25 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
                 )
             )
         rec.confirm_automatic(target.id)
+        # 4. the others' photo-level tags are the merged person's
+        for source_id in source_ids:
+            for photo_id in rec.photo_people_of(source_id):
+                rec.photo_person(photo_id, target.id)
+            session.execute(
+                insert(PhotoPerson)
+                .prefix_with("OR IGNORE")
+                .from_select(
+                    ["photo_id", "person_id", "source"],
+                    select(PhotoPerson.photo_id, literal(target.id), PhotoPerson.source).where(
+                        PhotoPerson.person_id == source_id
+                    ),
+                )
+            )
+        session.execute(
+            update(FaceTagSource)
+            .where(FaceTagSource.person_id.in_(source_ids))
+            .values(person_id=target.id)
+        )
         if target.cover_face_id is None:
             cover = next((s.cover_face_id for s in sources if s.cover_face_id), None)
             if cover is not None:
@@ -284,6 +314,7 @@ def merge_people(library: Library, person_ids: Sequence[int]) -> Change:
         return rec.finish(summary, target.id)
 
 
+@keeps_sidecars
 def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None) -> Change:
     """Move faces to a person (``to_person``), or to a new unnamed person (None). They become
     confirmed there and stop being ignored; a rejection of that person is lifted. People left
@@ -327,6 +358,7 @@ def move_faces(library: Library, face_ids: Iterable[int], to_person: int | None)
         return rec.finish(f"moved {_faces_word(len(ids))} to {where}", target_id)
 
 
+@keeps_sidecars
 def remove_faces(library: Library, face_ids: Iterable[int], person_id: int) -> Change:
     """ "Not this person": each face (which must be with the person now, in any way) is
     rejected from the person for good and left unassigned."""
@@ -372,6 +404,7 @@ def _suggestions(
     return list(faces), person
 
 
+@keeps_sidecars
 def confirm_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
@@ -385,6 +418,7 @@ def confirm_suggestions(
         return rec.finish(f"confirmed {len(ids)} {word}{whose}", person_id)
 
 
+@keeps_sidecars
 def reject_suggestions(
     library: Library, face_ids: Iterable[int] | None = None, *, person_id: int | None = None
 ) -> Change:
@@ -413,6 +447,7 @@ def _owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
     return out
 
 
+@keeps_sidecars
 def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
     """Confirm faces where they are (automatic or suggested); a face without a person cannot be
     confirmed (move it instead)."""
@@ -427,6 +462,7 @@ def confirm_faces(library: Library, face_ids: Iterable[int]) -> Change:
         return rec.finish(f"confirmed {_faces_word(len(ids))}")
 
 
+@keeps_sidecars
 def ignore_faces(library: Library, face_ids: Iterable[int], ignored: bool = True) -> Change:
     """Mark faces ignored ("not a face", "a stranger"): they leave their person and clustering
     and recognition leave them alone. ``ignored=False`` takes the mark off again (the face stays
@@ -449,6 +485,7 @@ def unignore_faces(library: Library, face_ids: Iterable[int]) -> Change:
     return ignore_faces(library, face_ids, ignored=False)
 
 
+@keeps_sidecars
 def hide_person(library: Library, person_id: int, hidden: bool = True) -> Change:
     """Hide a person from the people grid (or show it again with ``hidden=False``). Hiding
     confirms the person's automatic faces, so that the hidden group stays as the user saw it

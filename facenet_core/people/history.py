@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, exists, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from facenet_core.people import photo_rows
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.face_rows import existing_people, face_row, insert_face_row
+from facenet_core.people.sidecar_sync import keeps_sidecars
 from facenet_core.store import (
     Edit,
     EditFace,
@@ -54,9 +56,10 @@ class Change:
     ``"reject"``, ``"ignore"``, ``"unignore"``, ``"hide"``, ``"unhide"``, ``"cover"``,
     ``"undo"``), ``summary`` says it in one line, ``people`` and ``faces`` are the ids touched
     (created and deleted people included), ``person_id`` is the person the edit was about (the
-    one named, merged into, moved to or created; None for undo and for edits of faces alone)
-    and ``edit_id`` the history entry undo would revert (None when nothing changed, and for
-    undo itself)."""
+    one named, merged into, moved to or created; None for undo and for edits of faces alone),
+    ``edit_id`` the history entry undo would revert (None when nothing changed, and for
+    undo itself) and ``photos`` the photos whose photo-level people (a person on a photo
+    without a face box) the edit added or removed."""
 
     kind: str
     summary: str
@@ -64,10 +67,11 @@ class Change:
     faces: frozenset[int] = frozenset()
     person_id: int | None = None
     edit_id: int | None = None
+    photos: frozenset[int] = frozenset()
 
     @property
     def changed(self) -> bool:
-        return bool(self.people or self.faces)
+        return bool(self.people or self.faces or self.photos)
 
 
 class Recorder:
@@ -88,6 +92,7 @@ class Recorder:
         self.people: set[int] = set()
         self.faces: set[int] = set()
         self.rejections: set[tuple[int, int]] = set()
+        self.photo_people: set[tuple[int, int]] = set()
         self.face_rows: dict[str, list[dict[str, Any]]] = {"created": [], "deleted": []}
 
     # -- whole faces (drawn by hand) -------------------------------------------------------------
@@ -198,6 +203,21 @@ class Recorder:
             )
         )
 
+    def photo_person(self, photo_id: int, person_id: int) -> None:
+        """Remember whether the person is on the photo without a face box now (and who said
+        so)."""
+        if (photo_id, person_id) in self.photo_people:
+            return
+        self.photo_people.add((photo_id, person_id))
+        photo_rows.remember(self.session, self.edit_id, photo_id, person_id)
+
+    def photo_people_of(self, person_id: int) -> list[int]:
+        """Remember every photo-level tag of the person; returns those photos' ids."""
+        photos = photo_rows.tags_of(self.session, person_id)
+        for photo_id in photos:
+            self.photo_person(photo_id, person_id)
+        return photos
+
     # -- the end ---------------------------------------------------------------------------------
 
     def finish(self, summary: str, person_id: int | None = None) -> Change:
@@ -210,6 +230,7 @@ class Recorder:
             and not changed_people
             and not whole
             and not self._rejections_changed()
+            and not self._photo_people_changed()
         ):
             self.session.execute(delete(Edit).where(Edit.id == self.edit_id))
             return Change(self.kind, "nothing to change", person_id=person_id)
@@ -221,6 +242,8 @@ class Recorder:
         self.session.execute(delete(Edit).where(Edit.id.not_in(keep)))
         touched = changed_faces | {f for f, _ in self.rejections} | whole
         people = changed_people | {p for _, p in self.rejections}
+        tagged = self._photo_people_changed()
+        people.update(p for _, p in tagged)
         for made in self.face_rows.values():
             people.update(r["person_id"] for r in made if r["person_id"] is not None)
         log.info("edit %d: %s", self.edit_id, summary)
@@ -231,7 +254,12 @@ class Recorder:
             frozenset(touched),
             person_id=person_id,
             edit_id=self.edit_id,
+            photos=frozenset(photo for photo, _ in tagged),
         )
+
+    def _photo_people_changed(self) -> set[tuple[int, int]]:
+        """The (photo, person) tags that differ from their before-image, in one query."""
+        return photo_rows.changed(self.session, self.edit_id) if self.photo_people else set()
 
     def _really_changed_faces(self) -> set[int]:
         """Faces whose row differs from its before-image (the others' entries are dropped)."""
@@ -264,6 +292,7 @@ class Recorder:
 # -- undo -----------------------------------------------------------------------------------------
 
 
+@keeps_sidecars
 def undo(library: Library) -> Change:
     """Revert the newest edit in the history exactly, and forget it (it can be redone with
     :func:`redo` until another edit is made). Repeatable; PeopleError when there is nothing
@@ -288,6 +317,7 @@ def undo(library: Library) -> Change:
         ]
         gone = list(whole.get("deleted", []))
         session.execute(delete(Face).where(Face.id.in_([r["id"] for r in made])))
+        photos = frozenset(t.photo_id for t in photo_rows.held(session, edit.id))
         people, faces = _restore(session, edit.id)
         for row in gone:
             insert_face_row(session, row)
@@ -303,9 +333,10 @@ def undo(library: Library) -> Change:
         session.execute(delete(Edit).where(Edit.id == edit.id))
         summary = f"undid: {edit.summary}"
         log.info("%s", summary)
-        return Change("undo", summary, people, faces | touched)
+        return Change("undo", summary, people, faces | touched, photos=photos)
 
 
+@keeps_sidecars
 def redo(library: Library) -> Change:
     """Make again the edit undone last (what Redo offers); it goes back on the undo history.
     PeopleError when there is nothing to redo (nothing undone, or an edit made since)."""
@@ -365,6 +396,8 @@ def _image_of(session: Session, edit_id: int, recorder: Recorder) -> None:
         )
     ).all():
         recorder.rejection(face_id, person_id)
+    for tag in photo_rows.held(session, edit_id):
+        recorder.photo_person(tag.photo_id, tag.person_id)
 
 
 def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[int]]:
@@ -394,11 +427,13 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
             EditRejection.edit_id == edit_id
         )
     ).all()
+    tags = photo_rows.held(session, edit_id)
     existing = existing_people(
         session,
         {p.person_id for p in people}
         | {f.person_id for f in faces if f.person_id is not None}
-        | {r.person_id for r in rejections},
+        | {r.person_id for r in rejections}
+        | {t.person_id for t in tags},
     )
     # 1. people the edit deleted come back, with their ids
     for p in people:
@@ -431,6 +466,8 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
                     FaceRejection.person_id == r.person_id,
                 )
             )
+    # 3b. people on photos without a face box, as they were
+    photo_rows.restore(session, tags, existing)
     # 4. people's names, flags and covers as they were; people the edit created go
     for p in people:
         if p.existed:
@@ -448,6 +485,7 @@ def _restore(session: Session, edit_id: int) -> tuple[frozenset[int], frozenset[
         frozenset(p.person_id for p in people)
         | frozenset(r.person_id for r in rejections)
         | frozenset(f.person_id for f in faces if f.person_id is not None)
+        | frozenset(t.person_id for t in tags)
     )
     touched_faces = frozenset(f.face_id for f in faces) | frozenset(r.face_id for r in rejections)
     return touched_people, touched_faces
@@ -498,32 +536,3 @@ def follow_faces(session: Session, renamed: Mapping[int, int]) -> None:
             update(EditPerson).where(EditPerson.cover_face_id == old).values(cover_face_id=new)
         )
         session.execute(update(Person).where(Person.cover_face_id == old).values(cover_face_id=new))
-
-
-def edits_touching(
-    session: Session, face_ids: Sequence[int], person_ids: Sequence[int]
-) -> set[int]:
-    """Ids of every history entry whose record names one of these faces or people: forgetting
-    them (:mod:`facenet_core.library.forget`) must leave no trace of them in the history."""
-    queries = []
-    if person_ids:
-        queries += [
-            select(EditPerson.edit_id).where(EditPerson.person_id.in_(person_ids)),
-            select(EditFace.edit_id).where(EditFace.person_id.in_(person_ids)),
-            select(EditRejection.edit_id).where(EditRejection.person_id.in_(person_ids)),
-        ]
-    for chunk in chunks(face_ids):
-        queries += [
-            select(EditFace.edit_id).where(EditFace.face_id.in_(chunk)),
-            select(EditRejection.edit_id).where(EditRejection.face_id.in_(chunk)),
-        ]
-    found: set[int] = set()
-    for query in queries:
-        found.update(session.scalars(query))
-    return found
-
-
-def delete_edits(session: Session, edit_ids: Iterable[int]) -> None:
-    """Delete these history entries (their before-images go with them)."""
-    for chunk in chunks(sorted(edit_ids)):
-        session.execute(delete(Edit).where(Edit.id.in_(chunk)))

@@ -28,12 +28,13 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
 )
 from sqlalchemy.orm import Session
 
 from facenet_core.people.edits import REDO_PREFIX
 from facenet_core.people.errors import PeopleError
-from facenet_core.store import Assignment, Edit, Face, Person, Photo
+from facenet_core.store import Assignment, Edit, Face, Person, Photo, PhotoPerson
 from facenet_core.store.chunks import CHUNK
 
 T = TypeVar("T")
@@ -521,7 +522,8 @@ def photos_with_people(
     limit: int = DEFAULT_PAGE,
 ) -> Page[PhotoInfo]:
     """A page of the photos in which ALL these people appear (their confirmed or automatic
-    faces), in :data:`NEWEST_TAKEN_FIRST` order."""
+    faces, or a photo-level tag: a person on a photo without a face box), in
+    :data:`NEWEST_TAKEN_FIRST` order."""
     _check_paging(offset, limit)
     ids = list(dict.fromkeys(person_ids))
     if not ids:
@@ -530,12 +532,16 @@ def photos_with_people(
     for pid in ids:
         if pid not in known:
             raise PeopleError(f"there is no person {pid}")
-    # one range of the (person_id, assignment, photo_id) index per person, intersected
-    parts = [
-        select(Face.photo_id).where(Face.person_id == pid, Face.assignment.in_(MEMBER_KINDS))
-        for pid in ids
-    ]
-    both = (intersect(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
+    # one range of the (person_id, assignment, photo_id) index per person, and one of the
+    # photo-level tags' (person_id, photo_id) index, united per person, intersected
+    parts = []
+    for pid in ids:
+        each = union(
+            select(Face.photo_id).where(Face.person_id == pid, Face.assignment.in_(MEMBER_KINDS)),
+            select(PhotoPerson.photo_id).where(PhotoPerson.person_id == pid),
+        ).subquery()
+        parts.append(select(each.c.photo_id))
+    both = (intersect(*parts) if len(parts) > 1 else parts[0]).subquery()
     total = session.scalar(select(func.count()).select_from(both)) or 0
     rows = session.scalars(
         select(Photo)

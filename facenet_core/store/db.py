@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 10_000
 """How long a connection waits for another writer before giving up with "database is locked"."""
 
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 """The newest revision in ``migrations/versions``: a library already there opens without loading
 Alembic (the commands that only read start at once). A test keeps it equal to Alembic's head;
 a new revision changes it."""

@@ -18,6 +18,9 @@ Why each table exists, in one line each:
 - :class:`LibrarySetting`: the library's own settings (``facenet_core.settings``), one row per key.
 - :class:`Edit` (+ :class:`EditPerson`, :class:`EditFace`, :class:`EditRejection`): the user's
   recent edits of people, each with the before-image of every row it changed, for undo.
+- :class:`PhotoPerson`: a person on a photo without a face box (a back, a face no detector found).
+- :class:`FaceTagSource`: a face whose person a face-tag import decided (its provenance).
+- :class:`EditPhotoPerson`: a photo-level person tag as it was before an edit, for undo.
 - :class:`JobState`: small bookmarks of long jobs (e.g. the last face recognition has seen).
 
 Schema changes go through Alembic migrations in ``migrations/versions``; a test compares these
@@ -530,6 +533,50 @@ class FaceRejection(Base):
         return f"FaceRejection(face_id={self.face_id!r}, person_id={self.person_id!r})"
 
 
+class PhotoPerson(Base):
+    """A person on a photo without a face box: a back, a blurred face, a face no detector found,
+    or a name another program wrote without a region that could not be put on one face.
+
+    Such a photo is one of the person's photos (and of "photos of A and B") like a photo where
+    their face was found, and export writes it as ``PersonInImage``. ``source`` says who said
+    so: ``"user"``, or ``"tag:<format>"`` for an import. Deleted with the photo or the person."""
+
+    __tablename__ = "photo_people"
+    __table_args__ = (Index(None, "person_id", "photo_id"),)
+
+    photo_id: Mapped[int] = mapped_column(
+        ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(32), default="user", server_default="user")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"PhotoPerson(photo_id={self.photo_id!r}, person_id={self.person_id!r})"
+
+
+class FaceTagSource(Base):
+    """A face whose person a tag import decided: the face was matched to a named region (or a
+    name without a box) and confirmed with that name's person. Valid while the face is still
+    with ``person_id`` (the user may move it since); deleted with the face or the person."""
+
+    __tablename__ = "face_tag_sources"
+    __table_args__ = (Index(None, "person_id"),)
+
+    face_id: Mapped[int] = mapped_column(
+        ForeignKey("faces.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    """The format the name came from (``mwg``, ``iptc``, ``mp``, ``keywords``, ...)."""
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"FaceTagSource(face_id={self.face_id!r}, source={self.source!r})"
+
+
 class ScanJob(Base):
     """One scan run. A job still ``"running"`` at start-up means the app died mid-scan: mark it
     ``"crashed"`` and resume from the photos still pending."""
@@ -708,6 +755,24 @@ class EditRejection(Base):
     existed: Mapped[bool]
 
     edit: Mapped[Edit] = relationship(back_populates="rejections")
+
+
+class EditPhotoPerson(Base):
+    """A photo-level tag as it was before an edit added or removed it: its ``source``, NULL when
+    the person was not on the photo. ``person_id`` has no foreign key, as in
+    :class:`EditPerson`: undo of a merge brings deleted people back with their ids."""
+
+    __tablename__ = "edit_photo_people"
+    __table_args__ = (Index(None, "person_id"),)
+
+    edit_id: Mapped[int] = mapped_column(
+        ForeignKey("edits.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    photo_id: Mapped[int] = mapped_column(
+        ForeignKey("photos.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str | None] = mapped_column(String(32))
 
 
 class JobState(Base):

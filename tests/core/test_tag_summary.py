@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from facenet_core.library.export_tags import export_tags, set_never_export
-from facenet_core.library.import_tags import import_tags
-from facenet_core.library.tag_summary import last_import, record_import, tag_origins
+from facenet_core.library.import_tags import ImportResult, import_tags, save_last_import
+from facenet_core.library.tag_queries import TagOrigin, last_import, tag_origins
 from facenet_core.people.edits import move_faces
 from facenet_core.progress import CancelToken, Progress
 from facenet_core.store import Face, Person
@@ -27,7 +27,7 @@ def test_an_import_is_kept_with_its_unreadable_photos_and_the_faces_it_named(lib
     assert summary is not None
     assert (summary.photos_read, summary.photos_with_tags) == (4, 1)
     assert (summary.names_found, summary.faces_named, summary.people_created) == (1, 1, 1)
-    assert summary.unreadable_count == 1 == len(result.unreadable)
+    assert summary.unreadable_total == 1 == len(result.unreadable)
     assert summary.unreadable[0][0] == str(folder / "img_4.jpg")
     assert summary.unreadable[0][1] == result.unreadable[0][1]
     with lib.session() as s:
@@ -37,7 +37,7 @@ def test_an_import_is_kept_with_its_unreadable_photos_and_the_faces_it_named(lib
             .where(Person.name == "Cy Diaz")
         )
         others = list(s.scalars(select(Face.id).where(Face.id != cy)))
-        assert tag_origins(s, [cy, *others]) == {cy: ("name", False)}
+        assert tag_origins(s, [cy, *others]) == {cy: TagOrigin(cy, "named", "names")}
     # the user moves the face elsewhere: it is theirs now, no longer the tag's
     assert cy is not None
     move_faces(lib, [cy], None)
@@ -61,14 +61,12 @@ def test_a_face_made_from_a_region_says_so(library) -> None:  # noqa: F811
         face_id = add_face(s, photo)
         s.get(Face, face_id).detector = "tag:mwg"  # type: ignore[union-attr]
     with lib.session() as s:
-        assert tag_origins(s, [face_id]) == {face_id: ("mwg", True)}
+        assert tag_origins(s, [face_id]) == {face_id: TagOrigin(face_id, "made", "mwg")}
 
 
-def test_record_import_skips_a_cancelled_import(library) -> None:  # noqa: F811
-    from facenet_core.library.import_tags import ImportResult
-
+def test_a_cancelled_import_is_not_kept(library) -> None:  # noqa: F811
     lib, _ = library
-    record_import(lib, ImportResult(photos_read=3, names_found=2, cancelled=True))
+    save_last_import(lib, ImportResult(photos_read=3, names_found=2, cancelled=True))
     assert last_import(lib) is None
 
 
