@@ -208,7 +208,7 @@ def test_the_write_preview_is_what_is_then_written(qtbot, window, tagged_folder:
 
 
 def test_cancel_stops_writing(qtbot, window, tagged_folder: Path, monkeypatch) -> None:
-    import facenet_core.library.export_tags as export_module
+    import facenet_core.people.exportable as export_module  # where export writes a sidecar
 
     for sidecar in tagged_folder.glob("*.jpg.xmp"):
         if "cut short" not in sidecar.read_text():
