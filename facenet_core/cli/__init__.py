@@ -3,10 +3,10 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-video, eval-detect,
-eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags),
-:mod:`.training` (train, models, use-model, reembed). Settings options are generated from
-:mod:`facenet_core.settings`. Only this package prints.
+add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-robustness, eval-video,
+eval-detect, eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags,
+export-tags), :mod:`.training` (train, models, use-model, reembed). Settings options are
+generated from :mod:`facenet_core.settings`. Only this package prints.
 
 Start-up: the command line answers at once where no model is needed. A group module imports what
 its commands run (torch and the models for ``train``), so ``main`` builds the parser with the one
@@ -68,6 +68,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ),
     ("export-tags", "tags", "write the people named here to XMP sidecars beside the photos"),
     ("eval-lfw", "evaluate", "LFW verification accuracy, 10-fold protocol (FaceNet section 4)"),
+    (
+        "eval-robustness",
+        "evaluate",
+        "VAL at FAR=1e-3 under JPEG compression and small faces, both face models "
+        "(FaceNet Table 4)",
+    ),
     (
         "eval-clusters",
         "evaluate",

@@ -150,12 +150,31 @@ def lfw_chips(
     centre, or the fixed centre box when none is found (listed in the second value). A step, like
     :func:`lfw_pair_chips`: raises :class:`~facenet_core.progress.Cancelled` when cancelled.
     ``arcface``: an ``(N, 112, 112, 3)`` uint8 array filled with the same faces' ArcFace chips."""
-    engines = engines or shared_engines()
-    cancel = cancel or CancelToken()
     paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images are not in {lfw_dir}, e.g. {missing[0]}")
+    return centre_face_chips(
+        paths, settings, engines=engines, reporter=reporter, cancel=cancel, arcface=arcface
+    )
+
+
+def centre_face_chips(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    arcface: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str], DetectorConfig]:
+    """:func:`lfw_chips` of any photos (one face each, as on LFW): the default detection and
+    alignment of the settings, the face nearest the centre or the centre-box fallback.
+    ``boxes``: an ``(N, 4)`` float array filled with each chosen face's box (x1, y1, x2, y2) in
+    the photo's pixels (the robustness evaluation sizes its shrunk photos by them)."""
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, centre_fallback=True, arcface=arcface is not None)
     chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
@@ -167,9 +186,12 @@ def lfw_chips(
             raise RuntimeError(f"{photo.path}: {photo.error}")
         if photo.fallback:
             fallbacks.append(str(photo.path))
-        chips[i] = photo.chips[nearest_centre(photo)]
+        centre = nearest_centre(photo)
+        chips[i] = photo.chips[centre]
         if arcface is not None and photo.arcface_chips is not None:
-            arcface[i] = photo.arcface_chips[nearest_centre(photo)]
+            arcface[i] = photo.arcface_chips[centre]
+        if boxes is not None:
+            boxes[i] = photo.detections[centre].box
         if cancel.cancelled:
             raise Cancelled
         reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
