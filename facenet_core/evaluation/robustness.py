@@ -24,7 +24,6 @@ and saved losslessly (PNG), so only the size changes.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import tempfile
@@ -49,7 +48,7 @@ from facenet_core.evaluation.verification import (
 )
 from facenet_core.imageio import open_photo
 from facenet_core.metrics import all_pairs, far_threshold, val_far
-from facenet_core.progress import Cancelled, CancelToken, Reporter, ignore_progress
+from facenet_core.progress import Cancelled, CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.engines import Engines, shared_engines
@@ -305,7 +304,7 @@ def evaluate_robustness(
             else "pairs: one fold, scored at the shipped calibrated thresholds"
         )
     )
-    embedders = {m: engines.embedder(dataclasses.replace(settings, face_model=m)) for m in MODELS}
+    embedders = {m: engines.embedder(settings.replace(face_model=m)) for m in MODELS}
     detector = engines.detector_config(settings)
     results: list[ConditionResult] = []
     sides = np.full(len(subset.paths), np.nan)
@@ -382,13 +381,13 @@ def _run_condition(
         sides[:] = face_sides
     scores = {}
     for model, embedder in embedders.items():
-        parts = [
-            embedder.embed(
-                chips[s : s + 256], arcface[s : s + 256] if embedder.wants_arcface else None
-            )
-            for s in range(0, n, 256)
-        ]
-        cancel.raise_if_cancelled()
+        clock = PhaseClock("eval-robustness", f"embed ({model})", "image")
+        parts = []
+        for s in range(0, n, 256):
+            faces = arcface[s : s + 256] if embedder.wants_arcface else None
+            parts.append(embedder.embed(chips[s : s + 256], faces))
+            cancel.raise_if_cancelled()
+            reporter(clock.event(min(s + 256, n), n))
         emb = np.concatenate(parts)
         dist = squared_distances(emb[subset.left], emb[subset.right])
         if len(np.unique(subset.folds)) >= 2:
