@@ -1,7 +1,11 @@
 """Plot ``eval-robustness --json`` output beside the FaceNet paper's Table 4 (a PNG drawn with
 Pillow: matplotlib is not a dependency of this project).
 
-    python bench/robustness_plot.py RESULT.json OUT.png [--markdown]
+    python bench/robustness_plot.py RESULT.json [RESULT.json ...] --out OUT.png [--markdown]
+
+Several results (e.g. the JPEG and the size conditions run as two processes) are merged by
+condition; a condition in more than one must have the same figures in each (the pipeline is
+deterministic), else the script stops.
 
 ``--markdown`` also prints the table of docs/benchmarks/2026-12-07-robustness.md from the same
 JSON (rows: conditions; VAL of each model, the paper's figure, pair accuracy, faces missed).
@@ -116,6 +120,24 @@ def panel(
             draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=COLOURS[model])
 
 
+def merged(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One result with every condition of ``results`` once (in the default order: original,
+    JPEG, sizes), checking that a condition run twice gave the same VAL both times."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for result in results:
+        for c in result["conditions"]:
+            seen = by_name.setdefault(c["condition"], c)
+            for model in ("fast", "accurate"):
+                if seen[model]["val_at_far_1e3"] != c[model]["val_at_far_1e3"]:
+                    raise SystemExit(f"{c['condition']}: the runs disagree ({model})")
+
+    def order(name: str) -> tuple[int, int]:
+        kind, _, value = name.partition("-")
+        return ({"original": 0, "jpeg": 1, "size": 2}.get(kind, 3), int(value or 0))
+
+    return {**results[0], "conditions": [by_name[n] for n in sorted(by_name, key=order)]}
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The benchmark's table: one row per condition."""
 
@@ -135,7 +157,7 @@ def markdown(result: dict[str, Any]) -> str:
         )
         fast, accurate = c["fast"], c["accurate"]
         rows.append(
-            f"| {name} | {pct(fast['val_at_far_1e3'])} | {pct(accurate['val_at_far_1e3'])} "
+            f"| {name} | {pct(fast['val_at_far_1e3'], 2)} | {pct(accurate['val_at_far_1e3'], 2)} "
             f"| {'' if paper is None else f'{paper:.1f}%'} | {pct(fast['pairs_accuracy'], 2)} "
             f"| {pct(accurate['pairs_accuracy'], 2)} | {c['missed']} of {c['images']} "
             f"| {c['median_face_side']:.0f} |"
@@ -145,11 +167,11 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("result", type=Path, help="eval-robustness --json output")
-    parser.add_argument("out", type=Path, help="the PNG to write")
+    parser.add_argument("results", type=Path, nargs="+", help="eval-robustness --json output")
+    parser.add_argument("--out", type=Path, required=True, help="the PNG to write")
     parser.add_argument("--markdown", action="store_true", help="print the table too")
     args = parser.parse_args(argv)
-    result = json.loads(args.result.read_text())
+    result = merged([json.loads(path.read_text()) for path in args.results])
     if args.markdown:
         print(markdown(result))
     models = ("fast", "accurate")

@@ -31,13 +31,20 @@ from facenet_core.models.registry import embedding_dim
 from facenet_core.progress import CancelToken
 
 
-def cmd_eval_lfw(args: argparse.Namespace) -> int:
+def _lfw_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``--lfw-dir`` and its pairs file (``--pairs``, default LFW_DIR/pairs.txt), checked before
+    any model loads."""
     lfw_dir = Path(args.lfw_dir)
     pairs = Path(args.pairs) if args.pairs else lfw_dir / "pairs.txt"
     if not lfw_dir.is_dir():
         raise CliError(f"{lfw_dir}: not a folder")
     if not pairs.is_file():
         raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
+    return lfw_dir, pairs
+
+
+def cmd_eval_lfw(args: argparse.Namespace) -> int:
+    lfw_dir, pairs = _lfw_inputs(args)
     settings = settings_from(args)
     from facenet_core.evaluation.lfw import evaluate_lfw
 
@@ -80,12 +87,7 @@ def _numbers(text: str) -> list[int]:
 
 
 def cmd_eval_robustness(args: argparse.Namespace) -> int:
-    lfw_dir = Path(args.lfw_dir)
-    pairs = Path(args.pairs) if args.pairs else lfw_dir / "pairs.txt"
-    if not lfw_dir.is_dir():
-        raise CliError(f"{lfw_dir}: not a folder")
-    if not pairs.is_file():
-        raise CliError(f"{pairs}: pairs file not found (give one with --pairs)")
+    lfw_dir, pairs = _lfw_inputs(args)
     settings = settings_from(args)
     from facenet_core.evaluation.robustness import (
         Condition,
@@ -118,7 +120,8 @@ def cmd_eval_robustness(args: argparse.Namespace) -> int:
         raise CliError(str(exc).strip("'\"")) from exc
     finally:
         bar.close()
-    say(args, f"images: {result.n_images}   people: {result.n_people}   pairs: {result.n_pairs}")
+    n = result.subset
+    say(args, f"images: {n['n_images']}   people: {n['n_people']}   pairs: {n['n_pairs']}")
     say(args, f"protocol: {result.protocol}")
     say(args, "condition     VAL fast  VAL accurate  acc fast  acc accurate  missed  face px")
     for c in result.conditions:
@@ -301,6 +304,12 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_lfw_options(p: argparse.ArgumentParser) -> None:
+    """``--lfw-dir`` and ``--pairs`` (read by :func:`_lfw_inputs`)."""
+    p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
+    p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "eval-lfw",
@@ -312,8 +321,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "model). A pairs file with a single fold is scored "
         "at the shipped calibrated thresholds.",
     )
-    p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
-    p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
+    _add_lfw_options(p)
     add_json_option(p)
     add_settings_options(p, ALL_ENGINE)
     p.set_defaults(func=cmd_eval_lfw)
@@ -330,8 +338,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "positive, the paper's protocol), accuracy on the listed pairs (k-fold, or the "
         "calibrated thresholds for one fold), and the images where no face was found.",
     )
-    p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
-    p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
+    _add_lfw_options(p)
     p.add_argument(
         "--folds", type=_numbers, metavar="K,...", help="keep these folds, from 1 (default all)"
     )

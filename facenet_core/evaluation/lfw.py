@@ -29,10 +29,35 @@ from facenet_core.settings import Settings
 from facenet_core.types import CHIP_SIZE
 from facenet_core.vision.align import ARCFACE_SIZE
 from facenet_core.vision.detectors import DetectorConfig
+from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
 log = logging.getLogger(__name__)
+
+
+def nan_to_none(x: float) -> float | None:
+    """A figure for JSON: NaN (not measured) as null."""
+    return None if math.isnan(x) else x
+
+
+def pairs_protocol(folds: np.ndarray) -> str:
+    """How :func:`score_pairs` scores pairs of these folds, in words."""
+    if len(np.unique(folds)) >= 2:
+        return f"{len(np.unique(folds))}-fold: thresholds from the other folds"
+    return "single fold: scored at the shipped calibrated thresholds"
+
+
+def score_pairs(
+    dist: np.ndarray, same: np.ndarray, folds: np.ndarray, embedder: AnyEmbedder, alignment: str
+) -> VerificationReport:
+    """The LFW protocol on pair distances: k-fold with thresholds from the other folds, or, for
+    a single fold, the shipped calibrated thresholds of the embedder's model (so no threshold is
+    ever fitted on the pairs scored)."""
+    if len(np.unique(folds)) >= 2:
+        return kfold_report(dist, same, folds)
+    thr, vthr = calibration.thresholds(embedder.model_version, alignment, embedder.flip)
+    return fixed_threshold_report(dist, same, thr, vthr)
 
 
 def nearest_centre(photo: PhotoFaces) -> int:
@@ -58,10 +83,7 @@ class LfwEvaluation:
 
     def to_json_dict(self) -> dict[str, Any]:
         r = self.report
-
-        def clean(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
+        clean = nan_to_none
         return {
             "accuracy": r.accuracy,
             "accuracy_sem": clean(r.accuracy_sem),
@@ -263,16 +285,9 @@ def _evaluate_lfw(
     qemb = dequantize(quantize(embeddings))
     dist = squared_distances(embeddings[left], embeddings[right])
     qdist = squared_distances(qemb[left], qemb[right])
-    if len(np.unique(folds)) >= 2:
-        protocol = f"{len(np.unique(folds))}-fold: thresholds from the other folds"
-        report, quantized = kfold_report(dist, same, folds), kfold_report(qdist, same, folds)
-    else:
-        thr, vthr = calibration.thresholds(
-            embedder.model_version, detector.alignment, embedder.flip
-        )
-        protocol = "single fold: scored at the shipped calibrated thresholds"
-        report = fixed_threshold_report(dist, same, thr, vthr)
-        quantized = fixed_threshold_report(qdist, same, thr, vthr)
+    protocol = pairs_protocol(folds)
+    report = score_pairs(dist, same, folds, embedder, detector.alignment)
+    quantized = score_pairs(qdist, same, folds, embedder, detector.alignment)
     return LfwEvaluation(
         report=report,
         quantized=quantized,

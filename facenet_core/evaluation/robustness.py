@@ -36,12 +36,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facenet_core import calibration
-from facenet_core.evaluation.lfw import centre_face_chips
+from facenet_core.evaluation.lfw import centre_face_chips, nan_to_none, pairs_protocol, score_pairs
 from facenet_core.evaluation.verification import (
     VerificationReport,
-    fixed_threshold_report,
-    kfold_report,
     lfw_image_path,
     read_pairs,
     squared_distances,
@@ -171,9 +168,7 @@ class ModelScores:
     pairs: VerificationReport
 
     def to_json_dict(self) -> dict[str, Any]:
-        def clean(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
+        clean = nan_to_none
         return {
             "val_at_far_1e3": clean(self.all_pairs.val),
             "far": clean(self.all_pairs.far),
@@ -209,22 +204,20 @@ class ConditionResult:
 @dataclass
 class RobustnessEvaluation:
     conditions: list[ConditionResult]
-    n_images: int
-    n_people: int
-    n_pairs: int
+    subset: dict[str, int]
+    """``n_images``, ``n_people`` and ``n_pairs`` (the listed pairs kept)."""
     protocol: str
     settings: dict[str, Any]
     cancelled: bool = False
     """Stopped on request: the conditions finished before are kept."""
 
     def to_json_dict(self) -> dict[str, Any]:
+        conditions = [c.to_json_dict() for c in self.conditions]
         return {
-            "n_images": self.n_images,
-            "n_people": self.n_people,
-            "n_pairs": self.n_pairs,
+            **self.subset,
             "protocol": self.protocol,
             "cancelled": self.cancelled,
-            "conditions": [c.to_json_dict() for c in self.conditions],
+            "conditions": conditions,
             **self.settings,
         }
 
@@ -294,15 +287,10 @@ def evaluate_robustness(
     subset = select_subset(lfw_dir, pairs_file, folds, per_fold)
     asked = [c for c in (conditions or default_conditions()) if c.kind != "original"]
     todo = [Condition("original"), *dict.fromkeys(asked)]
-    n_folds = len(np.unique(subset.folds))
     protocol = (
         f"all {len(subset.paths) * (len(subset.paths) - 1) // 2} pairs of {len(subset.paths)} "
         f"images: VAL at FAR={FAR:g} (threshold fitted on them, the paper's Table 4); listed "
-        + (
-            f"pairs: {n_folds}-fold, thresholds from the other folds"
-            if n_folds >= 2
-            else "pairs: one fold, scored at the shipped calibrated thresholds"
-        )
+        f"pairs: {pairs_protocol(subset.folds)}"
     )
     embedders = {m: engines.embedder(settings.replace(face_model=m)) for m in MODELS}
     detector = engines.detector_config(settings)
@@ -329,9 +317,11 @@ def evaluate_robustness(
         cancelled = True
     return RobustnessEvaluation(
         conditions=results,
-        n_images=len(subset.paths),
-        n_people=len(np.unique(subset.labels)),
-        n_pairs=len(subset.same),
+        subset={
+            "n_images": len(subset.paths),
+            "n_people": len(np.unique(subset.labels)),
+            "n_pairs": len(subset.same),
+        },
         protocol=protocol,
         settings={
             "detector": detector.name,
@@ -390,14 +380,8 @@ def _run_condition(
             reporter(clock.event(min(s + 256, n), n))
         emb = np.concatenate(parts)
         dist = squared_distances(emb[subset.left], emb[subset.right])
-        if len(np.unique(subset.folds)) >= 2:
-            pairs = kfold_report(dist, subset.same, subset.folds, FAR)
-        else:
-            detector = engines.detector_config(settings)
-            thr, vthr = calibration.thresholds(
-                embedder.model_version, detector.alignment, embedder.flip
-            )
-            pairs = fixed_threshold_report(dist, subset.same, thr, vthr)
+        alignment = engines.detector_config(settings).alignment
+        pairs = score_pairs(dist, subset.same, subset.folds, embedder, alignment)
         scores[model] = ModelScores(all_pairs_val(emb, subset.labels), pairs)
     missed = [str(subset.paths[i]) for i in range(n) if not found[i]]
     return ConditionResult(

@@ -145,7 +145,7 @@ def test_cli_scores_both_models_per_condition(lfw_mini: Path, tmp_path: Path) ->
     result = json.loads(out.read_text())
     assert [c["condition"] for c in result["conditions"]] == ["original", "jpeg-20", "size-80"]
     assert result["n_pairs"] == 4 and result["n_images"] >= 4
-    assert "all" in result["protocol"] and "one fold" in result["protocol"]
+    assert "all" in result["protocol"] and "single fold" in result["protocol"]
     assert set(result["models"]) == {"fast", "accurate"}
     assert result["models"]["fast"] != result["models"]["accurate"]
     by_name = {c["condition"]: c for c in result["conditions"]}
