@@ -26,7 +26,8 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 PAPER_JPEG = {10: 67.3, 20: 81.4, 30: 83.9, 50: 85.5, 70: 86.1, 90: 86.5}
-"""FaceNet (Schroff et al., CVPR 2015) Table 4, left: VAL at 1e-3 by JPEG quality (NN1)."""
+"""FaceNet (Schroff et al., CVPR 2015) Table 4, left: VAL at 1e-3 by JPEG quality (NN1), entered
+by hand from the published paper (the project's copy has the table as an image only)."""
 PAPER_SIZE = {40: 37.8, 80: 79.5, 120: 84.5, 160: 85.7, 256: 86.4}
 """Table 4, right: by image size (the paper lists pixel counts 1,600 to 65,536: 40 x 40 to
 256 x 256 face thumbnails)."""
