@@ -3,9 +3,9 @@
 One module per command group, each with a ``register(subparsers, common)`` function:
 :mod:`.library` (scan, status), :mod:`.people` (cluster, recognize, people, faces, photos,
 history, and the edits: name, merge, move, reject, confirm, ignore, unignore, hide, unhide, cover,
-add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-video, eval-detect,
-eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags, export-tags,
-tag-photo, untag-photo),
+add-face, delete-face, undo, redo), :mod:`.evaluate` (eval-lfw, eval-robustness, eval-video,
+eval-detect, eval-clusters, verify), :mod:`.privacy` (forget), :mod:`.tags` (import-tags,
+export-tags, tag-photo, untag-photo),
 :mod:`.training` (train, models, use-model, reembed). Settings options are generated from
 :mod:`facenet_core.settings`. Only this package prints.
 
@@ -75,6 +75,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ),
     ("untag-photo", "tags", "take a person's photo-level tag off a photo"),
     ("eval-lfw", "evaluate", "LFW verification accuracy, 10-fold protocol (FaceNet section 4)"),
+    (
+        "eval-robustness",
+        "evaluate",
+        "VAL at FAR=1e-3 under JPEG compression and small faces, both face models "
+        "(FaceNet Table 4)",
+    ),
     (
         "eval-clusters",
         "evaluate",

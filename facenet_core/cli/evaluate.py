@@ -1,5 +1,5 @@
-"""Measuring commands: ``eval-lfw``, ``eval-video``, ``eval-clusters``, ``eval-detect`` and
-``verify``.
+"""Measuring commands: ``eval-lfw``, ``eval-robustness``, ``eval-video``, ``eval-clusters``,
+``eval-detect`` and ``verify``.
 
 The evaluation modules import torch and the detectors: each command imports them when it runs,
 so that building this group's parser (``--help``) stays instant. The first Ctrl-C stops an
@@ -63,13 +63,18 @@ def _pairs_file(folder: Path, given: str | None) -> Path:
     return pairs
 
 
+def _lfw_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``--lfw-dir`` and its pairs file, checked before any model loads."""
+    lfw_dir = Path(args.lfw_dir)
+    return lfw_dir, _pairs_file(lfw_dir, args.pairs)
+
+
 def cmd_eval_lfw(args: argparse.Namespace) -> int:
     """Detect, align and embed every image named by the pairs, then score the pairs: 10-fold
     accuracy with thresholds from the other folds, VAL at FAR=1e-3, and the accuracy with the
     stored quantized embeddings (128 bytes per face, 256 for the accurate model). A pairs file
     with a single fold is scored at the shipped calibrated thresholds."""
-    lfw_dir = Path(args.lfw_dir)
-    pairs = _pairs_file(lfw_dir, args.pairs)
+    lfw_dir, pairs = _lfw_inputs(args)
     settings = settings_from(args)
     from facenet_core.evaluation.lfw import evaluate_lfw
 
@@ -96,6 +101,68 @@ def cmd_eval_lfw(args: argparse.Namespace) -> int:
     say(args, f"speed:               {result.images_per_s:.1f} images/s")
     write_json(result.to_json_dict(), args.json)
     return 0
+
+
+def _numbers(text: str) -> list[int]:
+    """``1,2,5`` as numbers (argparse type)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 1,2") from None
+
+
+def cmd_eval_robustness(args: argparse.Namespace) -> int:
+    """Degrade every image named by the kept pairs (re-encoded as JPEG at quality Q, or resized
+    so that the face box found on the original, sqrt(w*h), is N px), detect and align once per
+    image, and embed with both face models (fast and accurate). Per condition and model: VAL at
+    FAR=1e-3 over all pairs of those images (same person positive, the paper's protocol),
+    accuracy on the listed pairs (k-fold, or the calibrated thresholds for one fold), and the
+    images where no face was found."""
+    lfw_dir, pairs = _lfw_inputs(args)
+    settings = settings_from(args)
+    from facenet_core.evaluation.robustness import (
+        Condition,
+        default_conditions,
+        evaluate_robustness,
+    )
+
+    try:
+        conditions = (
+            [Condition.parse(c.strip()) for c in args.conditions.split(",") if c.strip()]
+            if args.conditions
+            else default_conditions()
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    bar, cancel = ProgressBar(), CancelToken()
+    with _evaluating(bar, cancel, "after the current image", KeyError):
+        result = evaluate_robustness(
+            lfw_dir,
+            pairs,
+            settings,
+            conditions=conditions,
+            folds=args.folds,
+            per_fold=args.per_fold,
+            reporter=bar,
+            cancel=cancel,
+        )
+    n = result.subset
+    say(args, f"images: {n['n_images']}   people: {n['n_people']}   pairs: {n['n_pairs']}")
+    say(args, f"protocol: {result.protocol}")
+    say(args, "condition     VAL fast  VAL accurate  acc fast  acc accurate  missed  face px")
+    for c in result.conditions:
+        fast, best = c.models["fast"], c.models["accurate"]
+        say(
+            args,
+            f"{c.condition:<12}  {100 * fast.all_pairs.val:7.2f}%"
+            f"  {100 * best.all_pairs.val:11.2f}%  {100 * fast.pairs.accuracy:7.2f}%"
+            f"  {100 * best.pairs.accuracy:11.2f}%"
+            f"  {len(c.missed):6d}  {c.median_face_side:7.1f}",
+        )
+    if result.cancelled:
+        say(args, "cancelled: the conditions above were scored, the rest were not")
+    write_json(result.to_json_dict(), args.json)
+    return EXIT_INTERRUPTED if result.cancelled else 0
 
 
 def cmd_eval_clusters(args: argparse.Namespace) -> int:
@@ -257,12 +324,37 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = add_command(sub, common, "eval-lfw", cmd_eval_lfw)
+def _add_lfw_options(p: argparse.ArgumentParser) -> None:
+    """``--lfw-dir`` and ``--pairs`` (read by :func:`_lfw_inputs`)."""
     p.add_argument("--lfw-dir", required=True, help="LFW folder (NAME/NAME_0001.jpg, or images/)")
     p.add_argument("--pairs", help="pairs file (default LFW_DIR/pairs.txt)")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = add_command(sub, common, "eval-lfw", cmd_eval_lfw)
+    _add_lfw_options(p)
     add_json_option(p)
     add_settings_options(p, ALL_ENGINE)
+
+    p = add_command(sub, common, "eval-robustness", cmd_eval_robustness)
+    _add_lfw_options(p)
+    p.add_argument(
+        "--folds", type=_numbers, metavar="K,...", help="keep these folds, from 1 (default all)"
+    )
+    p.add_argument(
+        "--per-fold",
+        type=int,
+        metavar="N",
+        help="keep the first N matched and N mismatched pairs of each fold (default all)",
+    )
+    p.add_argument(
+        "--conditions",
+        metavar="C,...",
+        help="original, jpeg-Q, size-N (default: original, jpeg-10,20,30,50,70,90, "
+        "size-40,60,80,120,160)",
+    )
+    add_json_option(p)
+    add_settings_options(p, [*DETECTION, "flip", "batch_size", "precision", "device", "workers"])
 
     p = add_command(sub, common, "eval-clusters", cmd_eval_clusters)
     p.add_argument("--images", required=True, help="folder the truth file's paths are relative to")

@@ -29,10 +29,35 @@ from facenet_core.settings import Settings
 from facenet_core.types import CHIP_SIZE
 from facenet_core.vision.align import ARCFACE_SIZE
 from facenet_core.vision.detectors import DetectorConfig
+from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.faces import FaceJob, PhotoFaces, find_faces
 
 log = logging.getLogger(__name__)
+
+
+def nan_to_none(x: float) -> float | None:
+    """A figure for JSON: NaN (not measured) as null."""
+    return None if math.isnan(x) else x
+
+
+def pairs_protocol(folds: np.ndarray) -> str:
+    """How :func:`score_pairs` scores pairs of these folds, in words."""
+    if len(np.unique(folds)) >= 2:
+        return f"{len(np.unique(folds))}-fold: thresholds from the other folds"
+    return "single fold: scored at the shipped calibrated thresholds"
+
+
+def score_pairs(
+    dist: np.ndarray, same: np.ndarray, folds: np.ndarray, embedder: AnyEmbedder, alignment: str
+) -> VerificationReport:
+    """The LFW protocol on pair distances: k-fold with thresholds from the other folds, or, for
+    a single fold, the shipped calibrated thresholds of the embedder's model (so no threshold is
+    ever fitted on the pairs scored)."""
+    if len(np.unique(folds)) >= 2:
+        return kfold_report(dist, same, folds)
+    thr, vthr = calibration.thresholds(embedder.model_version, alignment, embedder.flip)
+    return fixed_threshold_report(dist, same, thr, vthr)
 
 
 def nearest_centre(photo: PhotoFaces) -> int:
@@ -58,10 +83,7 @@ class LfwEvaluation:
 
     def to_json_dict(self) -> dict[str, Any]:
         r = self.report
-
-        def clean(x: float) -> float | None:
-            return None if math.isnan(x) else x
-
+        clean = nan_to_none
         return {
             "accuracy": r.accuracy,
             "accuracy_sem": clean(r.accuracy_sem),
@@ -150,12 +172,31 @@ def lfw_chips(
     centre, or the fixed centre box when none is found (listed in the second value). A step, like
     :func:`lfw_pair_chips`: raises :class:`~facenet_core.progress.Cancelled` when cancelled.
     ``arcface``: an ``(N, 112, 112, 3)`` uint8 array filled with the same faces' ArcFace chips."""
-    engines = engines or shared_engines()
-    cancel = cancel or CancelToken()
     paths = [lfw_image_path(lfw_dir, name, num) for name, num in keys]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} images are not in {lfw_dir}, e.g. {missing[0]}")
+    return centre_face_chips(
+        paths, settings, engines=engines, reporter=reporter, cancel=cancel, arcface=arcface
+    )
+
+
+def centre_face_chips(
+    paths: list[Path],
+    settings: Settings,
+    *,
+    engines: Engines | None = None,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+    arcface: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[str], DetectorConfig]:
+    """:func:`lfw_chips` of any photos (one face each, as on LFW): the default detection and
+    alignment of the settings, the face nearest the centre or the centre-box fallback.
+    ``boxes``: an ``(N, 4)`` float array filled with each chosen face's box (x1, y1, x2, y2) in
+    the photo's pixels (the robustness evaluation sizes its shrunk photos by them)."""
+    engines = engines or shared_engines()
+    cancel = cancel or CancelToken()
     detector = engines.detector_config(settings)
     job = FaceJob(detector=detector, centre_fallback=True, arcface=arcface is not None)
     chips = np.zeros((len(paths), CHIP_SIZE, CHIP_SIZE, 3), dtype=np.uint8)
@@ -167,9 +208,12 @@ def lfw_chips(
             raise RuntimeError(f"{photo.path}: {photo.error}")
         if photo.fallback:
             fallbacks.append(str(photo.path))
-        chips[i] = photo.chips[nearest_centre(photo)]
+        centre = nearest_centre(photo)
+        chips[i] = photo.chips[centre]
         if arcface is not None and photo.arcface_chips is not None:
-            arcface[i] = photo.arcface_chips[nearest_centre(photo)]
+            arcface[i] = photo.arcface_chips[centre]
+        if boxes is not None:
+            boxes[i] = photo.detections[centre].box
         if cancel.cancelled:
             raise Cancelled
         reporter(clock.event(i + 1, len(paths), fallbacks=len(fallbacks)))
@@ -241,16 +285,9 @@ def _evaluate_lfw(
     qemb = dequantize(quantize(embeddings))
     dist = squared_distances(embeddings[left], embeddings[right])
     qdist = squared_distances(qemb[left], qemb[right])
-    if len(np.unique(folds)) >= 2:
-        protocol = f"{len(np.unique(folds))}-fold: thresholds from the other folds"
-        report, quantized = kfold_report(dist, same, folds), kfold_report(qdist, same, folds)
-    else:
-        thr, vthr = calibration.thresholds(
-            embedder.model_version, detector.alignment, embedder.flip
-        )
-        protocol = "single fold: scored at the shipped calibrated thresholds"
-        report = fixed_threshold_report(dist, same, thr, vthr)
-        quantized = fixed_threshold_report(qdist, same, thr, vthr)
+    protocol = pairs_protocol(folds)
+    report = score_pairs(dist, same, folds, embedder, detector.alignment)
+    quantized = score_pairs(qdist, same, folds, embedder, detector.alignment)
     return LfwEvaluation(
         report=report,
         quantized=quantized,
