@@ -1,6 +1,7 @@
 """Does fine-tuning on a user's confirmed faces help? The personal-library scenario on real faces.
 
     python bench/finetune_gain.py [--lfw-dir ~/datasets/lfw] [--json out.json] [--epochs N] ...
+    python bench/finetune_gain.py --face-model accurate ...   # the fused model (dlib + SFace)
 
 The LFW people with >= 10 photos (158 people, 4,324 photos) stand in for a library's named
 people: half of each person's photos are "confirmed" and fine-tune the network; the other half
@@ -20,6 +21,10 @@ the cache (detection and the trunk over 10,916 images), later runs only train an
 top of the network.
 ``--split-seed`` picks which half of each person's photos is confirmed (the loss, optimiser and
 layers were chosen with split seed 1 on MTCNN chips; docs/design/training.md reports seeds 0 and 1).
+``--face-model accurate``: the fused model. SFace is frozen: its unit vectors of every face
+(ArcFace chips from the same detections, plain and mirrored) are computed once and cached; the
+dlib blocks train with the triplet loss and semi-hard mining on the fused distance, and every
+figure is taken on the fused embedding at the fused model's calibrated threshold.
 Also reported: ``lfw_unseen_at_calibrated`` (the same pairs at the fixed calibrated threshold,
 as the app uses it) and the distance scale (``mean_different_distance`` after / before).
 """
@@ -45,7 +50,8 @@ from facenet_core import calibration
 from facenet_core.evaluation.lfw import lfw_chips
 from facenet_core.evaluation.verification import kfold_report, read_pairs, squared_distances
 from facenet_core.metrics import accuracy_at, all_pairs, bcubed, nearest_person_accuracy, val_at_far
-from facenet_core.models.registry import load_dlib_resnet
+from facenet_core.models.registry import FACE_MODELS, FUSED, load_dlib_resnet
+from facenet_core.models.sface import WEIGHT_SHA256 as SFACE_SHA256
 from facenet_core.progress import Progress
 from facenet_core.settings import Settings
 from facenet_core.training.config import TrainConfig
@@ -53,8 +59,10 @@ from facenet_core.training.loop import (
     FeatureBank,
     Validation,
     embed_bank,
+    sface_vectors,
     train,
 )
+from facenet_core.vision.align import ARCFACE_SIZE
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.engines import shared_engines
 
@@ -103,24 +111,58 @@ class Bar:
         say(f"  {event.task}/{event.phase} {event.done}/{event.total} {shown}")
 
 
+def _save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def cached_chips(
-    lfw_dir: Path, keys: list[tuple[str, int]], settings: Settings, cache: Path
-) -> tuple[np.ndarray, str]:
-    """The chips and a tag naming them (images and detector: every later cache is keyed by it,
-    so chips of another detector never meet features of these)."""
+    lfw_dir: Path,
+    keys: list[tuple[str, int]],
+    settings: Settings,
+    cache: Path,
+    arcface: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The chips, with ``arcface`` the same faces' ArcFace chips (the fused model's SFace reads
+    them), and a tag naming them (images and detector: every later cache is keyed by it, so
+    chips of another detector never meet features of these)."""
     detector = shared_engines().detector_config(settings)
     tag = json.dumps([str(lfw_dir.resolve()), keys, dataclasses.asdict(detector)], default=str)
     digest = hashlib.sha256(tag.encode()).hexdigest()[:16]
     path = cache / f"lfw-chips-{digest}.npy"
-    if path.is_file():
-        return np.load(path, mmap_mode="r"), digest
+    arcface_path = cache / f"lfw-arcface-{digest}.npy"
+    if path.is_file() and (not arcface or arcface_path.is_file()):
+        faces = np.load(arcface_path, mmap_mode="r") if arcface else None
+        return np.load(path, mmap_mode="r"), faces, digest
     say(f"detecting and aligning {len(keys)} images (cached in {path})")
-    chips, fallbacks, _ = lfw_chips(lfw_dir, keys, settings, reporter=Bar())
+    made = np.zeros((len(keys), ARCFACE_SIZE, ARCFACE_SIZE, 3), np.uint8) if arcface else None
+    chips, fallbacks, _ = lfw_chips(lfw_dir, keys, settings, reporter=Bar(), arcface=made)
     say(f"  {len(fallbacks)} images without a detected face (centre box used)")
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, chips)
-    os.replace(tmp, path)
-    return np.load(path, mmap_mode="r"), digest
+    _save(path, chips)
+    if made is not None:
+        _save(arcface_path, made)
+    faces = np.load(arcface_path, mmap_mode="r") if arcface else None
+    return np.load(path, mmap_mode="r"), faces, digest
+
+
+def cached_sface(
+    arcface: np.ndarray, chips_tag: str, device: torch.device, cache: Path
+) -> torch.Tensor:
+    """SFace's unit vectors (N, 2, 128) of every face, plain and mirrored (frozen: once)."""
+    path = cache / f"lfw-sface-{SFACE_SHA256[:12]}-{chips_tag}.npy"
+    if not path.is_file():
+        say(f"SFace over {len(arcface)} ArcFace chips, plain and mirrored (cached in {path})")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(os.cpu_count() or 1)
+        parts = []
+        step = 512
+        for start in range(0, len(arcface), step):
+            parts.append(sface_vectors(np.asarray(arcface[start : start + step]), device).cpu())
+            say(f"  sface {start + step}/{len(arcface)}")
+        torch.set_num_threads(threads)
+        _save(path, torch.cat(parts).numpy())
+    return torch.from_numpy(np.load(path)).to(device)
 
 
 def cached_features(
@@ -220,6 +262,12 @@ def main() -> int:
         choices=("yunet", "mtcnn", "hog"),
         help="detector making the chips (default: the app's; the earlier sweep used mtcnn)",
     )
+    p.add_argument(
+        "--face-model",
+        default="fast",
+        choices=tuple(FACE_MODELS),
+        help="fast: dlib's ResNet (the earlier figures); accurate: the fused model, SFace frozen",
+    )
     p.add_argument("--min-photos", type=int, default=10)
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -277,7 +325,9 @@ def main() -> int:
     say(f"{len(pairs)} LFW pairs of other people ({len(pair_keys)} images); device {device}")
 
     t0 = time.perf_counter()
-    chips, tag = cached_chips(lfw_dir, keys, settings, cache)
+    fused = FACE_MODELS[args.face_model] == FUSED
+    chips, arcface, tag = cached_chips(lfw_dir, keys, settings, cache, arcface=fused)
+    partner = cached_sface(arcface, tag, device, cache) if arcface is not None else None
 
     def bank8() -> FeatureBank:
         return cached_features(chips, tag, device, cache)
@@ -306,7 +356,7 @@ def main() -> int:
         },
     }
     detector = shared_engines().detector_config(settings)
-    threshold, _ = calibration.thresholds("dlib-resnet-v1", detector.alignment, True)
+    threshold, _ = calibration.thresholds(FACE_MODELS[args.face_model], detector.alignment, True)
 
     config = TrainConfig(
         epochs=args.epochs,
@@ -330,10 +380,11 @@ def main() -> int:
         return 2
     model, _ = load_dlib_resnet()
     model = model.to(device)
-    bank = cached_split(bank8, model, split, tag, cache)
+    bank = cached_split(bank8, model, split, tag, cache).with_partner(partner)
     data_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    before_file = cache / f"before-{tag}-split{split}-seed{args.split_seed}.json"
+    model_tag = "-fused" if fused else ""
+    before_file = cache / f"before{model_tag}-{tag}-split{split}-seed{args.split_seed}.json"
     if before_file.is_file():
         before = json.loads(before_file.read_text())
     else:
@@ -384,6 +435,7 @@ def main() -> int:
         "diagnostics_before": before,
         "diagnostics_after": after,
         "device": str(device),
+        "face_model": args.face_model,
         "epochs": config.epochs,
         "seconds": seconds,
         "cpu_seconds": time.process_time() - cpu_started,

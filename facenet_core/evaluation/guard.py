@@ -53,6 +53,7 @@ class GuardPairs:
     right: np.ndarray
     same: np.ndarray
     threshold: float
+    arcface: np.ndarray | None = None  # the images' ArcFace chips (the fused model's SFace)
 
 
 def default_guard_dir() -> Path | None:
@@ -90,7 +91,11 @@ def load_guard(
     cancel: CancelToken | None = None,
 ) -> GuardPairs:
     """The guard set of ``folder`` (chips from the cache, or detected and cached now), scored at
-    ``model_version``'s calibrated threshold for the settings' alignment and flip."""
+    ``model_version``'s calibrated threshold for the settings' alignment and flip. For the fused
+    model the ArcFace chips of the same faces come with them (and its own threshold)."""
+    from facenet_core.models.registry import FUSED
+
+    arcface = model_version.split("@", 1)[0] == FUSED
     folder = Path(folder)
     if not (folder / "images").is_dir():
         raise GuardSetError(f"{folder}: not an LFW-style folder (no images/NAME/...)")
@@ -102,6 +107,7 @@ def load_guard(
             str(folder.resolve()),
             hashlib.sha256(pairs_file.read_bytes()).hexdigest(),
             dataclasses.asdict(detector),
+            *(["arcface"] if arcface else []),
         ],
         default=str,
     )
@@ -109,16 +115,26 @@ def load_guard(
     if cached.is_file():
         data = np.load(cached)
         chips, left, right, same = data["chips"], data["left"], data["right"], data["same"]
+        faces = data["arcface"] if arcface else None
     else:
         try:
             found = lfw_pair_chips(
-                folder, pairs_file, settings, engines=engines, reporter=reporter, cancel=cancel
+                folder,
+                pairs_file,
+                settings,
+                engines=engines,
+                reporter=reporter,
+                cancel=cancel,
+                arcface=arcface,
             )
         except (FileNotFoundError, ValueError) as exc:
             raise GuardSetError(f"guard set: {exc}") from exc
         chips, left, right, same = found.chips, found.left, found.right, found.same
+        faces = found.arcface
+        extra = {} if faces is None else {"arcface": faces}
         buffer = io.BytesIO()
-        np.savez(buffer, chips=chips, left=left, right=right, same=same)
+        np.savez(buffer, chips=chips, left=left, right=right, same=same, **extra)
         atomic_write_bytes(cached, buffer.getvalue())
     threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
-    return GuardPairs(f"{folder.name}/{pairs_file.name}", chips, left, right, same, threshold)
+    name = f"{folder.name}/{pairs_file.name}"
+    return GuardPairs(name, chips, left, right, same, threshold, faces)

@@ -20,7 +20,14 @@ from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import FaceSet, Split
-from facenet_core.training.loop import FeatureBank, TrainResult, Validation, embed_bank, train
+from facenet_core.training.loop import (
+    FeatureBank,
+    TrainResult,
+    Validation,
+    embed_bank,
+    sface_vectors,
+    train,
+)
 
 
 class GuardPairsLike(Protocol):
@@ -38,6 +45,8 @@ class GuardPairsLike(Protocol):
     def same(self) -> np.ndarray: ...
     @property
     def threshold(self) -> float: ...
+    @property
+    def arcface(self) -> np.ndarray | None: ...
 
 
 @dataclass
@@ -51,11 +60,20 @@ class GuardSet:
     right: np.ndarray
     same: np.ndarray
     threshold: float
+    arcface: np.ndarray | None = None  # the fused model's ArcFace chips of the same faces
 
     @classmethod
     def of(cls, pairs: GuardPairsLike) -> GuardSet:
         """The guard set of loaded pairs (``facenet_core.evaluation.guard.load_guard``)."""
-        return cls(pairs.name, pairs.chips, pairs.left, pairs.right, pairs.same, pairs.threshold)
+        return cls(
+            pairs.name,
+            pairs.chips,
+            pairs.left,
+            pairs.right,
+            pairs.same,
+            pairs.threshold,
+            pairs.arcface,
+        )
 
     def accuracy(
         self, model: DlibResNet, bank: FeatureBank, device: torch.device, flip: bool
@@ -91,7 +109,11 @@ def train_and_measure(
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> Measured:
-    """Validation and guard figures, training (``model`` in place), the figures again."""
+    """Validation and guard figures, training (``model`` in place), the figures again.
+
+    ``faces.arcface`` set: the fused model. SFace's vectors of every face (and of the guard's)
+    are computed once and ride along in the banks, so every figure, the mining and the loss are
+    in the fused embedding (:mod:`.loop`); the guard must then carry ArcFace chips too."""
     bank = FeatureBank.from_chips(
         model, faces.chips, config.split, device, reporter=reporter, cancel=cancel
     )
@@ -102,6 +124,14 @@ def train_and_measure(
             model, guard.chips, config.split, device, reporter=reporter, cancel=cancel
         )
     )
+    if faces.arcface is not None:
+        vectors = sface_vectors(faces.arcface, device, reporter=reporter, cancel=cancel)
+        bank = bank.with_partner(vectors)
+        if guard is not None and guard_bank is not None:
+            if guard.arcface is None:
+                raise ValueError("the fused model's guard set needs its ArcFace chips")
+            guard_vectors = sface_vectors(guard.arcface, device, reporter=reporter, cancel=cancel)
+            guard_bank = guard_bank.with_partner(guard_vectors)
     validation = Validation(
         queries=bank.subset(split.holdout),
         query_labels=split.holdout_labels,
