@@ -22,7 +22,8 @@ top of the network.
 ``--split-seed`` picks which half of each person's photos is confirmed (the loss, optimiser and
 layers were chosen with split seed 1 on MTCNN chips; docs/design/training.md reports seeds 0 and 1).
 ``--face-model accurate``: the fused model. SFace is frozen: its unit vectors of every face
-(ArcFace chips from the same detections, plain and mirrored) are computed once and cached; the
+(ArcFace chips from the same detections, mirror-averaged: the half the fused embedder stores)
+are computed once and cached; the
 dlib blocks train with the triplet loss and semi-hard mining on the fused distance, and every
 figure is taken on the fused embedding at the fused model's calibrated threshold.
 Also reported: ``lfw_unseen_at_calibrated`` (the same pairs at the fixed calibrated threshold,
@@ -147,22 +148,48 @@ def cached_chips(
 
 
 def cached_sface(
-    arcface: np.ndarray, chips_tag: str, device: torch.device, cache: Path
+    arcface: np.ndarray,
+    images: list[str],
+    chips_tag: str,
+    device: torch.device,
+    cache: Path,
+    reuse: Path | None,
 ) -> torch.Tensor:
-    """SFace's unit vectors (N, 2, 128) of every face, plain and mirrored (frozen: once)."""
-    path = cache / f"lfw-sface-{SFACE_SHA256[:12]}-{chips_tag}.npy"
-    if not path.is_file():
-        say(f"SFace over {len(arcface)} ArcFace chips, plain and mirrored (cached in {path})")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(os.cpu_count() or 1)
-        parts = []
-        step = 512
-        for start in range(0, len(arcface), step):
-            parts.append(sface_vectors(np.asarray(arcface[start : start + step]), device).cpu())
-            say(f"  sface {start + step}/{len(arcface)}")
-        torch.set_num_threads(threads)
-        _save(path, torch.cat(parts).numpy())
-    return torch.from_numpy(np.load(path)).to(device)
+    """SFace's mirror-averaged unit vectors (N, 128) of every face (frozen: computed once).
+
+    ``reuse``: ``bench/fused_embedding.py``'s cache folder; the images it embedded (same
+    detector, same ArcFace chips) are taken from it, the others computed, and 32 of the taken
+    ones computed again to show they agree."""
+    path = cache / f"lfw-sface-avg-{SFACE_SHA256[:12]}-{chips_tag}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path)).to(device)
+    out = np.zeros((len(arcface), 128), np.float32)
+    todo = np.arange(len(arcface))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    if reuse is not None:
+        known = np.load(reuse / "detections.npz")["paths"]
+        vectors = np.load(reuse / "embeddings.npz")["sface"]
+        row = {Path(str(p)).name: i for i, p in enumerate(known)}
+        taken = np.array([i for i, name in enumerate(images) if name in row], dtype=np.int64)
+        out[taken] = vectors[[row[images[i]] for i in taken]]
+        todo = np.setdiff1d(todo, taken)
+        sample = taken[:: max(1, len(taken) // 32)][:32]
+        again = sface_vectors(np.asarray(arcface[sample]), device).cpu().numpy()
+        cos = (again * out[sample]).sum(axis=1)
+        say(
+            f"SFace: {len(taken)} faces from {reuse} (32 recomputed: cosine with the cached "
+            f"{cos.min():.6f}-{cos.max():.6f})"
+        )
+    say(f"SFace over {len(todo)} ArcFace chips, mirror-averaged (cached in {path})")
+    step = 256
+    for start in range(0, len(todo), step):
+        part = todo[start : start + step]
+        out[part] = sface_vectors(np.asarray(arcface[part]), device).cpu().numpy()
+        say(f"  sface {start + len(part)}/{len(todo)}")
+    torch.set_num_threads(threads)
+    _save(path, out)
+    return torch.from_numpy(out).to(device)
 
 
 def cached_features(
@@ -268,6 +295,12 @@ def main() -> int:
         choices=tuple(FACE_MODELS),
         help="fast: dlib's ResNet (the earlier figures); accurate: the fused model, SFace frozen",
     )
+    p.add_argument(
+        "--reuse-sface",
+        metavar="DIR",
+        help="with --face-model accurate: take SFace's vectors of the images that "
+        "bench/fused_embedding.py embedded from its cache folder (e.g. ~/cache/fused-lfw)",
+    )
     p.add_argument("--min-photos", type=int, default=10)
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -327,7 +360,11 @@ def main() -> int:
     t0 = time.perf_counter()
     fused = FACE_MODELS[args.face_model] == FUSED
     chips, arcface, tag = cached_chips(lfw_dir, keys, settings, cache, arcface=fused)
-    partner = cached_sface(arcface, tag, device, cache) if arcface is not None else None
+    partner = None
+    if arcface is not None:
+        files = [f"{name}_{number:04d}.jpg" for name, number in keys]
+        reuse = Path(args.reuse_sface).expanduser() if args.reuse_sface else None
+        partner = cached_sface(arcface, files, tag, device, cache, reuse)
 
     def bank8() -> FeatureBank:
         return cached_features(chips, tag, device, cache)

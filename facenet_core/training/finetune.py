@@ -233,9 +233,7 @@ def _finetune_into(
     workers = settings.workers if settings.workers is not None else 2
     fused = info.name == FUSED  # SFace frozen beside the dlib branch that trains (.loop)
     config = config.in_scale_of(info.version)
-    faces = library_faces(
-        library, workers=workers, reporter=reporter, cancel=cancel, arcface=fused
-    )
+    faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel, arcface=fused)
     split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
     result.counts = describe(faces, split)
     device = resolve_device(settings.device)

@@ -12,9 +12,11 @@ fine-tuning on a CPU a matter of minutes.
 
 **A frozen partner (the fused model).** The accurate model's embedding is dlib's unit vector and
 SFace's side by side, normalised again (each half has length 1/sqrt 2, so the squared fused
-distance is the mean of the two networks' squared distances). SFace stays frozen: its unit
-vectors of every face, plain and mirrored, are computed once (:func:`sface_vectors`) and ride
-along in the bank (``FeatureBank.partner``); every step joins them to the dlib head's output, so
+distance is the mean of the two networks' squared distances). SFace stays frozen: each face's
+SFace half is exactly what the fused embedder stores for it (its unit vector, mirror-averaged
+with the test-time flip), computed once (:func:`sface_vectors`) and carried in the bank
+(``FeatureBank.partner``), the same for a face's plain and mirrored chip; every step joins it
+to the dlib head's output, so
 semi-hard mining and the triplet loss see the fused distance, while the gradient reaches only
 the dlib blocks that train. The anchor and scale terms act on the dlib half (the part that moves).
 
@@ -74,8 +76,8 @@ class FeatureBank:
     chips themselves (``split`` = INPUT: the whole network trains, nothing is cached).
 
     ``partner``: for the fused model, the frozen second network's unit vectors of the same
-    faces, ``(N, 2, 128)`` (plain, mirrored; :func:`sface_vectors`); the embeddings this bank
-    gives are then the fused ones (:func:`join_partner`)."""
+    faces, ``(N, 128)`` (:func:`sface_vectors`); the embeddings this bank gives are then the
+    fused ones (:func:`join_partner`)."""
 
     def __init__(
         self,
@@ -95,15 +97,12 @@ class FeatureBank:
         """The same faces with the frozen second network's vectors (None: without)."""
         return FeatureBank(self.plain, self.mirrored, self.split, partner)
 
-    def partner_of(
-        self, indices: np.ndarray, flips: np.ndarray, device: torch.device
-    ) -> torch.Tensor | None:
-        """The partner's unit vectors of faces ``indices`` (mirrored where ``flips``), or None."""
+    def partner_of(self, indices: np.ndarray, device: torch.device) -> torch.Tensor | None:
+        """The partner's unit vectors of faces ``indices`` (None without a partner)."""
         if self.partner is None:
             return None
         idx = torch.as_tensor(indices, dtype=torch.long, device=self.partner.device)
-        flip = torch.as_tensor(np.asarray(flips, bool), device=self.partner.device).long()
-        return self.partner[idx, flip].to(device)
+        return self.partner[idx].to(device)
 
     def __len__(self) -> int:
         return len(self.plain)
@@ -196,12 +195,14 @@ def sface_vectors(
     arcface: np.ndarray,
     device: torch.device,
     *,
+    flip: bool = True,
     batch: int = 64,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> torch.Tensor:
-    """SFace's unit vectors ``(N, 2, 128)`` (plain, mirrored) of ArcFace chips ``(N, 112, 112,
-    3)`` uint8 RGB, float32: the frozen half of the fused embedding, computed once per run."""
+    """SFace's unit vectors ``(N, 128)`` float32 of ArcFace chips ``(N, 112, 112, 3)`` uint8 RGB
+    (``flip``: mirror-averaged, as the fused embedder does): the frozen half of the fused
+    embedding, computed once per run."""
     from facenet_core.models.sface import load_sface
 
     net = load_sface().fused_for_inference().to(device)
@@ -211,14 +212,16 @@ def sface_vectors(
         for start in range(0, len(arcface), batch):
             x = torch.as_tensor(np.ascontiguousarray(arcface[start : start + batch]))
             x = x.to(device).permute(0, 3, 1, 2).float()
-            plain = torch.nn.functional.normalize(net(x).float(), dim=1)
-            mirrored = torch.nn.functional.normalize(net(x.flip(3)).float(), dim=1)
-            out.append(torch.stack([plain, mirrored], dim=1))
+            unit = torch.nn.functional.normalize(net(x).float(), dim=1)
+            if flip:
+                mirrored = torch.nn.functional.normalize(net(x.flip(3)).float(), dim=1)
+                unit = torch.nn.functional.normalize(unit + mirrored, dim=1)
+            out.append(unit)
             if cancel is not None:
                 cancel.raise_if_cancelled()
             reporter(clock.event(min(start + batch, len(arcface)), len(arcface)))
     if not out:
-        return torch.zeros((0, 2, 128), device=device)
+        return torch.zeros((0, 128), device=device)
     return torch.cat(out)
 
 
@@ -233,8 +236,8 @@ def embed_bank(
 ) -> np.ndarray:
     """Unit embeddings (N, 128) of every face of ``bank`` through ``model``'s head; ``flip``:
     average with the mirror image's and normalise again (the embedder's test-time flip).
-    A bank with a partner gives the fused ones (N, 256; each half mirror-averaged on its own,
-    as the fused embedder does) unless ``fused`` is False (the dlib half alone)."""
+    A bank with a partner gives the fused ones (N, 256: the dlib half mirror-averaged on its
+    own, beside the partner's vector) unless ``fused`` is False (the dlib half alone)."""
     was_training = model.training
     model.eval()
     out = []
@@ -243,15 +246,10 @@ def embed_bank(
         for start in range(0, len(bank), batch):
             idx = np.arange(start, min(start + batch, len(bank)))
             emb = model.head(bank.take(idx, np.zeros(len(idx), bool), device), bank.split)
-            second = None
-            if partner is not None:
-                second = partner[torch.as_tensor(idx, device=partner.device), 0].to(device)
             if flip:
                 other = model.head(bank.take(idx, np.ones(len(idx), bool), device), bank.split)
                 emb = torch.nn.functional.normalize(emb + other, dim=1)
-                if partner is not None and second is not None:
-                    mirrored = partner[torch.as_tensor(idx, device=partner.device), 1]
-                    second = torch.nn.functional.normalize(second + mirrored.to(device), dim=1)
+            second = None if partner is None else bank.partner_of(idx, device)
             out.append(join_partner(emb.float(), second).cpu().numpy())
     model.train(was_training)
     if not out:
@@ -475,7 +473,7 @@ def train(
             batch = sampler.batch(step)
             x = bank.take(batch.indices, batch.flips, device)
             emb = model.head(x, config.split)
-            joint = join_partner(emb, bank.partner_of(batch.indices, batch.flips, device))
+            joint = join_partner(emb, bank.partner_of(batch.indices, device))
             batch_labels = labels_t[torch.as_tensor(batch.indices, device=device)]
             mined = mine_triplets(
                 loss_fn.distances(joint), batch_labels, config.margin, config.fallback

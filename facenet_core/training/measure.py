@@ -125,12 +125,15 @@ def train_and_measure(
         )
     )
     if faces.arcface is not None:
-        vectors = sface_vectors(faces.arcface, device, reporter=reporter, cancel=cancel)
+        flip = settings.flip
+        vectors = sface_vectors(faces.arcface, device, flip=flip, reporter=reporter, cancel=cancel)
         bank = bank.with_partner(vectors)
         if guard is not None and guard_bank is not None:
             if guard.arcface is None:
                 raise ValueError("the fused model's guard set needs its ArcFace chips")
-            guard_vectors = sface_vectors(guard.arcface, device, reporter=reporter, cancel=cancel)
+            guard_vectors = sface_vectors(
+                guard.arcface, device, flip=flip, reporter=reporter, cancel=cancel
+            )
             guard_bank = guard_bank.with_partner(guard_vectors)
     validation = Validation(
         queries=bank.subset(split.holdout),
