@@ -17,15 +17,8 @@ from facenet_core.library import scan
 from facenet_core.models.registry import FUSED, fused_sha256
 from facenet_core.paths import sha256_file
 from facenet_core.settings import Settings
-from facenet_core.store import (
-    Embedding,
-    Face,
-    FaceRejection,
-    Library,
-    ModelVersion,
-    Person,
-    get_active_model_version,
-)
+from facenet_core.store import Embedding, Face, FaceRejection, Library, ModelVersion, Person
+from facenet_core.store.queries import get_active_model_version
 from facenet_core.training import decision, finetune
 from tests.helpers import central_face, confirm_owners, copy_people
 
