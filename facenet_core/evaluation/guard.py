@@ -131,9 +131,12 @@ def load_guard(
             raise GuardSetError(f"guard set: {exc}") from exc
         chips, left, right, same = found.chips, found.left, found.right, found.same
         faces = found.arcface
-        extra = {} if faces is None else {"arcface": faces}
+        arrays: dict[str, np.ndarray] = {"chips": chips, "left": left, "right": right}
+        arrays["same"] = same
+        if faces is not None:
+            arrays["arcface"] = faces
         buffer = io.BytesIO()
-        np.savez(buffer, chips=chips, left=left, right=right, same=same, **extra)
+        np.savez(buffer, allow_pickle=False, **arrays)
         atomic_write_bytes(cached, buffer.getvalue())
     threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
     name = f"{folder.name}/{pairs_file.name}"
