@@ -131,12 +131,11 @@ def load_guard(
             raise GuardSetError(f"guard set: {exc}") from exc
         chips, left, right, same = found.chips, found.left, found.right, found.same
         faces = found.arcface
-        arrays: dict[str, np.ndarray] = {"chips": chips, "left": left, "right": right}
-        arrays["same"] = same
-        if faces is not None:
-            arrays["arcface"] = faces
         buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **arrays)
+        if faces is None:
+            np.savez(buffer, chips=chips, left=left, right=right, same=same)
+        else:
+            np.savez(buffer, chips=chips, left=left, right=right, same=same, arcface=faces)
         atomic_write_bytes(cached, buffer.getvalue())
     threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
     name = f"{folder.name}/{pairs_file.name}"
