@@ -312,7 +312,13 @@ def main() -> int:
     p.add_argument("--extra", type=float, default=defaults.extra)
     p.add_argument("--fallback", default=defaults.fallback, choices=("skip", "hard", "hardest"))
     p.add_argument("--lr-drop-at", type=float, default=defaults.lr_drop_at)
-    p.add_argument("--margin", type=float, default=defaults.margin)
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=defaults.margin,
+        help="in the fast model's squared distances, like the setting (the fused model's run "
+        "multiplies it by its distance scale, x4.58, as the app does)",
+    )
     p.add_argument("--anchor", type=float, default=defaults.anchor)
     p.add_argument("--scale", type=float, default=defaults.scale)
     p.add_argument(
@@ -410,7 +416,7 @@ def main() -> int:
         scale=args.scale,
         seed=args.seed,
         validate_every=args.validate_every,
-    )
+    ).in_scale_of(FACE_MODELS[args.face_model])
     split = config.split
     if split < CACHE_SPLIT:
         say(f"--top-blocks at most {14 - CACHE_SPLIT} here (the trunk is cached at block 8)")
