@@ -1,6 +1,7 @@
 """Does fine-tuning on a user's confirmed faces help? The personal-library scenario on real faces.
 
     python bench/finetune_gain.py [--lfw-dir ~/datasets/lfw] [--json out.json] [--epochs N] ...
+    python bench/finetune_gain.py --face-model accurate ...   # the fused model (dlib + SFace)
 
 The LFW people with >= 10 photos (158 people, 4,324 photos) stand in for a library's named
 people: half of each person's photos are "confirmed" and fine-tune the network; the other half
@@ -20,6 +21,11 @@ the cache (detection and the trunk over 10,916 images), later runs only train an
 top of the network.
 ``--split-seed`` picks which half of each person's photos is confirmed (the loss, optimiser and
 layers were chosen with split seed 1 on MTCNN chips; docs/design/training.md reports seeds 0 and 1).
+``--face-model accurate``: the fused model. SFace is frozen: its unit vectors of every face
+(ArcFace chips from the same detections, mirror-averaged: the half the fused embedder stores)
+are computed once and cached; the
+dlib blocks train with the triplet loss and semi-hard mining on the fused distance, and every
+figure is taken on the fused embedding at the fused model's calibrated threshold.
 Also reported: ``lfw_unseen_at_calibrated`` (the same pairs at the fixed calibrated threshold,
 as the app uses it) and the distance scale (``mean_different_distance`` after / before).
 """
@@ -45,7 +51,8 @@ from facenet_core import calibration
 from facenet_core.evaluation.lfw import lfw_chips
 from facenet_core.evaluation.verification import kfold_report, read_pairs, squared_distances
 from facenet_core.metrics import accuracy_at, all_pairs, bcubed, nearest_person_accuracy, val_at_far
-from facenet_core.models.registry import load_dlib_resnet
+from facenet_core.models.registry import FACE_MODELS, FUSED, load_dlib_resnet
+from facenet_core.models.sface import WEIGHT_SHA256 as SFACE_SHA256
 from facenet_core.progress import Progress
 from facenet_core.settings import Settings
 from facenet_core.training.config import TrainConfig
@@ -53,8 +60,10 @@ from facenet_core.training.loop import (
     FeatureBank,
     Validation,
     embed_bank,
+    sface_vectors,
     train,
 )
+from facenet_core.vision.align import ARCFACE_SIZE
 from facenet_core.vision.device import resolve_device
 from facenet_core.vision.engines import shared_engines
 
@@ -103,24 +112,84 @@ class Bar:
         say(f"  {event.task}/{event.phase} {event.done}/{event.total} {shown}")
 
 
+def _save(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
 def cached_chips(
-    lfw_dir: Path, keys: list[tuple[str, int]], settings: Settings, cache: Path
-) -> tuple[np.ndarray, str]:
-    """The chips and a tag naming them (images and detector: every later cache is keyed by it,
-    so chips of another detector never meet features of these)."""
+    lfw_dir: Path,
+    keys: list[tuple[str, int]],
+    settings: Settings,
+    cache: Path,
+    arcface: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The chips, with ``arcface`` the same faces' ArcFace chips (the fused model's SFace reads
+    them), and a tag naming them (images and detector: every later cache is keyed by it, so
+    chips of another detector never meet features of these)."""
     detector = shared_engines().detector_config(settings)
     tag = json.dumps([str(lfw_dir.resolve()), keys, dataclasses.asdict(detector)], default=str)
     digest = hashlib.sha256(tag.encode()).hexdigest()[:16]
     path = cache / f"lfw-chips-{digest}.npy"
-    if path.is_file():
-        return np.load(path, mmap_mode="r"), digest
+    arcface_path = cache / f"lfw-arcface-{digest}.npy"
+    if path.is_file() and (not arcface or arcface_path.is_file()):
+        faces = np.load(arcface_path, mmap_mode="r") if arcface else None
+        return np.load(path, mmap_mode="r"), faces, digest
     say(f"detecting and aligning {len(keys)} images (cached in {path})")
-    chips, fallbacks, _ = lfw_chips(lfw_dir, keys, settings, reporter=Bar())
+    made = np.zeros((len(keys), ARCFACE_SIZE, ARCFACE_SIZE, 3), np.uint8) if arcface else None
+    chips, fallbacks, _ = lfw_chips(lfw_dir, keys, settings, reporter=Bar(), arcface=made)
     say(f"  {len(fallbacks)} images without a detected face (centre box used)")
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, chips)
-    os.replace(tmp, path)
-    return np.load(path, mmap_mode="r"), digest
+    _save(path, chips)
+    if made is not None:
+        _save(arcface_path, made)
+    faces = np.load(arcface_path, mmap_mode="r") if arcface else None
+    return np.load(path, mmap_mode="r"), faces, digest
+
+
+def cached_sface(
+    arcface: np.ndarray,
+    images: list[str],
+    chips_tag: str,
+    device: torch.device,
+    cache: Path,
+    reuse: Path | None,
+) -> torch.Tensor:
+    """SFace's mirror-averaged unit vectors (N, 128) of every face (frozen: computed once).
+
+    ``reuse``: ``bench/fused_embedding.py``'s cache folder; the images it embedded (same
+    detector, same ArcFace chips) are taken from it, the others computed, and 32 of the taken
+    ones computed again to show they agree."""
+    path = cache / f"lfw-sface-avg-{SFACE_SHA256[:12]}-{chips_tag}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path)).to(device)
+    out = np.zeros((len(arcface), 128), np.float32)
+    todo = np.arange(len(arcface))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    if reuse is not None:
+        known = np.load(reuse / "detections.npz")["paths"]
+        vectors = np.load(reuse / "embeddings.npz")["sface"]
+        row = {Path(str(p)).name: i for i, p in enumerate(known)}
+        taken = np.array([i for i, name in enumerate(images) if name in row], dtype=np.int64)
+        out[taken] = vectors[[row[images[i]] for i in taken]]
+        todo = np.setdiff1d(todo, taken)
+        sample = taken[:: max(1, len(taken) // 32)][:32]
+        again = sface_vectors(np.asarray(arcface[sample]), device).cpu().numpy()
+        cos = (again * out[sample]).sum(axis=1)
+        say(
+            f"SFace: {len(taken)} faces from {reuse} (32 recomputed: cosine with the cached "
+            f"{cos.min():.6f}-{cos.max():.6f})"
+        )
+    say(f"SFace over {len(todo)} ArcFace chips, mirror-averaged (cached in {path})")
+    step = 256
+    for start in range(0, len(todo), step):
+        part = todo[start : start + step]
+        out[part] = sface_vectors(np.asarray(arcface[part]), device).cpu().numpy()
+        say(f"  sface {start + len(part)}/{len(todo)}")
+    torch.set_num_threads(threads)
+    _save(path, out)
+    return torch.from_numpy(out).to(device)
 
 
 def cached_features(
@@ -220,6 +289,18 @@ def main() -> int:
         choices=("yunet", "mtcnn", "hog"),
         help="detector making the chips (default: the app's; the earlier sweep used mtcnn)",
     )
+    p.add_argument(
+        "--face-model",
+        default="fast",
+        choices=tuple(FACE_MODELS),
+        help="fast: dlib's ResNet (the earlier figures); accurate: the fused model, SFace frozen",
+    )
+    p.add_argument(
+        "--reuse-sface",
+        metavar="DIR",
+        help="with --face-model accurate: take SFace's vectors of the images that "
+        "bench/fused_embedding.py embedded from its cache folder (e.g. ~/cache/fused-lfw)",
+    )
     p.add_argument("--min-photos", type=int, default=10)
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=defaults.epochs)
@@ -231,7 +312,13 @@ def main() -> int:
     p.add_argument("--extra", type=float, default=defaults.extra)
     p.add_argument("--fallback", default=defaults.fallback, choices=("skip", "hard", "hardest"))
     p.add_argument("--lr-drop-at", type=float, default=defaults.lr_drop_at)
-    p.add_argument("--margin", type=float, default=defaults.margin)
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=defaults.margin,
+        help="in the fast model's squared distances, like the setting (the fused model's run "
+        "multiplies it by its distance scale, x4.58, as the app does)",
+    )
     p.add_argument("--anchor", type=float, default=defaults.anchor)
     p.add_argument("--scale", type=float, default=defaults.scale)
     p.add_argument(
@@ -277,7 +364,13 @@ def main() -> int:
     say(f"{len(pairs)} LFW pairs of other people ({len(pair_keys)} images); device {device}")
 
     t0 = time.perf_counter()
-    chips, tag = cached_chips(lfw_dir, keys, settings, cache)
+    fused = FACE_MODELS[args.face_model] == FUSED
+    chips, arcface, tag = cached_chips(lfw_dir, keys, settings, cache, arcface=fused)
+    partner = None
+    if arcface is not None:
+        files = [f"{name}_{number:04d}.jpg" for name, number in keys]
+        reuse = Path(args.reuse_sface).expanduser() if args.reuse_sface else None
+        partner = cached_sface(arcface, files, tag, device, cache, reuse)
 
     def bank8() -> FeatureBank:
         return cached_features(chips, tag, device, cache)
@@ -306,7 +399,7 @@ def main() -> int:
         },
     }
     detector = shared_engines().detector_config(settings)
-    threshold, _ = calibration.thresholds("dlib-resnet-v1", detector.alignment, True)
+    threshold, _ = calibration.thresholds(FACE_MODELS[args.face_model], detector.alignment, True)
 
     config = TrainConfig(
         epochs=args.epochs,
@@ -323,17 +416,18 @@ def main() -> int:
         scale=args.scale,
         seed=args.seed,
         validate_every=args.validate_every,
-    )
+    ).in_scale_of(FACE_MODELS[args.face_model])
     split = config.split
     if split < CACHE_SPLIT:
         say(f"--top-blocks at most {14 - CACHE_SPLIT} here (the trunk is cached at block 8)")
         return 2
     model, _ = load_dlib_resnet()
     model = model.to(device)
-    bank = cached_split(bank8, model, split, tag, cache)
+    bank = cached_split(bank8, model, split, tag, cache).with_partner(partner)
     data_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    before_file = cache / f"before-{tag}-split{split}-seed{args.split_seed}.json"
+    model_tag = "-fused" if fused else ""
+    before_file = cache / f"before{model_tag}-{tag}-split{split}-seed{args.split_seed}.json"
     if before_file.is_file():
         before = json.loads(before_file.read_text())
     else:
@@ -384,6 +478,7 @@ def main() -> int:
         "diagnostics_before": before,
         "diagnostics_after": after,
         "device": str(device),
+        "face_model": args.face_model,
         "epochs": config.epochs,
         "seconds": seconds,
         "cpu_seconds": time.process_time() - cpu_started,

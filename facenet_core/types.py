@@ -61,7 +61,8 @@ class GuardPairs:
     """A guard set: aligned chips of face images unrelated to the library, its pairs as indices
     into them (``left``, ``right``; ``same``: whether the two are one person), and the
     threshold the pairs are scored at (the active model's calibrated accuracy threshold).
-    Evaluation loads one; training scores a network on it before and after fine-tuning."""
+    Evaluation loads one; training scores a network on it before and after fine-tuning.
+    ``arcface``: the same faces' ArcFace chips, for the fused model's SFace half."""
 
     name: str
     chips: np.ndarray
@@ -69,6 +70,7 @@ class GuardPairs:
     right: np.ndarray
     same: np.ndarray
     threshold: float
+    arcface: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)

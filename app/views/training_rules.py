@@ -17,13 +17,6 @@ SHORTFALL = "Not enough confirmed faces yet (see above)."
 NO_MODEL = "No model yet: add a folder of photos first."
 SWITCHING = "Switching the model…"
 RUNNING = "Fine-tuning is running."
-FUSED_MODEL = (
-    "Fine-tuning applies to the fast face model only; this library uses the accurate one "
-    "(switch with: facenet-photos reembed --face-model fast)."
-)
-FUSED_PREFIX = "fused-dlib-sface-v1@"
-"""Versions of the accurate (fused) model, which cannot be fine-tuned yet (its name, spelled
-here so that this module loads no torch: ``facenet_core.models.registry.FUSED``)."""
 
 
 def start_blockers(
@@ -48,8 +41,6 @@ def start_blockers(
             reasons.append(SHORTFALL)
         if state.active is None:
             reasons.append(NO_MODEL)
-        elif str(getattr(state.active, "version", "")).startswith(FUSED_PREFIX):
-            reasons.append(FUSED_MODEL)
         if state.busy:
             reasons.append(f"The library is busy: {state.busy}. Start when it has finished.")
     if other_job:

@@ -28,7 +28,7 @@ from facenet_core.cli.common import (
 from facenet_core.evaluation.guard import GUARD_ENV, GuardSetError, default_guard_dir
 from facenet_core.evaluation.guard import load_guard as load_guard_pairs
 from facenet_core.library.reembed import reembed
-from facenet_core.models.registry import DLIB_RESNET, FUSED, ModelLoadError
+from facenet_core.models.registry import DLIB_RESNET, ModelLoadError
 from facenet_core.progress import CancelToken
 from facenet_core.settings import Settings
 from facenet_core.store import Library, LibraryBusy, get_active_model_version
@@ -38,7 +38,6 @@ from facenet_core.training.decision import Check, Decision
 from facenet_core.training.finetune import (
     DatasetResult,
     FinetuneResult,
-    FusedNotTrainable,
     finetune_dataset,
     finetune_library,
 )
@@ -196,11 +195,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         with library.session() as session:
             active = get_active_model_version(session)
             version = f"{active.name}@{active.weights_sha256}" if active else DLIB_RESNET
-        if active is not None and active.name == FUSED:  # refuse before loading the guard set
-            raise FusedNotTrainable(
-                "fine-tuning applies to the fast face model only (dlib's ResNet); this library"
-                " uses the accurate one"
-            )
         guard = load_guard(args, settings, version)
         with ctrl_c_cancels(cancel, "and saving a checkpoint; run the same command to resume"):
             result = finetune_library(

@@ -77,7 +77,11 @@ def load_guard(
     cancel: CancelToken | None = None,
 ) -> GuardPairs:
     """The guard set of ``folder`` (chips from the cache, or detected and cached now), scored at
-    ``model_version``'s calibrated threshold for the settings' alignment and flip."""
+    ``model_version``'s calibrated threshold for the settings' alignment and flip. For the fused
+    model the ArcFace chips of the same faces come with them (and its own threshold)."""
+    from facenet_core.models.registry import FUSED
+
+    arcface = model_version.split("@", 1)[0] == FUSED
     folder = Path(folder)
     if not (folder / "images").is_dir():
         raise GuardSetError(f"{folder}: not an LFW-style folder (no images/NAME/...)")
@@ -89,6 +93,7 @@ def load_guard(
             str(folder.resolve()),
             hashlib.sha256(pairs_file.read_bytes()).hexdigest(),
             dataclasses.asdict(detector),
+            *(["arcface"] if arcface else []),
         ],
         default=str,
     )
@@ -96,16 +101,28 @@ def load_guard(
     if cached.is_file():
         data = np.load(cached)
         chips, left, right, same = data["chips"], data["left"], data["right"], data["same"]
+        faces = data["arcface"] if arcface else None
     else:
         try:
             found = lfw_pair_chips(
-                folder, pairs_file, settings, engines=engines, reporter=reporter, cancel=cancel
+                folder,
+                pairs_file,
+                settings,
+                engines=engines,
+                reporter=reporter,
+                cancel=cancel,
+                arcface=arcface,
             )
         except (FileNotFoundError, ValueError) as exc:
             raise GuardSetError(f"guard set: {exc}") from exc
         chips, left, right, same = found.chips, found.left, found.right, found.same
+        faces = found.arcface
         buffer = io.BytesIO()
-        np.savez(buffer, chips=chips, left=left, right=right, same=same)
+        if faces is None:
+            np.savez(buffer, chips=chips, left=left, right=right, same=same)
+        else:
+            np.savez(buffer, chips=chips, left=left, right=right, same=same, arcface=faces)
         atomic_write_bytes(cached, buffer.getvalue())
     threshold, _ = calibration.thresholds(model_version, detector.alignment, settings.flip)
-    return GuardPairs(f"{folder.name}/{pairs_file.name}", chips, left, right, same, threshold)
+    name = f"{folder.name}/{pairs_file.name}"
+    return GuardPairs(name, chips, left, right, same, threshold, faces)

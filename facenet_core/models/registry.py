@@ -69,11 +69,17 @@ def fused_info() -> ModelInfo:
     """The shipped fused model. Its sha256 names both weight files: the sha256 of the text
     ``<dlib .dat sha256>+<SFace .onnx sha256>``, so a change to either makes another version.
     ``source``: the dlib file (SFace's is checked against its own pinned sha256 on load)."""
+    dlib_info = dlib_resnet_info()
+    return ModelInfo(FUSED, fused_sha256(dlib_info.sha256), dlib_info.source)
+
+
+def fused_sha256(dlib_sha256: str) -> str:
+    """The sha256 naming a fused model: of the text ``<dlib weights' sha256>+<SFace's>``. The
+    shipped model's dlib part is the ``.dat`` file; a fine-tuned one's is its ``.pt`` file (its
+    SFace part is always the stock, frozen one, whose sha256 is pinned)."""
     from facenet_core.models.sface import WEIGHT_SHA256
 
-    dlib_info = dlib_resnet_info()
-    both = f"{dlib_info.sha256}+{WEIGHT_SHA256}".encode()
-    return ModelInfo(FUSED, hashlib.sha256(both).hexdigest(), dlib_info.source)
+    return hashlib.sha256(f"{dlib_sha256}+{WEIGHT_SHA256}".encode()).hexdigest()
 
 
 def pretrained_info(face_model: str) -> ModelInfo:
@@ -119,13 +125,6 @@ def model_info(name: str, sha256: str, weights_path: str | Path | None) -> Model
         raise ModelLoadError(
             f"unknown model {name!r}: this version of the app knows {', '.join(DIMENSIONS)}"
         )
-    if name == FUSED:
-        if weights_path is not None:
-            raise ModelLoadError(
-                f"{name}@{sha256[:12]} is a fine-tuned fused model, which this version of the app"
-                " cannot load (fine-tuning applies to the fast model only)"
-            )
-        return ModelInfo(name, sha256, dlib_resnet_info().source)
     if weights_path is None:
         shipped = dlib_resnet_info()
         return ModelInfo(name, sha256, shipped.source)
@@ -138,7 +137,7 @@ def load_model(info: ModelInfo, cache: Path | None = None) -> DlibResNet:
     :func:`load_sface` for the other).
 
     Raises :class:`ModelLoadError` when the weights are gone or are not the recorded ones."""
-    if info.name == FUSED:
+    if info.name == FUSED and not info.fine_tuned:
         shipped_fused = fused_info()
         if shipped_fused.sha256 != info.sha256:
             raise ModelLoadError(
@@ -161,6 +160,8 @@ def load_model(info: ModelInfo, cache: Path | None = None) -> DlibResNet:
             " activate another version (facenet-photos models)"
         )
     found = sha256_file(info.source)
+    if info.name == FUSED:  # a fine-tuned dlib branch beside the stock SFace
+        found = fused_sha256(found)
     if found != info.sha256:
         raise ModelLoadError(
             f"{info.source} is not the recorded weights of {info.version} (sha256 {found[:12]});"
@@ -176,7 +177,10 @@ def load_model(info: ModelInfo, cache: Path | None = None) -> DlibResNet:
 
 
 def save_fine_tuned(model: DlibResNet, folder: Path, name: str = DLIB_RESNET) -> ModelInfo:
-    """Write ``model``'s weights to ``folder/<sha256>.pt`` (atomically) and describe them."""
+    """Write ``model``'s weights to ``folder/<sha256>.pt`` (atomically) and describe them.
+
+    For the fused model (``name`` FUSED) ``model`` is its fine-tuned dlib branch; the version's
+    sha256 is :func:`fused_sha256` of the file's, which also names the stock SFace beside it."""
     buffer = io.BytesIO()
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     torch.save(state, buffer)
@@ -185,4 +189,5 @@ def save_fine_tuned(model: DlibResNet, folder: Path, name: str = DLIB_RESNET) ->
     path = folder / f"{sha}.pt"
     if not (path.is_file() and sha256_file(path) == sha):
         atomic_write_bytes(path, data)
-    return ModelInfo(name, sha, path, fine_tuned=True)
+    recorded = fused_sha256(sha) if name == FUSED else sha
+    return ModelInfo(name, recorded, path, fine_tuned=True)

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from facenet_core.calibration import distance_scale
 from facenet_core.models.dlib_resnet import INPUT
 from facenet_core.settings import SPECS, Settings
 from facenet_core.training.loss import MARGIN
@@ -129,6 +130,16 @@ class TrainConfig:
         """Fine-tuning with the user's training settings (group "Training")."""
         base = cls(**{name: getattr(settings, key) for name, key in SETTING_OF.items()})
         return dataclasses.replace(base, **changes)
+
+    def in_scale_of(self, model_version: str) -> TrainConfig:
+        """This config for fine-tuning ``model_version``: ``margin`` is set in the fast model's
+        squared distances (as the settings are); a model whose distances are on another scale
+        (the fused one: x4.58, its calibrated threshold over dlib's) gets it multiplied by
+        that factor, so that a triplet is as hard, relative to the threshold, as before."""
+        factor = distance_scale(model_version).factor
+        if factor == 1.0:
+            return self
+        return dataclasses.replace(self, margin=self.margin * factor)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

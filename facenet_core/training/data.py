@@ -55,13 +55,15 @@ class NotEnoughFaces(UserError, ValueError):
 @dataclass
 class FaceSet:
     """Chips (N, 150, 150, 3) uint8 with their person (index into ``names``) and an id each
-    (``face:<id>`` for library faces, the photo's path for a folder)."""
+    (``face:<id>`` for library faces, the photo's path for a folder); ``arcface``: the same
+    faces' ArcFace chips (N, 112, 112, 3) when asked for (the fused model's SFace reads them)."""
 
     chips: np.ndarray
     person: np.ndarray
     names: list[str]
     ids: list[str]
     skipped: int = 0
+    arcface: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.person)
@@ -187,9 +189,11 @@ def library_faces(
     workers: int = 2,
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
+    arcface: bool = False,
 ) -> FaceSet:
-    """Chips of every confirmed face, by person. Raises :class:`NotEnoughFaces` (before any
-    photo is read) when there are too few."""
+    """Chips of every confirmed face, by person (``arcface``: and their ArcFace chips, made
+    from the photo as the scan makes them). Raises :class:`NotEnoughFaces` (before any photo is
+    read) when there are too few."""
     refs, person_ids, names = confirmed_refs(library)
     counts = Counter(person_ids)
     message = shortfall({names[p]: n for p, n in counts.items()})
@@ -199,11 +203,12 @@ def library_faces(
     index = {pid: i for i, pid in enumerate(order)}
     person_of = {ref.face_id: index[pid] for ref, pid in zip(refs, person_ids, strict=True)}
     chips: list[np.ndarray] = []
+    arcs: list[np.ndarray] = []
     person: list[int] = []
     ids: list[str] = []
     skipped = 0
     clock = PhaseClock("train", "chips", "face")
-    for photo in rebuild_chips(refs, workers=workers):
+    for photo in rebuild_chips(refs, workers=workers, arcface=arcface):
         if cancel is not None:
             cancel.raise_if_cancelled()
         if photo.error is not None:
@@ -211,6 +216,9 @@ def library_faces(
             log.warning("training: skipping %s: %s", photo.refs[0].path, photo.error)
             continue
         chips.append(photo.chips)
+        if arcface:
+            assert photo.arcface is not None
+            arcs.append(photo.arcface)
         person += [person_of[r.face_id] for r in photo.refs]
         ids += [f"face:{r.face_id}" for r in photo.refs]
         reporter(clock.event(len(ids) + skipped, len(refs)))
@@ -220,6 +228,7 @@ def library_faces(
         names=[names[pid] for pid in order],
         ids=ids,
         skipped=skipped,
+        arcface=(np.concatenate(arcs) if arcs else None) if arcface else None,
     )
     if skipped:  # unreadable photos may leave too few
         message = shortfall(counts_of(found))

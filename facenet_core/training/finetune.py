@@ -39,7 +39,6 @@ from typing import Any
 
 import torch
 
-from facenet_core.errors import UserError
 from facenet_core.library.reembed import ReembedResult, version_info
 from facenet_core.models.registry import (
     FUSED,
@@ -147,21 +146,7 @@ def _active(library: Library) -> tuple[int, ModelInfo]:
         active = get_active_model_version(session)
         if active is None:
             raise NoModelVersion("the library has no model yet: scan some photos first")
-        if active.name == FUSED:
-            raise FusedNotTrainable(
-                "fine-tuning applies to the fast face model only (dlib's ResNet); this library"
-                " uses the accurate one"
-            )
         return active.id, version_info(active)
-
-
-class FusedNotTrainable(UserError):
-    """The active model is the fused (accurate) one, which this version cannot fine-tune."""
-
-    hint = (
-        "Switch the library to the fast model first (facenet-photos reembed --face-model fast),"
-        " or keep the accurate model untrained."
-    )
 
 
 def finetune_library(
@@ -258,7 +243,9 @@ def _finetune_into(
 ) -> None:
     """Fill ``result`` in as the run goes; may raise :class:`Cancelled` before training."""
     workers = settings.workers if settings.workers is not None else 2
-    faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel)
+    fused = info.name == FUSED  # SFace frozen beside the dlib branch that trains (.loop)
+    config = config.in_scale_of(info.version)
+    faces = library_faces(library, workers=workers, reporter=reporter, cancel=cancel, arcface=fused)
     split = split_faces(faces.person, holdout=settings.holdout, seed=config.seed)
     result.counts = describe(faces, split)
     device = resolve_device(settings.device)

@@ -10,6 +10,16 @@ statistics to update): its activations for every face, plain and mirrored, are c
 same computation as running the whole network with the lower layers frozen, and it makes
 fine-tuning on a CPU a matter of minutes.
 
+**A frozen partner (the fused model).** The accurate model's embedding is dlib's unit vector and
+SFace's side by side, normalised again (each half has length 1/sqrt 2, so the squared fused
+distance is the mean of the two networks' squared distances). SFace stays frozen: each face's
+SFace half is exactly what the fused embedder stores for it (its unit vector, mirror-averaged
+with the test-time flip), computed once (:func:`sface_vectors`) and carried in the bank
+(``FeatureBank.partner``), the same for a face's plain and mirrored chip; every step joins it
+to the dlib head's output, so
+semi-hard mining and the triplet loss see the fused distance, while the gradient reaches only
+the dlib blocks that train. The anchor and scale terms act on the dlib half (the part that moves).
+
 **Deterministic and resumable.** Batches are a pure function of ``(seed, step)``
 (:class:`~.sampler.PKSampler`). A checkpoint (a dict: model, optimiser, step, epoch, sampler
 position, random states, config and a data fingerprint) is written atomically every
@@ -63,12 +73,36 @@ def chips_to_tensor(chips: np.ndarray | torch.Tensor, device: torch.device) -> t
 
 class FeatureBank:
     """The trainable head's input for every face, plain and mirrored (``split`` >= 0), or the
-    chips themselves (``split`` = INPUT: the whole network trains, nothing is cached)."""
+    chips themselves (``split`` = INPUT: the whole network trains, nothing is cached).
 
-    def __init__(self, plain: torch.Tensor, mirrored: torch.Tensor | None, split: int) -> None:
+    ``partner``: for the fused model, the frozen second network's unit vectors of the same
+    faces, ``(N, 128)`` (:func:`sface_vectors`); the embeddings this bank gives are then the
+    fused ones (:func:`join_partner`)."""
+
+    def __init__(
+        self,
+        plain: torch.Tensor,
+        mirrored: torch.Tensor | None,
+        split: int,
+        partner: torch.Tensor | None = None,
+    ) -> None:
         self.plain = plain
         self.mirrored = mirrored
         self.split = split
+        if partner is not None and len(partner) != len(plain):
+            raise ValueError(f"{len(plain)} faces but {len(partner)} partner vectors")
+        self.partner = partner
+
+    def with_partner(self, partner: torch.Tensor | None) -> FeatureBank:
+        """The same faces with the frozen second network's vectors (None: without)."""
+        return FeatureBank(self.plain, self.mirrored, self.split, partner)
+
+    def partner_of(self, indices: np.ndarray, device: torch.device) -> torch.Tensor | None:
+        """The partner's unit vectors of faces ``indices`` (None without a partner)."""
+        if self.partner is None:
+            return None
+        idx = torch.as_tensor(indices, dtype=torch.long, device=self.partner.device)
+        return self.partner[idx].to(device)
 
     def __len__(self) -> int:
         return len(self.plain)
@@ -127,12 +161,13 @@ class FeatureBank:
                     for s in range(0, len(source), batch)
                 ]
                 out.append(torch.cat(parts))
-        return FeatureBank(out[0], out[1], split)
+        return FeatureBank(out[0], out[1], split, self.partner)
 
     def subset(self, indices: np.ndarray) -> FeatureBank:
         idx = torch.as_tensor(indices, dtype=torch.long)
         mirrored = None if self.mirrored is None else self.mirrored[idx.to(self.device)]
-        return FeatureBank(self.plain[idx.to(self.plain.device)], mirrored, self.split)
+        partner = None if self.partner is None else self.partner[idx.to(self.partner.device)]
+        return FeatureBank(self.plain[idx.to(self.plain.device)], mirrored, self.split, partner)
 
     def take(self, indices: np.ndarray, flips: np.ndarray, device: torch.device) -> torch.Tensor:
         """The head's input for a batch: face ``indices[i]``, mirrored where ``flips[i]``."""
@@ -148,6 +183,48 @@ class FeatureBank:
         return x.to(device)
 
 
+def join_partner(emb: torch.Tensor, partner: torch.Tensor | None) -> torch.Tensor:
+    """The fused embedding of the dlib head's unit rows and the frozen partner's (side by side,
+    normalised again, as :func:`facenet_core.vision.embed.join`); ``emb`` itself without one."""
+    if partner is None:
+        return emb
+    return torch.nn.functional.normalize(torch.cat([emb, partner.to(emb.dtype)], dim=1), dim=1)
+
+
+def sface_vectors(
+    arcface: np.ndarray,
+    device: torch.device,
+    *,
+    flip: bool = True,
+    batch: int = 64,
+    reporter: Reporter = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> torch.Tensor:
+    """SFace's unit vectors ``(N, 128)`` float32 of ArcFace chips ``(N, 112, 112, 3)`` uint8 RGB
+    (``flip``: mirror-averaged, as the fused embedder does): the frozen half of the fused
+    embedding, computed once per run."""
+    from facenet_core.models.sface import load_sface
+
+    net = load_sface().fused_for_inference().to(device)
+    out: list[torch.Tensor] = []
+    clock = PhaseClock("train", "features", "face")
+    with torch.inference_mode():
+        for start in range(0, len(arcface), batch):
+            x = torch.as_tensor(np.ascontiguousarray(arcface[start : start + batch]))
+            x = x.to(device).permute(0, 3, 1, 2).float()
+            unit = torch.nn.functional.normalize(net(x).float(), dim=1)
+            if flip:
+                mirrored = torch.nn.functional.normalize(net(x.flip(3)).float(), dim=1)
+                unit = torch.nn.functional.normalize(unit + mirrored, dim=1)
+            out.append(unit)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            reporter(clock.event(min(start + batch, len(arcface)), len(arcface)))
+    if not out:
+        return torch.zeros((0, 128), device=device)
+    return torch.cat(out)
+
+
 def embed_bank(
     model: DlibResNet,
     bank: FeatureBank,
@@ -155,12 +232,16 @@ def embed_bank(
     *,
     flip: bool = True,
     batch: int = 256,
+    fused: bool = True,
 ) -> np.ndarray:
     """Unit embeddings (N, 128) of every face of ``bank`` through ``model``'s head; ``flip``:
-    average with the mirror image's and normalise again (the embedder's test-time flip)."""
+    average with the mirror image's and normalise again (the embedder's test-time flip).
+    A bank with a partner gives the fused ones (N, 256: the dlib half mirror-averaged on its
+    own, beside the partner's vector) unless ``fused`` is False (the dlib half alone)."""
     was_training = model.training
     model.eval()
     out = []
+    partner = bank.partner if fused else None
     with torch.inference_mode():
         for start in range(0, len(bank), batch):
             idx = np.arange(start, min(start + batch, len(bank)))
@@ -168,10 +249,11 @@ def embed_bank(
             if flip:
                 other = model.head(bank.take(idx, np.ones(len(idx), bool), device), bank.split)
                 emb = torch.nn.functional.normalize(emb + other, dim=1)
-            out.append(emb.float().cpu().numpy())
+            second = None if partner is None else bank.partner_of(idx, device)
+            out.append(join_partner(emb.float(), second).cpu().numpy())
     model.train(was_training)
     if not out:
-        return np.zeros((0, 128), np.float32)
+        return np.zeros((0, 256 if partner is not None else 128), np.float32)
     return np.concatenate(out)
 
 
@@ -257,11 +339,11 @@ def auto_batch_size(
 
 def _anchor_embeddings(model: DlibResNet, bank: FeatureBank, device: torch.device) -> torch.Tensor:
     """(N, 2, 128): every face's embedding, plain and mirrored, by the starting network."""
-    plain = embed_bank(model, bank, device, flip=False)
+    plain = embed_bank(model, bank, device, flip=False, fused=False)
     if bank.split == INPUT or bank.mirrored is None:
         raise ValueError("anchoring needs a frozen trunk (cached features)")
     mirrored = embed_bank(
-        model, FeatureBank(bank.mirrored, bank.plain, bank.split), device, flip=False
+        model, FeatureBank(bank.mirrored, bank.plain, bank.split), device, flip=False, fused=False
     )
     model.train()
     return torch.from_numpy(np.stack([plain, mirrored], axis=1)).to(device)
@@ -391,11 +473,12 @@ def train(
             batch = sampler.batch(step)
             x = bank.take(batch.indices, batch.flips, device)
             emb = model.head(x, config.split)
+            joint = join_partner(emb, bank.partner_of(batch.indices, device))
             batch_labels = labels_t[torch.as_tensor(batch.indices, device=device)]
             mined = mine_triplets(
-                loss_fn.distances(emb), batch_labels, config.margin, config.fallback
+                loss_fn.distances(joint), batch_labels, config.margin, config.fallback
             )
-            loss = loss_fn(emb, mined)
+            loss = loss_fn(joint, mined)
             drift = spread = 0.0
             if anchors is not None:
                 idx = torch.as_tensor(batch.indices, device=device)

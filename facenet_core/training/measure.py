@@ -18,7 +18,14 @@ from facenet_core.progress import CancelToken, Reporter, ignore_progress
 from facenet_core.settings import Settings
 from facenet_core.training.config import TrainConfig
 from facenet_core.training.data import FaceSet, Split
-from facenet_core.training.loop import FeatureBank, TrainResult, Validation, embed_bank, train
+from facenet_core.training.loop import (
+    FeatureBank,
+    TrainResult,
+    Validation,
+    embed_bank,
+    sface_vectors,
+    train,
+)
 from facenet_core.types import GuardPairs
 
 
@@ -29,7 +36,15 @@ class GuardSet(GuardPairs):
     @classmethod
     def of(cls, pairs: GuardPairs) -> GuardSet:
         """The guard set of loaded pairs (``facenet_core.evaluation.guard.load_guard``)."""
-        return cls(pairs.name, pairs.chips, pairs.left, pairs.right, pairs.same, pairs.threshold)
+        return cls(
+            pairs.name,
+            pairs.chips,
+            pairs.left,
+            pairs.right,
+            pairs.same,
+            pairs.threshold,
+            pairs.arcface,
+        )
 
     def accuracy(
         self, model: DlibResNet, bank: FeatureBank, device: torch.device, flip: bool
@@ -65,7 +80,11 @@ def train_and_measure(
     reporter: Reporter = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> Measured:
-    """Validation and guard figures, training (``model`` in place), the figures again."""
+    """Validation and guard figures, training (``model`` in place), the figures again.
+
+    ``faces.arcface`` set: the fused model. SFace's vectors of every face (and of the guard's)
+    are computed once and ride along in the banks, so every figure, the mining and the loss are
+    in the fused embedding (:mod:`.loop`); the guard must then carry ArcFace chips too."""
     bank = FeatureBank.from_chips(
         model, faces.chips, config.split, device, reporter=reporter, cancel=cancel
     )
@@ -76,6 +95,17 @@ def train_and_measure(
             model, guard.chips, config.split, device, reporter=reporter, cancel=cancel
         )
     )
+    if faces.arcface is not None:
+        flip = settings.flip
+        vectors = sface_vectors(faces.arcface, device, flip=flip, reporter=reporter, cancel=cancel)
+        bank = bank.with_partner(vectors)
+        if guard is not None and guard_bank is not None:
+            if guard.arcface is None:
+                raise ValueError("the fused model's guard set needs its ArcFace chips")
+            guard_vectors = sface_vectors(
+                guard.arcface, device, flip=flip, reporter=reporter, cancel=cancel
+            )
+            guard_bank = guard_bank.with_partner(guard_vectors)
     validation = Validation(
         queries=bank.subset(split.holdout),
         query_labels=split.holdout_labels,

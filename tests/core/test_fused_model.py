@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sqlalchemy import select
 
 from facenet_core import calibration
@@ -19,10 +20,14 @@ from facenet_core.models.registry import (
     FUSED,
     ModelLoadError,
     fused_info,
+    fused_sha256,
+    load_model,
     model_info,
     pretrained_info,
+    save_fine_tuned,
 )
 from facenet_core.models.sface import load_sface, sface_embeddings
+from facenet_core.paths import sha256_file
 from facenet_core.people.edits import name_person
 from facenet_core.people.labels import for_model
 from facenet_core.quantize import from_bytes
@@ -53,12 +58,24 @@ def test_fused_thresholds_come_from_the_fused_calibration() -> None:
     assert calibration.distance_scale("some-other-model@1").factor == 1.0
 
 
-def test_fused_versions_are_known_and_fine_tuned_ones_refused() -> None:
+def test_fused_versions_are_known_and_fine_tuned_ones_checked(tmp_path: Path) -> None:
+    """A fine-tuned fused version is its dlib branch's file; its sha256 names that file and the
+    stock SFace, and a file that is not the recorded one is refused with the reason."""
     info = fused_info()
     assert pretrained_info("accurate") == info and pretrained_info("fast").name == DLIB_RESNET
     assert model_info(FUSED, info.sha256, None).version == info.version
-    with pytest.raises(ModelLoadError, match="fast model only"):
-        model_info(FUSED, info.sha256, "/somewhere/weights.pt")
+    dlib = load_model(info)
+    with torch.no_grad():
+        dlib.fc.weight.mul_(1.01)  # another dlib branch than the shipped one
+    saved = save_fine_tuned(dlib, tmp_path, FUSED)
+    assert saved.fine_tuned and saved.name == FUSED
+    assert saved.sha256 == fused_sha256(sha256_file(saved.source)) != sha256_file(saved.source)
+    again = model_info(FUSED, saved.sha256, saved.source)
+    assert again.fine_tuned and again.version == saved.version
+    loaded = load_model(again)
+    assert torch.equal(loaded.fc.weight, dlib.fc.weight)
+    with pytest.raises(ModelLoadError, match="not the recorded weights"):
+        load_model(model_info(FUSED, fused_sha256("0" * 64), saved.source))
 
 
 def test_fused_embedder_is_both_networks_side_by_side(lfw_images: list[Path]) -> None:

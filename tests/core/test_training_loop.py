@@ -21,8 +21,9 @@ from facenet_core.models.registry import load_dlib_resnet
 from facenet_core.progress import CancelToken
 from facenet_core.settings import SPECS, Settings
 from facenet_core.training.config import SETTING_OF, TrainConfig
-from facenet_core.training.loop import FeatureBank, embed_bank, train
+from facenet_core.training.loop import FeatureBank, embed_bank, sface_vectors, train
 from facenet_core.vision.device import torch_threads
+from facenet_core.vision.embed import arcface_from_chip
 from facenet_core.vision.faces import FaceJob, find_faces
 
 REPO = Path(__file__).resolve().parents[2]
@@ -235,3 +236,50 @@ def test_scale_is_refused_from_scratch() -> None:
 def test_the_paper_recipe_has_neither_term() -> None:
     config = TrainConfig.paper()
     assert (config.anchor, config.scale, config.margin, config.optimiser) == (0, 0, 0.2, "adagrad")
+
+
+def test_a_frozen_partner_makes_the_loss_see_the_fused_distance(faces) -> None:
+    """The fused model: SFace's vectors ride along in the bank; the bank's embeddings are the
+    fused ones (squared distance = the mean of the two halves'), mining and the loss see those
+    distances, and only the dlib head's weights move."""
+    chips, labels = np.load(faces[0]), np.load(faces[1])
+    model, _ = load_dlib_resnet()
+    bank = FeatureBank.from_chips(model, chips, CONFIG.split, CPU)
+    arcface = np.stack([arcface_from_chip(c) for c in chips])
+    with torch_threads(1):
+        partner = sface_vectors(arcface, CPU)
+    assert partner.shape == (len(chips), 128)
+    fused_bank = bank.with_partner(partner)
+    fused = embed_bank(model, fused_bank, CPU)
+    dlib = embed_bank(model, bank, CPU)
+    sface = partner.numpy()
+    assert fused.shape == (len(chips), 256)
+    np.testing.assert_allclose(np.linalg.norm(fused, axis=1), 1.0, atol=1e-5)
+    d_fused, same = all_pairs(fused, labels)
+    d_dlib, _ = all_pairs(dlib, labels)
+    d_sface, _ = all_pairs(sface, labels)
+    np.testing.assert_allclose(d_fused, (d_dlib + d_sface) / 2, atol=1e-5)
+    assert d_sface[~same].mean() > 2 * d_dlib[~same].mean()  # SFace's scale is the larger
+
+    config = dataclasses.replace(CONFIG, epochs=1, anchor=0.0)
+    firsts = []
+    for one in (bank, fused_bank):
+        net, _ = load_dlib_resnet()
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        with torch_threads(1):
+            result = train(net, one, labels, config, device=CPU, data_key="test")
+        firsts.append(result.last)
+        changed = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
+        assert changed and all(k.startswith(("blocks.13", "fc")) for k in changed), changed
+    # the anchor-negative distances mined are the fused ones, far larger than dlib's alone
+    assert firsts[1]["d_an"] > 1.5 * firsts[0]["d_an"]
+    assert torch.equal(fused_bank.partner, partner)  # SFace's half never changes
+
+
+def test_the_margin_follows_the_models_distance_scale() -> None:
+    """The margin is set in the fast model's distances; the fused model's are x4.58."""
+    config = TrainConfig()
+    assert config.in_scale_of("dlib-resnet-v1@abc") == config
+    fused = config.in_scale_of("fused-dlib-sface-v1@abc")
+    assert fused.margin == pytest.approx(config.margin * 0.7743 / 0.1690)
+    assert dataclasses.replace(fused, margin=config.margin) == config

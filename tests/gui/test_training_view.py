@@ -131,7 +131,7 @@ def test_why_training_cannot_start_is_a_pure_function_without_qt() -> None:
         )
     )
     assert running == repr(("Fine-tuning is running.",))
-    assert "fast face model only" in fused  # the accurate model cannot be fine-tuned yet
+    assert fused == "None"  # the accurate (fused) model is fine-tuned like the fast one
 
 
 @pytest.fixture(scope="module")
