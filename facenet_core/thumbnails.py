@@ -46,6 +46,12 @@ def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
     return _write_cached(thumbnail_path(folder, face_id), data)
 
 
+def write_thumbnails(folder: Path, items: list[tuple[int, bytes]]) -> int:
+    """Write many face thumbnails (``(face id, JPEG)``), each atomically; returns how many were
+    written (a file the disk refuses is only logged, as in :func:`write_thumbnail`)."""
+    return sum(write_thumbnail(folder, face_id, data) is not None for face_id, data in items)
+
+
 def _write_cached(path: Path, data: bytes) -> Path | None:
     """Write a cached file atomically; None (and a warning) when the disk refuses."""
     try:
