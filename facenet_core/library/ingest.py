@@ -7,7 +7,8 @@ itself); each batch of
 photos is committed with all their faces, embeddings and ``done`` status in one transaction. A
 crash or Ctrl-C at any moment therefore leaves each photo either done with all its faces or still
 pending, and the next scan finishes the job with no duplicates. Thumbnails are written after the
-commit (they are a cache, made again when missing).
+commit, by threads of their own while the next batch is stored (they are a cache: a face whose
+file a crash kept from being written gets one at the end of the next scan, from its photo).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torchvision.ops
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Dialect, Insert, Row, Update, bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from facenet_core.library.forget import forgotten_boxes_of
 from facenet_core.library.result import ScanResult
@@ -34,6 +37,7 @@ from facenet_core.progress import CancelToken, PhaseClock, Reporter
 from facenet_core.quantize import SIZES, quantize
 from facenet_core.store import (
     DRAWN_BY_USER,
+    Assignment,
     Embedding,
     Face,
     Library,
@@ -143,6 +147,7 @@ class Ingest:
         self.version_id = version_id
         self.result = result
         self._thumbnails = _ThumbnailWriter(library.thumbnails_dir)
+        self._committed = 0.0  # when the last batch was committed (time.monotonic)
 
     def finish(self) -> None:
         """Wait until every committed face's thumbnail file is written."""
@@ -160,18 +165,29 @@ class Ingest:
         only a photo that already had faces (changed since its last scan) loads them as ORM
         objects, to hand their labels on. Thumbnail files are written after the commit, beside
         the next batch (:class:`_ThumbnailWriter`)."""
-        prepared, embedded_here = self._prepare(batch)
+        prepared = self._prepare(batch)
         removed: list[int] = []
         thumb_files: list[tuple[int, bytes]] = []
         faces_added = failed = detected = videos = frames = 0
-        common = {
-            "detector": self.job.detector.name,
-            "detector_settings": dataclasses.asdict(self.job.detector),
-        }
-        if not embedded_here:  # no pause of our own since the last batch: leave one
-            let_others_write()
         ids = list(dict.fromkeys(photo_id for photo_id, _ in batch))
+        let_others_write(since=self._committed)
         with self.library.write() as session:
+            dialect = session.get_bind().dialect
+            now = utcnow()
+            # the same for every row: in the driver's types once per batch, not once per row
+            common = {
+                "scanned_at": _to_driver(Photo.scanned_at, now, dialect),
+                "detector": self.job.detector.name,
+                "detector_settings": _to_driver(
+                    Photo.detector_settings, dataclasses.asdict(self.job.detector), dialect
+                ),
+            }
+            face_common = {
+                "created_at": _to_driver(Face.created_at, now, dialect),
+                "assignment": Assignment.NONE.value,
+                "is_ignored": False,
+            }
+            taken_at = Photo.taken_at.type.bind_processor(dialect) or (lambda v: v)
             photos: dict[int, Row[Any]] = {}
             old_of: dict[int, list[Face]] = {}
             forgotten_of: dict[int, list[tuple[float, float, float, float]]] = {}
@@ -188,7 +204,6 @@ class Ingest:
                     old_of.setdefault(face.photo_id, []).append(face)
                 forgotten_of.update(forgotten_boxes_of(session, chunk))
             next_id = next_face_id(session)
-            now = utcnow()
             face_rows: list[dict[str, Any]] = []
             code_rows: list[dict[str, Any]] = []
             done_rows: list[dict[str, Any]] = []
@@ -198,7 +213,7 @@ class Ingest:
                 photo = photos.pop(photo_id, None)
                 if photo is None or photo.status != PhotoStatus.PENDING:
                     continue  # gone or changed meanwhile (or twice in the batch): the next scan
-                state = {"b_id": photo_id, "scanned_at": now, "media_kind": found.media, **common}
+                state = {"b_id": photo_id, "media_kind": str(found.media), **common}
                 error = found.error
                 if error is None and _changed_since_plan(photo.path, photo.size, photo.mtime_ns):
                     # what was read (faces, or a failure) may come from other bytes than the
@@ -215,7 +230,7 @@ class Ingest:
                         **state,
                         "width": found.width,
                         "height": found.height,
-                        "taken_at": found.taken_at,
+                        "taken_at": None if found.taken_at is None else taken_at(found.taken_at),
                         "duration_s": found.duration_s,
                         "status": PhotoStatus.DONE.value,
                         "error": None,
@@ -238,7 +253,7 @@ class Ingest:
                 ):
                     if taken and _in_place_of(det.box, taken):
                         continue
-                    face_rows.append({**row, "id": next_id, "photo_id": photo_id})
+                    face_rows.append({**row, **face_common, "id": next_id, "photo_id": photo_id})
                     code_rows.append(
                         {"face_id": next_id, "model_version_id": self.version_id, "vector": code}
                     )
@@ -249,17 +264,12 @@ class Ingest:
                 old_faces = [f for f in olds if f.detector != DRAWN_BY_USER]
                 if old_faces:
                     changed.append((old_faces, list(range(first, next_id))))
-            photo_table = Photo.__table__
-            for rows in (done_rows, failed_rows):
-                if rows:
-                    session.execute(
-                        update(photo_table).where(photo_table.c.id == bindparam("b_id")), rows
-                    )
-            if face_rows:
-                # numbered here, so no RETURNING: SQLAlchemy runs an INSERT ... RETURNING whose
-                # rows must come back in order one row at a time on SQLite
-                session.execute(insert(Face.__table__), face_rows)
-                session.execute(insert(Embedding.__table__), code_rows)
+            _update_photos(session, done_rows)
+            _update_photos(session, failed_rows)
+            # numbered here, so no RETURNING: SQLAlchemy runs an INSERT ... RETURNING whose rows
+            # must come back in order one row at a time on SQLite
+            _insert(session, Face.__table__, face_rows)
+            _insert(session, Embedding.__table__, code_rows)
             if changed:
                 # a photo scanned before: its old faces hand their labels to the new ones in
                 # the same places, then go (with their thumbnails)
@@ -274,6 +284,7 @@ class Ingest:
                     removed += carry_labels(
                         session, old_faces, new_faces, _iou(old_faces, new_faces)
                     )
+        self._committed = time.monotonic()
         # counted once committed, so a crash or cancel never over-reports
         self.result.faces_added += faces_added
         self.result.faces_removed += len(removed)
@@ -285,11 +296,10 @@ class Ingest:
         self._thumbnails.submit(thumb_files)
         return len(batch)
 
-    def _prepare(self, batch: list[tuple[int, PhotoFaces]]) -> tuple[list[_Found | None], bool]:
+    def _prepare(self, batch: list[tuple[int, PhotoFaces]]) -> list[_Found | None]:
         """Each photo's face rows, codes and thumbnails, before the write lock (None for a photo
-        that failed), and whether chips were embedded here: the chips of a source that does not
-        embed are embedded in one batch, every code is quantized in one call and every
-        landmark set packed in one."""
+        that failed): the chips of a source that does not embed are embedded in one batch,
+        every code is quantized in one call and every landmark set packed in one."""
         todo = [r for _, r in batch if r.error is None and r.embeddings is None and len(r.chips)]
         if todo and self.embedder is None:
             raise ValueError("chips without embeddings, and no embedder to embed them")
@@ -348,7 +358,7 @@ class Ingest:
                 )
             )
             at += n
-        return out, bool(todo)
+        return out
 
     def _face_row(
         self, det: Detection, landmarks: bytes, span: tuple[float, float, float] | None
@@ -364,13 +374,65 @@ class Ingest:
             "x2": float(x2),
             "y2": float(y2),
             "landmarks": landmarks,
-            "landmark_scheme": det.scheme,
+            "landmark_scheme": str(det.scheme),
             "detector": self.job.detector.name,
             "det_score": float(det.score),
             "track_start_s": start,
             "track_end_s": end,
             "frame_s": best,
         }
+
+
+def _to_driver(column: Any, value: Any, dialect: Dialect) -> Any:
+    """``value`` as the column's type hands it to the driver (a date as SQLite's text, a dict
+    as JSON): done once for a value that every row of a batch shares."""
+    process = column.type.bind_processor(dialect)
+    return value if process is None or value is None else process(value)
+
+
+_COMPILED: dict[tuple[str, str, tuple[str, ...]], tuple[str, Callable[[dict[str, Any]], Any]]] = {}
+"""SQL and parameter order of each bulk statement, by dialect, statement and columns: compiled
+once per process, not once per batch."""
+
+
+def _executemany(
+    session: Session,
+    name: str,
+    statement: Callable[[], Insert | Update],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Run the statement once per row in one ``executemany`` of the driver, the rows' values
+    already in the driver's types: SQLAlchemy's own executemany converted and checked every
+    value of every row, which cost as much as SQLite's work (the writer's ceiling,
+    docs/design/cluster.md). ``name`` names ``statement()``; it is compiled for exactly the
+    rows' keys (every row has the same)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    key = (dialect.name, name, tuple(rows[0]))
+    if key not in _COMPILED:
+        compiled = statement().compile(dialect=dialect, column_keys=list(key[2]))
+        order = compiled.positiontup
+        assert order is not None and len(order) > 1  # SQLite's parameters are positional
+        _COMPILED[key] = (str(compiled), itemgetter(*order))
+    sql, values = _COMPILED[key]
+    session.connection().exec_driver_sql(sql, [values(row) for row in rows])
+
+
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT ``rows`` (every column named in each, defaults included) into ``table``."""
+    _executemany(session, f"insert {table.name}", lambda: insert(table), rows)
+
+
+def _update_photos(session: Session, rows: list[dict[str, Any]]) -> None:
+    """UPDATE each photo ``b_id`` of ``rows`` with the row's other columns."""
+    table = Photo.__table__
+    _executemany(
+        session,
+        "update photos",
+        lambda: update(table).where(table.c.id == bindparam("b_id")),
+        rows,
+    )
 
 
 def _padded(items: list[bytes], n: int) -> list[bytes]:
