@@ -3,8 +3,11 @@ beside the library; a missing one is made again from its photo on request."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +50,45 @@ def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
 
 
 def write_thumbnails(folder: Path, items: list[tuple[int, bytes]]) -> int:
-    """Write many face thumbnails (``(face id, JPEG)``), each atomically; returns how many were
-    written (a file the disk refuses is only logged, as in :func:`write_thumbnail`)."""
-    return sum(write_thumbnail(folder, face_id, data) is not None for face_id, data in items)
+    """Write many face thumbnails (``(face id, JPEG)``), each atomically as in
+    :func:`write_thumbnail`, in fewer system calls: each subfolder is made once, and a file is
+    a create, a write and a rename (a scan writes one per face: on a busy disk its system calls
+    are most of the scan's writing cost). Returns how many were written; a file the disk
+    refuses is only logged."""
+    made: set[Path] = set()
+    written = 0
+    suffix = f".{os.getpid()}-{threading.get_ident()}.tmp"
+    for face_id, data in items:
+        path = thumbnail_path(folder, face_id)
+        try:
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            _replace_with(path, f"{path.parent}/.{path.name}{suffix}", data)
+        except OSError as exc:
+            log.warning("could not write thumbnail %s: %s", path, exc)
+            continue
+        written += 1
+    return written
+
+
+def _replace_with(path: Path, tmp: str, data: bytes) -> None:
+    """Write ``data`` to ``tmp`` (a name only this thread uses; a stale one left by a crash is
+    replaced) and rename it to ``path``: a crash leaves the old file or the new one."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _write_cached(path: Path, data: bytes) -> Path | None:
