@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torchvision.ops
-from sqlalchemy import Dialect, Insert, Row, Update, bindparam, insert, select, update
+from sqlalchemy import Dialect, Insert, Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from facenet_core.library.forget import forgotten_boxes_of
@@ -188,7 +188,7 @@ class Ingest:
                 "is_ignored": False,
             }
             taken_at = Photo.taken_at.type.bind_processor(dialect) or (lambda v: v)
-            photos: dict[int, Row[Any]] = {}
+            photos: dict[int, Any] = {}  # id, status, path, size, mtime_ns
             old_of: dict[int, list[Face]] = {}
             forgotten_of: dict[int, list[tuple[float, float, float, float]]] = {}
             for chunk in chunks(ids):
@@ -339,13 +339,13 @@ class Ingest:
             ).astype("<f4")
         out: list[_Found | None] = []
         at = 0
-        for (_, found), vectors in zip(batch, per_photo, strict=True):
-            if vectors is None:
+        for (_, found), found_vectors in zip(batch, per_photo, strict=True):
+            if found_vectors is None:
                 out.append(None)
                 continue
             n = len(found.detections)
-            if len(vectors) != n:
-                raise ValueError(f"{n} faces but {len(vectors)} embeddings in {found.path}")
+            if len(found_vectors) != n:
+                raise ValueError(f"{n} faces but {len(found_vectors)} embeddings in {found.path}")
             spans: list[tuple[float, float, float] | None] = list(found.spans) or [None] * n
             out.append(
                 _Found(
@@ -426,7 +426,7 @@ def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
 
 def _update_photos(session: Session, rows: list[dict[str, Any]]) -> None:
     """UPDATE each photo ``b_id`` of ``rows`` with the row's other columns."""
-    table = Photo.__table__
+    table = cast(Table, Photo.__table__)
     _executemany(
         session,
         "update photos",
