@@ -3,7 +3,6 @@ beside the library; a missing one is made again from its photo on request."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
@@ -64,31 +63,12 @@ def write_thumbnails(folder: Path, items: list[tuple[int, bytes]]) -> int:
             if path.parent not in made:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 made.add(path.parent)
-            _replace_with(path, f"{path.parent}/.{path.name}{suffix}", data)
+            atomic_write_bytes(path, data, tmp=f"{path.parent}/.{path.name}{suffix}")
         except OSError as exc:
             log.warning("could not write thumbnail %s: %s", path, exc)
             continue
         written += 1
     return written
-
-
-def _replace_with(path: Path, tmp: str, data: bytes) -> None:
-    """Write ``data`` to ``tmp`` (a name only this thread uses; a stale one left by a crash is
-    replaced) and rename it to ``path``: a crash leaves the old file or the new one."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _write_cached(path: Path, data: bytes) -> Path | None:
