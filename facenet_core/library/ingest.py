@@ -79,9 +79,9 @@ def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
 
 class _ThumbnailWriter:
     """Writes each committed batch's face thumbnails in threads of its own, while the next
-    batch is stored: the files' system calls (about as many CPU seconds as the rows) overlap
-    the SQL instead of following it. At most :data:`THUMBNAILS_AHEAD` batches are in flight (a
-    bound on memory); :meth:`finish` waits for them all. A crash before a file is written
+    batch is stored: the files' system calls (on a busy disk, more CPU seconds than the rows)
+    overlap the SQL instead of following it. At most :data:`THUMBNAILS_AHEAD` batches are in
+    flight (a bound on memory); :meth:`finish` waits for them all. A crash before a file is written
     leaves a face without its thumbnail, which the scan's last step
     (:func:`~facenet_core.library.thumbs.sync_thumbnails`) makes again from the photo."""
 
