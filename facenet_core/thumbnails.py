@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,29 +44,6 @@ def write_thumbnail(folder: Path, face_id: int, data: bytes) -> Path | None:
     """Write a thumbnail atomically (never half a file); None when the disk refuses (it is a
     cache: it is made again when missing)."""
     return _write_cached(thumbnail_path(folder, face_id), data)
-
-
-def write_thumbnails(folder: Path, items: list[tuple[int, bytes]]) -> int:
-    """Write many face thumbnails (``(face id, JPEG)``), each atomically as in
-    :func:`write_thumbnail`, in fewer system calls: each subfolder is made once, and a file is
-    a create, a write and a rename (a scan writes one per face: on a busy disk its system calls
-    are most of the scan's writing cost). Returns how many were written; a file the disk
-    refuses is only logged."""
-    made: set[Path] = set()
-    written = 0
-    suffix = f".{os.getpid()}-{threading.get_ident()}.tmp"
-    for face_id, data in items:
-        path = thumbnail_path(folder, face_id)
-        try:
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            atomic_write_bytes(path, data, tmp=f"{path.parent}/.{path.name}{suffix}")
-        except OSError as exc:
-            log.warning("could not write thumbnail %s: %s", path, exc)
-            continue
-        written += 1
-    return written
 
 
 def _write_cached(path: Path, data: bytes) -> Path | None:

@@ -7,8 +7,7 @@ itself); each batch of
 photos is committed with all their faces, embeddings and ``done`` status in one transaction. A
 crash or Ctrl-C at any moment therefore leaves each photo either done with all its faces or still
 pending, and the next scan finishes the job with no duplicates. Thumbnails are written after the
-commit, by threads of their own while the next batch is stored (they are a cache: a face whose
-file a crash kept from being written gets one at the end of the next scan, from its photo).
+commit (they are a cache, made again when missing).
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ from facenet_core.store import (
 from facenet_core.store.chunks import chunks
 from facenet_core.store.db import let_others_write
 from facenet_core.store.models import LANDMARK_COUNT, utcnow
-from facenet_core.thumbnails import remove_thumbnails, write_thumbnails
+from facenet_core.thumbnails import remove_thumbnails, write_thumbnail
 from facenet_core.types import EMBEDDING_DIM, Detection
 from facenet_core.vision.embed import AnyEmbedder
 from facenet_core.vision.faces import FaceJob, PhotoFaces, single_torch_thread_executor
@@ -63,58 +62,13 @@ machine under load, a batch held the lock 0.9 s for 256 faces, 2.7 s for 1,024 a
 4,096 (``docs/benchmarks/2026-12-07-edits-during-jobs.md``)."""
 
 THUMBNAIL_THREADS = 8
-"""Threads writing the face thumbnails of the batches committed (one file each: the time goes in
-the file system's calls, which overlap in threads)."""
-THUMBNAILS_PER_TASK = 32
-"""The fewest thumbnails one thread is given at a time (fewer tasks for a small batch)."""
-THUMBNAILS_AHEAD = 2
-"""Committed batches whose thumbnails may still be on their way while the next is stored."""
+"""Threads writing a batch's face thumbnails after its commit."""
 
 
 def _iou(old: list[Face], new: list[Face]) -> np.ndarray:
     a = torch.tensor([f.box for f in old], dtype=torch.float64).reshape(-1, 4)
     b = torch.tensor([f.box for f in new], dtype=torch.float64).reshape(-1, 4)
     return np.nan_to_num(torchvision.ops.box_iou(a, b).numpy(), nan=0.0)
-
-
-class _ThumbnailWriter:
-    """Writes each committed batch's face thumbnails in threads of its own, while the next
-    batch is stored: the files' system calls (on a busy disk, more CPU seconds than the rows)
-    overlap the SQL instead of following it. At most :data:`THUMBNAILS_AHEAD` batches are in
-    flight (a bound on memory); :meth:`finish` waits for them all. A crash before a file is written
-    leaves a face without its thumbnail, which the scan's last step
-    (:func:`~facenet_core.library.thumbs.sync_thumbnails`) makes again from the photo."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.pool: ThreadPoolExecutor | None = None
-        self.batches: deque[list[Future[int]]] = deque()
-
-    def submit(self, items: list[tuple[int, bytes]]) -> None:
-        if not items:
-            return
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(THUMBNAIL_THREADS, thread_name_prefix="thumbnails")
-        while len(self.batches) >= THUMBNAILS_AHEAD:
-            for future in self.batches.popleft():
-                future.result()
-        step = max(THUMBNAILS_PER_TASK, -(-len(items) // THUMBNAIL_THREADS))
-        self.batches.append(
-            [
-                self.pool.submit(write_thumbnails, self.folder, items[i : i + step])
-                for i in range(0, len(items), step)
-            ]
-        )
-
-    def finish(self) -> None:
-        try:
-            while self.batches:
-                for future in self.batches.popleft():
-                    future.result()
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown()
-                self.pool = None
 
 
 @dataclasses.dataclass
@@ -129,9 +83,7 @@ class _Found:
 
 class Ingest:
     """Stores batches of found faces for one scan. ``embedder``: embeds the chips of a face
-    source that does not (None: every photo comes embedded, as from a Ray cluster). Call
-    :meth:`finish` after the last batch (:func:`ingest_pending` does): it waits for the last
-    batches' thumbnail files."""
+    source that does not (None: every photo comes embedded, as from a Ray cluster)."""
 
     def __init__(
         self,
@@ -146,12 +98,7 @@ class Ingest:
         self.job = job
         self.version_id = version_id
         self.result = result
-        self._thumbnails = _ThumbnailWriter(library.thumbnails_dir)
         self._committed = 0.0  # when the last batch was committed (time.monotonic)
-
-    def finish(self) -> None:
-        """Wait until every committed face's thumbnail file is written."""
-        self._thumbnails.finish()
 
     def store(self, batch: list[tuple[int, PhotoFaces]]) -> int:
         """Embed (unless the pipeline already did) and commit one batch of photos: each photo
@@ -163,8 +110,7 @@ class Ingest:
         (:func:`~facenet_core.store.next_face_id`) and go in with their embeddings in two
         ``executemany`` INSERTs, the photos' new state in one or two ``executemany`` UPDATEs;
         only a photo that already had faces (changed since its last scan) loads them as ORM
-        objects, to hand their labels on. Thumbnail files are written after the commit, beside
-        the next batch (:class:`_ThumbnailWriter`)."""
+        objects, to hand their labels on. Thumbnail files are written after the commit."""
         prepared = self._prepare(batch)
         removed: list[int] = []
         thumb_files: list[tuple[int, bytes]] = []
@@ -293,7 +239,10 @@ class Ingest:
         self.result.videos_detected += videos
         self.result.video_frames += frames
         remove_thumbnails(self.library.thumbnails_dir, removed)
-        self._thumbnails.submit(thumb_files)
+        folder = self.library.thumbnails_dir
+        # a file each: the time goes in the file system's calls, which overlap in threads
+        with ThreadPoolExecutor(THUMBNAIL_THREADS) as pool:
+            list(pool.map(lambda item: write_thumbnail(folder, *item), thumb_files))
         return len(batch)
 
     def _prepare(self, batch: list[tuple[int, PhotoFaces]]) -> list[_Found | None]:
@@ -510,24 +459,21 @@ def ingest_pending(
     # goes on in the face source's threads (each with one torch thread, like this one).
     pending_faces = 0
     with single_torch_thread_executor() as writer:
-        try:
-            storing: Future[int] | None = None
-            for found in faces(paths()):
-                batch.append((ids.popleft(), found))
-                pending_faces += len(found.detections)
-                if pending_faces >= batch_faces or time.monotonic() - last_commit > batch_seconds:
-                    if storing is not None:
-                        done += storing.result()
-                        event()
-                    storing = writer.submit(ingest.store, batch)
-                    batch, pending_faces = [], 0
-                    last_commit = time.monotonic()
-            if storing is not None:
-                done += storing.result()
-            if batch:
-                done += writer.submit(ingest.store, batch).result()
-        finally:
-            ingest.finish()  # every committed face's thumbnail is on disk when this returns
+        storing: Future[int] | None = None
+        for found in faces(paths()):
+            batch.append((ids.popleft(), found))
+            pending_faces += len(found.detections)
+            if pending_faces >= batch_faces or time.monotonic() - last_commit > batch_seconds:
+                if storing is not None:
+                    done += storing.result()
+                    event()
+                storing = writer.submit(ingest.store, batch)
+                batch, pending_faces = [], 0
+                last_commit = time.monotonic()
+        if storing is not None:
+            done += storing.result()
+        if batch:
+            done += writer.submit(ingest.store, batch).result()
     if cancel.cancelled and done < total:
         ingest.result.cancelled = True
     event()

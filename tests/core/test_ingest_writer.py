@@ -1,6 +1,7 @@
 """The scan's writer on its own: faces fed pre-computed (as a Ray cluster returns them) go in
-with ids the writer numbers itself and thumbnails written beside the next batch; what those two
-mechanisms must keep (ids never given twice, a thumbnail for every face) is tested here."""
+with ids the writer numbers itself, in one ``executemany`` a batch, and thumbnails written after
+the commit; what those mechanisms must keep (the rows as found, ids never given twice, a
+thumbnail for every face) is tested here."""
 
 from __future__ import annotations
 
@@ -115,7 +116,7 @@ def test_every_face_is_stored_as_found_with_its_thumbnail_on_disk(
             assert face.assignment == "none" and not face.is_ignored and face.created_at
             (code,) = face.embeddings
             assert code.vector == to_bytes(found.embeddings[i])  # type: ignore[index]
-            # written by the thumbnail threads, all of them before ingest_pending returned
+            # written by the thumbnail threads after each commit
             path = thumbnail_path(library.thumbnails_dir, face.id)
             assert path.read_bytes() == found.thumbnails[i]
         photos = session.scalars(select(Photo)).all()
@@ -186,13 +187,13 @@ def test_a_changed_photo_gets_its_new_faces_the_same_way_and_keeps_its_labels(
 def test_faces_committed_before_their_thumbnails_are_written_get_them_at_the_scans_end(
     tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The thumbnails are written after the commit, beside the next batch: a writer killed in
-    between leaves faces with no file, which the scan's last step makes from the photos."""
+    """The thumbnails are written after the commit: a writer killed in between leaves faces
+    with no file, which the scan's last step makes from the photos."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(3):
         _photo(folder / f"p{i}.jpg", 60 * i)
-    monkeypatch.setattr(ingest_module, "write_thumbnails", lambda folder, items: 0)
+    monkeypatch.setattr(ingest_module, "write_thumbnail", lambda folder, face_id, data: None)
     _ingest(library, folder)
     monkeypatch.undo()
     with library.session() as session:
