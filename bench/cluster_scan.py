@@ -1,6 +1,7 @@
 """The scan on a Ray cluster against the local scan, on the same photos, in one run.
 
-    python bench/cluster_scan.py [FOLDER] [--photos N] [--writer-photos M] [--json FILE]
+    python bench/cluster_scan.py [FOLDER] [--photos N] [--writer-photos M] [--writer-only]
+        [--profile FILE] [--json FILE]
 
 FOLDER: photos to scan (default: lfw-mini from ../shared/datasets), ``N`` of them copied into a
 temporary folder. Four measurements:
@@ -17,14 +18,20 @@ temporary folder. Four measurements:
    thumbnails, as the cluster returns them) for ``M`` pending photos, so that the figure is the
    writer's (SQLite transactions, face rows, thumbnails), not the models'; once with the photos'
    own faces and once with every photo holding eight (a group photo).
+
+``--writer-only`` measures the writer's ceiling alone (the faces still computed once by the
+models, on this computer); ``--profile FILE`` writes a cProfile of the writer's runs to FILE
+(``python -m pstats FILE``).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import pickle
+import pstats
 import shutil
 import sys
 import tempfile
@@ -156,8 +163,30 @@ def group_photo(found: PhotoFaces, k: int) -> PhotoFaces:
     )
 
 
+def profile_store(ingest: Ingest, profiles: list[cProfile.Profile]) -> None:
+    """Profile each of ``ingest``'s batches in the thread that stores it (cProfile sees one
+    thread only), into ``profiles``."""
+    store = ingest.store
+
+    def profiled(batch: list[tuple[int, PhotoFaces]]) -> int:
+        profile = cProfile.Profile()
+        profiles.append(profile)
+        profile.enable()
+        try:
+            return store(batch)
+        finally:
+            profile.disable()
+
+    ingest.store = profiled  # type: ignore[method-assign]
+
+
 def writer_ceiling(
-    faces: dict[str, PhotoFaces], originals: list[Path], count: int, work: Path, k: int | None
+    faces: dict[str, PhotoFaces],
+    originals: list[Path],
+    count: int,
+    work: Path,
+    k: int | None,
+    profiles: list[cProfile.Profile] | None = None,
 ) -> dict[str, float]:
     """Faces/s of the writer alone: ``count`` pending photos (copies of the originals, each
     made distinct by a few bytes after its end, as a hard link would be one photo), their faces
@@ -190,6 +219,11 @@ def writer_ceiling(
             for path in paths:
                 yield dataclasses.replace(source_of[str(path)], path=path)
 
+        if profiles is not None:
+            profile_store(ingest, profiles)
+            profile = cProfile.Profile()
+            profiles.append(profile)
+            profile.enable()
         start, cpu = time.perf_counter(), time.process_time()
         ingest_pending(
             ingest,
@@ -202,6 +236,8 @@ def writer_ceiling(
         )
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
+        if profiles is not None:
+            profile.disable()
     return {
         "photos": len(queue),
         "faces": result.faces_added,
@@ -219,31 +255,38 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=LFW_MINI)
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--writer-photos", type=int, default=5000)
+    parser.add_argument("--writer-only", action="store_true", help="only the writer's ceiling")
+    parser.add_argument("--profile", type=Path, help="a cProfile of the writer's runs")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    profiles: list[cProfile.Profile] | None = [] if args.profile else None
     settings = Settings(device="cpu", workers=1)
     report: dict[str, object] = {"photos": args.photos}
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         work = Path(tmp)
         paths = copy_photos(args.folder, args.photos, work / "photos")
-        report["local"] = timed_scan(work / "photos", work / "local.db", settings)
-        print("local scan, 1 thread:", report["local"], flush=True)
-        for n in (1, 2):
-            cluster = settings.replace(cluster=f"local:{n}")
-            report[f"cluster_{n}"] = timed_scan(work / "photos", work / f"c{n}.db", cluster)
-            print(f"cluster local:{n}:", report[f"cluster_{n}"], flush=True)
+        if not args.writer_only:
+            report["local"] = timed_scan(work / "photos", work / "local.db", settings)
+            print("local scan, 1 thread:", report["local"], flush=True)
+            for n in (1, 2):
+                cluster = settings.replace(cluster=f"local:{n}")
+                report[f"cluster_{n}"] = timed_scan(work / "photos", work / f"c{n}.db", cluster)
+                print(f"cluster local:{n}:", report[f"cluster_{n}"], flush=True)
         faces, per_photo = precomputed(paths, settings)
-        overhead = cluster_overhead(faces, paths)
-        overhead["local_compute_ms_per_photo"] = round(1000 * per_photo, 2)
-        for mode in ("shared", "send"):
-            share = overhead[f"{mode}_ms_per_photo"] / overhead["local_compute_ms_per_photo"]
-            overhead[f"{mode}_share_of_local"] = round(share, 4)
-        report["overhead"] = overhead
-        print("cluster path's own cost:", overhead, flush=True)
+        if not args.writer_only:
+            overhead = cluster_overhead(faces, paths)
+            overhead["local_compute_ms_per_photo"] = round(1000 * per_photo, 2)
+            for mode in ("shared", "send"):
+                share = overhead[f"{mode}_ms_per_photo"] / overhead["local_compute_ms_per_photo"]
+                overhead[f"{mode}_share_of_local"] = round(share, 4)
+            report["overhead"] = overhead
+            print("cluster path's own cost:", overhead, flush=True)
         for k in (None, 8):
             key = f"writer_{k or 'own'}_faces"
-            report[key] = writer_ceiling(faces, paths, args.writer_photos, work, k)
+            report[key] = writer_ceiling(faces, paths, args.writer_photos, work, k, profiles)
             print(f"writer, {k or 'their own'} faces per photo:", report[key], flush=True)
+    if profiles:
+        pstats.Stats(*profiles).dump_stats(args.profile)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -57,6 +57,7 @@ from facenet_core.store.queries import (
     activate_model_version,
     ensure_active_model_version,
     get_active_model_version,
+    next_face_id,
     photo_counts,
     status_counts,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "ensure_active_model_version",
     "get_active_model_version",
     "integrity_check",
+    "next_face_id",
     "open_library",
     "pack_landmarks",
     "photo_counts",

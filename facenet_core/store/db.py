@@ -189,10 +189,15 @@ def _begin_writer(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def let_others_write() -> None:
+def let_others_write(since: float | None = None) -> None:
     """Call between two write transactions of a long job: a short pause in which a writer
-    waiting for the lock (a user's edit) begins, instead of the job taking it straight back."""
-    time.sleep(WRITER_PAUSE_S)
+    waiting for the lock (a user's edit) begins, instead of the job taking it straight back.
+    ``since``: when the job's last transaction ended (``time.monotonic()``); the work done
+    since then counts towards the pause, so a job that prepares its next batch outside the
+    lock does not wait for nothing."""
+    pause = WRITER_PAUSE_S if since is None else WRITER_PAUSE_S - (time.monotonic() - since)
+    if pause > 0:
+        time.sleep(pause)
 
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
