@@ -451,6 +451,9 @@ class LibraryView(View):
                 text += " " + ", ".join(found).capitalize() + "."
         if outcome.absent:
             text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
+        note = r.face_model_note()
+        if note:
+            text += " " + note + "."
         self.ctx.say(text)
 
     # -- removing and opening --------------------------------------------------------------------
