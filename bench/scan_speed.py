@@ -1,15 +1,19 @@
 """Scan throughput: our scan vs a face_recognition-style dlib-bin baseline, on the same folder.
 
-    python bench/scan_speed.py FOLDER [--limit N] [--detector hog] [--workers N]
+    python bench/scan_speed.py FOLDER [--limit N] [--detector D] [--workers N]
+                               [--face-model accurate fast] [--skip-baseline]
 
 Baseline, per photo, in one process (as the face_recognition library does it): decode, HOG with
 one upsampling, 5 landmarks, ``compute_face_descriptor`` per face. Ours: ``facenet-photos scan``
 into a fresh library (decode at reduced size, detection in worker processes, batched embedding,
-SQLite writes included). Each side runs in its own process; peak memory is the largest sum of the
-proportional set size (PSS: resident memory with shared pages such as torch's libraries split
-between the processes that share them, so nothing is counted twice) of that process and its
-children, sampled every 250 ms. Prints photos/s, faces
-found and peak RSS for both, with the ratio.
+SQLite writes included), with the app's default settings unless told (``--detector``,
+``--workers``), once per ``--face-model`` given (default: the setting's), each into its own
+fresh library, so one run compares the face models with each other and with the baseline on
+the same machine at the same load. Each side runs in its own process; peak memory is the
+largest sum of the proportional set size (PSS: resident memory with shared pages such as
+torch's libraries split between the processes that share them, so nothing is counted twice) of
+that process and its children, sampled every 250 ms. Prints photos/s, faces
+found and peak PSS for each, and each of ours' speed ratio to the baseline.
 """
 
 from __future__ import annotations
@@ -94,11 +98,20 @@ def run_measured(cmd: list[str]) -> tuple[str, float, int]:
 
 
 def main() -> None:
+    from facenet_core.settings import Settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--limit", type=int, default=None, help="use the first N photos")
-    parser.add_argument("--detector", default="mtcnn")
-    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--detector", default=None, help="default: the app's")
+    parser.add_argument("--workers", type=int, default=None, help="default: the app's")
+    parser.add_argument(
+        "--face-model",
+        nargs="+",
+        choices=("accurate", "fast"),
+        default=[Settings().face_model],
+        help="one scan per model given (default: the app's)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
 
@@ -108,19 +121,25 @@ def main() -> None:
     if not photos:
         raise SystemExit(f"{args.folder}: no photos")
     work = Path(tempfile.mkdtemp(prefix="scan-bench-"))
+    rows: list[tuple[str, float, int, int]] = []
     try:
         # our scan reads a folder: link the chosen photos into one
         folder = work / "photos"
         folder.mkdir()
         for i, p in enumerate(photos):
             (folder / f"{i:06d}{p.suffix.lower()}").symlink_to(p.resolve())
-        cmd = [sys.executable, "-m", "facenet_core", "--library", str(work / "lib.db"), "scan"]
-        cmd += [str(folder), "--json", str(work / "scan.json"), "--detector", args.detector]
-        if args.workers is not None:
-            cmd += ["--workers", str(args.workers)]
-        _, ours_s, ours_rss = run_measured(cmd)
-        ours = json.loads((work / "scan.json").read_text())
-        rows = [("ours (facenet-photos scan)", len(photos) / ours_s, ours["faces_added"], ours_rss)]
+        for model in args.face_model:
+            lib, report = work / f"lib-{model}.db", work / f"scan-{model}.json"
+            cmd = [sys.executable, "-m", "facenet_core", "--library", str(lib), "scan"]
+            cmd += [str(folder), "--json", str(report), "--face-model", model]
+            if args.detector is not None:
+                cmd += ["--detector", args.detector]
+            if args.workers is not None:
+                cmd += ["--workers", str(args.workers)]
+            _, ours_s, ours_rss = run_measured(cmd)
+            ours = json.loads(report.read_text())
+            name = f"ours, {model} (facenet-photos scan)"
+            rows.append((name, len(photos) / ours_s, ours["faces_added"], ours_rss))
         if not args.skip_baseline:
             listing = work / "paths.txt"
             listing.write_text("\n".join(str(p) for p in photos))
@@ -132,12 +151,21 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    print(f"{len(photos)} photos from {args.folder}; {os.cpu_count()} CPU cores; wall time")
-    print(f"{'pipeline':<34} {'photos/s':>9} {'faces':>7} {'peak PSS':>10}")
+    defaults = Settings()
+    detector = args.detector or defaults.detector
+    print(
+        f"{len(photos)} photos from {args.folder}; {os.cpu_count()} CPU cores; detector "
+        f"{detector}; load average {os.getloadavg()[0]:.1f} at the end; wall time"
+    )
+    print(f"{'pipeline':<38} {'photos/s':>9} {'seconds':>8} {'faces':>7} {'peak PSS':>10}")
     for name, rate, faces, rss in rows:
-        print(f"{name:<34} {rate:>9.2f} {faces:>7} {rss / 2**20:>8.0f} MB")
-    if len(rows) == 2:
-        print(f"speed ratio ours/baseline: {rows[0][1] / rows[1][1]:.2f}x")
+        print(
+            f"{name:<38} {rate:>9.2f} {len(photos) / rate:>8.1f} {faces:>7} {rss / 2**20:>8.0f} MB"
+        )
+    if not args.skip_baseline:
+        base_rate = rows[-1][1]
+        for name, rate, _, _ in rows[:-1]:
+            print(f"speed ratio {name} / baseline: {rate / base_rate:.2f}x")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ from facenet_core.store.queries import get_active_model_version
 from facenet_core.training.versions import use_face_model, use_model_version
 from facenet_core.vision.align import arcface_chips, face_chips
 from facenet_core.vision.detectors import DetectorConfig, make_detector
-from facenet_core.vision.embed import Embedder, FusedEmbedder
+from facenet_core.vision.embed import SFACE_CPU_IMAGES, Embedder, FusedEmbedder
 
 ACCURATE = Settings(device="cpu", flip=False, workers=0, face_model="accurate")
-FAST = Settings(device="cpu", flip=False, workers=0)
+FAST = Settings(device="cpu", flip=False, workers=0, face_model="fast")
 
 
 def test_fused_thresholds_come_from_the_fused_calibration() -> None:
@@ -87,6 +87,20 @@ def test_fused_embedder_is_both_networks_side_by_side(lfw_images: list[Path]) ->
     # without the photo's ArcFace chips it warps them from today's chips: close, not equal
     approx = fused.embed(chip)
     assert np.all(np.sum(approx * out, axis=1) > 0.8)
+
+
+def test_sface_runs_in_small_batches_on_the_cpu_with_the_same_numbers() -> None:
+    """On a CPU SFace's chunk is a few faces (its early feature maps fall out of the cache in
+    larger batches), and the chunking changes no number: 10 faces embedded together are the
+    10 faces embedded one batch of 10 at a time."""
+    rng = np.random.default_rng(3)
+    chips = rng.integers(0, 256, (10, 150, 150, 3), dtype=np.uint8)
+    faces = rng.integers(0, 256, (10, 112, 112, 3), dtype=np.uint8)
+    fused = FusedEmbedder(fused_info(), device="cpu", batch_size=32, flip=True, precision="bf16")
+    assert fused.sface_batch == SFACE_CPU_IMAGES // 2 < len(faces)
+    chunked = fused.embed(chips, faces)
+    fused.sface_batch = 32  # one pass for all ten
+    np.testing.assert_allclose(fused.embed(chips, faces), chunked, rtol=0, atol=1e-6)
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import find_version, list_versions, use_model_version
 from tests.helpers import central_face, lfw_people
 
-SETTINGS = Settings(device="cpu", flip=False, workers=1)
+SETTINGS = Settings(device="cpu", flip=False, workers=1, face_model="fast")
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
 TRAINED = 4  # people with 8 confirmed faces
 NEGATIVE = 2  # people with 3 confirmed faces (negatives only)
