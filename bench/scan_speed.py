@@ -98,6 +98,7 @@ def run_measured(cmd: list[str]) -> tuple[str, float, int]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's code
     from facenet_core.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

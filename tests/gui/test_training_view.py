@@ -41,7 +41,7 @@ from facenet_core.training.measure import GuardSet
 from tests.gui.conftest import show_main_window, shut_down
 from tests.helpers import central_face, confirm_owners, lfw_people
 
-SETTINGS = Settings(device="cpu", flip=False, workers=1)
+SETTINGS = Settings(device="cpu", flip=False, workers=1, face_model="fast")  # trainable
 TINY = TrainConfig(epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4)
 REPO = Path(__file__).resolve().parents[2]
 TRAINED, NEGATIVE = 4, 2  # people with 8 confirmed faces; people with 3 (negatives only)
