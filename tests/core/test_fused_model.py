@@ -33,6 +33,7 @@ from facenet_core.training.versions import use_face_model, use_model_version
 from facenet_core.vision.align import arcface_chips, face_chips
 from facenet_core.vision.detectors import DetectorConfig, make_detector
 from facenet_core.vision.embed import SFACE_CPU_IMAGES, Embedder, FusedEmbedder
+from facenet_core.vision.faces import PHOTOS_PER_TASK, FaceFinder, FaceJob, find_faces
 
 ACCURATE = Settings(device="cpu", flip=False, workers=0, face_model="accurate")
 FAST = Settings(device="cpu", flip=False, workers=0, face_model="fast")
@@ -101,6 +102,26 @@ def test_sface_runs_in_small_batches_on_the_cpu_with_the_same_numbers() -> None:
     chunked = fused.embed(chips, faces)
     fused.sface_batch = 32  # one pass for all ten
     np.testing.assert_allclose(fused.embed(chips, faces), chunked, rtol=0, atol=1e-6)
+
+
+def test_worker_threads_embed_several_photos_at_once_with_each_photos_numbers(
+    lfw_images: list[Path],
+) -> None:
+    """The scan's worker threads embed the faces of a few photos in one pass; every photo gets
+    the embeddings it gets alone, in order."""
+    config = DetectorConfig(device="cpu")
+    detector = make_detector(config)
+    fused = FusedEmbedder(fused_info(), device="cpu", flip=False, precision="bf16")
+    job = FaceJob(detector=config, arcface=True)
+    paths = lfw_images[:5]
+    together = list(find_faces(paths, job, workers=2, detector=detector, embedder=fused))
+    assert PHOTOS_PER_TASK > 1 and [p.path for p in together] == paths
+    alone = FaceFinder(job, detector, None)
+    for photo in together:
+        single = alone(photo.path)
+        assert photo.embeddings is not None and len(photo.embeddings) == len(single.chips) >= 1
+        expected = fused.embed(single.chips, single.arcface_chips)
+        np.testing.assert_allclose(photo.embeddings, expected, rtol=0, atol=1e-6)
 
 
 @pytest.fixture
