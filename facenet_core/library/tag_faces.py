@@ -127,8 +127,8 @@ class TagFaceMaker:
             return out
         embedder = self.engines.embedder(self.settings, model)
         # the fused model's ArcFace chips from the photo, as the scan makes them
-        faces = [det for _, det in detections]
-        arcface = arcface_chips(image, faces) if embedder.wants_arcface else None
+        points = [det for _, det in detections]
+        arcface = arcface_chips(image, points) if embedder.wants_arcface else None
         vectors = embedder.embed(np.stack(chips), arcface)
         with self.library.write() as session:
             faces = []
