@@ -103,3 +103,18 @@ def named_library(
         scan(lib, [photos], Settings(device="cpu", flip=False, workers=1))
         confirm_owners(lib, chosen)
     return path, photos
+
+
+def people_by_file(lib: Library) -> dict[str, set[int | None]]:
+    """Each person (the LFW folder in the file name) -> the person ids given to the largest face
+    of each of their photos (LFW photos show other people in the background too)."""
+    largest: dict[str, Face] = {}
+    with lib.session() as session:
+        for face in session.scalars(select(Face)):
+            best = largest.get(face.photo.path)
+            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
+                largest[face.photo.path] = face
+        found: dict[str, set[int | None]] = {}
+        for path, face in largest.items():
+            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
+    return found

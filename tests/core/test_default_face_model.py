@@ -16,8 +16,9 @@ from facenet_core.library import scan as run_scan
 from facenet_core.library.drawn import draw_face
 from facenet_core.models.registry import DLIB_RESNET, FUSED
 from facenet_core.settings import Settings
-from facenet_core.store import Embedding, Face, Library, ModelVersion, Photo
+from facenet_core.store import Embedding, Library, ModelVersion, Photo
 from facenet_core.store.queries import get_active_model_version
+from tests.helpers import people_by_file
 
 DEFAULTS = Settings(device="cpu", flip=False, workers=0)
 """The defaults (the face model among them) with a small, quick embedding."""
@@ -50,21 +51,6 @@ def _codes(lib: Library) -> tuple[set[int], set[str]]:
         return {len(v) for v, _ in rows}, {name for _, name in rows}
 
 
-def _groups(lib: Library) -> dict[str, set[int | None]]:
-    """Each person (the LFW name in the file name) -> the person ids of the largest face of each
-    of their photos (LFW photos show other people in the background too)."""
-    largest: dict[str, Face] = {}
-    with lib.session() as session:
-        for face in session.scalars(select(Face)):
-            best = largest.get(face.photo.path)
-            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
-                largest[face.photo.path] = face
-        found: dict[str, set[int | None]] = {}
-        for path, face in largest.items():
-            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
-    return found
-
-
 def test_the_default_is_accurate() -> None:
     assert Settings().face_model == "accurate"
 
@@ -92,7 +78,7 @@ def test_a_fast_library_stays_fast_after_the_flip_and_a_new_one_is_accurate(
         assert any("reembed --face-model accurate" in line for line in summary(result))
         # grouping on the fast model's thresholds: each person is one group, the later photo
         # joined it (on the accurate model's thresholds fast distances would merge everyone)
-        groups = _groups(lib)
+        groups = people_by_file(lib)
         jolie, arnold = groups["Angelina_Jolie"], groups["Arnold_Schwarzenegger"]
         assert len(jolie) == 1 and len(arnold) == 1 and None not in jolie | arnold
         assert jolie != arnold

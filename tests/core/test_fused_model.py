@@ -34,6 +34,7 @@ from facenet_core.vision.align import arcface_chips, face_chips
 from facenet_core.vision.detectors import DetectorConfig, make_detector
 from facenet_core.vision.embed import SFACE_CPU_IMAGES, Embedder, FusedEmbedder
 from facenet_core.vision.faces import PHOTOS_PER_TASK, FaceFinder, FaceJob, find_faces
+from tests.helpers import people_by_file
 
 ACCURATE = Settings(device="cpu", flip=False, workers=0, face_model="accurate")
 FAST = Settings(device="cpu", flip=False, workers=0, face_model="fast")
@@ -137,21 +138,6 @@ def two_people(tmp_path: Path, lfw_mini: Path) -> Path:
     return folder
 
 
-def _people_by_file(lib: Library) -> dict[str, set[int | None]]:
-    """Each person (the LFW folder in the file name) -> the person ids given to the largest face
-    of each of their photos (LFW photos show other people in the background too)."""
-    largest: dict[str, Face] = {}
-    with lib.session() as session:
-        for face in session.scalars(select(Face)):
-            best = largest.get(face.photo.path)
-            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
-                largest[face.photo.path] = face
-        found: dict[str, set[int | None]] = {}
-        for path, face in largest.items():
-            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
-    return found
-
-
 def test_scan_with_the_accurate_model_groups_and_recognises(
     tmp_path: Path, two_people: Path, lfw_mini: Path
 ) -> None:
@@ -166,7 +152,7 @@ def test_scan_with_the_accurate_model_groups_and_recognises(
             vectors = session.scalars(select(Embedding.vector)).all()
             assert len(vectors) >= 9 and {len(v) for v in vectors} == {256}
             assert all(abs(np.linalg.norm(from_bytes(v)) - 1) < 1e-5 for v in vectors)
-        people = _people_by_file(lib)
+        people = people_by_file(lib)
         jolie, arnold = people["Angelina_Jolie"], people["Arnold_Schwarzenegger"]
         assert len(jolie) == 1 and len(arnold) == 1 and None not in jolie | arnold
         assert jolie != arnold
@@ -190,7 +176,7 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
     and the fast version is restored at once (its embeddings were kept)."""
     with Library.open(tmp_path / "lib" / "library.db", create=True) as lib:
         run_scan(lib, [two_people], FAST)
-        before = _people_by_file(lib)
+        before = people_by_file(lib)
         (arnold_id,) = before["Arnold_Schwarzenegger"]
         name_person(lib, int(arnold_id), "Arnold")  # type: ignore[arg-type]
         # scanning again with the setting "accurate" keeps the library's model meanwhile
@@ -211,9 +197,9 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
             person = session.get(Person, arnold_id)
             assert person is not None and person.name == "Arnold"
             assert session.scalar(select(ModelVersion).where(ModelVersion.id == fast_id))
-        after = _people_by_file(lib)
+        after = people_by_file(lib)
         assert after["Arnold_Schwarzenegger"] == {arnold_id}
         assert len(after["Angelina_Jolie"]) == 1 and None not in after["Angelina_Jolie"]
         back = use_model_version(lib, FAST, fast_id)
         assert back.reembed is None  # its embeddings were kept
-        assert _people_by_file(lib)["Arnold_Schwarzenegger"] == {arnold_id}
+        assert people_by_file(lib)["Arnold_Schwarzenegger"] == {arnold_id}
