@@ -2,10 +2,14 @@
 
     python bench/cluster_speed.py [--sizes 10000,100000,1000000] [--lfw-dir ~/datasets/lfw]
                                   [--cache ~/cache/lfw_embeddings.npz] [--json FILE]
+                                  [--face-model accurate|fast]
 
 Quality (``--lfw-dir``): every LFW person with at least ``--min-photos`` (5) images: the face
-nearest each image's centre, embedded by the default pipeline (MTCNN, template alignment, mirror
-averaging) and stored as 128 bytes, decoded again. The embeddings are computed once and cached
+nearest each image's centre, embedded by the default pipeline (YuNet, O-Net points, mirror
+averaging) with ``--face-model`` (default: the setting's) and stored as the library stores it
+(128 or 256 bytes), decoded again. The clustering threshold is the setting's scaled to the
+model's distances as the app scales it (:func:`facenet_core.people.labels.for_model`), and the
+comparison grids are scaled by the same factor. The embeddings are computed once and cached
 in ``--cache`` (outside the repository); a few minutes on 2 cores. On the same embeddings:
 
 - ours: :func:`facenet_core.people.cluster.cluster_faces` at the default threshold;
@@ -45,11 +49,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from facenet_core.calibration import distance_scale  # noqa: E402
 from facenet_core.evaluation.cluster_metrics import (  # noqa: E402
     bcubed_scores,
     noise_as_singletons,
     pairwise_scores,
 )
+from facenet_core.models.registry import FACE_MODELS  # noqa: E402
 from facenet_core.people.cluster import ClusterInput, cluster_faces  # noqa: E402
 from facenet_core.settings import Settings  # noqa: E402
 
@@ -71,19 +77,23 @@ def lfw_people(lfw_dir: Path, min_photos: int) -> tuple[list[Path], list[str]]:
     return paths, people
 
 
-def load_embeddings(lfw_dir: Path, min_photos: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings, person names) of LFW people with >= ``min_photos`` images, cached."""
+def load_embeddings(
+    lfw_dir: Path, min_photos: int, cache: Path, face_model: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, person names) of LFW people with >= ``min_photos`` images, cached (a cache
+    made by another face model is computed again)."""
     paths, people = lfw_people(lfw_dir, min_photos)
     rel = [str(p.relative_to(p.parents[1])) for p in paths]
     if cache.is_file():
         data = np.load(cache)
-        if list(data["paths"]) == rel:
+        cached_model = str(data["face_model"]) if "face_model" in data else "fast"
+        if list(data["paths"]) == rel and cached_model == face_model:
             return data["embeddings"], data["people"]
         print(f"{cache}: made from other images; computing again", file=sys.stderr)
     from facenet_core.evaluation.clusters import embed_centre_faces
     from facenet_core.vision.device import torch_threads
 
-    settings = Settings(device="cpu")
+    settings = Settings(device="cpu", face_model=face_model)
     print(f"embedding {len(paths)} images (once; cached in {cache})", file=sys.stderr)
     start = time.perf_counter()
     last = [0.0]
@@ -107,6 +117,7 @@ def load_embeddings(lfw_dir: Path, min_photos: int, cache: Path) -> tuple[np.nda
         people=np.asarray(people),
         paths=np.asarray(rel),
         fallbacks=fallbacks,
+        face_model=face_model,
     )
     return emb, np.asarray(people)
 
@@ -147,7 +158,11 @@ def sklearn_average(x: np.ndarray, squared_threshold: float) -> np.ndarray:
     return model.fit_predict(d).astype(np.int64) + 1  # 0 means "no cluster" to our scores
 
 
-def quality(x: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any]:
+def quality(
+    x: np.ndarray, truth: np.ndarray, threshold: float, scale: float = 1.0
+) -> dict[str, Any]:
+    """Ours at ``threshold`` against the others; ``scale`` stretches the threshold grids (which
+    are in the fast model's squared distances) to the model's distances."""
     out: dict[str, Any] = {"faces": len(x), "true_people": len(np.unique(truth))}
     start = time.perf_counter()
     ours = cluster_faces(ClusterInput.unconstrained(x), threshold)
@@ -157,7 +172,7 @@ def quality(x: np.ndarray, truth: np.ndarray, threshold: float) -> dict[str, Any
         "threshold": threshold,
         **score(truth, cluster_faces(ClusterInput.unconstrained(x), threshold, min_size=1)),
     }
-    grid = np.round(np.arange(0.08, 0.205, 0.01), 3)
+    grid = np.round(np.arange(0.08, 0.205, 0.01) * scale, 4)
     cw = {float(t): score(truth, chinese_whispers(x, t)) for t in [*grid, 0.36]}
     out["chinese_whispers_0.6"] = {"threshold": 0.36, **cw[0.36]}
     best = max(cw, key=lambda t: cw[t]["bcubed_f1"])
@@ -295,16 +310,26 @@ def main() -> int:
     ap.add_argument("--threshold", type=float, default=None, help="default: the setting's")
     ap.add_argument("--no-quality", action="store_true", help="speed only")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--face-model",
+        choices=sorted(FACE_MODELS),
+        default=None,
+        help="embedding model (default: the setting's); the threshold follows its scale",
+    )
     ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    threshold = args.threshold if args.threshold is not None else Settings().cluster_threshold
+    face_model = args.face_model or Settings().face_model
+    scale = distance_scale(FACE_MODELS[face_model]).factor
+    threshold = (
+        args.threshold if args.threshold is not None else Settings().cluster_threshold * scale
+    )
     if args.child is not None:
         child(args.child, threshold)
         return 0
-    x, truth = load_embeddings(args.lfw_dir, args.min_photos, args.cache)
-    report: dict[str, Any] = {"threshold": threshold}
+    x, truth = load_embeddings(args.lfw_dir, args.min_photos, args.cache, face_model)
+    report: dict[str, Any] = {"threshold": threshold, "face_model": face_model, "scale": scale}
     if not args.no_quality:
-        q = quality(x, truth, threshold)
+        q = quality(x, truth, threshold, scale)
         report["quality"] = q
         print(
             f"LFW people with >= {args.min_photos} photos: {q['faces']} faces, "

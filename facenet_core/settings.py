@@ -239,13 +239,14 @@ class Settings:
     )
     # -- embedding -------------------------------------------------------------------------------
     face_model: str = setting(
-        "fast",
+        "accurate",
         kind="choice",
         choices=("accurate", "fast"),
         title="Face model",
         help="accurate: two networks (dlib's ResNet and SFace, 256-byte faces; LFW 99.70% vs "
         "99.18%), about three times the embedding time; fast: dlib's ResNet alone (128 bytes). "
-        "A library keeps the model it was scanned with: switch it with reembed --face-model",
+        "A library keeps the model it was scanned with (new faces too): switch it with reembed "
+        "--face-model",
         group="Embedding",
     )
     flip: bool = setting(

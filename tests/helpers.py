@@ -21,6 +21,9 @@ from facenet_core.training.config import TrainConfig
 CPU_SETTINGS = Settings(device="cpu", flip=False, workers=1)
 """What most tests scan with: the CPU, no mirror averaging, one worker (light on a shared
 machine, and the same faces every run)."""
+FAST_CPU_SETTINGS = CPU_SETTINGS.replace(face_model="fast")
+"""The same with the fast face model (dlib alone), for the tests whose numbers are dlib's (the
+training tests: a tiny run moves dlib's distances measurably)."""
 TINY_TRAINING = TrainConfig(
     epochs=2, top_blocks=1, batch_size=32, faces_per_person=8, learning_rate=1e-4
 )
@@ -207,3 +210,18 @@ def named_library_fixture(people: int, each: int):  # type: ignore[no-untyped-de
         return named_library(lfw_mini, tmp_path_factory, people, each)
 
     return scanned
+
+
+def people_by_file(lib: Library) -> dict[str, set[int | None]]:
+    """Each person (the LFW folder in the file name) -> the person ids given to the largest face
+    of each of their photos (LFW photos show other people in the background too)."""
+    largest: dict[str, Face] = {}
+    with lib.session() as session:
+        for face in session.scalars(select(Face)):
+            best = largest.get(face.photo.path)
+            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
+                largest[face.photo.path] = face
+        found: dict[str, set[int | None]] = {}
+        for path, face in largest.items():
+            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
+    return found

@@ -485,6 +485,9 @@ class LibraryView(View):
                 )
         if outcome.absent:
             text += " Not found on disk (skipped): " + ", ".join(outcome.absent)
+        note = r.face_model_note()
+        if note:
+            text += " " + note + "."
         self.ctx.say(text)
 
     # -- removing and opening --------------------------------------------------------------------

@@ -139,6 +139,9 @@ def summary(r: ScanResult) -> list[str]:
     lines.append(stored)
     if r.photos_failed or r.photos_unavailable or r.folders_unreadable:
         lines.append("what could not be read, and why: facenet-photos status --failed")
+    note = r.face_model_note()
+    if note:
+        lines.append(note)
     return lines
 
 

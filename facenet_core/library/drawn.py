@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from facenet_core.imageio import ImageLoadError, open_photo
-from facenet_core.library.reembed import version_info
+from facenet_core.library.reembed import embedding_model
 from facenet_core.people.drawn_edits import DrawnFace, add_drawn_face, delete_drawn_face
 from facenet_core.people.errors import PeopleError
 from facenet_core.people.history import Change
@@ -33,7 +33,7 @@ from facenet_core.store import (
 )
 from facenet_core.thumbnails import face_thumbnail, write_thumbnail
 from facenet_core.types import Box
-from facenet_core.vision.align import face_chip
+from facenet_core.vision.align import arcface_chip, face_chip
 from facenet_core.vision.drawn import drawn_detection
 from facenet_core.vision.engines import Engines, shared_engines
 
@@ -63,7 +63,7 @@ def draw_face(
             raise PeopleError(f"there is no photo {photo_id}")
         path = photo.path
         active = get_active_model_version(session)
-        model = version_info(active) if active is not None and active.weights_path else None
+        model = embedding_model(active, settings)
     try:
         loaded = open_photo(path)
     except ImageLoadError as exc:
@@ -79,7 +79,9 @@ def draw_face(
         )
     detection = drawn_detection(engines.onet(settings), image, (x1, y1, x2, y2))
     embedder = engines.embedder(settings, model)
-    vector = embedder.embed(face_chip(image, detection)[None])[0]
+    # the fused model's ArcFace chip from the photo, as the scan makes it
+    arcface = arcface_chip(image, detection)[None] if embedder.wants_arcface else None
+    vector = embedder.embed(face_chip(image, detection)[None], arcface)[0]
     with library.write() as session:
         version = ensure_active_model_version(session, embedder.info.name, embedder.info.sha256)
         version_id = version.id

@@ -31,7 +31,7 @@ from facenet_core.library.chips import (
     rebuild_chips,
 )
 from facenet_core.library.compute import compute_on
-from facenet_core.models.registry import FUSED, ModelInfo, model_info
+from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS, FUSED, ModelInfo, model_info
 from facenet_core.progress import CancelToken, PhaseClock, Reporter, ignore_progress
 from facenet_core.quantize import to_bytes
 from facenet_core.settings import Settings
@@ -75,6 +75,28 @@ class ReembedResult:
 def version_info(version: ModelVersion) -> ModelInfo:
     """The :class:`ModelInfo` to load a stored model version's weights with."""
     return model_info(version.name, version.weights_sha256, version.weights_path)
+
+
+def embedding_model(active: ModelVersion | None, settings: Settings) -> ModelInfo | None:
+    """The weights a library's new faces are embedded with: its active version's whenever that
+    is fine-tuned or another model than the "Face model" setting names (new faces are compared
+    with the stored ones, so they must share their model: a library made with the fast model
+    stays fast after the default became accurate, until ``reembed --face-model`` switches it),
+    else None (the setting's shipped weights; a library never scanned gets those)."""
+    if active is None:
+        return None
+    wanted = FACE_MODELS.get(settings.face_model, DLIB_RESNET)
+    if active.weights_path or active.name != wanted:
+        return version_info(active)
+    return None
+
+
+def kept_face_model(active: ModelVersion | None, settings: Settings) -> str | None:
+    """The "Face model" choice (``fast``/``accurate``) a library keeps although the setting
+    names another, so the user can be told how to switch; None when they agree."""
+    if active is None or active.name == FACE_MODELS.get(settings.face_model, DLIB_RESNET):
+        return None
+    return next((k for k, v in FACE_MODELS.items() if v == active.name), None)
 
 
 def lacking(version_id: int) -> Any:

@@ -24,8 +24,11 @@ class ScanResult:
     be unreadable then. ``photos_pending``: photos below the roots still waiting (non-zero only
     after a cancel or a failure). ``people``: what recognising the new faces did (None when it
     did not run). ``tags``: what reading the face tags of the processed photos did (None when the
-    setting is off). Videos count as photos everywhere, and also in ``videos_detected`` (read,
-    their tracks stored) and ``video_frames`` (frames read from them).
+    setting is off). ``face_model_kept``: the library's face model (``fast``/``accurate``) where
+    the "Face model" setting names another: new faces were embedded with the library's, and the
+    user is told how to switch (``reembed --face-model``). Videos count as photos everywhere,
+    and also in ``videos_detected`` (read, their tracks stored) and ``video_frames`` (frames read
+    from them).
     """
 
     photos_found: int = 0
@@ -50,12 +53,26 @@ class ScanResult:
     cancelled: bool = False
     people: RecognizeReport | None = None
     tags: ImportResult | None = None
+    face_model_kept: str | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.tags is not None:
             data["tags"] = self.tags.to_json_dict()
         return data
+
+    def face_model_note(self) -> str:
+        """Why the scan used the library's face model rather than the setting's, and how to
+        switch it (empty when they agree)."""
+        kept = self.face_model_kept
+        if kept is None:
+            return ""
+        other = "accurate" if kept == "fast" else "fast"
+        return (
+            f"This library uses the {kept} face model, so its new faces did too; to switch it to "
+            f"the {other} one (every name and edit kept): facenet-photos reembed --face-model "
+            f"{other}"
+        )
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if type(v) is int}

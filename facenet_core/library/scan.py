@@ -34,11 +34,11 @@ from facenet_core.library.compute import compute_on
 from facenet_core.library.import_tags import import_tags
 from facenet_core.library.ingest import BATCHED_FACES, Ingest, ingest_pending
 from facenet_core.library.plan import ScanRoot, pending_photos, plan_scan, under
-from facenet_core.library.reembed import version_info
+from facenet_core.library.reembed import embedding_model, kept_face_model
 from facenet_core.library.result import ScanResult
 from facenet_core.library.thumbs import sync_thumbnails
 from facenet_core.library.walk import media_kind
-from facenet_core.models.registry import DLIB_RESNET, FACE_MODELS, FUSED, ModelInfo, pretrained_info
+from facenet_core.models.registry import FUSED, ModelInfo, pretrained_info
 from facenet_core.people.jobs import recognize_new
 from facenet_core.progress import CancelToken, Progress, Reporter, ignore_progress
 from facenet_core.settings import Settings
@@ -238,9 +238,8 @@ def _find_faces(
         # a fine-tuned active version embeds new faces too, and so does a library's other face
         # model than the setting's (its faces are compared with the new ones: switching models
         # is re-embedding's job); the setting's shipped weights otherwise
-        wanted = FACE_MODELS.get(settings.face_model, DLIB_RESNET)
-        keep = active is not None and bool(active.weights_path or active.name != wanted)
-        model = version_info(active) if active is not None and keep else None
+        model = embedding_model(active, settings)
+        result.face_model_kept = kept_face_model(active, settings)
     if cluster is not None and queue:
         _find_faces_on(cluster, library, queue, settings, engines, model, result, reporter, cancel)
         queue = []  # the photos are done; videos are read here (not yet on a cluster)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from facenet_core.imageio import ImageLoadError, open_photo
-from facenet_core.library.reembed import version_info
+from facenet_core.library.reembed import embedding_model
 from facenet_core.quantize import to_bytes
 from facenet_core.settings import Settings
 from facenet_core.store import (
@@ -35,7 +35,7 @@ from facenet_core.store import (
 )
 from facenet_core.tags.model import TagRegion
 from facenet_core.types import Box, Detection, box_iou
-from facenet_core.vision.align import face_chip
+from facenet_core.vision.align import arcface_chips, face_chip
 from facenet_core.vision.engines import Engines, shared_engines
 from facenet_core.vision.landmarks import LandmarkPredictor
 
@@ -104,7 +104,7 @@ class TagFaceMaker:
             if version is None:  # never scanned: no model to embed with
                 return [None] * len(regions)
             version_id = version.id
-            model = version_info(version) if version.weights_path else None
+            model = embedding_model(version, self.settings)
         try:
             photo = open_photo(path)
         except ImageLoadError:
@@ -125,7 +125,10 @@ class TagFaceMaker:
         if not chips:
             return out
         embedder = self.engines.embedder(self.settings, model)
-        vectors = embedder.embed(np.stack(chips))
+        # the fused model's ArcFace chips from the photo, as the scan makes them
+        points = [det for _, det in detections]
+        arcface = arcface_chips(image, points) if embedder.wants_arcface else None
+        vectors = embedder.embed(np.stack(chips), arcface)
         with self.library.write() as session:
             faces = []
             for (region, det), vec in zip(detections, vectors, strict=True):

@@ -26,6 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facenet_core.calibration import distance_scale
 from facenet_core.thumbnails import face_thumbnail
 from facenet_core.types import Detection, box_iou
 from facenet_core.vision.align import face_chips
@@ -96,17 +97,19 @@ def link(
     t: float,
     found: list[tuple[Detection, np.ndarray]],
     thumbnails: list[bytes],
+    scale: float = 1.0,
 ) -> None:
     """Add one sampled frame's faces (sample number ``sample``, at ``t`` seconds) to the
     tracks: each face joins the closest live track it may join (greedy, closest pair first), or
-    starts a new one."""
+    starts a new one. ``scale``: the embedding model's distance scale (the distances above are
+    the fast model's; ``calibration.distance_scale``)."""
     live = [tr for tr in tracks if sample - tr.last_sample <= MAX_GAP + 1]
     pairs = []
     for j, (det, vec) in enumerate(found):
         for i, track in enumerate(live):
             d = float(np.sum((track.embeddings[-1] - vec) ** 2))
             near = box_iou(track.detections[-1].box, det.box) >= LINK_IOU
-            if d <= SURE_DISTANCE or (d <= LINK_DISTANCE and near):
+            if d <= SURE_DISTANCE * scale or (d <= LINK_DISTANCE * scale and near):
                 pairs.append((d, i, j))
     taken: set[int] = set()
     placed: dict[int, Track] = {}
@@ -182,11 +185,13 @@ class VideoFaceFinder:
         )
         return detections, vectors, thumbs
 
-    @staticmethod
-    def _link(tracks: list[Track], sample: int, t: float, future: Future[FrameFaces]) -> None:
+    def _link(self, tracks: list[Track], sample: int, t: float, future: Future[FrameFaces]) -> None:
         detections, vectors, thumbs = future.result()
         if detections:
-            link(tracks, sample, t, list(zip(detections, vectors, strict=True)), thumbs)
+            # the link distances are the fast model's: the fused model's are on its own scale
+            scale = distance_scale(self.embedder.info.name).factor
+            found = list(zip(detections, vectors, strict=True))
+            link(tracks, sample, t, found, thumbs, scale)
 
     def _read(self, path: Path, capture: cv2.VideoCapture) -> PhotoFaces:
         if not capture.isOpened():

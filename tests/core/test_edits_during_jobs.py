@@ -33,6 +33,7 @@ from sqlalchemy import delete, insert, select
 
 from facenet_core.library import scan
 from facenet_core.library.reembed import reembed
+from facenet_core.models.registry import embedding_dim
 from facenet_core.people import edits
 from facenet_core.people.jobs import recluster
 from facenet_core.quantize import to_bytes
@@ -263,11 +264,15 @@ def measured_waits() -> Iterator[dict[str, list[float]]]:
 def add_synthetic_faces(lib: Library, n: int, identities: int = 200, seed: int = 0) -> None:
     """``n`` faces of ``identities`` people (random directions plus noise), one per photo,
     stored with embeddings of the active version, so that a re-cluster has real work."""
+    with lib.session() as s:
+        active = get_active_model_version(s)
+        assert active is not None
+        dim = embedding_dim(active.name)  # the library's model's (128 fast, 256 accurate)
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(identities, 128))
+    centres = rng.normal(size=(identities, dim))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     who = rng.integers(0, identities, n)
-    vectors = centres[who] + rng.normal(scale=0.03, size=(n, 128))
+    vectors = centres[who] + rng.normal(scale=0.03, size=(n, dim))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     points = [(10.0, 12.0), (30.0, 12.5), (20.0, 22.0), (12.0, 30.0), (28.0, 30.0)]
     landmarks = pack_landmarks(points)

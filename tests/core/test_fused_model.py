@@ -37,10 +37,12 @@ from facenet_core.store.queries import get_active_model_version
 from facenet_core.training.versions import use_face_model, use_model_version
 from facenet_core.vision.align import arcface_chips, face_chips
 from facenet_core.vision.detectors import DetectorConfig, make_detector
-from facenet_core.vision.embed import Embedder, FusedEmbedder
+from facenet_core.vision.embed import SFACE_CPU_IMAGES, Embedder, FusedEmbedder
+from facenet_core.vision.faces import PHOTOS_PER_TASK, FaceFinder, FaceJob, find_faces
+from tests.helpers import people_by_file
 
 ACCURATE = Settings(device="cpu", flip=False, workers=0, face_model="accurate")
-FAST = Settings(device="cpu", flip=False, workers=0)
+FAST = Settings(device="cpu", flip=False, workers=0, face_model="fast")
 
 
 def test_fused_thresholds_come_from_the_fused_calibration() -> None:
@@ -106,6 +108,40 @@ def test_fused_embedder_is_both_networks_side_by_side(lfw_images: list[Path]) ->
     assert np.all(np.sum(approx * out, axis=1) > 0.8)
 
 
+def test_sface_runs_in_small_batches_on_the_cpu_with_the_same_numbers() -> None:
+    """On a CPU SFace's chunk is a few faces (its early feature maps fall out of the cache in
+    larger batches), and the chunking changes no number: 10 faces embedded together are the
+    10 faces embedded one batch of 10 at a time."""
+    rng = np.random.default_rng(3)
+    chips = rng.integers(0, 256, (10, 150, 150, 3), dtype=np.uint8)
+    faces = rng.integers(0, 256, (10, 112, 112, 3), dtype=np.uint8)
+    fused = FusedEmbedder(fused_info(), device="cpu", batch_size=32, flip=True, precision="bf16")
+    assert fused.sface_batch == SFACE_CPU_IMAGES // 2 < len(faces)
+    chunked = fused.embed(chips, faces)
+    fused.sface_batch = 32  # one pass for all ten
+    np.testing.assert_allclose(fused.embed(chips, faces), chunked, rtol=0, atol=1e-6)
+
+
+def test_worker_threads_embed_several_photos_at_once_with_each_photos_numbers(
+    lfw_images: list[Path],
+) -> None:
+    """The scan's worker threads embed the faces of a few photos in one pass; every photo gets
+    the embeddings it gets alone, in order."""
+    config = DetectorConfig(device="cpu")
+    detector = make_detector(config)
+    fused = FusedEmbedder(fused_info(), device="cpu", flip=False, precision="bf16")
+    job = FaceJob(detector=config, arcface=True)
+    paths = lfw_images[:5]
+    together = list(find_faces(paths, job, workers=2, detector=detector, embedder=fused))
+    assert PHOTOS_PER_TASK > 1 and [p.path for p in together] == paths
+    alone = FaceFinder(job, detector, None)
+    for photo in together:
+        single = alone(photo.path)
+        assert photo.embeddings is not None and len(photo.embeddings) == len(single.chips) >= 1
+        expected = fused.embed(single.chips, single.arcface_chips)
+        np.testing.assert_allclose(photo.embeddings, expected, rtol=0, atol=1e-6)
+
+
 @pytest.fixture
 def two_people(tmp_path: Path, lfw_mini: Path) -> Path:
     """Four photos each of two people, and one of a third."""
@@ -117,21 +153,6 @@ def two_people(tmp_path: Path, lfw_mini: Path) -> Path:
     src = sorted((lfw_mini / "images" / "Ann_Veneman").glob("*.jpg"))[0]
     shutil.copy(src, folder / src.name)
     return folder
-
-
-def _people_by_file(lib: Library) -> dict[str, set[int | None]]:
-    """Each person (the LFW folder in the file name) -> the person ids given to the largest face
-    of each of their photos (LFW photos show other people in the background too)."""
-    largest: dict[str, Face] = {}
-    with lib.session() as session:
-        for face in session.scalars(select(Face)):
-            best = largest.get(face.photo.path)
-            if best is None or face.x2 - face.x1 > best.x2 - best.x1:
-                largest[face.photo.path] = face
-        found: dict[str, set[int | None]] = {}
-        for path, face in largest.items():
-            found.setdefault(Path(path).stem.rsplit("_", 1)[0], set()).add(face.person_id)
-    return found
 
 
 def test_scan_with_the_accurate_model_groups_and_recognises(
@@ -148,7 +169,7 @@ def test_scan_with_the_accurate_model_groups_and_recognises(
             vectors = session.scalars(select(Embedding.vector)).all()
             assert len(vectors) >= 9 and {len(v) for v in vectors} == {256}
             assert all(abs(np.linalg.norm(from_bytes(v)) - 1) < 1e-5 for v in vectors)
-        people = _people_by_file(lib)
+        people = people_by_file(lib)
         jolie, arnold = people["Angelina_Jolie"], people["Arnold_Schwarzenegger"]
         assert len(jolie) == 1 and len(arnold) == 1 and None not in jolie | arnold
         assert jolie != arnold
@@ -172,7 +193,7 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
     and the fast version is restored at once (its embeddings were kept)."""
     with Library.open(tmp_path / "lib" / "library.db", create=True) as lib:
         run_scan(lib, [two_people], FAST)
-        before = _people_by_file(lib)
+        before = people_by_file(lib)
         (arnold_id,) = before["Arnold_Schwarzenegger"]
         name_person(lib, int(arnold_id), "Arnold")  # type: ignore[arg-type]
         # scanning again with the setting "accurate" keeps the library's model meanwhile
@@ -193,9 +214,9 @@ def test_reembed_upgrades_a_fast_library_keeping_edits(tmp_path: Path, two_peopl
             person = session.get(Person, arnold_id)
             assert person is not None and person.name == "Arnold"
             assert session.scalar(select(ModelVersion).where(ModelVersion.id == fast_id))
-        after = _people_by_file(lib)
+        after = people_by_file(lib)
         assert after["Arnold_Schwarzenegger"] == {arnold_id}
         assert len(after["Angelina_Jolie"]) == 1 and None not in after["Angelina_Jolie"]
         back = use_model_version(lib, FAST, fast_id)
         assert back.reembed is None  # its embeddings were kept
-        assert _people_by_file(lib)["Arnold_Schwarzenegger"] == {arnold_id}
+        assert people_by_file(lib)["Arnold_Schwarzenegger"] == {arnold_id}

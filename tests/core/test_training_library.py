@@ -36,7 +36,7 @@ from facenet_core.training.data import NotEnoughFaces, library_faces, shortfall
 from facenet_core.training.finetune import finetune_library
 from facenet_core.training.measure import GuardSet
 from facenet_core.training.versions import find_version, list_versions, use_model_version
-from tests.helpers import CPU_SETTINGS as SETTINGS
+from tests.helpers import FAST_CPU_SETTINGS as SETTINGS
 from tests.helpers import TINY_TRAINING as TINY
 from tests.helpers import central_face, lfw_people, small_guard
 

@@ -71,7 +71,7 @@ def test_fine_tuned_weights_round_trip_and_are_checked(tmp_path, real_chips) -> 
     )
     # the embedder of a version, through the engines cache
     engines = Engines()
-    settings = Settings(device="cpu", flip=False)
+    settings = Settings(device="cpu", flip=False, face_model="fast")  # the shipped dlib ResNet
     tuned = engines.embedder(settings, info)
     assert tuned is engines.embedder(settings, info) and tuned.model_version == info.version
     shipped = engines.embedder(settings)

@@ -36,7 +36,7 @@ from facenet_core.training import decision, finetune
 from facenet_core.training.finetune import checkpoint_path
 from facenet_core.training.measure import GuardSet
 from tests.gui.conftest import show_main_window, shut_down
-from tests.helpers import CPU_SETTINGS as SETTINGS
+from tests.helpers import FAST_CPU_SETTINGS as SETTINGS
 from tests.helpers import TINY_TRAINING as TINY
 from tests.helpers import central_face, confirm_owners, lfw_people, small_guard
 
