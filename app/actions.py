@@ -13,7 +13,7 @@ from app.context import AppContext
 from app.tasks import Task
 from facenet_core.people import drawn_edits, edits
 from facenet_core.people.edits import Change
-from facenet_core.people.queries import edit_history
+from facenet_core.people.history_trace import edit_history
 from facenet_core.store import Library
 
 Done = Callable[[Change], None] | None

@@ -406,8 +406,7 @@ class TaskRunner(QObject):
         owner: QObject | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> Task:
-        """Run a read ``fn()`` in the ``"read"`` lane; with ``key``, an older unfinished read of
-        the same key is superseded (its result never arrives)."""
+        """A read ``fn()`` in the ``"read"`` lane; ``key``: supersedes an unfinished older one."""
         return self._short(fn, on_done, on_error, title, "read", owner, key)
 
     def edit(
@@ -473,10 +472,9 @@ class TaskRunner(QObject):
     # -- internals -------------------------------------------------------------------------------
 
     def supersede(self, key: str) -> None:
-        """Drop the unfinished read or edit with this ``key``: its result never arrives (the
-        answer came another way, a cache, or a newer read replaces it)."""
-        older = self._keys.get(key)
-        if older is not None and not older.finished:
+        """Drop the unfinished read or edit with this ``key``: its result never arrives (a cache
+        answered, or a newer read replaces it)."""
+        if (older := self._keys.get(key)) is not None and not older.finished:
             older.superseded = True
             older.cancel()
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from facenet_core.people import edits
+from facenet_core.people import edits, history_trace
 from facenet_core.people import queries as q
 from facenet_core.store import Library
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         ("suggestion_count (largest)", lambda s: q.suggestion_count(s, big.id)),
         ("search_people ('ann')", lambda s: q.search_people(s, "ann")),
         ("resolve_person (by name)", lambda s: q.resolve_person(s, big.name or "")),
-        ("edit_history", lambda s: q.edit_history(s)),
+        ("edit_history", lambda s: history_trace.edit_history(s)),
     ]
     results: dict[str, float] = {}
     with library.session() as session:

@@ -540,16 +540,11 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in SETTINGS}
 def markdown_table(specs: tuple[SettingSpec, ...] = SETTINGS) -> str:
     """docs/cli.md's option table, generated from the registry (a test keeps them equal)."""
     lines = ["| option | setting | values | default | meaning |", "|---|---|---|---|---|"]
+    words = {True: "on", False: "off", None: "automatic"}
     for spec in specs:
-        default = spec.default
-        shown = (
-            "automatic"
-            if default is None
-            else ("on" if default is True else "off" if default is False else str(default))
-        )
-        flag = (
-            f"`{spec.flag}`" if spec.kind != "bool" else f"`{spec.flag}` / `--no-{spec.flag[2:]}`"
-        )
+        d = spec.default
+        shown = words[d] if d is None or isinstance(d, bool) else str(d)
+        flag = f"`{spec.flag}`" + (f" / `--no-{spec.flag[2:]}`" if spec.kind == "bool" else "")
         values = spec.describe_range().replace("|", "\\|")
         lines.append(f"| {flag} | {spec.title} | {values} | {shown} | {spec.help} |")
     return "\n".join(lines)

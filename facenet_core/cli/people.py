@@ -33,7 +33,7 @@ from facenet_core.cli.common import (
     settings_from,
     write_json,
 )
-from facenet_core.people import edits, queries
+from facenet_core.people import edits, history_trace, queries
 from facenet_core.people.edits import Change
 from facenet_core.people.errors import PeopleError
 from facenet_core.progress import CancelToken
@@ -249,7 +249,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     library = open_library(args)
     try:
         with library.session() as session:
-            history = queries.edit_history(session)
+            history = history_trace.edit_history(session)
     finally:
         library.close()
     for h in history:

@@ -1,16 +1,37 @@
-"""The traces an edit history keeps of faces and people, found and removed: forgetting them
-(:mod:`facenet_core.library.forget`) must leave no entry of the undo history (:mod:`.history`)
-that names them, photo-level tags (:mod:`.photo_people`) included."""
+"""Reading the undo history (:mod:`.history`): the list of edits, newest first (what Undo
+reverts), and the traces it keeps of faces and people, found and removed: forgetting them
+(:mod:`facenet_core.library.forget`) must leave no entry that names them, photo-level tags
+(:mod:`.photo_people`) included."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from facenet_core.people.history import REDO_PREFIX
 from facenet_core.store import Edit, EditFace, EditPerson, EditPhotoPerson, EditRejection
 from facenet_core.store.chunks import chunks
+
+
+@dataclass(frozen=True, slots=True)
+class EditInfo:
+    """One entry of the edit history (newest first): what Undo would revert."""
+
+    id: int
+    kind: str
+    summary: str
+    created_at: datetime
+
+
+def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:
+    """The most recent edits, newest first: the first is what Undo reverts."""
+    undone = Edit.kind.startswith(REDO_PREFIX)  # kept for Redo, not edits to undo
+    rows = session.scalars(select(Edit).where(~undone).order_by(Edit.id.desc()).limit(limit))
+    return [EditInfo(e.id, e.kind, e.summary, e.created_at) for e in rows]
 
 
 def edits_touching(

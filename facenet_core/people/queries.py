@@ -32,9 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from facenet_core.people.edits import REDO_PREFIX
 from facenet_core.people.errors import PeopleError
-from facenet_core.store import Assignment, Edit, Face, Person, Photo, PhotoPerson
+from facenet_core.store import Assignment, Face, Person, Photo, PhotoPerson
 from facenet_core.store.chunks import CHUNK
 
 T = TypeVar("T")
@@ -129,16 +128,6 @@ class Page(Generic[T]):
     @property
     def has_more(self) -> bool:
         return self.offset + len(self.items) < self.total
-
-
-@dataclass(frozen=True, slots=True)
-class EditInfo:
-    """One entry of the edit history (newest first): what Undo would revert."""
-
-    id: int
-    kind: str
-    summary: str
-    created_at: datetime
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -555,13 +544,3 @@ def photos_with_people(
         for p in rows
     )
     return Page(items, total, offset)
-
-
-# -- history --------------------------------------------------------------------------------------
-
-
-def edit_history(session: Session, *, limit: int = 50) -> list[EditInfo]:
-    """The most recent edits, newest first: the first is what Undo reverts."""
-    undone = Edit.kind.startswith(REDO_PREFIX)  # kept for Redo, not edits to undo
-    rows = session.scalars(select(Edit).where(~undone).order_by(Edit.id.desc()).limit(limit))
-    return [EditInfo(e.id, e.kind, e.summary, e.created_at) for e in rows]

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from facenet_core.library.browse import all_photos
-from facenet_core.people import edits, queries
+from facenet_core.people import edits, history_trace, queries
 from facenet_core.people.errors import PeopleError
 from facenet_core.store import Person, Photo
 from tests.core.people_helpers import Small, add_face, add_photo, small_library
@@ -195,6 +195,6 @@ def test_edit_history(small: Small) -> None:
     edits.name_person(small.lib, small.u1, "Bob")
     edits.merge_people(small.lib, [small.u1, small.u2])
     with small.lib.session() as s:
-        history = queries.edit_history(s)
+        history = history_trace.edit_history(s)
         assert [h.kind for h in history] == ["merge", "name"]
         assert history[0].summary == f'merged 1 person into "Bob" (#{small.u1})'
