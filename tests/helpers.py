@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from facenet_core.library import scan
 from facenet_core.models.files import WeightsIntegrityError
+from facenet_core.models.registry import embedding_dim, pretrained_info
 from facenet_core.settings import Settings
 from facenet_core.store import Assignment, Face, Library, Person, Photo, pack_landmarks
 from facenet_core.training.config import TrainConfig
@@ -21,6 +22,8 @@ from facenet_core.training.config import TrainConfig
 CPU_SETTINGS = Settings(device="cpu", flip=False, workers=1)
 """What most tests scan with: the CPU, no mirror averaging, one worker (light on a shared
 machine, and the same faces every run)."""
+DEFAULT_CODE_BYTES = embedding_dim(pretrained_info(CPU_SETTINGS.face_model).name)
+"""Bytes of a stored code with the default face model (256: the accurate model's two halves)."""
 FAST_CPU_SETTINGS = CPU_SETTINGS.replace(face_model="fast")
 """The same with the fast face model (dlib alone), for the tests whose numbers are dlib's (the
 training tests: a tiny run moves dlib's distances measurably)."""

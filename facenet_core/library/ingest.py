@@ -161,7 +161,7 @@ class Ingest:
                     continue  # gone or changed meanwhile (or twice in the batch): the next scan
                 state = {"b_id": photo_id, "media_kind": str(found.media), **common}
                 error = found.error
-                if error is None and _changed_since_plan(photo.path, photo.size, photo.mtime_ns):
+                if _changed_since_plan(photo.path, photo.size, photo.mtime_ns):
                     # what was read (faces, or a failure) may come from other bytes than the
                     # hash the plan recorded: record neither; the next scan reads it again
                     error = CHANGED_WHILE_READ

@@ -39,6 +39,7 @@ from tests.core.corpus import (
     restore_permissions,
 )
 from tests.core.userland import REPO, bound_kwargs, children_are_bound
+from tests.helpers import DEFAULT_CODE_BYTES
 
 # damaged TIFF/EXIF data makes PIL warn before it gives up or carries on: expected here
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
@@ -344,7 +345,7 @@ def check_done(name: str, entry: Entry, row: Row) -> list[str]:
         problems.append(f"{name}: done but error={row.error!r} size={row.width}")
     if entry.faces is not None and len(row.boxes) != entry.faces and entry.kind != "changing":
         problems.append(f"{name}: {len(row.boxes)} faces, expected {entry.faces}")
-    if any(n != 1 for n in row.embeddings) or row.vector_lengths - {128}:
+    if any(n != 1 for n in row.embeddings) or row.vector_lengths - {DEFAULT_CODE_BYTES}:
         problems.append(f"{name}: embeddings {row.embeddings} {row.vector_lengths}")
     if row.thumbnails != len(row.boxes):
         problems.append(f"{name}: {row.thumbnails} thumbnails for {len(row.boxes)} faces")

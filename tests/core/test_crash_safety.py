@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from facenet_core import cli
 from facenet_core.store import Assignment, Face, FaceRejection, Person, Photo, open_library
+from tests.helpers import DEFAULT_CODE_BYTES
 
 pytestmark = pytest.mark.slow
 
@@ -323,7 +324,8 @@ def check_library(library: Path, folder: Path) -> None:
             "SELECT f.id, count(e.face_id), min(length(e.vector)), max(length(e.vector))"
             " FROM faces f LEFT JOIN embeddings e ON e.face_id = f.id GROUP BY f.id"
         ).fetchall()
-        assert per_face and all(row[1:] == (1, 128, 128) for row in per_face)
+        size = DEFAULT_CODE_BYTES  # the CLI scans with the default face model
+        assert per_face and all(row[1:] == (1, size, size) for row in per_face)
         assert db.execute(
             "SELECT count(*) FROM faces f JOIN photos p ON p.id = f.photo_id"
             " WHERE p.status != 'done'"

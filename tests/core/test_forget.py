@@ -29,7 +29,7 @@ from facenet_core.store import (
     Photo,
 )
 from facenet_core.thumbnails import thumbnail_path
-from tests.helpers import copy_library, named_library_fixture
+from tests.helpers import DEFAULT_CODE_BYTES, copy_library, named_library_fixture
 
 SETTINGS = Settings(device="cpu", flip=False, workers=1)
 PEOPLE = 4
@@ -89,7 +89,7 @@ def test_forget_a_person_leaves_no_code_name_thumbnail_or_edit_and_a_rescan_keep
     kept = {fid: row for fid, row in before.items() if row[2] != pid}
     assert len(gone) == EACH and kept
     codes = [code for row in gone.values() for code in row[4]]
-    assert codes and all(len(c) == 128 and c in file_bytes(lib) for c in codes)
+    assert codes and all(len(c) == DEFAULT_CODE_BYTES and c in file_bytes(lib) for c in codes)
     assert name.encode() in file_bytes(lib)
     thumbs = [thumbnail_path(lib.thumbnails_dir, fid) for fid in gone]
     assert all(t.exists() for t in thumbs)
