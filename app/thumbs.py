@@ -195,6 +195,12 @@ class ThumbnailLoader(QObject):
 
     # -- asking ----------------------------------------------------------------------------------
 
+    def _cached(self, key: str) -> str:
+        """``key`` in the process-wide pixmap cache: face and photo ids are one library's own,
+        so it names the library's thumbnail folder too (another library opened in the same
+        session must never be shown this one's faces)."""
+        return f"{self.folder}|{key}"
+
     @staticmethod
     def _ratio() -> float:
         screen = QGuiApplication.primaryScreen()
@@ -249,7 +255,7 @@ class ThumbnailLoader(QObject):
         self, key: str, make: Callable[[], Path | None], size: int, shape: Shape
     ) -> QPixmap | None:
         pixmap = QPixmap()
-        if Cache.find(key, pixmap) and not pixmap.isNull():
+        if Cache.find(self._cached(key), pixmap) and not pixmap.isNull():
             return pixmap
         if key in self._missing:
             return None
@@ -288,7 +294,7 @@ class ThumbnailLoader(QObject):
             if image is None:
                 self._missing.add(key)
             else:
-                Cache.insert(key, QPixmap.fromImage(image))
+                Cache.insert(self._cached(key), QPixmap.fromImage(image))
             self.decoded += 1
         if batch and not self._update_timer.isActive():
             self._update_timer.start()
